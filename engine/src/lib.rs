@@ -1,0 +1,32 @@
+//! # vigil-engine
+//!
+//! The domain core of Vigil: the records (investigations, their append-only
+//! event log, approval requests, principals), the pure state machine that is
+//! the only place a transition is decided, the hash chain that makes the event
+//! log tamper-evident, and the store ports every adapter implements.
+//!
+//! This crate does no IO. It must not depend on sqlx, reqwest, axum, apalis,
+//! async-openai or any other workspace crate; adapters depend on it.
+//!
+//! With the `test-util` feature it also carries [`conformance`], the generic
+//! store conformance suite that every store crate instantiates.
+
+pub mod approval;
+pub mod chain;
+pub mod clock;
+pub mod event;
+pub mod machine;
+pub mod model;
+pub mod principal;
+pub mod result;
+pub mod store;
+
+#[cfg(feature = "test-util")]
+pub mod conformance;
+
+pub use approval::{ApprovalId, ApprovalRequest, ApprovalStatus, Decision};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use event::{Event, EventBody, EventKind, StepEvent};
+pub use machine::{Command, Transition, TransitionError, transition};
+pub use model::{Budget, Investigation, InvestigationId, Phase, Status, Usage};
+pub use principal::{Principal, Role};

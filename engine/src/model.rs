@@ -1,0 +1,221 @@
+//! The investigation record and its status vocabulary.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::approval::ApprovalId;
+
+/// Identifies an investigation. A UUID v7, so ids sort by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct InvestigationId(pub Uuid);
+
+impl InvestigationId {
+    /// A new v7 id whose timestamp is `at`.
+    pub fn new_at(at: DateTime<Utc>) -> Self {
+        Self(new_v7(at))
+    }
+}
+
+impl fmt::Display for InvestigationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for InvestigationId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(Self)
+    }
+}
+
+/// A UUID v7 carrying the millisecond timestamp of `at`.
+pub(crate) fn new_v7(at: DateTime<Utc>) -> Uuid {
+    let secs = u64::try_from(at.timestamp()).unwrap_or(0);
+    let ts = uuid::Timestamp::from_unix(uuid::NoContext, secs, at.timestamp_subsec_nanos());
+    Uuid::new_v7(ts)
+}
+
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stable wire and database name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $wire),+
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::model::UnknownName;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($wire => Ok($name::$variant),)+
+                    other => Err($crate::model::UnknownName { kind: stringify!($name), name: other.to_owned() }),
+                }
+            }
+        }
+    };
+}
+pub(crate) use wire_enum;
+
+/// A name that is not one of an enum's wire names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} `{name}`")]
+pub struct UnknownName {
+    /// Which enum was being parsed.
+    pub kind: &'static str,
+    /// The name that did not match.
+    pub name: String,
+}
+
+wire_enum! {
+    /// The operator-facing status of an investigation.
+    Status {
+        /// Not finished; [`Phase`] says where it is.
+        Pending => "pending",
+        /// Finished with a schema-valid result.
+        Completed => "completed",
+        /// Finished, but the result needs a person: invalid output, budget
+        /// exhausted without a result, or an unknown side-effect outcome.
+        ReviewRequired => "review_required",
+        /// Ended without a result (error, budget, or cancelled).
+        Failed => "failed",
+        /// Its worker stopped heartbeating; waits for an operator's rescue.
+        DeadLettered => "dead_lettered",
+    }
+}
+
+impl Status {
+    /// Whether only an operator action (rescue or review) can move it on.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Status::Pending)
+    }
+}
+
+wire_enum! {
+    /// Where a `pending` investigation is.
+    Phase {
+        /// Waiting for a worker to claim it.
+        Queued => "queued",
+        /// Held by a worker under a lease.
+        Running => "running",
+        /// Parked until an approver decides (or the request expires).
+        AwaitingApproval => "awaiting_approval",
+    }
+}
+
+/// Limits on one investigation. `None` means the agent's default applies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    /// Most model turns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_turns: Option<u32>,
+    /// Most input plus output tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    /// Most wall-clock seconds from first claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_wall_secs: Option<u64>,
+}
+
+/// What an investigation has consumed so far, summed from its model turns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Model turns taken.
+    pub model_turns: i64,
+    /// Prompt tokens.
+    pub input_tokens: i64,
+    /// Completion tokens.
+    pub output_tokens: i64,
+    /// Estimated cost in US dollars, where the model config prices tokens.
+    pub cost_usd: f64,
+}
+
+/// The investigation record: one row, changed only by [`crate::transition`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Investigation {
+    /// Its id.
+    pub id: InvestigationId,
+    /// Which declared agent runs it.
+    pub agent_id: String,
+    /// What the orchestrator asked.
+    pub prompt: String,
+    /// The principal that dispatched it.
+    pub requested_by: String,
+    /// An external case or ticket id.
+    pub case_ref: Option<String>,
+    /// The requester's idempotency key, unique per requester.
+    pub idempotency_key: Option<String>,
+    /// Operator-facing status.
+    pub status: Status,
+    /// Where it is while `pending`; `None` otherwise.
+    pub phase: Option<Phase>,
+    /// The worker holding the lease, while `running`.
+    pub lease_owner: Option<String>,
+    /// The fencing token. Bumped by claim, reap, rescue and cancel; every
+    /// worker write names the epoch it holds.
+    pub lease_epoch: i64,
+    /// When the lease runs out unless renewed.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// The last claim or heartbeat.
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    /// How many times it has been claimed.
+    pub attempt: i32,
+    /// The seq of its newest event (the first event is seq 1).
+    pub last_seq: i64,
+    /// The hash of its newest event, hex.
+    pub last_hash: String,
+    /// The approval request it is parked on.
+    pub waiting_on: Option<ApprovalId>,
+    /// The schema-valid result.
+    pub result: Option<serde_json::Value>,
+    /// The raw output kept when the result was not schema-valid.
+    pub result_raw: Option<String>,
+    /// The result's confidence, 0..1.
+    pub confidence: Option<f64>,
+    /// Why it failed, was dead-lettered or needs review.
+    pub error: Option<String>,
+    /// Tokens and cost consumed.
+    pub usage: Usage,
+    /// Per-investigation budget overrides.
+    pub budget: Budget,
+    /// Dispatch time.
+    pub created_at: DateTime<Utc>,
+    /// First claim.
+    pub started_at: Option<DateTime<Utc>>,
+    /// Last transition.
+    pub updated_at: DateTime<Utc>,
+    /// When it reached a terminal status.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl Investigation {
+    /// Wall-clock duration from first claim to finish (or to `now` while pending).
+    pub fn duration(&self, now: DateTime<Utc>) -> Option<chrono::Duration> {
+        let start = self.started_at?;
+        Some(self.finished_at.unwrap_or(now) - start)
+    }
+}

@@ -1,0 +1,484 @@
+//! [`TransactionalStore`]: every store port, implemented once over a [`Backend`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use futures::stream::BoxStream;
+
+use super::backend::{Backend, WriteTx};
+use super::error::{Error, Result};
+use super::ports::{Dispatcher, Leases, Operations, Reads, Sweeps, Wakeups};
+use super::query::{
+    ApprovalQuery, Cursor, DispatchRequest, Dispatched, ListQuery, Page, Reaped, ReviewInput,
+    Wakeup,
+};
+use crate::approval::{ApprovalId, ApprovalRequest, Decision};
+use crate::chain::{ChainReport, Verifier};
+use crate::event::{Event, StepEvent};
+use crate::machine::{
+    ApprovalDraft, ApprovalWrite, Command, NewInvestigation, Transition, transition,
+};
+use crate::model::{Investigation, InvestigationId, Phase, Status};
+use crate::result::Completion;
+
+/// How many times a dispatch retries after losing an idempotency-key race.
+const DISPATCH_ATTEMPTS: usize = 3;
+/// Events read per page while verifying a chain.
+const VERIFY_PAGE: u32 = 1000;
+
+/// Implements every store port over a database [`Backend`]: each command is
+/// one transaction that locks the row, asks [`transition`] what to do, and
+/// writes the new row, its events and any approval change before committing.
+#[derive(Debug)]
+pub struct TransactionalStore<B> {
+    backend: Arc<B>,
+}
+
+impl<B> Clone for TransactionalStore<B> {
+    fn clone(&self) -> Self {
+        Self {
+            backend: Arc::clone(&self.backend),
+        }
+    }
+}
+
+impl<B: Backend> TransactionalStore<B> {
+    /// A store over `backend`.
+    pub fn new(backend: B) -> Self {
+        Self {
+            backend: Arc::new(backend),
+        }
+    }
+
+    /// The adapter, for adapter-specific operations (migrations, pools).
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.backend.clock().now()
+    }
+
+    /// Locks `id`, builds a command from the locked row, applies it and commits.
+    async fn apply<F>(&self, id: InvestigationId, command: F) -> Result<Transition>
+    where
+        F: FnOnce(&Investigation) -> Command + Send,
+    {
+        let mut tx = self.backend.begin().await?;
+        let current = tx
+            .lock(id)
+            .await?
+            .ok_or_else(|| Error::investigation_not_found(id))?;
+        let cmd = command(&current);
+        let t = transition(Some(&current), cmd, self.now())
+            .map_err(|e| Error::from_transition(id, e))?;
+        persist(&mut tx, Some(&current), &t).await?;
+        tx.commit().await?;
+        Ok(t)
+    }
+}
+
+/// Writes a transition's row, events and approval change, and queues a
+/// wake-up when the investigation has just become claimable.
+async fn persist<T: WriteTx>(
+    tx: &mut T,
+    previous: Option<&Investigation>,
+    t: &Transition,
+) -> Result<()> {
+    if previous.is_some() {
+        tx.update_investigation(&t.next).await?;
+    }
+    match &t.approval {
+        Some(ApprovalWrite::Create(request)) => tx.insert_approval(request).await?,
+        Some(ApprovalWrite::Resolve {
+            id,
+            status,
+            decided_by,
+            decided_at,
+            comment,
+        }) => {
+            tx.resolve_approval(
+                *id,
+                *status,
+                decided_by.as_deref(),
+                *decided_at,
+                comment.as_deref(),
+            )
+            .await?
+        }
+        None => {}
+    }
+    if !t.events.is_empty() {
+        tx.append_events(&t.events).await?;
+    }
+    let queued = |inv: &Investigation| {
+        inv.status == Status::Pending && inv.phase == Some(Phase::Queued)
+    };
+    if queued(&t.next) && !previous.is_some_and(queued) {
+        tx.notify(Wakeup::Queued {
+            agent_id: t.next.agent_id.clone(),
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+fn lone_event(mut t: Transition) -> Result<Event> {
+    t.events
+        .pop()
+        .ok_or_else(|| Error::Database("transition produced no event".to_owned()))
+}
+
+#[async_trait]
+impl<B: Backend> Dispatcher for TransactionalStore<B> {
+    async fn dispatch(&self, request: DispatchRequest) -> Result<Dispatched> {
+        let digest = request.digest();
+        for _ in 0..DISPATCH_ATTEMPTS {
+            let mut tx = self.backend.begin().await?;
+            if let Some(key) = &request.idempotency_key {
+                if let Some((existing, stored)) =
+                    tx.find_idempotent(&request.requested_by, key).await?
+                {
+                    return if stored == digest {
+                        Ok(Dispatched {
+                            investigation: existing,
+                            created: false,
+                        })
+                    } else {
+                        Err(Error::Conflict(format!(
+                            "idempotency key `{key}` was already used by {} for a different request (investigation {})",
+                            request.requested_by, existing.id
+                        )))
+                    };
+                }
+            }
+            let now = self.now();
+            let new = NewInvestigation {
+                id: InvestigationId::new_at(now),
+                agent_id: request.agent_id.clone(),
+                prompt: request.prompt.clone(),
+                requested_by: request.requested_by.clone(),
+                case_ref: request.case_ref.clone(),
+                idempotency_key: request.idempotency_key.clone(),
+                budget: request.budget.clone(),
+            };
+            let t = transition(None, Command::Dispatch(new.clone()), now)
+                .map_err(|e| Error::from_transition(new.id, e))?;
+            if !tx.insert_investigation(&t.next, &digest).await? {
+                // Another dispatch with the same key committed first: read it.
+                continue;
+            }
+            persist(&mut tx, None, &t).await?;
+            tx.commit().await?;
+            return Ok(Dispatched {
+                investigation: t.next,
+                created: true,
+            });
+        }
+        Err(Error::Conflict(
+            "idempotency key is being used concurrently; retry".to_owned(),
+        ))
+    }
+}
+
+#[async_trait]
+impl<B: Backend> Leases for TransactionalStore<B> {
+    async fn claim_next(
+        &self,
+        agents: &[String],
+        worker: &str,
+        lease_for: Duration,
+    ) -> Result<Option<Investigation>> {
+        let mut tx = self.backend.begin().await?;
+        let Some(current) = tx.lock_next_queued(agents).await? else {
+            return Ok(None);
+        };
+        let command = Command::Claim {
+            worker: worker.to_owned(),
+            lease_for,
+        };
+        let t = transition(Some(&current), command, self.now())
+            .map_err(|e| Error::from_transition(current.id, e))?;
+        persist(&mut tx, Some(&current), &t).await?;
+        tx.commit().await?;
+        Ok(Some(t.next))
+    }
+
+    async fn heartbeat(
+        &self,
+        id: InvestigationId,
+        epoch: i64,
+        lease_for: Duration,
+    ) -> Result<Investigation> {
+        let t = self
+            .apply(id, |_| Command::Heartbeat { epoch, lease_for })
+            .await?;
+        Ok(t.next)
+    }
+
+    async fn checkpoint(
+        &self,
+        id: InvestigationId,
+        epoch: i64,
+        events: Vec<StepEvent>,
+    ) -> Result<Vec<Event>> {
+        let t = self
+            .apply(id, |_| Command::Checkpoint { epoch, events })
+            .await?;
+        Ok(t.events)
+    }
+
+    async fn await_approval(
+        &self,
+        id: InvestigationId,
+        epoch: i64,
+        request: ApprovalDraft,
+    ) -> Result<ApprovalRequest> {
+        let t = self
+            .apply(id, |_| Command::AwaitApproval { epoch, request })
+            .await?;
+        match t.approval {
+            Some(ApprovalWrite::Create(created)) => Ok(created),
+            _ => Err(Error::Database(
+                "await_approval produced no approval request".to_owned(),
+            )),
+        }
+    }
+
+    async fn release(&self, id: InvestigationId, epoch: i64, reason: &str) -> Result<Investigation> {
+        let reason = reason.to_owned();
+        Ok(self
+            .apply(id, |_| Command::Release { epoch, reason })
+            .await?
+            .next)
+    }
+
+    async fn complete(
+        &self,
+        id: InvestigationId,
+        epoch: i64,
+        outcome: Completion,
+    ) -> Result<Investigation> {
+        Ok(self
+            .apply(id, |_| Command::Complete { epoch, outcome })
+            .await?
+            .next)
+    }
+
+    async fn fail(&self, id: InvestigationId, epoch: i64, reason: &str) -> Result<Investigation> {
+        let reason = reason.to_owned();
+        Ok(self.apply(id, |_| Command::Fail { epoch, reason }).await?.next)
+    }
+}
+
+#[async_trait]
+impl<B: Backend> Sweeps for TransactionalStore<B> {
+    async fn reap(&self, limit: u32) -> Result<Vec<Reaped>> {
+        let now = self.now();
+        let mut tx = self.backend.begin().await?;
+        let mut reaped = Vec::new();
+        for current in tx.lock_expired_leases(now, limit.max(1)).await? {
+            // Rows are re-checked by the transition; one that no longer
+            // qualifies is skipped, never half-written.
+            let Ok(t) = transition(Some(&current), Command::Reap, now) else {
+                continue;
+            };
+            persist(&mut tx, Some(&current), &t).await?;
+            reaped.push(Reaped {
+                id: current.id,
+                worker: current.lease_owner.clone(),
+                epoch: t.next.lease_epoch,
+            });
+        }
+        tx.commit().await?;
+        Ok(reaped)
+    }
+
+    async fn expire_approvals(&self, limit: u32) -> Result<Vec<ApprovalRequest>> {
+        let now = self.now();
+        let mut tx = self.backend.begin().await?;
+        let mut expired = Vec::new();
+        for approval in tx.lock_due_approvals(now, limit.max(1)).await? {
+            let Some(current) = tx.lock(approval.investigation_id).await? else {
+                continue;
+            };
+            let command = Command::Expire {
+                approval: approval.clone(),
+            };
+            let Ok(t) = transition(Some(&current), command, now) else {
+                continue;
+            };
+            persist(&mut tx, Some(&current), &t).await?;
+            if let Some(resolved) = tx.approval(approval.id).await? {
+                expired.push(resolved);
+            }
+        }
+        tx.commit().await?;
+        Ok(expired)
+    }
+}
+
+#[async_trait]
+impl<B: Backend> Operations for TransactionalStore<B> {
+    async fn rescue(&self, id: InvestigationId, by: &str, reason: &str) -> Result<Investigation> {
+        let (by, reason) = (by.to_owned(), reason.to_owned());
+        Ok(self.apply(id, |_| Command::Rescue { by, reason }).await?.next)
+    }
+
+    async fn cancel(&self, id: InvestigationId, by: &str, reason: &str) -> Result<Investigation> {
+        let mut tx = self.backend.begin().await?;
+        let current = tx
+            .lock(id)
+            .await?
+            .ok_or_else(|| Error::investigation_not_found(id))?;
+        let pending_approval = match current.waiting_on {
+            Some(approval) => tx.approval(approval).await?,
+            None => None,
+        };
+        let command = Command::Cancel {
+            by: by.to_owned(),
+            reason: reason.to_owned(),
+            pending_approval,
+        };
+        let t = transition(Some(&current), command, self.now())
+            .map_err(|e| Error::from_transition(id, e))?;
+        persist(&mut tx, Some(&current), &t).await?;
+        tx.commit().await?;
+        Ok(t.next)
+    }
+
+    async fn review(
+        &self,
+        id: InvestigationId,
+        by: &str,
+        review: ReviewInput,
+    ) -> Result<Investigation> {
+        let by = by.to_owned();
+        let command = |_: &Investigation| Command::Review {
+            by,
+            result: review.result,
+            confidence: review.confidence,
+            note: review.note,
+        };
+        Ok(self.apply(id, command).await?.next)
+    }
+
+    async fn annotate(&self, id: InvestigationId, by: &str, text: &str) -> Result<Event> {
+        let (by, text) = (by.to_owned(), text.to_owned());
+        lone_event(self.apply(id, |_| Command::Annotate { by, text }).await?)
+    }
+
+    async fn decide_approval(
+        &self,
+        id: ApprovalId,
+        by: &str,
+        decision: Decision,
+        comment: Option<String>,
+    ) -> Result<ApprovalRequest> {
+        let mut tx = self.backend.begin().await?;
+        let investigation_id = tx
+            .approval(id)
+            .await?
+            .ok_or_else(|| Error::approval_not_found(id))?
+            .investigation_id;
+        let current = tx
+            .lock(investigation_id)
+            .await?
+            .ok_or_else(|| Error::investigation_not_found(investigation_id))?;
+        // Re-read under the investigation's lock: a concurrent decision or
+        // expiry has either committed (and we see it) or waits for us.
+        let approval = tx
+            .approval(id)
+            .await?
+            .ok_or_else(|| Error::approval_not_found(id))?;
+        let command = Command::Decide {
+            approval,
+            decision,
+            by: by.to_owned(),
+            comment,
+        };
+        let t = transition(Some(&current), command, self.now())
+            .map_err(|e| Error::from_transition(investigation_id, e))?;
+        persist(&mut tx, Some(&current), &t).await?;
+        let decided = tx
+            .approval(id)
+            .await?
+            .ok_or_else(|| Error::approval_not_found(id))?;
+        tx.commit().await?;
+        Ok(decided)
+    }
+}
+
+#[async_trait]
+impl<B: Backend> Reads for TransactionalStore<B> {
+    async fn get(&self, id: InvestigationId) -> Result<Investigation> {
+        self.backend
+            .get(id)
+            .await?
+            .ok_or_else(|| Error::investigation_not_found(id))
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page<Investigation>> {
+        let items = self.backend.list(query).await?;
+        let full = items.len() >= query.page_size() as usize;
+        let next = items.last().filter(|_| full).map(|last| Cursor {
+            created_at: last.created_at,
+            id: last.id,
+        });
+        Ok(Page { items, next })
+    }
+
+    async fn events(&self, id: InvestigationId, after_seq: i64, limit: u32) -> Result<Vec<Event>> {
+        let events = self
+            .backend
+            .events(id, after_seq, limit.clamp(1, 1000))
+            .await?;
+        if events.is_empty() && self.backend.get(id).await?.is_none() {
+            return Err(Error::investigation_not_found(id));
+        }
+        Ok(events)
+    }
+
+    async fn approval(&self, id: ApprovalId) -> Result<ApprovalRequest> {
+        self.backend
+            .approval(id)
+            .await?
+            .ok_or_else(|| Error::approval_not_found(id))
+    }
+
+    async fn approvals(&self, query: &ApprovalQuery) -> Result<Vec<ApprovalRequest>> {
+        self.backend.approvals(query).await
+    }
+
+    async fn verify_chain(&self, id: InvestigationId) -> Result<ChainReport> {
+        // The row is read first: events appended after it are outside this
+        // walk, so a concurrent append is never mistaken for a broken tail.
+        let inv = Reads::get(self, id).await?;
+        let mut verifier = Verifier::new(id);
+        let mut after = 0;
+        'walk: while after < inv.last_seq {
+            let page = self.backend.events(id, after, VERIFY_PAGE).await?;
+            if page.is_empty() {
+                break;
+            }
+            for event in &page {
+                if event.seq > inv.last_seq || !verifier.push(event) {
+                    break 'walk;
+                }
+                after = event.seq;
+            }
+        }
+        Ok(verifier.finish(inv.last_seq, &inv.last_hash))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.backend.ping().await
+    }
+}
+
+impl<B: Backend> Wakeups for TransactionalStore<B> {
+    fn wakeups(&self) -> BoxStream<'static, Wakeup> {
+        self.backend.wakeups()
+    }
+}

@@ -1,0 +1,172 @@
+//! The store ports, one per capability.
+
+use async_trait::async_trait;
+use chrono::Duration;
+use futures::stream::BoxStream;
+
+use super::error::Result;
+use super::query::{
+    ApprovalQuery, DispatchRequest, Dispatched, ListQuery, Page, Reaped, ReviewInput, Wakeup,
+};
+use crate::approval::{ApprovalId, ApprovalRequest, Decision};
+use crate::chain::ChainReport;
+use crate::event::{Event, StepEvent};
+use crate::machine::ApprovalDraft;
+use crate::model::{Investigation, InvestigationId};
+use crate::result::Completion;
+
+/// Creates investigations.
+#[async_trait]
+pub trait Dispatcher: Send + Sync {
+    /// Creates a `pending/queued` investigation with its `dispatched` event
+    /// and wakes workers serving its agent.
+    ///
+    /// With an idempotency key, a repeat of the same request by the same
+    /// requester returns the existing investigation (`created: false`), and a
+    /// different request under the same key is [`super::Error::Conflict`].
+    async fn dispatch(&self, request: DispatchRequest) -> Result<Dispatched>;
+}
+
+/// Worker writes. Every call except `claim_next` names the lease epoch the
+/// worker holds and fails with [`super::Error::LeaseLost`] if the epoch moved
+/// or the lease expired; a worker that gets `LeaseLost` must stop at once.
+#[async_trait]
+pub trait Leases: Send + Sync {
+    /// Claims the oldest queued investigation of one of `agents` (any agent
+    /// when empty): epoch + 1, attempt + 1, lease until now + `lease_for`.
+    /// Never claims a running or awaiting row; each queued row is claimed by
+    /// exactly one caller. Returns the claimed record with its new epoch.
+    async fn claim_next(
+        &self,
+        agents: &[String],
+        worker: &str,
+        lease_for: Duration,
+    ) -> Result<Option<Investigation>>;
+
+    /// Extends the lease to now + `lease_for`. Appends no event.
+    async fn heartbeat(
+        &self,
+        id: InvestigationId,
+        epoch: i64,
+        lease_for: Duration,
+    ) -> Result<Investigation>;
+
+    /// Appends step events atomically, in order, and returns them sealed.
+    async fn checkpoint(
+        &self,
+        id: InvestigationId,
+        epoch: i64,
+        events: Vec<StepEvent>,
+    ) -> Result<Vec<Event>>;
+
+    /// Creates the approval request and parks the investigation on it,
+    /// releasing the lease, in one transaction.
+    async fn await_approval(
+        &self,
+        id: InvestigationId,
+        epoch: i64,
+        request: ApprovalDraft,
+    ) -> Result<ApprovalRequest>;
+
+    /// Gives the investigation back to the queue (graceful shutdown).
+    async fn release(&self, id: InvestigationId, epoch: i64, reason: &str) -> Result<Investigation>;
+
+    /// Finishes: `completed` for a valid result, `review_required` (keeping
+    /// the raw output) otherwise.
+    async fn complete(
+        &self,
+        id: InvestigationId,
+        epoch: i64,
+        outcome: Completion,
+    ) -> Result<Investigation>;
+
+    /// Ends without a result.
+    async fn fail(&self, id: InvestigationId, epoch: i64, reason: &str) -> Result<Investigation>;
+}
+
+/// Periodic sweeps. Each call is idempotent and safe to run in any number of
+/// processes at once: every row is acted on exactly once.
+#[async_trait]
+pub trait Sweeps: Send + Sync {
+    /// Dead-letters up to `limit` running investigations whose lease expired
+    /// (epoch + 1, so the old owner can write nothing more). Never retries.
+    async fn reap(&self, limit: u32) -> Result<Vec<Reaped>>;
+
+    /// Expires up to `limit` pending approval requests past `expires_at` and
+    /// queues their investigations again.
+    async fn expire_approvals(&self, limit: u32) -> Result<Vec<ApprovalRequest>>;
+}
+
+/// Operator and approver actions, recorded with the principal's name.
+#[async_trait]
+pub trait Operations: Send + Sync {
+    /// Puts a `dead_lettered` or `failed` investigation back in the queue
+    /// (epoch + 1). Never automatic; `reason` is required.
+    async fn rescue(&self, id: InvestigationId, by: &str, reason: &str) -> Result<Investigation>;
+
+    /// Stops a pending investigation (it becomes `failed`, epoch + 1); a
+    /// pending approval it waits on is resolved as rejected.
+    async fn cancel(&self, id: InvestigationId, by: &str, reason: &str) -> Result<Investigation>;
+
+    /// Grades a `review_required` investigation as `completed`.
+    async fn review(
+        &self,
+        id: InvestigationId,
+        by: &str,
+        review: ReviewInput,
+    ) -> Result<Investigation>;
+
+    /// Adds an operator note to the event log.
+    async fn annotate(&self, id: InvestigationId, by: &str, text: &str) -> Result<Event>;
+
+    /// Decides a pending approval request and queues its investigation again.
+    /// Of concurrent deciders (or a decision racing expiry) exactly one wins;
+    /// the others get [`super::Error::Conflict`]. The investigation's
+    /// requester cannot decide ([`super::Error::Forbidden`]).
+    async fn decide_approval(
+        &self,
+        id: ApprovalId,
+        by: &str,
+        decision: Decision,
+        comment: Option<String>,
+    ) -> Result<ApprovalRequest>;
+}
+
+/// Reads. They never write.
+#[async_trait]
+pub trait Reads: Send + Sync {
+    /// One investigation.
+    async fn get(&self, id: InvestigationId) -> Result<Investigation>;
+
+    /// Investigations newest first, filtered, by keyset pages. Rows inserted
+    /// while paging never cause an older row to repeat or be skipped.
+    async fn list(&self, query: &ListQuery) -> Result<Page<Investigation>>;
+
+    /// Events with `seq > after_seq`, in seq order, at most `limit` (1..=1000).
+    async fn events(&self, id: InvestigationId, after_seq: i64, limit: u32) -> Result<Vec<Event>>;
+
+    /// One approval request.
+    async fn approval(&self, id: ApprovalId) -> Result<ApprovalRequest>;
+
+    /// Approval requests: pending first, then soonest to expire.
+    async fn approvals(&self, query: &ApprovalQuery) -> Result<Vec<ApprovalRequest>>;
+
+    /// Walks the investigation's seq sequence and hash chain and reports the
+    /// first gap or broken link.
+    async fn verify_chain(&self, id: InvestigationId) -> Result<ChainReport>;
+
+    /// Checks the database answers.
+    async fn ping(&self) -> Result<()>;
+}
+
+/// Wake-up hints for workers.
+pub trait Wakeups: Send + Sync {
+    /// A stream of hints that work may be waiting. It never ends while the
+    /// store lives; after a lost connection it yields [`Wakeup::Resync`].
+    fn wakeups(&self) -> BoxStream<'static, Wakeup>;
+}
+
+/// Every port: what a process wires up and hands out as narrower views.
+pub trait Store: Dispatcher + Leases + Sweeps + Operations + Reads + Wakeups {}
+
+impl<T: Dispatcher + Leases + Sweeps + Operations + Reads + Wakeups> Store for T {}
