@@ -749,3 +749,7 @@ fn dispatch(new: NewInvestigation, now: DateTime<Utc>) -> Result<Transition, Tra
         approval: None,
     })
 }
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;

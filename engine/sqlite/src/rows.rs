@@ -1,0 +1,153 @@
+//! Row decoding, value encoding and error mapping for SQLite.
+//!
+//! Times are stored as INTEGER microseconds since the Unix epoch (UTC), ids as
+//! hyphenated lower-case UUID text (which sorts like the UUID), JSON as TEXT.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use uuid::Uuid;
+use vigil_engine::store::{Error, Result};
+use vigil_engine::{
+    ApprovalId, ApprovalRequest, Event, Investigation, InvestigationId, Usage,
+};
+
+/// Maps a sqlx error to the store's error: connection-level faults are
+/// transient ([`Error::Unavailable`]); unique violations are conflicts.
+pub(crate) fn map_err(e: sqlx::Error) -> Error {
+    match &e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => Error::Unavailable(e.to_string()),
+        sqlx::Error::Database(db) => {
+            // SQLITE_BUSY (5) / SQLITE_LOCKED (6) after busy_timeout: another
+            // process holds the write lock for too long.
+            let code = db.code();
+            if matches!(code.as_deref(), Some("5" | "6" | "517")) {
+                Error::Unavailable(e.to_string())
+            } else if db.is_unique_violation() {
+                Error::Conflict(db.message().to_owned())
+            } else {
+                Error::Database(e.to_string())
+            }
+        }
+        _ => Error::Database(e.to_string()),
+    }
+}
+
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub(crate) fn opt_micros(t: Option<DateTime<Utc>>) -> Option<i64> {
+    t.map(micros)
+}
+
+fn time(v: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(v)
+        .ok_or_else(|| Error::Database(format!("timestamp {v} out of range")))
+}
+
+fn opt_time(v: Option<i64>) -> Result<Option<DateTime<Utc>>> {
+    v.map(time).transpose()
+}
+
+fn uuid(s: &str) -> Result<Uuid> {
+    Uuid::parse_str(s).map_err(|e| Error::Database(format!("bad uuid `{s}`: {e}")))
+}
+
+fn parse<T: std::str::FromStr>(s: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e: T::Err| Error::Database(e.to_string()))
+}
+
+fn json(s: &str) -> Result<Value> {
+    serde_json::from_str(s).map_err(|e| Error::Database(format!("bad JSON in row: {e}")))
+}
+
+pub(crate) fn to_json(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
+}
+
+fn col<'r, T>(row: &'r SqliteRow, name: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get(name).map_err(map_err)
+}
+
+pub(crate) fn investigation(row: &SqliteRow) -> Result<Investigation> {
+    let budget: String = col(row, "budget")?;
+    let result: Option<String> = col(row, "result")?;
+    let phase: Option<String> = col(row, "phase")?;
+    let waiting_on: Option<String> = col(row, "waiting_on")?;
+    Ok(Investigation {
+        id: InvestigationId(uuid(&col::<String>(row, "id")?)?),
+        agent_id: col(row, "agent_id")?,
+        prompt: col(row, "prompt")?,
+        requested_by: col(row, "requested_by")?,
+        case_ref: col(row, "case_ref")?,
+        idempotency_key: col(row, "idempotency_key")?,
+        status: parse(&col::<String>(row, "status")?)?,
+        phase: phase.as_deref().map(parse).transpose()?,
+        lease_owner: col(row, "lease_owner")?,
+        lease_epoch: col(row, "lease_epoch")?,
+        lease_expires_at: opt_time(col(row, "lease_expires_at")?)?,
+        heartbeat_at: opt_time(col(row, "heartbeat_at")?)?,
+        attempt: col(row, "attempt")?,
+        last_seq: col(row, "last_seq")?,
+        last_hash: col(row, "last_hash")?,
+        waiting_on: waiting_on.as_deref().map(uuid).transpose()?.map(ApprovalId),
+        result: result.as_deref().map(json).transpose()?,
+        result_raw: col(row, "result_raw")?,
+        confidence: col(row, "confidence")?,
+        error: col(row, "error")?,
+        usage: Usage {
+            model_turns: col(row, "model_turns")?,
+            input_tokens: col(row, "input_tokens")?,
+            output_tokens: col(row, "output_tokens")?,
+            cost_usd: col(row, "cost_usd")?,
+        },
+        budget: serde_json::from_str(&budget)
+            .map_err(|e| Error::Database(format!("bad budget: {e}")))?,
+        created_at: time(col(row, "created_at")?)?,
+        started_at: opt_time(col(row, "started_at")?)?,
+        updated_at: time(col(row, "updated_at")?)?,
+        finished_at: opt_time(col(row, "finished_at")?)?,
+    })
+}
+
+pub(crate) fn approval(row: &SqliteRow) -> Result<ApprovalRequest> {
+    Ok(ApprovalRequest {
+        id: ApprovalId(uuid(&col::<String>(row, "id")?)?),
+        investigation_id: InvestigationId(uuid(&col::<String>(row, "investigation_id")?)?),
+        tool_call_id: col(row, "tool_call_id")?,
+        action: col(row, "action")?,
+        arguments: json(&col::<String>(row, "arguments")?)?,
+        rationale: col(row, "rationale")?,
+        status: parse(&col::<String>(row, "status")?)?,
+        created_at: time(col(row, "created_at")?)?,
+        expires_at: time(col(row, "expires_at")?)?,
+        decided_by: col(row, "decided_by")?,
+        decided_at: opt_time(col(row, "decided_at")?)?,
+        comment: col(row, "comment")?,
+    })
+}
+
+pub(crate) fn event(row: &SqliteRow) -> Result<Event> {
+    Ok(Event {
+        investigation_id: InvestigationId(uuid(&col::<String>(row, "investigation_id")?)?),
+        seq: col(row, "seq")?,
+        kind: parse(&col::<String>(row, "kind")?)?,
+        payload: json(&col::<String>(row, "payload")?)?,
+        actor: col(row, "actor")?,
+        epoch: col(row, "epoch")?,
+        created_at: time(col(row, "created_at")?)?,
+        prev_hash: col(row, "prev_hash")?,
+        hash: col(row, "hash")?,
+    })
+}

@@ -1,0 +1,271 @@
+//! The SQLite [`WriteTx`]: one `BEGIN IMMEDIATE` transaction.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Sqlite, Transaction};
+use tokio::sync::broadcast;
+use vigil_engine::store::backend::WriteTx;
+use vigil_engine::store::{Result, Wakeup};
+use vigil_engine::{
+    ApprovalId, ApprovalRequest, ApprovalStatus, Event, Investigation, InvestigationId,
+};
+
+use crate::queries as q;
+use crate::rows::{self, map_err, micros, opt_micros, to_json};
+
+/// A write transaction. Wake-ups are held until commit and then sent to
+/// workers in this process.
+pub struct SqliteTx {
+    tx: Transaction<'static, Sqlite>,
+    wakeups: Vec<Wakeup>,
+    wake: broadcast::Sender<Wakeup>,
+}
+
+impl SqliteTx {
+    pub(crate) fn new(tx: Transaction<'static, Sqlite>, wake: broadcast::Sender<Wakeup>) -> Self {
+        Self {
+            tx,
+            wakeups: Vec::new(),
+            wake,
+        }
+    }
+}
+
+#[async_trait]
+impl WriteTx for SqliteTx {
+    async fn find_idempotent(
+        &mut self,
+        requested_by: &str,
+        key: &str,
+    ) -> Result<Option<(Investigation, String)>> {
+        let row = sqlx::query(q::FIND_IDEMPOTENT)
+            .bind(requested_by)
+            .bind(key)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        match row {
+            Some(row) => {
+                let digest = sqlx::Row::try_get(&row, "request_digest").map_err(map_err)?;
+                Ok(Some((rows::investigation(&row)?, digest)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn lock(&mut self, id: InvestigationId) -> Result<Option<Investigation>> {
+        sqlx::query(q::LOCK_INVESTIGATION)
+            .bind(id.to_string())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(rows::investigation)
+            .transpose()
+    }
+
+    async fn lock_next_queued(&mut self, agents: &[String]) -> Result<Option<Investigation>> {
+        let row = if agents.is_empty() {
+            sqlx::query(q::NEXT_QUEUED_ANY)
+                .fetch_optional(&mut *self.tx)
+                .await
+        } else {
+            let mut b = QueryBuilder::<Sqlite>::new(q::NEXT_QUEUED_FOR_AGENTS);
+            b.push("(");
+            let mut list = b.separated(", ");
+            for agent in agents {
+                list.push_bind(agent.clone());
+            }
+            b.push(")").push(q::NEXT_QUEUED_TAIL);
+            b.build().fetch_optional(&mut *self.tx).await
+        };
+        row.map_err(map_err)?
+            .as_ref()
+            .map(rows::investigation)
+            .transpose()
+    }
+
+    async fn lock_expired_leases(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Investigation>> {
+        sqlx::query(q::EXPIRED_LEASES)
+            .bind(micros(now))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::investigation)
+            .collect()
+    }
+
+    async fn lock_due_approvals(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>> {
+        sqlx::query(q::DUE_APPROVALS)
+            .bind(micros(now))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::approval)
+            .collect()
+    }
+
+    async fn approval(&mut self, id: ApprovalId) -> Result<Option<ApprovalRequest>> {
+        sqlx::query(q::GET_APPROVAL)
+            .bind(id.to_string())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(rows::approval)
+            .transpose()
+    }
+
+    async fn insert_investigation(&mut self, inv: &Investigation, digest: &str) -> Result<bool> {
+        let done = sqlx::query(q::INSERT_INVESTIGATION)
+            .bind(inv.id.to_string())
+            .bind(&inv.agent_id)
+            .bind(&inv.prompt)
+            .bind(&inv.requested_by)
+            .bind(&inv.case_ref)
+            .bind(&inv.idempotency_key)
+            .bind(inv.status.as_str())
+            .bind(inv.phase.map(|p| p.as_str()))
+            .bind(&inv.lease_owner)
+            .bind(inv.lease_epoch)
+            .bind(opt_micros(inv.lease_expires_at))
+            .bind(opt_micros(inv.heartbeat_at))
+            .bind(inv.attempt)
+            .bind(inv.last_seq)
+            .bind(&inv.last_hash)
+            .bind(inv.waiting_on.map(|a| a.to_string()))
+            .bind(inv.result.as_ref().map(to_json))
+            .bind(&inv.result_raw)
+            .bind(inv.confidence)
+            .bind(&inv.error)
+            .bind(inv.usage.model_turns)
+            .bind(inv.usage.input_tokens)
+            .bind(inv.usage.output_tokens)
+            .bind(inv.usage.cost_usd)
+            .bind(to_json(&inv.budget))
+            .bind(micros(inv.created_at))
+            .bind(opt_micros(inv.started_at))
+            .bind(micros(inv.updated_at))
+            .bind(opt_micros(inv.finished_at))
+            .bind(digest)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn update_investigation(&mut self, inv: &Investigation) -> Result<()> {
+        sqlx::query(q::UPDATE_INVESTIGATION)
+            .bind(inv.id.to_string())
+            .bind(inv.status.as_str())
+            .bind(inv.phase.map(|p| p.as_str()))
+            .bind(&inv.lease_owner)
+            .bind(inv.lease_epoch)
+            .bind(opt_micros(inv.lease_expires_at))
+            .bind(opt_micros(inv.heartbeat_at))
+            .bind(inv.attempt)
+            .bind(inv.last_seq)
+            .bind(&inv.last_hash)
+            .bind(inv.waiting_on.map(|a| a.to_string()))
+            .bind(inv.result.as_ref().map(to_json))
+            .bind(&inv.result_raw)
+            .bind(inv.confidence)
+            .bind(&inv.error)
+            .bind(inv.usage.model_turns)
+            .bind(inv.usage.input_tokens)
+            .bind(inv.usage.output_tokens)
+            .bind(inv.usage.cost_usd)
+            .bind(opt_micros(inv.started_at))
+            .bind(micros(inv.updated_at))
+            .bind(opt_micros(inv.finished_at))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn append_events(&mut self, events: &[Event]) -> Result<()> {
+        for e in events {
+            sqlx::query(q::INSERT_EVENT)
+                .bind(e.investigation_id.to_string())
+                .bind(e.seq)
+                .bind(e.kind.as_str())
+                .bind(to_json(&e.payload))
+                .bind(&e.actor)
+                .bind(e.epoch)
+                .bind(micros(e.created_at))
+                .bind(&e.prev_hash)
+                .bind(&e.hash)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    async fn insert_approval(&mut self, a: &ApprovalRequest) -> Result<()> {
+        sqlx::query(q::INSERT_APPROVAL)
+            .bind(a.id.to_string())
+            .bind(a.investigation_id.to_string())
+            .bind(&a.tool_call_id)
+            .bind(&a.action)
+            .bind(to_json(&a.arguments))
+            .bind(&a.rationale)
+            .bind(a.status.as_str())
+            .bind(micros(a.created_at))
+            .bind(micros(a.expires_at))
+            .bind(&a.decided_by)
+            .bind(opt_micros(a.decided_at))
+            .bind(&a.comment)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn resolve_approval(
+        &mut self,
+        id: ApprovalId,
+        status: ApprovalStatus,
+        decided_by: Option<&str>,
+        decided_at: DateTime<Utc>,
+        comment: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(q::RESOLVE_APPROVAL)
+            .bind(id.to_string())
+            .bind(status.as_str())
+            .bind(decided_by)
+            .bind(micros(decided_at))
+            .bind(comment)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn notify(&mut self, wakeup: Wakeup) -> Result<()> {
+        self.wakeups.push(wakeup);
+        Ok(())
+    }
+
+    async fn commit(self) -> Result<()> {
+        self.tx.commit().await.map_err(map_err)?;
+        for wakeup in self.wakeups {
+            // No receiver just means no worker runs in this process.
+            let _ = self.wake.send(wakeup);
+        }
+        Ok(())
+    }
+}

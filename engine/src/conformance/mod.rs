@@ -1,0 +1,112 @@
+//! The store conformance suite: one set of behaviour tests that every store
+//! must pass, written once against the store ports.
+//!
+//! A store crate implements [`Harness`] (a fresh, migrated, isolated store per
+//! test, plus the raw-SQL hooks the tamper tests need) and instantiates every
+//! case with [`conformance_tests!`](crate::conformance_tests):
+//!
+//! ```ignore
+//! vigil_engine::conformance_tests!(my_harness());
+//! ```
+//!
+//! Each case becomes a `#[tokio::test]` in the calling crate, which must
+//! depend on tokio with the `macros` and `rt-multi-thread` features.
+
+pub mod cases;
+mod support;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::clock::ManualClock;
+use crate::model::InvestigationId;
+use crate::store::Store;
+
+/// What a store crate provides to run the suite.
+#[async_trait]
+pub trait Harness: Send + Sync + 'static {
+    /// The store under test.
+    type Store: Store + Clone + 'static;
+
+    /// A fresh, migrated store that shares nothing with any other test,
+    /// running on `clock`.
+    async fn fresh(&self, clock: Arc<ManualClock>) -> Self::Store;
+
+    /// Runs a raw `UPDATE` of one event row; returns the database's error
+    /// message if it refused.
+    async fn raw_update_event(
+        &self,
+        store: &Self::Store,
+        id: InvestigationId,
+        seq: i64,
+    ) -> Result<u64, String>;
+
+    /// Runs a raw `DELETE` of one event row; returns the database's error
+    /// message if it refused.
+    async fn raw_delete_event(
+        &self,
+        store: &Self::Store,
+        id: InvestigationId,
+        seq: i64,
+    ) -> Result<u64, String>;
+
+    /// Behind the trigger's back (drop it, write, restore it), replaces one
+    /// event's stored payload with the JSON text `payload`.
+    async fn tamper_event(&self, store: &Self::Store, id: InvestigationId, seq: i64, payload: &str);
+
+    /// Releases what `fresh` created (a schema, a file).
+    async fn cleanup(&self, store: Self::Store) {
+        drop(store);
+    }
+}
+
+/// Instantiates every conformance case as a `#[tokio::test]` for the given
+/// harness expression (evaluated once per test).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($harness:expr) => {
+        $crate::conformance_tests!(@cases $harness;
+            dispatch_creates_queued_investigation_with_dispatched_event,
+            dispatch_with_same_idempotency_key_returns_existing,
+            concurrent_dispatches_with_one_key_create_one_investigation,
+            dispatch_rejects_bad_input_and_writes_nothing,
+            claim_takes_oldest_queued_for_requested_agents,
+            claim_never_takes_running_or_awaiting_rows,
+            concurrent_claimers_claim_each_row_exactly_once,
+            checkpoint_appends_events_in_order_and_accumulates_usage,
+            checkpoint_is_fenced_after_reap_and_after_rescue,
+            expired_lease_refuses_worker_writes_before_reap,
+            heartbeat_extends_the_lease_without_an_event,
+            concurrent_appenders_keep_seq_contiguous,
+            hash_chain_verifies_and_tampering_is_reported_at_the_right_seq,
+            events_cannot_be_updated_or_deleted,
+            reap_touches_only_expired_running_rows,
+            concurrent_reapers_dead_letter_each_row_once,
+            rescue_only_from_dead_lettered_or_failed,
+            approval_decision_requeues_and_records_decider,
+            concurrent_deciders_exactly_one_wins,
+            expiry_sweep_expires_due_approvals_only,
+            decision_racing_expiry_has_exactly_one_outcome,
+            cancel_while_awaiting_rejects_the_pending_approval,
+            complete_with_invalid_result_keeps_raw_and_requires_review,
+            complete_with_valid_result_completes,
+            release_requeues_without_dead_letter,
+            failed_write_leaves_nothing_half_written,
+            list_filters_and_paginates_newest_first,
+            pagination_is_stable_under_concurrent_inserts,
+            events_read_after_seq_with_limit,
+            unknown_ids_are_not_found,
+            queued_work_wakes_workers,
+        );
+    };
+    (@cases $harness:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let harness = $harness;
+                $crate::conformance::cases::$case(&harness).await;
+            }
+        )+
+    };
+}
