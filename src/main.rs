@@ -1,1 +1,95 @@
-fn main() {}
+//! # vigil
+//!
+//! The `vigil` binary: command-line interface, configuration loading and the
+//! wiring of stores (and, as they arrive, workers and the HTTP API).
+//!
+//! `vigil migrate` prepares a database; `vigil bench store` measures the
+//! store against a bare-insert baseline. The database is `--database URL` or
+//! `VIGIL_DATABASE_URL`: `sqlite://vigil.db` by default (created if missing),
+//! or a `postgres://` URL.
+
+mod bench;
+mod config;
+mod stores;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, LogFormat, Overrides};
+
+/// Vigil: durable workflow engine for LLM agent investigations.
+#[derive(Debug, Parser)]
+#[command(name = "vigil", version, about)]
+struct Cli {
+    /// Configuration file (TOML). Defaults to ./vigil.toml when it exists.
+    #[arg(long, global = true, env = "VIGIL_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// Database URL: sqlite://path.db (default sqlite://vigil.db) or postgres://...
+    #[arg(long, global = true)]
+    database: Option<String>,
+
+    /// Log format.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the database if needed and apply pending migrations.
+    Migrate,
+    /// Measure performance.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Drive investigation-shaped runs through the store and compare with a
+    /// bare single-row INSERT baseline on the same pool.
+    Store(bench::StoreArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let overrides = Overrides {
+        database_url: cli.database.clone(),
+        log_format: cli.log_format,
+    };
+    let config = match Config::load(cli.config.as_deref(), &overrides) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("vigil: configuration error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    config::init_logging(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vigil: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Migrate => stores::migrate_command(&config).await,
+            Command::Bench(BenchCommand::Store(args)) => bench::store(&config, args).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

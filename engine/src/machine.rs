@@ -396,6 +396,7 @@ pub fn transition(
                 return Err(not_allowed(name, Some(cur)));
             }
             require_text("worker", &worker)?;
+            require_positive("lease_for", lease_for)?;
             next.phase = Some(Phase::Running);
             next.lease_epoch += 1;
             next.attempt += 1;
@@ -412,6 +413,7 @@ pub fn transition(
         }
         Command::Heartbeat { epoch, lease_for } => {
             fence(cur, epoch, now)?;
+            require_positive("lease_for", lease_for)?;
             next.lease_expires_at = Some(now + lease_for);
             next.heartbeat_at = Some(now);
             (Vec::new(), String::new())
@@ -651,14 +653,28 @@ pub fn transition(
             }
             require_text("by", &by)?;
             require_text("reason", &reason)?;
+            // A parked run's request is resolved with it: the caller must
+            // hand over that very request, still pending, or nothing changes.
+            let resolves = match (cur.waiting_on, &pending_approval) {
+                (None, _) => None,
+                (Some(id), Some(a)) if a.id == id && a.status == ApprovalStatus::Pending => {
+                    Some(id)
+                }
+                (Some(id), _) => {
+                    return Err(TransitionError::InvalidInput {
+                        field: "pending_approval",
+                        message: format!(
+                            "the pending approval request {id} must be resolved with the cancel"
+                        ),
+                    });
+                }
+            };
             finish(&mut next, Status::Failed, now);
             next.lease_epoch += 1;
             next.error = Some(format!("cancelled by {by}: {reason}"));
-            if let Some(req) = pending_approval
-                .filter(|a| a.status == ApprovalStatus::Pending && waits_on(cur, a.id))
-            {
+            if let Some(id) = resolves {
                 approval_out = Some(ApprovalWrite::Resolve {
-                    id: req.id,
+                    id,
                     status: ApprovalStatus::Rejected,
                     decided_by: Some(by.clone()),
                     decided_at: now,
@@ -718,6 +734,16 @@ fn waits_on(inv: &Investigation, approval: ApprovalId) -> bool {
     inv.status == Status::Pending
         && inv.phase == Some(Phase::AwaitingApproval)
         && inv.waiting_on == Some(approval)
+}
+
+fn require_positive(field: &'static str, d: Duration) -> Result<(), TransitionError> {
+    if d <= Duration::zero() {
+        return Err(TransitionError::InvalidInput {
+            field,
+            message: "must be a positive duration".to_owned(),
+        });
+    }
+    Ok(())
 }
 
 fn check_confidence(confidence: Option<f64>) -> Result<(), TransitionError> {

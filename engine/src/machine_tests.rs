@@ -1969,3 +1969,62 @@ fn random_sequences_reach_every_allowed_transition() {
         }
     }
 }
+
+#[test]
+fn cancel_of_a_parked_run_without_its_pending_request_is_refused() {
+    let run = Run::awaiting();
+    let request = run.pending_approval();
+    let mut stale = request.clone();
+    stale.status = ApprovalStatus::Approved;
+    for pending_approval in [
+        None,
+        Some(stale),
+        Some(stray_approval(request.investigation_id, run.now)),
+    ] {
+        let refused = run.try_apply(Command::Cancel {
+            by: OPERATOR.to_owned(),
+            reason: "duplicate alert".to_owned(),
+            pending_approval,
+        });
+        assert!(
+            matches!(
+                refused,
+                Err(TransitionError::InvalidInput {
+                    field: "pending_approval",
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+    }
+}
+
+#[test]
+fn non_positive_lease_lengths_are_refused() {
+    let run = Run::dispatched();
+    for lease_for in [Duration::zero(), Duration::seconds(-5)] {
+        let refused = run.try_apply(Command::Claim {
+            worker: WORKER.to_owned(),
+            lease_for,
+        });
+        assert!(matches!(
+            refused,
+            Err(TransitionError::InvalidInput {
+                field: "lease_for",
+                ..
+            })
+        ));
+    }
+    let running = Run::running();
+    let refused = running.try_apply(Command::Heartbeat {
+        epoch: running.epoch(),
+        lease_for: Duration::zero(),
+    });
+    assert!(matches!(
+        refused,
+        Err(TransitionError::InvalidInput {
+            field: "lease_for",
+            ..
+        })
+    ));
+}

@@ -213,6 +213,18 @@ pub struct Investigation {
 }
 
 impl Investigation {
+    /// Whether `after` differs from `self` only in the progress columns a
+    /// checkpoint moves: `last_seq`, `last_hash`, `updated_at` and `usage`.
+    /// Stores then write just those columns, leaving every index untouched.
+    pub fn progress_only(&self, after: &Investigation) -> bool {
+        let mut moved = self.clone();
+        moved.last_seq = after.last_seq;
+        moved.last_hash.clone_from(&after.last_hash);
+        moved.updated_at = after.updated_at;
+        moved.usage = after.usage.clone();
+        moved == *after
+    }
+
     /// Wall-clock duration from first claim to finish (or to `now` while pending).
     pub fn duration(&self, now: DateTime<Utc>) -> Option<chrono::Duration> {
         let start = self.started_at?;

@@ -111,7 +111,11 @@ mod tests {
         let v = json!({"summary": "", "key_findings": [1], "confidence": 1.5});
         let errors = validate_default(&v).unwrap_err();
         assert_eq!(errors.len(), 4, "{errors:?}");
-        assert!(errors.iter().any(|e| e.starts_with("recommended_next_steps")));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("recommended_next_steps"))
+        );
     }
 
     #[test]

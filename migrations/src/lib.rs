@@ -32,20 +32,20 @@ pub struct MigrationFile {
 }
 
 macro_rules! mirrored {
-    ($($version:literal $file:literal),+ $(,)?) => {
+    ($($version:literal $padded:literal $file:literal),+ $(,)?) => {
         &[$(MigrationFile {
             version: $version,
             name: $file,
-            sqlite: include_str!(concat!("../sqlite/", stringify!($version), "_", $file, ".sql")),
-            postgres: include_str!(concat!("../postgres/", stringify!($version), "_", $file, ".sql")),
+            sqlite: include_str!(concat!("../sqlite/", $padded, "_", $file, ".sql")),
+            postgres: include_str!(concat!("../postgres/", $padded, "_", $file, ".sql")),
         }),+]
     };
 }
 
-/// Every migration, in order. File names are `NNNN_name.sql` with `NNNN` the
-/// zero-padded version; the macro takes the padded number as written.
+/// Every migration, in order: version, zero-padded version as in the file
+/// name, and name (`NNNN_name.sql`).
 pub const FILES: &[MigrationFile] = mirrored![
-    0001 "core",
+    1 "0001" "core",
 ];
 
 fn migrator(sql: impl Fn(&MigrationFile) -> &'static str) -> Migrator {

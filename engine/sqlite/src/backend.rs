@@ -118,7 +118,8 @@ impl Backend for SqliteBackend {
     async fn list(&self, query: &ListQuery) -> Result<Vec<Investigation>> {
         let mut b = QueryBuilder::<Sqlite>::new(q::LIST_INVESTIGATIONS);
         push_list_filters(&mut b, query);
-        b.push(q::LIST_ORDER).push_bind(i64::from(query.page_size()));
+        b.push(q::LIST_ORDER)
+            .push_bind(i64::from(query.page_size()));
         b.build()
             .fetch_all(&self.reader)
             .await

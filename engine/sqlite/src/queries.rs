@@ -11,7 +11,6 @@ macro_rules! investigation_columns {
     };
 }
 
-
 macro_rules! approval_columns {
     () => {
         "id, investigation_id, tool_call_id, action, arguments, rationale, status, created_at, \
@@ -106,6 +105,11 @@ pub const UPDATE_INVESTIGATION: &str = "UPDATE investigations SET status = ?2, p
      last_seq = ?9, last_hash = ?10, waiting_on = ?11, result = ?12, result_raw = ?13, \
      confidence = ?14, error = ?15, model_turns = ?16, input_tokens = ?17, output_tokens = ?18, \
      cost_usd = ?19, started_at = ?20, updated_at = ?21, finished_at = ?22 WHERE id = ?1";
+
+/// A checkpoint's update: the log tail and the usage counters, nothing indexed.
+pub const UPDATE_PROGRESS: &str = "UPDATE investigations SET last_seq = ?2, last_hash = ?3, \
+     updated_at = ?4, model_turns = ?5, input_tokens = ?6, output_tokens = ?7, cost_usd = ?8 \
+     WHERE id = ?1";
 
 pub const INSERT_EVENT: &str = concat!(
     "INSERT INTO investigation_events (",

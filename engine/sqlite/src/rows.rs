@@ -9,9 +9,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 use vigil_engine::store::{Error, Result};
-use vigil_engine::{
-    ApprovalId, ApprovalRequest, Event, Investigation, InvestigationId, Usage,
-};
+use vigil_engine::{ApprovalId, ApprovalRequest, Event, Investigation, InvestigationId, Usage};
 
 /// Maps a sqlx error to the store's error: connection-level faults are
 /// transient ([`Error::Unavailable`]); unique violations are conflicts.
@@ -62,7 +60,8 @@ fn parse<T: std::str::FromStr>(s: &str) -> Result<T>
 where
     T::Err: std::fmt::Display,
 {
-    s.parse().map_err(|e: T::Err| Error::Database(e.to_string()))
+    s.parse()
+        .map_err(|e: T::Err| Error::Database(e.to_string()))
 }
 
 fn json(s: &str) -> Result<Value> {

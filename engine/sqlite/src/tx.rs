@@ -166,7 +166,26 @@ impl WriteTx for SqliteTx {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn update_investigation(&mut self, inv: &Investigation) -> Result<()> {
+    async fn update_investigation(
+        &mut self,
+        before: &Investigation,
+        inv: &Investigation,
+    ) -> Result<()> {
+        if before.progress_only(inv) {
+            sqlx::query(q::UPDATE_PROGRESS)
+                .bind(inv.id.to_string())
+                .bind(inv.last_seq)
+                .bind(&inv.last_hash)
+                .bind(micros(inv.updated_at))
+                .bind(inv.usage.model_turns)
+                .bind(inv.usage.input_tokens)
+                .bind(inv.usage.output_tokens)
+                .bind(inv.usage.cost_usd)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+            return Ok(());
+        }
         sqlx::query(q::UPDATE_INVESTIGATION)
             .bind(inv.id.to_string())
             .bind(inv.status.as_str())
@@ -258,6 +277,12 @@ impl WriteTx for SqliteTx {
     async fn notify(&mut self, wakeup: Wakeup) -> Result<()> {
         self.wakeups.push(wakeup);
         Ok(())
+    }
+
+    async fn rollback(self) {
+        if let Err(e) = self.tx.rollback().await {
+            tracing::warn!(error = %e, "rollback failed; the connection will be discarded");
+        }
     }
 
     async fn commit(self) -> Result<()> {

@@ -11,8 +11,8 @@ use serde_json::json;
 use super::Harness;
 use super::support::*;
 use crate::approval::{ApprovalStatus, Decision};
-use crate::clock::Clock;
 use crate::chain::{GENESIS, Problem};
+use crate::clock::Clock;
 use crate::event::{EventBody, EventKind};
 use crate::model::{InvestigationId, Phase, Status};
 use crate::result::Completion;
@@ -27,7 +27,10 @@ pub async fn dispatch_creates_queued_investigation_with_dispatched_event<H: Harn
     let inv = dispatch(&store, "triage").await;
     let got = store.get(inv.id).await.unwrap();
     assert_eq!(got, inv, "the returned record is what was stored");
-    assert_eq!((got.status, got.phase), (Status::Pending, Some(Phase::Queued)));
+    assert_eq!(
+        (got.status, got.phase),
+        (Status::Pending, Some(Phase::Queued))
+    );
     assert_eq!((got.lease_epoch, got.attempt, got.last_seq), (0, 0, 1));
     let events = all_events(&store, &inv).await;
     assert_eq!(events.len(), 1);
@@ -36,7 +39,9 @@ pub async fn dispatch_creates_queued_investigation_with_dispatched_event<H: Harn
     assert_eq!(events[0].actor, "soar");
     assert_eq!(events[0].hash, got.last_hash);
     match events[0].body().unwrap() {
-        EventBody::Dispatched { agent_id, prompt, .. } => {
+        EventBody::Dispatched {
+            agent_id, prompt, ..
+        } => {
             assert_eq!(agent_id, "triage");
             assert_eq!(prompt, inv.prompt);
         }
@@ -101,7 +106,10 @@ pub async fn concurrent_dispatches_with_one_key_create_one_investigation<H: Harn
     }
     assert_eq!(created, 1);
     assert_eq!(ids.len(), 1);
-    assert_eq!(store.list(&ListQuery::default()).await.unwrap().items.len(), 1);
+    assert_eq!(
+        store.list(&ListQuery::default()).await.unwrap().items.len(),
+        1
+    );
     h.cleanup(store).await;
 }
 
@@ -124,7 +132,14 @@ pub async fn dispatch_rejects_bad_input_and_writes_nothing<H: Harness>(h: &H) {
             other => panic!("expected InvalidInput({field}), got {other:?}"),
         }
     }
-    assert!(store.list(&ListQuery::default()).await.unwrap().items.is_empty());
+    assert!(
+        store
+            .list(&ListQuery::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     h.cleanup(store).await;
 }
 
@@ -149,11 +164,17 @@ pub async fn claim_takes_oldest_queued_for_requested_agents<H: Harness>(h: &H) {
         .unwrap()
         .unwrap();
     assert_eq!(got.id, a.id);
-    assert_eq!((got.phase, got.lease_epoch, got.attempt), (Some(Phase::Running), 1, 1));
+    assert_eq!(
+        (got.phase, got.lease_epoch, got.attempt),
+        (Some(Phase::Running), 1, 1)
+    );
     assert_eq!(got.lease_owner.as_deref(), Some("w1"));
     assert_eq!(got.lease_expires_at, Some(clock.now() + LEASE));
     assert_eq!(got.started_at, Some(clock.now()));
-    assert_eq!(kinds(&store, &got).await, [EventKind::Dispatched, EventKind::Claimed]);
+    assert_eq!(
+        kinds(&store, &got).await,
+        [EventKind::Dispatched, EventKind::Claimed]
+    );
 
     let got = store.claim_next(&[], "w1", LEASE).await.unwrap().unwrap();
     assert_eq!(got.id, c.id, "an empty agent list claims any agent");
@@ -175,7 +196,10 @@ pub async fn claim_never_takes_running_or_awaiting_rows<H: Harness>(h: &H) {
     let queued = dispatch(&store, "triage").await;
     let got = store.claim_next(&[], "w2", LEASE).await.unwrap().unwrap();
     assert_eq!(got.id, queued.id);
-    assert_eq!(store.get(running.id).await.unwrap().lease_owner.as_deref(), Some("worker-a"));
+    assert_eq!(
+        store.get(running.id).await.unwrap().lease_owner.as_deref(),
+        Some("worker-a")
+    );
     h.cleanup(store).await;
 }
 
@@ -230,12 +254,22 @@ pub async fn checkpoint_appends_events_in_order_and_accumulates_usage<H: Harness
         .unwrap();
     assert_eq!(first.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4]);
     assert!(first.iter().all(|e| e.actor == "worker-a" && e.epoch == 1));
-    store.checkpoint(inv.id, 1, vec![result("c1")]).await.unwrap();
-    store.checkpoint(inv.id, 1, vec![model_turn("c2")]).await.unwrap();
+    store
+        .checkpoint(inv.id, 1, vec![result("c1")])
+        .await
+        .unwrap();
+    store
+        .checkpoint(inv.id, 1, vec![model_turn("c2")])
+        .await
+        .unwrap();
     let got = store.get(inv.id).await.unwrap();
     assert_eq!(got.last_seq, 6);
     assert_eq!(
-        (got.usage.model_turns, got.usage.input_tokens, got.usage.output_tokens),
+        (
+            got.usage.model_turns,
+            got.usage.input_tokens,
+            got.usage.output_tokens
+        ),
         (2, 240, 60)
     );
     assert_eq!(
@@ -257,7 +291,10 @@ pub async fn checkpoint_appends_events_in_order_and_accumulates_usage<H: Harness
 pub async fn checkpoint_is_fenced_after_reap_and_after_rescue<H: Harness>(h: &H) {
     let (store, clock) = setup(h).await;
     let inv = claimed(&store, "triage").await;
-    store.checkpoint(inv.id, 1, vec![model_turn("c1")]).await.unwrap();
+    store
+        .checkpoint(inv.id, 1, vec![model_turn("c1")])
+        .await
+        .unwrap();
     clock.advance(LEASE + Duration::seconds(1));
     let reaped = store.reap(100).await.unwrap();
     assert_eq!(reaped.len(), 1);
@@ -266,16 +303,30 @@ pub async fn checkpoint_is_fenced_after_reap_and_after_rescue<H: Harness>(h: &H)
 
     assert_lease_lost(store.checkpoint(inv.id, 1, vec![intent("c1")]).await);
     assert_lease_lost(store.heartbeat(inv.id, 1, LEASE).await);
-    assert_lease_lost(store.complete(inv.id, 1, Completion::from_raw_default("{}")).await);
+    assert_lease_lost(
+        store
+            .complete(inv.id, 1, Completion::from_raw_default("{}"))
+            .await,
+    );
 
-    let rescued = store.rescue(inv.id, "oncall", "worker host died").await.unwrap();
+    let rescued = store
+        .rescue(inv.id, "oncall", "worker host died")
+        .await
+        .unwrap();
     assert_eq!(rescued.lease_epoch, 3);
     assert_lease_lost(store.checkpoint(inv.id, 1, vec![intent("c1")]).await);
-    let again = store.claim_next(&[], "worker-b", LEASE).await.unwrap().unwrap();
+    let again = store
+        .claim_next(&[], "worker-b", LEASE)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((again.lease_epoch, again.attempt), (4, 2));
     assert_lease_lost(store.checkpoint(inv.id, 1, vec![intent("c1")]).await);
     assert_lease_lost(store.checkpoint(inv.id, 3, vec![intent("c1")]).await);
-    store.checkpoint(inv.id, 4, vec![intent("c1")]).await.unwrap();
+    store
+        .checkpoint(inv.id, 4, vec![intent("c1")])
+        .await
+        .unwrap();
 
     let late_writes = all_events(&store, &inv)
         .await
@@ -308,8 +359,14 @@ pub async fn heartbeat_extends_the_lease_without_an_event<H: Harness>(h: &H) {
     assert_eq!(beat.heartbeat_at, Some(clock.now()));
     assert_eq!(beat.last_seq, inv.last_seq, "heartbeat is not an event");
     clock.advance(Duration::seconds(20));
-    assert!(store.reap(100).await.unwrap().is_empty(), "the lease was extended");
-    store.checkpoint(inv.id, 1, vec![model_turn("c1")]).await.unwrap();
+    assert!(
+        store.reap(100).await.unwrap().is_empty(),
+        "the lease was extended"
+    );
+    store
+        .checkpoint(inv.id, 1, vec![model_turn("c1")])
+        .await
+        .unwrap();
     h.cleanup(store).await;
 }
 
@@ -359,7 +416,10 @@ pub async fn hash_chain_verifies_and_tampering_is_reported_at_the_right_seq<H: H
         .checkpoint(inv.id, 1, vec![model_turn("c1"), intent("c1")])
         .await
         .unwrap();
-    store.checkpoint(inv.id, 1, vec![result("c1")]).await.unwrap();
+    store
+        .checkpoint(inv.id, 1, vec![result("c1")])
+        .await
+        .unwrap();
     let report = store.verify_chain(inv.id).await.unwrap();
     assert!(report.valid);
     assert_eq!(report.events_checked, 5);
@@ -380,10 +440,19 @@ pub async fn hash_chain_verifies_and_tampering_is_reported_at_the_right_seq<H: H
     assert_eq!(broken.problem, Problem::HashMismatch);
     assert_eq!(report.events_checked, 4);
 
-    h.tamper_event(&store, inv.id, 3, r#"{"model":"x","content":null,"tool_calls":[],"input_tokens":0,"output_tokens":0}"#)
-        .await;
+    h.tamper_event(
+        &store,
+        inv.id,
+        3,
+        r#"{"model":"x","content":null,"tool_calls":[],"input_tokens":0,"output_tokens":0}"#,
+    )
+    .await;
     let report = store.verify_chain(inv.id).await.unwrap();
-    assert_eq!(report.first_break.map(|b| b.seq), Some(3), "the first break is reported");
+    assert_eq!(
+        report.first_break.map(|b| b.seq),
+        Some(3),
+        "the first break is reported"
+    );
     h.cleanup(store).await;
 }
 
@@ -428,21 +497,40 @@ pub async fn reap_touches_only_expired_running_rows<H: Harness>(h: &H) {
     assert_eq!(reaped[0].worker.as_deref(), Some("worker-a"));
 
     let dead = store.get(short.id).await.unwrap();
-    assert_eq!((dead.status, dead.phase, dead.lease_epoch), (Status::DeadLettered, None, 2));
+    assert_eq!(
+        (dead.status, dead.phase, dead.lease_epoch),
+        (Status::DeadLettered, None, 2)
+    );
     assert!(dead.lease_owner.is_none());
     let last = all_events(&store, &dead).await.pop().unwrap();
     assert_eq!((last.kind, last.epoch), (EventKind::DeadLettered, 2));
     match last.body().unwrap() {
-        EventBody::DeadLettered { worker, last_heartbeat_at, .. } => {
+        EventBody::DeadLettered {
+            worker,
+            last_heartbeat_at,
+            ..
+        } => {
             assert_eq!(worker.as_deref(), Some("worker-a"));
             assert_eq!(last_heartbeat_at, short.heartbeat_at);
         }
         other => panic!("unexpected {other:?}"),
     }
-    assert_eq!(store.get(long.id).await.unwrap().phase, Some(Phase::Running));
-    assert_eq!(store.get(awaiting.id).await.unwrap().phase, Some(Phase::AwaitingApproval));
-    assert_eq!(store.get(queued.id).await.unwrap().phase, Some(Phase::Queued));
-    assert!(store.reap(100).await.unwrap().is_empty(), "a second sweep finds nothing");
+    assert_eq!(
+        store.get(long.id).await.unwrap().phase,
+        Some(Phase::Running)
+    );
+    assert_eq!(
+        store.get(awaiting.id).await.unwrap().phase,
+        Some(Phase::AwaitingApproval)
+    );
+    assert_eq!(
+        store.get(queued.id).await.unwrap().phase,
+        Some(Phase::Queued)
+    );
+    assert!(
+        store.reap(100).await.unwrap().is_empty(),
+        "a second sweep finds nothing"
+    );
     h.cleanup(store).await;
 }
 
@@ -497,23 +585,44 @@ pub async fn rescue_only_from_dead_lettered_or_failed<H: Harness>(h: &H) {
     assert_invalid_transition(store.rescue(running.id, "oncall", "why not").await);
 
     let failing = claimed(&store, "failing").await;
-    store.fail(failing.id, 1, "model endpoint returned 400").await.unwrap();
+    store
+        .fail(failing.id, 1, "model endpoint returned 400")
+        .await
+        .unwrap();
     match store.rescue(failing.id, "oncall", " ").await {
         Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "reason"),
         other => panic!("expected InvalidInput(reason), got {other:?}"),
     }
-    let back = store.rescue(failing.id, "oncall", "endpoint fixed").await.unwrap();
-    assert_eq!((back.status, back.phase, back.lease_epoch), (Status::Pending, Some(Phase::Queued), 2));
+    let back = store
+        .rescue(failing.id, "oncall", "endpoint fixed")
+        .await
+        .unwrap();
+    assert_eq!(
+        (back.status, back.phase, back.lease_epoch),
+        (Status::Pending, Some(Phase::Queued), 2)
+    );
     assert!(back.error.is_none());
 
     let dying = claimed(&store, "dying").await;
     clock.advance(LEASE);
     store.reap(10).await.unwrap();
-    let back = store.rescue(dying.id, "oncall", "host replaced").await.unwrap();
+    let back = store
+        .rescue(dying.id, "oncall", "host replaced")
+        .await
+        .unwrap();
     assert_eq!(back.lease_epoch, 3);
-    match all_events(&store, &back).await.pop().unwrap().body().unwrap() {
+    match all_events(&store, &back)
+        .await
+        .pop()
+        .unwrap()
+        .body()
+        .unwrap()
+    {
         EventBody::Rescued { by, reason, from } => {
-            assert_eq!((by.as_str(), reason.as_str(), from), ("oncall", "host replaced", Status::DeadLettered));
+            assert_eq!(
+                (by.as_str(), reason.as_str(), from),
+                ("oncall", "host replaced", Status::DeadLettered)
+            );
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -536,8 +645,14 @@ pub async fn approval_decision_requeues_and_records_decider<H: Harness>(h: &H) {
     let (store, clock) = setup(h).await;
     let inv = claimed(&store, "triage").await;
     let draft = approval_draft(clock.now(), "c1", Duration::minutes(10));
-    let request = store.await_approval(inv.id, 1, draft.clone()).await.unwrap();
-    assert_eq!((request.status, request.id), (ApprovalStatus::Pending, draft.id));
+    let request = store
+        .await_approval(inv.id, 1, draft.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        (request.status, request.id),
+        (ApprovalStatus::Pending, draft.id)
+    );
     let parked = store.get(inv.id).await.unwrap();
     assert_eq!(parked.phase, Some(Phase::AwaitingApproval));
     assert_eq!(parked.waiting_on, Some(request.id));
@@ -551,15 +666,26 @@ pub async fn approval_decision_requeues_and_records_decider<H: Harness>(h: &H) {
         })
         .await
         .unwrap();
-    assert_eq!(pending.iter().map(|a| a.id).collect::<Vec<_>>(), [request.id]);
+    assert_eq!(
+        pending.iter().map(|a| a.id).collect::<Vec<_>>(),
+        [request.id]
+    );
 
-    match store.decide_approval(request.id, "soar", Decision::Approve, None).await {
+    match store
+        .decide_approval(request.id, "soar", Decision::Approve, None)
+        .await
+    {
         Err(Error::Forbidden(_)) => {}
         other => panic!("the requester must not decide, got {other:?}"),
     }
     clock.advance(Duration::minutes(1));
     let decided = store
-        .decide_approval(request.id, "alice", Decision::Approve, Some("confirmed with owner".to_owned()))
+        .decide_approval(
+            request.id,
+            "alice",
+            Decision::Approve,
+            Some("confirmed with owner".to_owned()),
+        )
         .await
         .unwrap();
     assert_eq!(decided.status, ApprovalStatus::Approved);
@@ -568,10 +694,20 @@ pub async fn approval_decision_requeues_and_records_decider<H: Harness>(h: &H) {
     assert_eq!(store.approval(request.id).await.unwrap(), decided);
 
     let requeued = store.get(inv.id).await.unwrap();
-    assert_eq!((requeued.phase, requeued.waiting_on), (Some(Phase::Queued), None));
+    assert_eq!(
+        (requeued.phase, requeued.waiting_on),
+        (Some(Phase::Queued), None)
+    );
     let last = all_events(&store, &inv).await.pop().unwrap();
-    assert_eq!((last.kind, last.actor.as_str()), (EventKind::ApprovalDecided, "alice"));
-    let again = store.claim_next(&[], "worker-b", LEASE).await.unwrap().unwrap();
+    assert_eq!(
+        (last.kind, last.actor.as_str()),
+        (EventKind::ApprovalDecided, "alice")
+    );
+    let again = store
+        .claim_next(&[], "worker-b", LEASE)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((again.id, again.lease_epoch), (inv.id, 2));
     assert_chain_valid(&store, &inv).await;
     h.cleanup(store).await;
@@ -589,7 +725,9 @@ pub async fn concurrent_deciders_exactly_one_wins<H: Harness>(h: &H) {
             .into_iter()
             .map(|(who, decision)| {
                 let store = store.clone();
-                tokio::spawn(async move { store.decide_approval(request.id, who, decision, None).await })
+                tokio::spawn(
+                    async move { store.decide_approval(request.id, who, decision, None).await },
+                )
             })
             .collect();
         let mut wins = 0;
@@ -601,8 +739,14 @@ pub async fn concurrent_deciders_exactly_one_wins<H: Harness>(h: &H) {
             }
         }
         assert_eq!(wins, 1);
-        assert_eq!(count_kind(&store, &inv, EventKind::ApprovalDecided).await, 1);
-        assert_ne!(store.approval(request.id).await.unwrap().status, ApprovalStatus::Pending);
+        assert_eq!(
+            count_kind(&store, &inv, EventKind::ApprovalDecided).await,
+            1
+        );
+        assert_ne!(
+            store.approval(request.id).await.unwrap().status,
+            ApprovalStatus::Pending
+        );
     }
     h.cleanup(store).await;
 }
@@ -618,18 +762,35 @@ pub async fn expiry_sweep_expires_due_approvals_only<H: Harness>(h: &H) {
         .await
         .unwrap();
     let later_req = store
-        .await_approval(later.id, 1, approval_draft(now, "c1", Duration::minutes(60)))
+        .await_approval(
+            later.id,
+            1,
+            approval_draft(now, "c1", Duration::minutes(60)),
+        )
         .await
         .unwrap();
     assert!(store.expire_approvals(100).await.unwrap().is_empty());
     clock.advance(Duration::minutes(10));
     let expired = store.expire_approvals(100).await.unwrap();
-    assert_eq!(expired.iter().map(|a| a.id).collect::<Vec<_>>(), [soon_req.id]);
+    assert_eq!(
+        expired.iter().map(|a| a.id).collect::<Vec<_>>(),
+        [soon_req.id]
+    );
     assert_eq!(expired[0].status, ApprovalStatus::Expired);
     assert_eq!(store.get(soon.id).await.unwrap().phase, Some(Phase::Queued));
-    assert_eq!(all_events(&store, &soon).await.pop().unwrap().kind, EventKind::ApprovalExpired);
-    assert_eq!(store.approval(later_req.id).await.unwrap().status, ApprovalStatus::Pending);
-    assert_conflict(store.decide_approval(soon_req.id, "alice", Decision::Approve, None).await);
+    assert_eq!(
+        all_events(&store, &soon).await.pop().unwrap().kind,
+        EventKind::ApprovalExpired
+    );
+    assert_eq!(
+        store.approval(later_req.id).await.unwrap().status,
+        ApprovalStatus::Pending
+    );
+    assert_conflict(
+        store
+            .decide_approval(soon_req.id, "alice", Decision::Approve, None)
+            .await,
+    );
     assert!(store.expire_approvals(100).await.unwrap().is_empty());
     h.cleanup(store).await;
 }
@@ -652,7 +813,9 @@ pub async fn decision_racing_expiry_has_exactly_one_outcome<H: Harness>(h: &H) {
             if i % 2 == 1 {
                 tokio::task::yield_now().await;
             }
-            let _ = store.decide_approval(id, "alice", Decision::Approve, None).await;
+            let _ = store
+                .decide_approval(id, "alice", Decision::Approve, None)
+                .await;
         }));
     }
     {
@@ -693,16 +856,35 @@ pub async fn cancel_while_awaiting_rejects_the_pending_approval<H: Harness>(h: &
     let (store, clock) = setup(h).await;
     let inv = claimed(&store, "triage").await;
     let req = store
-        .await_approval(inv.id, 1, approval_draft(clock.now(), "c1", Duration::minutes(5)))
+        .await_approval(
+            inv.id,
+            1,
+            approval_draft(clock.now(), "c1", Duration::minutes(5)),
+        )
         .await
         .unwrap();
-    let cancelled = store.cancel(inv.id, "oncall", "duplicate alert").await.unwrap();
-    assert_eq!((cancelled.status, cancelled.phase, cancelled.lease_epoch), (Status::Failed, None, 2));
-    assert!(cancelled.error.as_deref().unwrap().contains("duplicate alert"));
+    let cancelled = store
+        .cancel(inv.id, "oncall", "duplicate alert")
+        .await
+        .unwrap();
+    assert_eq!(
+        (cancelled.status, cancelled.phase, cancelled.lease_epoch),
+        (Status::Failed, None, 2)
+    );
+    assert!(
+        cancelled
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("duplicate alert")
+    );
     let req = store.approval(req.id).await.unwrap();
     assert_eq!(req.status, ApprovalStatus::Rejected);
     assert_eq!(req.decided_by.as_deref(), Some("oncall"));
-    assert_eq!(all_events(&store, &inv).await.pop().unwrap().kind, EventKind::Cancelled);
+    assert_eq!(
+        all_events(&store, &inv).await.pop().unwrap().kind,
+        EventKind::Cancelled
+    );
     clock.advance(Duration::minutes(10));
     assert!(store.expire_approvals(100).await.unwrap().is_empty());
     assert_invalid_transition(store.cancel(inv.id, "oncall", "again").await);
@@ -722,10 +904,21 @@ pub async fn complete_with_invalid_result_keeps_raw_and_requires_review<H: Harne
     assert_eq!(done.result_raw.as_deref(), Some(raw));
     assert!(done.result.is_none());
     assert!(done.error.is_some());
-    match all_events(&store, &inv).await.pop().unwrap().body().unwrap() {
-        EventBody::ReviewRequired { result_raw, errors, .. } => {
+    match all_events(&store, &inv)
+        .await
+        .pop()
+        .unwrap()
+        .body()
+        .unwrap()
+    {
+        EventBody::ReviewRequired {
+            result_raw, errors, ..
+        } => {
             assert_eq!(result_raw.as_deref(), Some(raw));
-            assert!(errors.iter().any(|e| e.starts_with("summary")), "{errors:?}");
+            assert!(
+                errors.iter().any(|e| e.starts_with("summary")),
+                "{errors:?}"
+            );
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -737,9 +930,19 @@ pub async fn complete_with_invalid_result_keeps_raw_and_requires_review<H: Harne
         confidence: Some(0.85),
         note: Some("rewrote the summary".to_owned()),
     };
-    let reviewed = store.review(inv.id, "analyst", review.clone()).await.unwrap();
-    assert_eq!((reviewed.status, reviewed.result.as_ref()), (Status::Completed, Some(&graded)));
-    assert_eq!(reviewed.result_raw.as_deref(), Some(raw), "the raw output stays on record");
+    let reviewed = store
+        .review(inv.id, "analyst", review.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        (reviewed.status, reviewed.result.as_ref()),
+        (Status::Completed, Some(&graded))
+    );
+    assert_eq!(
+        reviewed.result_raw.as_deref(),
+        Some(raw),
+        "the raw output stays on record"
+    );
     assert_invalid_transition(store.review(inv.id, "analyst", review).await);
     assert_chain_valid(&store, &inv).await;
     h.cleanup(store).await;
@@ -754,7 +957,10 @@ pub async fn complete_with_valid_result_completes<H: Harness>(h: &H) {
         .complete(inv.id, 1, Completion::from_raw_default(&valid_result()))
         .await
         .unwrap();
-    assert_eq!((done.status, done.confidence), (Status::Completed, Some(0.85)));
+    assert_eq!(
+        (done.status, done.confidence),
+        (Status::Completed, Some(0.85))
+    );
     assert_eq!(done.finished_at, Some(clock.now()));
     assert_eq!(done.duration(clock.now()), Some(Duration::seconds(7)));
     assert!(done.lease_owner.is_none() && done.lease_expires_at.is_none());
@@ -767,17 +973,33 @@ pub async fn complete_with_valid_result_completes<H: Harness>(h: &H) {
 pub async fn release_requeues_without_dead_letter<H: Harness>(h: &H) {
     let (store, clock) = setup(h).await;
     let inv = claimed(&store, "triage").await;
-    store.checkpoint(inv.id, 1, vec![model_turn("c1")]).await.unwrap();
+    store
+        .checkpoint(inv.id, 1, vec![model_turn("c1")])
+        .await
+        .unwrap();
     let released = store.release(inv.id, 1, "shutdown").await.unwrap();
-    assert_eq!((released.status, released.phase), (Status::Pending, Some(Phase::Queued)));
+    assert_eq!(
+        (released.status, released.phase),
+        (Status::Pending, Some(Phase::Queued))
+    );
     assert!(released.lease_owner.is_none());
     clock.advance(Duration::minutes(5));
     assert!(store.reap(100).await.unwrap().is_empty());
-    let again = store.claim_next(&[], "worker-b", LEASE).await.unwrap().unwrap();
+    let again = store
+        .claim_next(&[], "worker-b", LEASE)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((again.lease_epoch, again.attempt), (2, 2));
     assert_eq!(
         kinds(&store, &inv).await,
-        [EventKind::Dispatched, EventKind::Claimed, EventKind::ModelTurn, EventKind::Released, EventKind::Claimed]
+        [
+            EventKind::Dispatched,
+            EventKind::Claimed,
+            EventKind::ModelTurn,
+            EventKind::Released,
+            EventKind::Claimed
+        ]
     );
     h.cleanup(store).await;
 }
@@ -789,13 +1011,24 @@ pub async fn failed_write_leaves_nothing_half_written<H: Harness>(h: &H) {
     let inv = claimed(&store, "triage").await;
     let first = approval_draft(clock.now(), "c1", Duration::minutes(5));
     let req = store.await_approval(inv.id, 1, first).await.unwrap();
-    store.decide_approval(req.id, "alice", Decision::Reject, None).await.unwrap();
-    let again = store.claim_next(&[], "worker-b", LEASE).await.unwrap().unwrap();
+    store
+        .decide_approval(req.id, "alice", Decision::Reject, None)
+        .await
+        .unwrap();
+    let again = store
+        .claim_next(&[], "worker-b", LEASE)
+        .await
+        .unwrap()
+        .unwrap();
     let before = store.get(inv.id).await.unwrap();
     let events_before = all_events(&store, &inv).await;
 
     let duplicate = approval_draft(clock.now(), "c1", Duration::minutes(5));
-    assert_conflict(store.await_approval(inv.id, again.lease_epoch, duplicate).await);
+    assert_conflict(
+        store
+            .await_approval(inv.id, again.lease_epoch, duplicate)
+            .await,
+    );
     assert_eq!(store.get(inv.id).await.unwrap(), before);
     assert_eq!(all_events(&store, &inv).await, events_before);
     assert_eq!(
@@ -828,9 +1061,14 @@ pub async fn list_filters_and_paginates_newest_first<H: Harness>(h: &H) {
     }
     // Claim the three oldest "triage" rows.
     for _ in 0..3 {
-        store.claim_next(&["triage".to_owned()], "w", LEASE).await.unwrap();
+        store
+            .claim_next(&["triage".to_owned()], "w", LEASE)
+            .await
+            .unwrap();
     }
-    let mut model: HashMap<InvestigationId, (Phase, &str, &str, Option<String>)> = HashMap::new();
+    // What each row should be: phase, agent, requester, case_ref.
+    type Expected<'a> = (Phase, &'a str, &'a str, Option<String>);
+    let mut model: HashMap<InvestigationId, Expected> = HashMap::new();
     let mut triage_seen = 0;
     for (i, inv) in made.iter().enumerate() {
         let phase = if agents[i % 3] == "triage" && triage_seen < 3 {
@@ -839,18 +1077,60 @@ pub async fn list_filters_and_paginates_newest_first<H: Harness>(h: &H) {
         } else {
             Phase::Queued
         };
-        model.insert(inv.id, (phase, agents[i % 3], if i % 2 == 0 { "soar" } else { "alice" }, inv.case_ref.clone()));
+        model.insert(
+            inv.id,
+            (
+                phase,
+                agents[i % 3],
+                if i % 2 == 0 { "soar" } else { "alice" },
+                inv.case_ref.clone(),
+            ),
+        );
     }
-    let count = |pred: &dyn Fn(&(Phase, &str, &str, Option<String>)) -> bool| {
-        model.values().filter(|v| pred(v)).count()
-    };
+    let count = |pred: &dyn Fn(&Expected) -> bool| model.values().filter(|v| pred(v)).count();
     let cases: Vec<(ListQuery, usize)> = vec![
-        (ListQuery { status: Some(Status::Pending), ..Default::default() }, 30),
-        (ListQuery { status: Some(Status::Completed), ..Default::default() }, 0),
-        (ListQuery { phase: Some(Phase::Running), ..Default::default() }, 3),
-        (ListQuery { agent_id: Some("phishing".into()), ..Default::default() }, count(&|v| v.1 == "phishing")),
-        (ListQuery { requested_by: Some("alice".into()), ..Default::default() }, count(&|v| v.2 == "alice")),
-        (ListQuery { case_ref: Some("CASE-1".into()), ..Default::default() }, count(&|v| v.3.as_deref() == Some("CASE-1"))),
+        (
+            ListQuery {
+                status: Some(Status::Pending),
+                ..Default::default()
+            },
+            30,
+        ),
+        (
+            ListQuery {
+                status: Some(Status::Completed),
+                ..Default::default()
+            },
+            0,
+        ),
+        (
+            ListQuery {
+                phase: Some(Phase::Running),
+                ..Default::default()
+            },
+            3,
+        ),
+        (
+            ListQuery {
+                agent_id: Some("phishing".into()),
+                ..Default::default()
+            },
+            count(&|v| v.1 == "phishing"),
+        ),
+        (
+            ListQuery {
+                requested_by: Some("alice".into()),
+                ..Default::default()
+            },
+            count(&|v| v.2 == "alice"),
+        ),
+        (
+            ListQuery {
+                case_ref: Some("CASE-1".into()),
+                ..Default::default()
+            },
+            count(&|v| v.3.as_deref() == Some("CASE-1")),
+        ),
         (
             ListQuery {
                 created_after: Some(made[10].created_at),
@@ -869,12 +1149,21 @@ pub async fn list_filters_and_paginates_newest_first<H: Harness>(h: &H) {
         ),
     ];
     for (query, expected) in cases {
-        let page = store.list(&ListQuery { limit: 500, ..query.clone() }).await.unwrap();
+        let page = store
+            .list(&ListQuery {
+                limit: 500,
+                ..query.clone()
+            })
+            .await
+            .unwrap();
         assert_eq!(page.items.len(), expected, "{query:?}");
     }
 
     let mut seen = Vec::new();
-    let mut query = ListQuery { limit: 7, ..Default::default() };
+    let mut query = ListQuery {
+        limit: 7,
+        ..Default::default()
+    };
     loop {
         let page = store.list(&query).await.unwrap();
         seen.extend(page.items.iter().map(|i| i.id));
@@ -894,7 +1183,11 @@ pub async fn pagination_is_stable_under_concurrent_inserts<H: Harness>(h: &H) {
     let (store, clock) = setup(h).await;
     let mut original = Vec::new();
     for i in 0..40 {
-        original.push(dispatch(&store, if i % 2 == 0 { "triage" } else { "phishing" }).await.id);
+        original.push(
+            dispatch(&store, if i % 2 == 0 { "triage" } else { "phishing" })
+                .await
+                .id,
+        );
         clock.advance(Duration::milliseconds(10));
     }
     let writer = {
@@ -908,7 +1201,10 @@ pub async fn pagination_is_stable_under_concurrent_inserts<H: Harness>(h: &H) {
         })
     };
     let mut seen = Vec::new();
-    let mut query = ListQuery { limit: 5, ..Default::default() };
+    let mut query = ListQuery {
+        limit: 5,
+        ..Default::default()
+    };
     loop {
         let page = store.list(&query).await.unwrap();
         seen.extend(page.items.iter().map(|inv| inv.id));
@@ -919,11 +1215,18 @@ pub async fn pagination_is_stable_under_concurrent_inserts<H: Harness>(h: &H) {
         }
     }
     writer.await.unwrap();
-    let originals_seen: Vec<_> = seen.iter().filter(|id| original.contains(id)).copied().collect();
+    let originals_seen: Vec<_> = seen
+        .iter()
+        .filter(|id| original.contains(id))
+        .copied()
+        .collect();
     let unique: BTreeSet<_> = seen.iter().collect();
     assert_eq!(unique.len(), seen.len(), "no row repeated");
     let expected: Vec<_> = original.iter().rev().copied().collect();
-    assert_eq!(originals_seen, expected, "every original row once, newest first");
+    assert_eq!(
+        originals_seen, expected,
+        "every original row once, newest first"
+    );
     h.cleanup(store).await;
 }
 
@@ -932,7 +1235,10 @@ pub async fn events_read_after_seq_with_limit<H: Harness>(h: &H) {
     let (store, _) = setup(h).await;
     let inv = claimed(&store, "triage").await;
     for n in 0..6 {
-        store.checkpoint(inv.id, 1, vec![model_turn(&format!("c{n}"))]).await.unwrap();
+        store
+            .checkpoint(inv.id, 1, vec![model_turn(&format!("c{n}"))])
+            .await
+            .unwrap();
     }
     let page = store.events(inv.id, 3, 2).await.unwrap();
     assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 5]);
@@ -983,10 +1289,17 @@ pub async fn queued_work_wakes_workers<H: Harness>(h: &H) {
     let inv = claimed(&store, "phishing").await;
     assert_eq!(next_queued(&mut wakeups).await, "phishing");
     let req = store
-        .await_approval(inv.id, 1, approval_draft(clock.now(), "c1", Duration::minutes(5)))
+        .await_approval(
+            inv.id,
+            1,
+            approval_draft(clock.now(), "c1", Duration::minutes(5)),
+        )
         .await
         .unwrap();
-    store.decide_approval(req.id, "alice", Decision::Approve, None).await.unwrap();
+    store
+        .decide_approval(req.id, "alice", Decision::Approve, None)
+        .await
+        .unwrap();
     assert_eq!(next_queued(&mut wakeups).await, "phishing");
     h.cleanup(store).await;
 }

@@ -5,7 +5,7 @@
 //! test, plus the raw-SQL hooks the tamper tests need) and instantiates every
 //! case with [`conformance_tests!`](crate::conformance_tests):
 //!
-//! ```ignore
+//! ```text
 //! vigil_engine::conformance_tests!(my_harness());
 //! ```
 //!

@@ -6,12 +6,14 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 
 use super::Harness;
+use crate::approval::ApprovalId;
 use crate::clock::ManualClock;
-use crate::event::{Effect, Event, EventKind, ModelTurn, StepEvent, ToolCall, ToolIntent, ToolResult};
+use crate::event::{
+    Effect, Event, EventKind, ModelTurn, StepEvent, ToolCall, ToolIntent, ToolResult,
+};
 use crate::machine::ApprovalDraft;
 use crate::model::Investigation;
 use crate::store::{DispatchRequest, Error, Reads, Store};
-use crate::approval::ApprovalId;
 
 /// The lease every case claims with.
 pub const LEASE: Duration = Duration::seconds(30);
@@ -123,7 +125,11 @@ pub async fn all_events<S: Store>(store: &S, inv: &Investigation) -> Vec<Event> 
 
 /// The kinds of an investigation's events, in order.
 pub async fn kinds<S: Store>(store: &S, inv: &Investigation) -> Vec<EventKind> {
-    all_events(store, inv).await.iter().map(|e| e.kind).collect()
+    all_events(store, inv)
+        .await
+        .iter()
+        .map(|e| e.kind)
+        .collect()
 }
 
 /// Asserts the chain verifies and seqs run 1..=last_seq.
@@ -169,6 +175,14 @@ pub fn assert_conflict<T: std::fmt::Debug>(result: Result<T, Error>) {
 }
 
 /// The number of events of `kind`.
-pub async fn count_kind<S: Reads + Store>(store: &S, inv: &Investigation, kind: EventKind) -> usize {
-    kinds(store, inv).await.into_iter().filter(|k| *k == kind).count()
+pub async fn count_kind<S: Reads + Store>(
+    store: &S,
+    inv: &Investigation,
+    kind: EventKind,
+) -> usize {
+    kinds(store, inv)
+        .await
+        .into_iter()
+        .filter(|k| *k == kind)
+        .count()
 }

@@ -54,7 +54,7 @@ pub trait Backend: Send + Sync + 'static {
     fn wakeups(&self) -> BoxStream<'static, Wakeup>;
 }
 
-/// One write transaction. Dropping it without [`WriteTx::commit`] rolls back.
+/// One write transaction, ended by [`WriteTx::commit`] or [`WriteTx::rollback`].
 #[async_trait]
 pub trait WriteTx: Send {
     /// The investigation `requested_by` created under `key`, with the digest
@@ -96,8 +96,14 @@ pub trait WriteTx: Send {
     /// (`requested_by`, `idempotency_key`) is already taken.
     async fn insert_investigation(&mut self, inv: &Investigation, digest: &str) -> Result<bool>;
 
-    /// Writes every mutable column of an existing investigation.
-    async fn update_investigation(&mut self, inv: &Investigation) -> Result<()>;
+    /// Writes an existing investigation that was `before` and is now `after`:
+    /// only the progress columns when [`Investigation::progress_only`] holds,
+    /// every mutable column otherwise.
+    async fn update_investigation(
+        &mut self,
+        before: &Investigation,
+        after: &Investigation,
+    ) -> Result<()>;
 
     /// Appends sealed events.
     async fn append_events(&mut self, events: &[Event]) -> Result<()>;
@@ -120,4 +126,9 @@ pub trait WriteTx: Send {
 
     /// Commits.
     async fn commit(self) -> Result<()>;
+
+    /// Rolls back now, releasing every lock the transaction holds. Callers
+    /// must not rely on drop: a dropped transaction's rollback may wait for
+    /// the connection's next use, holding row locks until then.
+    async fn rollback(self);
 }

@@ -22,6 +22,19 @@ use crate::machine::{
 use crate::model::{Investigation, InvestigationId, Phase, Status};
 use crate::result::Completion;
 
+/// Unwraps `$e`, or rolls `$tx` back at once and returns the error.
+macro_rules! tx_try {
+    ($tx:ident, $e:expr) => {
+        match $e {
+            Ok(value) => value,
+            Err(err) => {
+                $tx.rollback().await;
+                return Err(err);
+            }
+        }
+    };
+}
+
 /// How many times a dispatch retries after losing an idempotency-key race.
 const DISPATCH_ATTEMPTS: usize = 3;
 /// Events read per page while verifying a chain.
@@ -66,14 +79,18 @@ impl<B: Backend> TransactionalStore<B> {
         F: FnOnce(&Investigation) -> Command + Send,
     {
         let mut tx = self.backend.begin().await?;
-        let current = tx
-            .lock(id)
-            .await?
-            .ok_or_else(|| Error::investigation_not_found(id))?;
+        let locked = tx.lock(id).await;
+        let current = tx_try!(
+            tx,
+            locked.and_then(|row| row.ok_or_else(|| Error::investigation_not_found(id)))
+        );
         let cmd = command(&current);
-        let t = transition(Some(&current), cmd, self.now())
-            .map_err(|e| Error::from_transition(id, e))?;
-        persist(&mut tx, Some(&current), &t).await?;
+        let t = tx_try!(
+            tx,
+            transition(Some(&current), cmd, self.now()).map_err(|e| Error::from_transition(id, e))
+        );
+        let written = persist(&mut tx, Some(&current), &t).await;
+        tx_try!(tx, written);
         tx.commit().await?;
         Ok(t)
     }
@@ -86,8 +103,8 @@ async fn persist<T: WriteTx>(
     previous: Option<&Investigation>,
     t: &Transition,
 ) -> Result<()> {
-    if previous.is_some() {
-        tx.update_investigation(&t.next).await?;
+    if let Some(before) = previous {
+        tx.update_investigation(before, &t.next).await?;
     }
     match &t.approval {
         Some(ApprovalWrite::Create(request)) => tx.insert_approval(request).await?,
@@ -112,9 +129,8 @@ async fn persist<T: WriteTx>(
     if !t.events.is_empty() {
         tx.append_events(&t.events).await?;
     }
-    let queued = |inv: &Investigation| {
-        inv.status == Status::Pending && inv.phase == Some(Phase::Queued)
-    };
+    let queued =
+        |inv: &Investigation| inv.status == Status::Pending && inv.phase == Some(Phase::Queued);
     if queued(&t.next) && !previous.is_some_and(queued) {
         tx.notify(Wakeup::Queued {
             agent_id: t.next.agent_id.clone(),
@@ -137,9 +153,9 @@ impl<B: Backend> Dispatcher for TransactionalStore<B> {
         for _ in 0..DISPATCH_ATTEMPTS {
             let mut tx = self.backend.begin().await?;
             if let Some(key) = &request.idempotency_key {
-                if let Some((existing, stored)) =
-                    tx.find_idempotent(&request.requested_by, key).await?
-                {
+                let found = tx.find_idempotent(&request.requested_by, key).await;
+                if let Some((existing, stored)) = tx_try!(tx, found) {
+                    tx.rollback().await;
                     return if stored == digest {
                         Ok(Dispatched {
                             investigation: existing,
@@ -163,13 +179,19 @@ impl<B: Backend> Dispatcher for TransactionalStore<B> {
                 idempotency_key: request.idempotency_key.clone(),
                 budget: request.budget.clone(),
             };
-            let t = transition(None, Command::Dispatch(new.clone()), now)
-                .map_err(|e| Error::from_transition(new.id, e))?;
-            if !tx.insert_investigation(&t.next, &digest).await? {
+            let t = tx_try!(
+                tx,
+                transition(None, Command::Dispatch(new.clone()), now)
+                    .map_err(|e| Error::from_transition(new.id, e))
+            );
+            let inserted = tx.insert_investigation(&t.next, &digest).await;
+            if !tx_try!(tx, inserted) {
                 // Another dispatch with the same key committed first: read it.
+                tx.rollback().await;
                 continue;
             }
-            persist(&mut tx, None, &t).await?;
+            let written = persist(&mut tx, None, &t).await;
+            tx_try!(tx, written);
             tx.commit().await?;
             return Ok(Dispatched {
                 investigation: t.next,
@@ -191,16 +213,22 @@ impl<B: Backend> Leases for TransactionalStore<B> {
         lease_for: Duration,
     ) -> Result<Option<Investigation>> {
         let mut tx = self.backend.begin().await?;
-        let Some(current) = tx.lock_next_queued(agents).await? else {
+        let next = tx.lock_next_queued(agents).await;
+        let Some(current) = tx_try!(tx, next) else {
+            tx.rollback().await;
             return Ok(None);
         };
         let command = Command::Claim {
             worker: worker.to_owned(),
             lease_for,
         };
-        let t = transition(Some(&current), command, self.now())
-            .map_err(|e| Error::from_transition(current.id, e))?;
-        persist(&mut tx, Some(&current), &t).await?;
+        let t = tx_try!(
+            tx,
+            transition(Some(&current), command, self.now())
+                .map_err(|e| Error::from_transition(current.id, e))
+        );
+        let written = persist(&mut tx, Some(&current), &t).await;
+        tx_try!(tx, written);
         tx.commit().await?;
         Ok(Some(t.next))
     }
@@ -246,7 +274,12 @@ impl<B: Backend> Leases for TransactionalStore<B> {
         }
     }
 
-    async fn release(&self, id: InvestigationId, epoch: i64, reason: &str) -> Result<Investigation> {
+    async fn release(
+        &self,
+        id: InvestigationId,
+        epoch: i64,
+        reason: &str,
+    ) -> Result<Investigation> {
         let reason = reason.to_owned();
         Ok(self
             .apply(id, |_| Command::Release { epoch, reason })
@@ -268,7 +301,10 @@ impl<B: Backend> Leases for TransactionalStore<B> {
 
     async fn fail(&self, id: InvestigationId, epoch: i64, reason: &str) -> Result<Investigation> {
         let reason = reason.to_owned();
-        Ok(self.apply(id, |_| Command::Fail { epoch, reason }).await?.next)
+        Ok(self
+            .apply(id, |_| Command::Fail { epoch, reason })
+            .await?
+            .next)
     }
 }
 
@@ -278,13 +314,15 @@ impl<B: Backend> Sweeps for TransactionalStore<B> {
         let now = self.now();
         let mut tx = self.backend.begin().await?;
         let mut reaped = Vec::new();
-        for current in tx.lock_expired_leases(now, limit.max(1)).await? {
+        let expired = tx.lock_expired_leases(now, limit.max(1)).await;
+        for current in tx_try!(tx, expired) {
             // Rows are re-checked by the transition; one that no longer
             // qualifies is skipped, never half-written.
             let Ok(t) = transition(Some(&current), Command::Reap, now) else {
                 continue;
             };
-            persist(&mut tx, Some(&current), &t).await?;
+            let written = persist(&mut tx, Some(&current), &t).await;
+            tx_try!(tx, written);
             reaped.push(Reaped {
                 id: current.id,
                 worker: current.lease_owner.clone(),
@@ -299,8 +337,10 @@ impl<B: Backend> Sweeps for TransactionalStore<B> {
         let now = self.now();
         let mut tx = self.backend.begin().await?;
         let mut expired = Vec::new();
-        for approval in tx.lock_due_approvals(now, limit.max(1)).await? {
-            let Some(current) = tx.lock(approval.investigation_id).await? else {
+        let due = tx.lock_due_approvals(now, limit.max(1)).await;
+        for approval in tx_try!(tx, due) {
+            let locked = tx.lock(approval.investigation_id).await;
+            let Some(current) = tx_try!(tx, locked) else {
                 continue;
             };
             let command = Command::Expire {
@@ -309,8 +349,10 @@ impl<B: Backend> Sweeps for TransactionalStore<B> {
             let Ok(t) = transition(Some(&current), command, now) else {
                 continue;
             };
-            persist(&mut tx, Some(&current), &t).await?;
-            if let Some(resolved) = tx.approval(approval.id).await? {
+            let written = persist(&mut tx, Some(&current), &t).await;
+            tx_try!(tx, written);
+            let resolved = tx.approval(approval.id).await;
+            if let Some(resolved) = tx_try!(tx, resolved) {
                 expired.push(resolved);
             }
         }
@@ -323,17 +365,24 @@ impl<B: Backend> Sweeps for TransactionalStore<B> {
 impl<B: Backend> Operations for TransactionalStore<B> {
     async fn rescue(&self, id: InvestigationId, by: &str, reason: &str) -> Result<Investigation> {
         let (by, reason) = (by.to_owned(), reason.to_owned());
-        Ok(self.apply(id, |_| Command::Rescue { by, reason }).await?.next)
+        Ok(self
+            .apply(id, |_| Command::Rescue { by, reason })
+            .await?
+            .next)
     }
 
     async fn cancel(&self, id: InvestigationId, by: &str, reason: &str) -> Result<Investigation> {
         let mut tx = self.backend.begin().await?;
-        let current = tx
-            .lock(id)
-            .await?
-            .ok_or_else(|| Error::investigation_not_found(id))?;
+        let locked = tx.lock(id).await;
+        let current = tx_try!(
+            tx,
+            locked.and_then(|row| row.ok_or_else(|| Error::investigation_not_found(id)))
+        );
         let pending_approval = match current.waiting_on {
-            Some(approval) => tx.approval(approval).await?,
+            Some(approval) => {
+                let read = tx.approval(approval).await;
+                tx_try!(tx, read)
+            }
             None => None,
         };
         let command = Command::Cancel {
@@ -341,9 +390,13 @@ impl<B: Backend> Operations for TransactionalStore<B> {
             reason: reason.to_owned(),
             pending_approval,
         };
-        let t = transition(Some(&current), command, self.now())
-            .map_err(|e| Error::from_transition(id, e))?;
-        persist(&mut tx, Some(&current), &t).await?;
+        let t = tx_try!(
+            tx,
+            transition(Some(&current), command, self.now())
+                .map_err(|e| Error::from_transition(id, e))
+        );
+        let written = persist(&mut tx, Some(&current), &t).await;
+        tx_try!(tx, written);
         tx.commit().await?;
         Ok(t.next)
     }
@@ -377,34 +430,44 @@ impl<B: Backend> Operations for TransactionalStore<B> {
         comment: Option<String>,
     ) -> Result<ApprovalRequest> {
         let mut tx = self.backend.begin().await?;
-        let investigation_id = tx
-            .approval(id)
-            .await?
-            .ok_or_else(|| Error::approval_not_found(id))?
-            .investigation_id;
-        let current = tx
-            .lock(investigation_id)
-            .await?
-            .ok_or_else(|| Error::investigation_not_found(investigation_id))?;
+        let found = tx.approval(id).await;
+        let investigation_id = tx_try!(
+            tx,
+            found.and_then(|a| a.ok_or_else(|| Error::approval_not_found(id)))
+        )
+        .investigation_id;
+        let locked = tx.lock(investigation_id).await;
+        let current = tx_try!(
+                tx,
+                locked.and_then(
+                    |row| row.ok_or_else(|| Error::investigation_not_found(investigation_id))
+                )
+            );
         // Re-read under the investigation's lock: a concurrent decision or
         // expiry has either committed (and we see it) or waits for us.
-        let approval = tx
-            .approval(id)
-            .await?
-            .ok_or_else(|| Error::approval_not_found(id))?;
+        let reread = tx.approval(id).await;
+        let approval = tx_try!(
+            tx,
+            reread.and_then(|a| a.ok_or_else(|| Error::approval_not_found(id)))
+        );
         let command = Command::Decide {
             approval,
             decision,
             by: by.to_owned(),
             comment,
         };
-        let t = transition(Some(&current), command, self.now())
-            .map_err(|e| Error::from_transition(investigation_id, e))?;
-        persist(&mut tx, Some(&current), &t).await?;
-        let decided = tx
-            .approval(id)
-            .await?
-            .ok_or_else(|| Error::approval_not_found(id))?;
+        let t = tx_try!(
+            tx,
+            transition(Some(&current), command, self.now())
+                .map_err(|e| Error::from_transition(investigation_id, e))
+        );
+        let written = persist(&mut tx, Some(&current), &t).await;
+        tx_try!(tx, written);
+        let decided = tx.approval(id).await;
+        let decided = tx_try!(
+            tx,
+            decided.and_then(|a| a.ok_or_else(|| Error::approval_not_found(id)))
+        );
         tx.commit().await?;
         Ok(decided)
     }

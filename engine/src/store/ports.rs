@@ -69,7 +69,8 @@ pub trait Leases: Send + Sync {
     ) -> Result<ApprovalRequest>;
 
     /// Gives the investigation back to the queue (graceful shutdown).
-    async fn release(&self, id: InvestigationId, epoch: i64, reason: &str) -> Result<Investigation>;
+    async fn release(&self, id: InvestigationId, epoch: i64, reason: &str)
+    -> Result<Investigation>;
 
     /// Finishes: `completed` for a valid result, `review_required` (keeping
     /// the raw output) otherwise.

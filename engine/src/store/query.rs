@@ -158,4 +158,3 @@ pub enum Wakeup {
     /// Wake-ups may have been missed (e.g. after a reconnect): poll now.
     Resync,
 }
-

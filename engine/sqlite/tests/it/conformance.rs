@@ -44,21 +44,40 @@ impl Harness for SqliteHarness {
             .expect("open SQLite store")
     }
 
-    async fn raw_update_event(&self, store: &SqliteStore, id: InvestigationId, seq: i64) -> Result<u64, String> {
+    async fn raw_update_event(
+        &self,
+        store: &SqliteStore,
+        id: InvestigationId,
+        seq: i64,
+    ) -> Result<u64, String> {
         raw(store, format!(
             "UPDATE investigation_events SET payload = '{{}}' WHERE investigation_id = '{id}' AND seq = {seq}"
         ))
         .await
     }
 
-    async fn raw_delete_event(&self, store: &SqliteStore, id: InvestigationId, seq: i64) -> Result<u64, String> {
-        raw(store, format!(
-            "DELETE FROM investigation_events WHERE investigation_id = '{id}' AND seq = {seq}"
-        ))
+    async fn raw_delete_event(
+        &self,
+        store: &SqliteStore,
+        id: InvestigationId,
+        seq: i64,
+    ) -> Result<u64, String> {
+        raw(
+            store,
+            format!(
+                "DELETE FROM investigation_events WHERE investigation_id = '{id}' AND seq = {seq}"
+            ),
+        )
         .await
     }
 
-    async fn tamper_event(&self, store: &SqliteStore, id: InvestigationId, seq: i64, payload: &str) {
+    async fn tamper_event(
+        &self,
+        store: &SqliteStore,
+        id: InvestigationId,
+        seq: i64,
+        payload: &str,
+    ) {
         let payload = payload.replace('\'', "''");
         let mut tx = store.backend().writer().begin().await.unwrap();
         for sql in [
@@ -67,7 +86,10 @@ impl Harness for SqliteHarness {
                 "UPDATE investigation_events SET payload = '{payload}' WHERE investigation_id = '{id}' AND seq = {seq}"
             ),
         ] {
-            sqlx::query(AssertSqlSafe(sql)).execute(&mut *tx).await.unwrap();
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
         }
         let restore = vigil_migrations::sqlite().migrations[0]
             .sql
@@ -77,7 +99,10 @@ impl Harness for SqliteHarness {
             .and_then(|rest| rest.split("END;").next())
             .map(|body| format!("CREATE TRIGGER investigation_events_no_update{body}END;"))
             .expect("trigger in migration 0001");
-        sqlx::query(AssertSqlSafe(restore)).execute(&mut *tx).await.unwrap();
+        sqlx::query(AssertSqlSafe(restore))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
     }
 

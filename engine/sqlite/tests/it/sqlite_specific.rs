@@ -17,7 +17,12 @@ async fn open_creates_a_missing_file_and_migrates_once() {
         .unwrap();
     let applied = vigil_store_sqlite::migrate(&store).await.unwrap();
     assert_eq!(applied, [1]);
-    assert!(vigil_store_sqlite::migrate(&store).await.unwrap().is_empty());
+    assert!(
+        vigil_store_sqlite::migrate(&store)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     store.ping().await.unwrap();
     let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(store.backend().writer())
@@ -37,10 +42,19 @@ async fn two_stores_on_one_file_share_the_queue() {
     // worth of pools, both writing with BEGIN IMMEDIATE.
     let h = SqliteHarness::new();
     let clock = Arc::new(ManualClock::starting_now());
-    let a = vigil_store_sqlite::open(Options::new(h.url()), clock.clone()).await.unwrap();
-    let b = vigil_store_sqlite::open(Options::new(h.url()), clock.clone()).await.unwrap();
+    let a = vigil_store_sqlite::open(Options::new(h.url()), clock.clone())
+        .await
+        .unwrap();
+    let b = vigil_store_sqlite::open(Options::new(h.url()), clock.clone())
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
-    for (i, store) in [a.clone(), b.clone()].into_iter().cycle().take(40).enumerate() {
+    for (i, store) in [a.clone(), b.clone()]
+        .into_iter()
+        .cycle()
+        .take(40)
+        .enumerate()
+    {
         tasks.push(tokio::spawn(async move {
             store
                 .dispatch(vigil_engine::store::DispatchRequest {
@@ -53,10 +67,15 @@ async fn two_stores_on_one_file_share_the_queue() {
         }));
     }
     for t in tasks {
-        t.await.unwrap().expect("no SQLITE_BUSY under concurrent writers");
+        t.await
+            .unwrap()
+            .expect("no SQLITE_BUSY under concurrent writers");
     }
     let page = b
-        .list(&vigil_engine::store::ListQuery { limit: 100, ..Default::default() })
+        .list(&vigil_engine::store::ListQuery {
+            limit: 100,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(page.items.len(), 40);

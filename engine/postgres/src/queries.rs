@@ -1,0 +1,134 @@
+//! Every SQL statement of the PostgreSQL store, one named constant each. The
+//! SQLite store uses the same names for the same statements.
+
+macro_rules! investigation_columns {
+    () => {
+        "id, agent_id, prompt, requested_by, case_ref, idempotency_key, status, phase, \
+         lease_owner, lease_epoch, lease_expires_at, heartbeat_at, attempt, last_seq, last_hash, \
+         waiting_on, result, result_raw, confidence, error, model_turns, input_tokens, \
+         output_tokens, cost_usd, budget, created_at, started_at, updated_at, finished_at"
+    };
+}
+
+macro_rules! approval_columns {
+    () => {
+        "id, investigation_id, tool_call_id, action, arguments, rationale, status, created_at, \
+         expires_at, decided_by, decided_at, comment"
+    };
+}
+
+pub const GET_INVESTIGATION: &str = concat!(
+    "SELECT ",
+    investigation_columns!(),
+    " FROM investigations WHERE id = $1"
+);
+
+pub const LOCK_INVESTIGATION: &str = concat!(
+    "SELECT ",
+    investigation_columns!(),
+    " FROM investigations WHERE id = $1 FOR UPDATE"
+);
+
+pub const FIND_IDEMPOTENT: &str = concat!(
+    "SELECT ",
+    investigation_columns!(),
+    ", request_digest FROM investigations WHERE requested_by = $1 AND idempotency_key = $2"
+);
+
+pub const NEXT_QUEUED_ANY: &str = concat!(
+    "SELECT ",
+    investigation_columns!(),
+    " FROM investigations WHERE status = 'pending' AND phase = 'queued' \
+     ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+);
+
+pub const NEXT_QUEUED_FOR_AGENTS: &str = concat!(
+    "SELECT ",
+    investigation_columns!(),
+    " FROM investigations WHERE status = 'pending' AND phase = 'queued' \
+     AND agent_id = ANY($1) ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+);
+
+pub const EXPIRED_LEASES: &str = concat!(
+    "SELECT ",
+    investigation_columns!(),
+    " FROM investigations WHERE status = 'pending' AND phase = 'running' \
+     AND lease_expires_at <= $1 ORDER BY lease_expires_at, id LIMIT $2 FOR UPDATE SKIP LOCKED"
+);
+
+/// Locks the investigations of due requests (not the requests: every change
+/// to a request happens under its investigation's lock).
+pub const DUE_APPROVALS: &str = "SELECT a.id, a.investigation_id, a.tool_call_id, a.action, \
+     a.arguments, a.rationale, a.status, a.created_at, a.expires_at, a.decided_by, \
+     a.decided_at, a.comment FROM approval_requests a \
+     JOIN investigations i ON i.id = a.investigation_id \
+     WHERE a.status = 'pending' AND a.expires_at <= $1 \
+     ORDER BY a.expires_at, a.id LIMIT $2 FOR UPDATE OF i SKIP LOCKED";
+
+pub const GET_APPROVAL: &str = concat!(
+    "SELECT ",
+    approval_columns!(),
+    " FROM approval_requests WHERE id = $1"
+);
+
+/// Followed by optional filters and [`LIST_APPROVALS_ORDER`].
+pub const LIST_APPROVALS: &str = concat!(
+    "SELECT ",
+    approval_columns!(),
+    " FROM approval_requests WHERE 1 = 1"
+);
+pub const LIST_APPROVALS_ORDER: &str =
+    " ORDER BY CASE status WHEN 'pending' THEN 0 ELSE 1 END, expires_at, id LIMIT ";
+
+/// Followed by optional filters, the keyset condition and [`LIST_ORDER`].
+pub const LIST_INVESTIGATIONS: &str = concat!(
+    "SELECT ",
+    investigation_columns!(),
+    " FROM investigations WHERE 1 = 1"
+);
+pub const LIST_ORDER: &str = " ORDER BY created_at DESC, id DESC LIMIT ";
+
+pub const INSERT_INVESTIGATION: &str = concat!(
+    "INSERT INTO investigations (",
+    investigation_columns!(),
+    ", request_digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+     $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) \
+     ON CONFLICT (requested_by, idempotency_key) DO NOTHING"
+);
+
+pub const UPDATE_INVESTIGATION: &str = "UPDATE investigations SET status = $2, phase = $3, \
+     lease_owner = $4, lease_epoch = $5, lease_expires_at = $6, heartbeat_at = $7, attempt = $8, \
+     last_seq = $9, last_hash = $10, waiting_on = $11, result = $12, result_raw = $13, \
+     confidence = $14, error = $15, model_turns = $16, input_tokens = $17, output_tokens = $18, \
+     cost_usd = $19, started_at = $20, updated_at = $21, finished_at = $22 WHERE id = $1";
+
+/// A checkpoint's update: the log tail and the usage counters, nothing indexed.
+pub const UPDATE_PROGRESS: &str = "UPDATE investigations SET last_seq = $2, last_hash = $3, \
+     updated_at = $4, model_turns = $5, input_tokens = $6, output_tokens = $7, cost_usd = $8 \
+     WHERE id = $1";
+
+/// Appends a batch of events: one array per column, unnested in seq order.
+pub const INSERT_EVENT: &str = "INSERT INTO investigation_events \
+     (investigation_id, seq, kind, payload, actor, epoch, created_at, prev_hash, hash) \
+     SELECT e.investigation_id, e.seq, e.kind, e.payload::json, e.actor, e.epoch, e.created_at, \
+     e.prev_hash, e.hash FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], \
+     $5::text[], $6::bigint[], $7::timestamptz[], $8::text[], $9::text[]) \
+     AS e(investigation_id, seq, kind, payload, actor, epoch, created_at, prev_hash, hash)";
+
+/// `payload` is read back as the exact text that was written.
+pub const EVENTS_AFTER: &str = "SELECT investigation_id, seq, kind, payload::text AS payload, \
+     actor, epoch, created_at, prev_hash, hash FROM investigation_events \
+     WHERE investigation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+
+pub const INSERT_APPROVAL: &str = concat!(
+    "INSERT INTO approval_requests (",
+    approval_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+);
+
+pub const RESOLVE_APPROVAL: &str = "UPDATE approval_requests SET status = $2, decided_by = $3, \
+     decided_at = $4, comment = $5 WHERE id = $1 AND status = 'pending'";
+
+pub const NOTIFY: &str = "SELECT pg_notify($1, $2)";
+
+pub const PING: &str = "SELECT 1";

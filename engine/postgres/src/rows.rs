@@ -1,0 +1,124 @@
+//! Row decoding and error mapping for PostgreSQL.
+
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use uuid::Uuid;
+use vigil_engine::store::{Error, Result};
+use vigil_engine::{ApprovalId, ApprovalRequest, Event, Investigation, InvestigationId, Usage};
+
+/// Maps a sqlx error to the store's error: connection-level faults and
+/// server shutdowns are transient ([`Error::Unavailable`]); unique violations
+/// are conflicts.
+pub(crate) fn map_err(e: sqlx::Error) -> Error {
+    match &e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => Error::Unavailable(e.to_string()),
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            match code.as_deref() {
+                // connection_exception, operator_intervention (shutdown,
+                // cannot_connect_now), serialization/deadlock: retry later.
+                Some(c) if c.starts_with("08") || c.starts_with("57") => {
+                    Error::Unavailable(e.to_string())
+                }
+                Some("40001" | "40P01") => Error::Unavailable(e.to_string()),
+                _ if db.is_unique_violation() => Error::Conflict(db.message().to_owned()),
+                _ => Error::Database(e.to_string()),
+            }
+        }
+        _ => Error::Database(e.to_string()),
+    }
+}
+
+fn col<'r, T>(row: &'r PgRow, name: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    row.try_get(name).map_err(map_err)
+}
+
+fn parse<T: std::str::FromStr>(s: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse()
+        .map_err(|e: T::Err| Error::Database(e.to_string()))
+}
+
+pub(crate) fn investigation(row: &PgRow) -> Result<Investigation> {
+    let phase: Option<String> = col(row, "phase")?;
+    let waiting_on: Option<Uuid> = col(row, "waiting_on")?;
+    let budget: Value = col(row, "budget")?;
+    Ok(Investigation {
+        id: InvestigationId(col(row, "id")?),
+        agent_id: col(row, "agent_id")?,
+        prompt: col(row, "prompt")?,
+        requested_by: col(row, "requested_by")?,
+        case_ref: col(row, "case_ref")?,
+        idempotency_key: col(row, "idempotency_key")?,
+        status: parse(&col::<String>(row, "status")?)?,
+        phase: phase.as_deref().map(parse).transpose()?,
+        lease_owner: col(row, "lease_owner")?,
+        lease_epoch: col(row, "lease_epoch")?,
+        lease_expires_at: col(row, "lease_expires_at")?,
+        heartbeat_at: col(row, "heartbeat_at")?,
+        attempt: col(row, "attempt")?,
+        last_seq: col(row, "last_seq")?,
+        last_hash: col(row, "last_hash")?,
+        waiting_on: waiting_on.map(ApprovalId),
+        result: col(row, "result")?,
+        result_raw: col(row, "result_raw")?,
+        confidence: col(row, "confidence")?,
+        error: col(row, "error")?,
+        usage: Usage {
+            model_turns: col(row, "model_turns")?,
+            input_tokens: col(row, "input_tokens")?,
+            output_tokens: col(row, "output_tokens")?,
+            cost_usd: col(row, "cost_usd")?,
+        },
+        budget: serde_json::from_value(budget)
+            .map_err(|e| Error::Database(format!("bad budget: {e}")))?,
+        created_at: col(row, "created_at")?,
+        started_at: col(row, "started_at")?,
+        updated_at: col(row, "updated_at")?,
+        finished_at: col(row, "finished_at")?,
+    })
+}
+
+pub(crate) fn approval(row: &PgRow) -> Result<ApprovalRequest> {
+    Ok(ApprovalRequest {
+        id: ApprovalId(col(row, "id")?),
+        investigation_id: InvestigationId(col(row, "investigation_id")?),
+        tool_call_id: col(row, "tool_call_id")?,
+        action: col(row, "action")?,
+        arguments: col(row, "arguments")?,
+        rationale: col(row, "rationale")?,
+        status: parse(&col::<String>(row, "status")?)?,
+        created_at: col(row, "created_at")?,
+        expires_at: col(row, "expires_at")?,
+        decided_by: col(row, "decided_by")?,
+        decided_at: col(row, "decided_at")?,
+        comment: col(row, "comment")?,
+    })
+}
+
+pub(crate) fn event(row: &PgRow) -> Result<Event> {
+    let payload: String = col(row, "payload")?;
+    Ok(Event {
+        investigation_id: InvestigationId(col(row, "investigation_id")?),
+        seq: col(row, "seq")?,
+        kind: parse(&col::<String>(row, "kind")?)?,
+        payload: serde_json::from_str(&payload)
+            .map_err(|e| Error::Database(format!("bad event payload: {e}")))?,
+        actor: col(row, "actor")?,
+        epoch: col(row, "epoch")?,
+        created_at: col(row, "created_at")?,
+        prev_hash: col(row, "prev_hash")?,
+        hash: col(row, "hash")?,
+    })
+}

@@ -1,0 +1,210 @@
+//! Configuration: one typed tree, layered. Defaults, then the TOML file, then
+//! `VIGIL_*` environment variables (`VIGIL_DATABASE_URL` sets
+//! `database.url`: the first `_` after the prefix separates the section),
+//! then command-line flags.
+
+use std::fmt;
+use std::path::Path;
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where records live.
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    /// How logs are written.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[database]`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path.db` or `postgres://...`. May carry a password: it is
+    /// never logged or printed (see [`redact_url`]).
+    pub url: String,
+    /// PostgreSQL pool size.
+    pub max_connections: u32,
+    /// Seconds to wait for a connection before reporting the database unavailable.
+    pub acquire_timeout_secs: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://vigil.db".to_owned(),
+            max_connections: 16,
+            acquire_timeout_secs: 5,
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout_secs", &self.acquire_timeout_secs)
+            .finish()
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` (default) or `json`.
+    pub format: LogFormat,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Values given as command-line flags, the last layer.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    /// `--database`.
+    pub database_url: Option<String>,
+    /// `--log-format`.
+    pub log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Loads the layered configuration. An explicitly named file must exist;
+    /// `./vigil.toml` is read only when present.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                anyhow::ensure!(path.exists(), "config file {} not found", path.display());
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None if Path::new("vigil.toml").exists() => {
+                figment = figment.merge(Toml::file_exact("vigil.toml"));
+            }
+            None => {}
+        }
+        figment = figment.merge(
+            Env::prefixed("VIGIL_")
+                .ignore(&["CONFIG", "TEST_DATABASE_URL"])
+                .map(|key| key.as_str().replacen('_', ".", 1).into()),
+        );
+        let mut config: Config = figment.extract().context("invalid configuration")?;
+        if let Some(url) = &overrides.database_url {
+            config.database.url = url.clone();
+        }
+        if let Some(format) = overrides.log_format {
+            config.log.format = format;
+        }
+        Ok(config)
+    }
+}
+
+/// A URL with any password replaced by `***`, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// Installs the global tracing subscriber. `RUST_LOG` filters (default `info`).
+pub fn init_logging(log: &LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match log.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[cfg(test)]
+// figment's Jail API returns its large error type by value.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://vigil:s3cret@db:5432/vigil"),
+            "postgres://vigil:***@db:5432/vigil"
+        );
+        assert_eq!(redact_url("sqlite://vigil.db"), "sqlite://vigil.db");
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/postgres"),
+            "postgres://postgres@127.0.0.1/postgres"
+        );
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_database_password() {
+        let config = DatabaseConfig {
+            url: "postgres://vigil:s3cret@db/vigil".to_owned(),
+            ..DatabaseConfig::default()
+        };
+        assert!(!format!("{config:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "vigil.toml",
+                "[database]\nurl = \"sqlite://from-file.db\"\nmax_connections = 4\n",
+            )?;
+            let config = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(config.database.url, "sqlite://from-file.db");
+            assert_eq!(config.database.max_connections, 4);
+
+            jail.set_env("VIGIL_DATABASE_URL", "sqlite://from-env.db");
+            jail.set_env("VIGIL_DATABASE_MAX_CONNECTIONS", "9");
+            let config = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(config.database.url, "sqlite://from-env.db");
+            assert_eq!(config.database.max_connections, 9);
+
+            let flags = Overrides {
+                database_url: Some("sqlite://from-flag.db".to_owned()),
+                log_format: Some(LogFormat::Json),
+            };
+            let config = Config::load(None, &flags).unwrap();
+            assert_eq!(config.database.url, "sqlite://from-flag.db");
+            assert_eq!(config.log.format, LogFormat::Json);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("vigil.toml", "[database]\nurll = \"typo\"\n")?;
+            let err = Config::load(None, &Overrides::default()).unwrap_err();
+            assert!(format!("{err:#}").contains("urll"), "{err:#}");
+            Ok(())
+        });
+    }
+}

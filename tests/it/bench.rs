@@ -1,0 +1,61 @@
+//! `vigil bench store` prints its figures and the baseline ratio on both backends.
+
+use crate::support::*;
+
+fn assert_figures(out: &str) {
+    for label in ["runs/s", "events/s", "p50", "p99", "baseline", "ratio"] {
+        assert!(out.contains(label), "missing {label} in:\n{out}");
+    }
+    let ratio: f64 = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ratio"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no ratio figure in:\n{out}"));
+    assert!(ratio > 0.0 && ratio.is_finite(), "{ratio}");
+}
+
+#[test]
+fn bench_store_runs_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = vigil(
+        dir.path(),
+        &["bench", "store", "--runs", "20", "--concurrency", "4"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_figures(&stdout(&out));
+    assert!(
+        !dir.path().join("vigil.db").exists(),
+        "the bench leaves the configured database alone"
+    );
+}
+
+#[tokio::test]
+async fn bench_store_runs_on_postgres_in_a_scratch_schema() {
+    let db = TempDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = vigil(
+        dir.path(),
+        &[
+            "--database",
+            &db.url,
+            "bench",
+            "store",
+            "--runs",
+            "20",
+            "--concurrency",
+            "4",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_figures(&stdout(&out));
+    let admin = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'vigil_bench_%'")
+            .fetch_one(&admin)
+            .await
+            .unwrap();
+    assert_eq!(left, 0, "the scratch schema is dropped");
+    admin.close().await;
+    db.drop_now().await;
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests of the `vigil` binary: real processes, real databases.
+//!
+//! PostgreSQL tests use `VIGIL_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) and fail, never skip,
+//! without a server.
+
+mod bench;
+mod migrate;
+mod support;
