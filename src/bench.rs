@@ -48,7 +48,10 @@ pub struct StoreArgs {
 struct Measured {
     elapsed: Duration,
     events: usize,
+    /// Checkpoint (or baseline insert) latencies.
     latencies: Vec<Duration>,
+    /// Dispatch, claim and complete latencies (store runs only).
+    others: [Vec<Duration>; 3],
 }
 
 impl Measured {
@@ -165,6 +168,18 @@ pub async fn store(config: &Config, args: StoreArgs) -> anyhow::Result<()> {
         percentile(&latencies, 0.99),
         latencies.len()
     );
+    let mut others = measured.others.clone();
+    for (name, latencies) in ["dispatch", "claim", "complete"]
+        .iter()
+        .zip(others.iter_mut())
+    {
+        latencies.sort_unstable();
+        println!(
+            "  {name:<10} p50 {:.2} ms, p99 {:.2} ms",
+            percentile(latencies, 0.50),
+            percentile(latencies, 0.99)
+        );
+    }
     let mut base_latencies = baseline.latencies.clone();
     base_latencies.sort_unstable();
     println!(
@@ -264,7 +279,9 @@ async fn drive_runs(
             let agents = [AGENT.to_owned()];
             let lease = ChronoDuration::minutes(5);
             let mut latencies = Vec::new();
+            let mut others: [Vec<Duration>; 3] = Default::default();
             while next.fetch_add(1, Ordering::Relaxed) < runs {
+                let t = Instant::now();
                 store
                     .dispatch(DispatchRequest {
                         agent_id: AGENT.to_owned(),
@@ -274,13 +291,16 @@ async fn drive_runs(
                         ..DispatchRequest::default()
                     })
                     .await?;
+                others[0].push(t.elapsed());
                 // Every task dispatches before it claims, so a queued run exists.
+                let t = Instant::now();
                 let inv = loop {
                     if let Some(inv) = store.claim_next(&agents, &worker_id, lease).await? {
                         break inv;
                     }
                     tokio::task::yield_now().await;
                 };
+                others[1].push(t.elapsed());
                 for n in 0..CHECKPOINTS_PER_RUN {
                     let t = Instant::now();
                     store
@@ -288,6 +308,7 @@ async fn drive_runs(
                         .await?;
                     latencies.push(t.elapsed());
                 }
+                let t = Instant::now();
                 store
                     .complete(
                         inv.id,
@@ -295,18 +316,25 @@ async fn drive_runs(
                         Completion::from_raw_default(&final_result()),
                     )
                     .await?;
+                others[2].push(t.elapsed());
             }
-            anyhow::Ok(latencies)
+            anyhow::Ok((latencies, others))
         });
     }
     let mut latencies = Vec::with_capacity(runs * CHECKPOINTS_PER_RUN);
+    let mut others: [Vec<Duration>; 3] = Default::default();
     while let Some(done) = tasks.join_next().await {
-        latencies.extend(done.context("bench task panicked")??);
+        let (mine, my_others) = done.context("bench task panicked")??;
+        latencies.extend(mine);
+        for (all, mine) in others.iter_mut().zip(my_others) {
+            all.extend(mine);
+        }
     }
     Ok(Measured {
         elapsed: started.elapsed(),
         events: runs * EVENTS_PER_RUN,
         latencies,
+        others,
     })
 }
 
@@ -440,5 +468,6 @@ where
         elapsed: started.elapsed(),
         events: total,
         latencies,
+        others: Default::default(),
     })
 }

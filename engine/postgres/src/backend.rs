@@ -5,13 +5,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use sqlx::{PgPool, Postgres, QueryBuilder};
-use vigil_engine::store::backend::Backend;
-use vigil_engine::store::{ApprovalQuery, ListQuery, Result, Wakeup};
-use vigil_engine::{ApprovalId, ApprovalRequest, Clock, Event, Investigation, InvestigationId};
+use vigil_engine::store::backend::{Backend, Optimistic};
+use vigil_engine::store::{ApprovalQuery, Error, ListQuery, Result, Wakeup};
+use vigil_engine::{
+    ApprovalId, ApprovalRequest, Clock, Event, Investigation, InvestigationId, Transition,
+};
 
 use crate::queries as q;
 use crate::rows::{self, map_err};
-use crate::tx::PgTx;
+use crate::tx::{EventArrays, PgQuery, PgTx, bind_full, bind_progress};
 
 /// The pool, the clock and the wake-up channel name.
 #[derive(Debug)]
@@ -168,6 +170,53 @@ impl Backend for PgBackend {
             .iter()
             .map(rows::approval)
             .collect()
+    }
+
+    async fn write_if_unchanged<F>(
+        &self,
+        id: InvestigationId,
+        known: Option<Investigation>,
+        decide: F,
+    ) -> Result<Optimistic>
+    where
+        F: FnOnce(&Investigation) -> Result<Transition> + Send,
+    {
+        // One connection for the read (if any) and the write: one checkout.
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        let before = match known {
+            Some(row) => row,
+            None => sqlx::query(q::GET_INVESTIGATION)
+                .bind(id.0)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(map_err)?
+                .as_ref()
+                .map(rows::investigation)
+                .transpose()?
+                .ok_or_else(|| Error::investigation_not_found(id))?,
+        };
+        let t = decide(&before)?;
+        let query: PgQuery<'_> = if before.progress_only(&t.next) {
+            bind_progress(q::UPDATE_PROGRESS_AND_APPEND_IF_UNCHANGED, &t.next)
+        } else {
+            bind_full(q::UPDATE_INVESTIGATION_AND_APPEND_IF_UNCHANGED, &t.next)
+        };
+        let query = query
+            .bind(before.last_seq)
+            .bind(before.lease_epoch)
+            .bind(before.lease_expires_at)
+            .bind(before.heartbeat_at);
+        let updated: i64 = EventArrays::new(&t.events)
+            .bind(query)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(map_err)
+            .and_then(|row| sqlx::Row::try_get(&row, 0).map_err(map_err))?;
+        Ok(if updated == 1 {
+            Optimistic::Written(Box::new(t))
+        } else {
+            Optimistic::Changed
+        })
     }
 
     async fn ping(&self) -> Result<()> {

@@ -102,18 +102,75 @@ pub const UPDATE_INVESTIGATION: &str = "UPDATE investigations SET status = $2, p
      confidence = $14, error = $15, model_turns = $16, input_tokens = $17, output_tokens = $18, \
      cost_usd = $19, started_at = $20, updated_at = $21, finished_at = $22 WHERE id = $1";
 
+/// The event columns unnested from one array parameter each, starting at `$N`.
+macro_rules! unnest_events {
+    ($a:literal, $b:literal, $c:literal, $d:literal, $e:literal, $f:literal, $g:literal, $h:literal, $i:literal) => {
+        concat!(
+            "INSERT INTO investigation_events \
+             (investigation_id, seq, kind, payload, actor, epoch, created_at, prev_hash, hash) \
+             SELECT e.investigation_id, e.seq, e.kind, e.payload::json, e.actor, e.epoch, \
+             e.created_at, e.prev_hash, e.hash FROM UNNEST(",
+            $a,
+            "::uuid[], ",
+            $b,
+            "::bigint[], ",
+            $c,
+            "::text[], ",
+            $d,
+            "::text[], ",
+            $e,
+            "::text[], ",
+            $f,
+            "::bigint[], ",
+            $g,
+            "::timestamptz[], ",
+            $h,
+            "::text[], ",
+            $i,
+            "::text[]) AS e(investigation_id, seq, kind, payload, actor, epoch, created_at, \
+             prev_hash, hash)"
+        )
+    };
+}
+
+/// One statement: [`UPDATE_INVESTIGATION`] only if the row still has the
+/// `last_seq` (`$23`), `lease_epoch` (`$24`), `lease_expires_at` (`$25`) and
+/// `heartbeat_at` (`$26`) it was read with, and the events (`$27`..`$35`)
+/// only if it was updated.
+/// Returns the number of rows updated (0 or 1).
+pub const UPDATE_INVESTIGATION_AND_APPEND_IF_UNCHANGED: &str = concat!(
+    "WITH updated AS (UPDATE investigations SET status = $2, phase = $3, lease_owner = $4, \
+     lease_epoch = $5, lease_expires_at = $6, heartbeat_at = $7, attempt = $8, last_seq = $9, \
+     last_hash = $10, waiting_on = $11, result = $12, result_raw = $13, confidence = $14, \
+     error = $15, model_turns = $16, input_tokens = $17, output_tokens = $18, cost_usd = $19, \
+     started_at = $20, updated_at = $21, finished_at = $22 WHERE id = $1 AND last_seq = $23 \
+     AND lease_epoch = $24 AND lease_expires_at IS NOT DISTINCT FROM $25 \
+     AND heartbeat_at IS NOT DISTINCT FROM $26 RETURNING id), appended AS (",
+    unnest_events!(
+        "$27", "$28", "$29", "$30", "$31", "$32", "$33", "$34", "$35"
+    ),
+    " WHERE EXISTS (SELECT 1 FROM updated) RETURNING 1) SELECT count(*) FROM updated"
+);
+
+/// As above for [`UPDATE_PROGRESS`]: compare on `$9`..`$12`, events `$13`..`$21`.
+pub const UPDATE_PROGRESS_AND_APPEND_IF_UNCHANGED: &str = concat!(
+    "WITH updated AS (UPDATE investigations SET last_seq = $2, last_hash = $3, updated_at = $4, \
+     model_turns = $5, input_tokens = $6, output_tokens = $7, cost_usd = $8 WHERE id = $1 \
+     AND last_seq = $9 AND lease_epoch = $10 AND lease_expires_at IS NOT DISTINCT FROM $11 \
+     AND heartbeat_at IS NOT DISTINCT FROM $12 RETURNING id), appended AS (",
+    unnest_events!(
+        "$13", "$14", "$15", "$16", "$17", "$18", "$19", "$20", "$21"
+    ),
+    " WHERE EXISTS (SELECT 1 FROM updated) RETURNING 1) SELECT count(*) FROM updated"
+);
+
 /// A checkpoint's update: the log tail and the usage counters, nothing indexed.
 pub const UPDATE_PROGRESS: &str = "UPDATE investigations SET last_seq = $2, last_hash = $3, \
      updated_at = $4, model_turns = $5, input_tokens = $6, output_tokens = $7, cost_usd = $8 \
      WHERE id = $1";
 
 /// Appends a batch of events: one array per column, unnested in seq order.
-pub const INSERT_EVENT: &str = "INSERT INTO investigation_events \
-     (investigation_id, seq, kind, payload, actor, epoch, created_at, prev_hash, hash) \
-     SELECT e.investigation_id, e.seq, e.kind, e.payload::json, e.actor, e.epoch, e.created_at, \
-     e.prev_hash, e.hash FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], \
-     $5::text[], $6::bigint[], $7::timestamptz[], $8::text[], $9::text[]) \
-     AS e(investigation_id, seq, kind, payload, actor, epoch, created_at, prev_hash, hash)";
+pub const INSERT_EVENT: &str = unnest_events!("$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9");
 
 /// `payload` is read back as the exact text that was written.
 pub const EVENTS_AFTER: &str = "SELECT investigation_id, seq, kind, payload::text AS payload, \

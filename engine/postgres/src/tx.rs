@@ -25,6 +25,91 @@ impl PgTx {
     }
 }
 
+pub(crate) type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds every mutable column (`$1` id, `$2`..`$22`), as in [`q::UPDATE_INVESTIGATION`].
+pub(crate) fn bind_full<'q>(sql: &'static str, inv: &'q Investigation) -> PgQuery<'q> {
+    sqlx::query(sql)
+        .bind(inv.id.0)
+        .bind(inv.status.as_str())
+        .bind(inv.phase.map(|p| p.as_str()))
+        .bind(&inv.lease_owner)
+        .bind(inv.lease_epoch)
+        .bind(inv.lease_expires_at)
+        .bind(inv.heartbeat_at)
+        .bind(inv.attempt)
+        .bind(inv.last_seq)
+        .bind(&inv.last_hash)
+        .bind(inv.waiting_on.map(|a| a.0))
+        .bind(&inv.result)
+        .bind(&inv.result_raw)
+        .bind(inv.confidence)
+        .bind(&inv.error)
+        .bind(inv.usage.model_turns)
+        .bind(inv.usage.input_tokens)
+        .bind(inv.usage.output_tokens)
+        .bind(inv.usage.cost_usd)
+        .bind(inv.started_at)
+        .bind(inv.updated_at)
+        .bind(inv.finished_at)
+}
+
+/// Binds the progress columns (`$1` id, `$2`..`$8`), as in [`q::UPDATE_PROGRESS`].
+pub(crate) fn bind_progress<'q>(sql: &'static str, inv: &'q Investigation) -> PgQuery<'q> {
+    sqlx::query(sql)
+        .bind(inv.id.0)
+        .bind(inv.last_seq)
+        .bind(&inv.last_hash)
+        .bind(inv.updated_at)
+        .bind(inv.usage.model_turns)
+        .bind(inv.usage.input_tokens)
+        .bind(inv.usage.output_tokens)
+        .bind(inv.usage.cost_usd)
+}
+
+/// Events as one array per column, for `UNNEST`.
+pub(crate) struct EventArrays {
+    ids: Vec<uuid::Uuid>,
+    seqs: Vec<i64>,
+    kinds: Vec<String>,
+    payloads: Vec<String>,
+    actors: Vec<String>,
+    epochs: Vec<i64>,
+    times: Vec<DateTime<Utc>>,
+    prevs: Vec<String>,
+    hashes: Vec<String>,
+}
+
+impl EventArrays {
+    pub(crate) fn new(events: &[Event]) -> Self {
+        Self {
+            ids: events.iter().map(|e| e.investigation_id.0).collect(),
+            seqs: events.iter().map(|e| e.seq).collect(),
+            kinds: events.iter().map(|e| e.kind.as_str().to_owned()).collect(),
+            payloads: events.iter().map(|e| e.payload.to_string()).collect(),
+            actors: events.iter().map(|e| e.actor.clone()).collect(),
+            epochs: events.iter().map(|e| e.epoch).collect(),
+            times: events.iter().map(|e| e.created_at).collect(),
+            prevs: events.iter().map(|e| e.prev_hash.clone()).collect(),
+            hashes: events.iter().map(|e| e.hash.clone()).collect(),
+        }
+    }
+
+    /// Binds the nine arrays as the query's next parameters, in column order.
+    pub(crate) fn bind(self, query: PgQuery<'_>) -> PgQuery<'_> {
+        query
+            .bind(self.ids)
+            .bind(self.seqs)
+            .bind(self.kinds)
+            .bind(self.payloads)
+            .bind(self.actors)
+            .bind(self.epochs)
+            .bind(self.times)
+            .bind(self.prevs)
+            .bind(self.hashes)
+    }
+}
+
 fn budget_json(inv: &Investigation) -> serde_json::Value {
     serde_json::to_value(&inv.budget).unwrap_or_else(|_| serde_json::json!({}))
 }
@@ -165,70 +250,18 @@ impl WriteTx for PgTx {
         before: &Investigation,
         inv: &Investigation,
     ) -> Result<()> {
-        if before.progress_only(inv) {
-            sqlx::query(q::UPDATE_PROGRESS)
-                .bind(inv.id.0)
-                .bind(inv.last_seq)
-                .bind(&inv.last_hash)
-                .bind(inv.updated_at)
-                .bind(inv.usage.model_turns)
-                .bind(inv.usage.input_tokens)
-                .bind(inv.usage.output_tokens)
-                .bind(inv.usage.cost_usd)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-            return Ok(());
-        }
-        sqlx::query(q::UPDATE_INVESTIGATION)
-            .bind(inv.id.0)
-            .bind(inv.status.as_str())
-            .bind(inv.phase.map(|p| p.as_str()))
-            .bind(&inv.lease_owner)
-            .bind(inv.lease_epoch)
-            .bind(inv.lease_expires_at)
-            .bind(inv.heartbeat_at)
-            .bind(inv.attempt)
-            .bind(inv.last_seq)
-            .bind(&inv.last_hash)
-            .bind(inv.waiting_on.map(|a| a.0))
-            .bind(&inv.result)
-            .bind(&inv.result_raw)
-            .bind(inv.confidence)
-            .bind(&inv.error)
-            .bind(inv.usage.model_turns)
-            .bind(inv.usage.input_tokens)
-            .bind(inv.usage.output_tokens)
-            .bind(inv.usage.cost_usd)
-            .bind(inv.started_at)
-            .bind(inv.updated_at)
-            .bind(inv.finished_at)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+        let query = if before.progress_only(inv) {
+            bind_progress(q::UPDATE_PROGRESS, inv)
+        } else {
+            bind_full(q::UPDATE_INVESTIGATION, inv)
+        };
+        query.execute(&mut *self.tx).await.map_err(map_err)?;
         Ok(())
     }
 
     async fn append_events(&mut self, events: &[Event]) -> Result<()> {
-        let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.investigation_id.0).collect();
-        let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
-        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-        let payloads: Vec<String> = events.iter().map(|e| e.payload.to_string()).collect();
-        let actors: Vec<&str> = events.iter().map(|e| e.actor.as_str()).collect();
-        let epochs: Vec<i64> = events.iter().map(|e| e.epoch).collect();
-        let times: Vec<DateTime<Utc>> = events.iter().map(|e| e.created_at).collect();
-        let prevs: Vec<&str> = events.iter().map(|e| e.prev_hash.as_str()).collect();
-        let hashes: Vec<&str> = events.iter().map(|e| e.hash.as_str()).collect();
-        sqlx::query(q::INSERT_EVENT)
-            .bind(ids)
-            .bind(seqs)
-            .bind(kinds)
-            .bind(payloads)
-            .bind(actors)
-            .bind(epochs)
-            .bind(times)
-            .bind(prevs)
-            .bind(hashes)
+        EventArrays::new(events)
+            .bind(sqlx::query(q::INSERT_EVENT))
             .execute(&mut *self.tx)
             .await
             .map_err(map_err)?;

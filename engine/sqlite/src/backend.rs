@@ -6,9 +6,11 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use tokio::sync::broadcast;
-use vigil_engine::store::backend::Backend;
-use vigil_engine::store::{ApprovalQuery, ListQuery, Result, Wakeup};
-use vigil_engine::{ApprovalId, ApprovalRequest, Clock, Event, Investigation, InvestigationId};
+use vigil_engine::store::backend::{Backend, Optimistic, WriteTx};
+use vigil_engine::store::{ApprovalQuery, Error, ListQuery, Result, Wakeup};
+use vigil_engine::{
+    ApprovalId, ApprovalRequest, Clock, Event, Investigation, InvestigationId, Transition,
+};
 
 use crate::queries as q;
 use crate::rows::{self, map_err, micros};
@@ -170,6 +172,46 @@ impl Backend for SqliteBackend {
             .iter()
             .map(rows::approval)
             .collect()
+    }
+
+    async fn write_if_unchanged<F>(
+        &self,
+        id: InvestigationId,
+        known: Option<Investigation>,
+        decide: F,
+    ) -> Result<Optimistic>
+    where
+        F: FnOnce(&Investigation) -> Result<Transition> + Send,
+    {
+        // Read on the read pool, so only the write itself takes the writer.
+        let before = match known {
+            Some(row) => row,
+            None => self
+                .get(id)
+                .await?
+                .ok_or_else(|| Error::investigation_not_found(id))?,
+        };
+        let t = decide(&before)?;
+        let mut tx = self.begin().await?;
+        match tx.update_if_unchanged(&before, &t.next).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tx.rollback().await;
+                return Ok(Optimistic::Changed);
+            }
+            Err(e) => {
+                tx.rollback().await;
+                return Err(e);
+            }
+        }
+        if !t.events.is_empty()
+            && let Err(e) = tx.append_events(&t.events).await
+        {
+            tx.rollback().await;
+            return Err(e);
+        }
+        tx.commit().await?;
+        Ok(Optimistic::Written(Box::new(t)))
     }
 
     async fn ping(&self) -> Result<()> {

@@ -106,6 +106,22 @@ pub const UPDATE_INVESTIGATION: &str = "UPDATE investigations SET status = ?2, p
      confidence = ?14, error = ?15, model_turns = ?16, input_tokens = ?17, output_tokens = ?18, \
      cost_usd = ?19, started_at = ?20, updated_at = ?21, finished_at = ?22 WHERE id = ?1";
 
+/// [`UPDATE_INVESTIGATION`], only if the row still has the `last_seq`,
+/// `lease_epoch`, `lease_expires_at` and `heartbeat_at` it was read with.
+pub const UPDATE_INVESTIGATION_IF_UNCHANGED: &str = "UPDATE investigations SET status = ?2, \
+     phase = ?3, lease_owner = ?4, lease_epoch = ?5, lease_expires_at = ?6, heartbeat_at = ?7, \
+     attempt = ?8, last_seq = ?9, last_hash = ?10, waiting_on = ?11, result = ?12, \
+     result_raw = ?13, confidence = ?14, error = ?15, model_turns = ?16, input_tokens = ?17, \
+     output_tokens = ?18, cost_usd = ?19, started_at = ?20, updated_at = ?21, finished_at = ?22 \
+     WHERE id = ?1 AND last_seq = ?23 AND lease_epoch = ?24 AND lease_expires_at IS ?25 \
+     AND heartbeat_at IS ?26";
+
+/// [`UPDATE_PROGRESS`], only if the row is unchanged (as above).
+pub const UPDATE_PROGRESS_IF_UNCHANGED: &str = "UPDATE investigations SET last_seq = ?2, \
+     last_hash = ?3, updated_at = ?4, model_turns = ?5, input_tokens = ?6, output_tokens = ?7, \
+     cost_usd = ?8 WHERE id = ?1 AND last_seq = ?9 AND lease_epoch = ?10 AND lease_expires_at IS ?11 \
+     AND heartbeat_at IS ?12";
+
 /// A checkpoint's update: the log tail and the usage counters, nothing indexed.
 pub const UPDATE_PROGRESS: &str = "UPDATE investigations SET last_seq = ?2, last_hash = ?3, \
      updated_at = ?4, model_turns = ?5, input_tokens = ?6, output_tokens = ?7, cost_usd = ?8 \

@@ -31,6 +31,73 @@ impl SqliteTx {
     }
 }
 
+type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>;
+
+/// Binds every mutable column (`?1` id, `?2`..`?22`), as in [`q::UPDATE_INVESTIGATION`].
+fn bind_full<'q>(sql: &'static str, inv: &'q Investigation) -> SqliteQuery<'q> {
+    sqlx::query(sql)
+        .bind(inv.id.to_string())
+        .bind(inv.status.as_str())
+        .bind(inv.phase.map(|p| p.as_str()))
+        .bind(&inv.lease_owner)
+        .bind(inv.lease_epoch)
+        .bind(opt_micros(inv.lease_expires_at))
+        .bind(opt_micros(inv.heartbeat_at))
+        .bind(inv.attempt)
+        .bind(inv.last_seq)
+        .bind(&inv.last_hash)
+        .bind(inv.waiting_on.map(|a| a.to_string()))
+        .bind(inv.result.as_ref().map(to_json))
+        .bind(&inv.result_raw)
+        .bind(inv.confidence)
+        .bind(&inv.error)
+        .bind(inv.usage.model_turns)
+        .bind(inv.usage.input_tokens)
+        .bind(inv.usage.output_tokens)
+        .bind(inv.usage.cost_usd)
+        .bind(opt_micros(inv.started_at))
+        .bind(micros(inv.updated_at))
+        .bind(opt_micros(inv.finished_at))
+}
+
+/// Binds the progress columns (`?1` id, `?2`..`?8`), as in [`q::UPDATE_PROGRESS`].
+fn bind_progress<'q>(sql: &'static str, inv: &'q Investigation) -> SqliteQuery<'q> {
+    sqlx::query(sql)
+        .bind(inv.id.to_string())
+        .bind(inv.last_seq)
+        .bind(&inv.last_hash)
+        .bind(micros(inv.updated_at))
+        .bind(inv.usage.model_turns)
+        .bind(inv.usage.input_tokens)
+        .bind(inv.usage.output_tokens)
+        .bind(inv.usage.cost_usd)
+}
+
+impl SqliteTx {
+    /// Updates the row from `before` to `after` only if it still has
+    /// `before`'s `last_seq`, `lease_epoch`, `lease_expires_at` and `heartbeat_at`.
+    pub(crate) async fn update_if_unchanged(
+        &mut self,
+        before: &Investigation,
+        after: &Investigation,
+    ) -> Result<bool> {
+        let query = if before.progress_only(after) {
+            bind_progress(q::UPDATE_PROGRESS_IF_UNCHANGED, after)
+        } else {
+            bind_full(q::UPDATE_INVESTIGATION_IF_UNCHANGED, after)
+        };
+        let done = query
+            .bind(before.last_seq)
+            .bind(before.lease_epoch)
+            .bind(opt_micros(before.lease_expires_at))
+            .bind(opt_micros(before.heartbeat_at))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
 #[async_trait]
 impl WriteTx for SqliteTx {
     async fn find_idempotent(
@@ -171,47 +238,12 @@ impl WriteTx for SqliteTx {
         before: &Investigation,
         inv: &Investigation,
     ) -> Result<()> {
-        if before.progress_only(inv) {
-            sqlx::query(q::UPDATE_PROGRESS)
-                .bind(inv.id.to_string())
-                .bind(inv.last_seq)
-                .bind(&inv.last_hash)
-                .bind(micros(inv.updated_at))
-                .bind(inv.usage.model_turns)
-                .bind(inv.usage.input_tokens)
-                .bind(inv.usage.output_tokens)
-                .bind(inv.usage.cost_usd)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-            return Ok(());
-        }
-        sqlx::query(q::UPDATE_INVESTIGATION)
-            .bind(inv.id.to_string())
-            .bind(inv.status.as_str())
-            .bind(inv.phase.map(|p| p.as_str()))
-            .bind(&inv.lease_owner)
-            .bind(inv.lease_epoch)
-            .bind(opt_micros(inv.lease_expires_at))
-            .bind(opt_micros(inv.heartbeat_at))
-            .bind(inv.attempt)
-            .bind(inv.last_seq)
-            .bind(&inv.last_hash)
-            .bind(inv.waiting_on.map(|a| a.to_string()))
-            .bind(inv.result.as_ref().map(to_json))
-            .bind(&inv.result_raw)
-            .bind(inv.confidence)
-            .bind(&inv.error)
-            .bind(inv.usage.model_turns)
-            .bind(inv.usage.input_tokens)
-            .bind(inv.usage.output_tokens)
-            .bind(inv.usage.cost_usd)
-            .bind(opt_micros(inv.started_at))
-            .bind(micros(inv.updated_at))
-            .bind(opt_micros(inv.finished_at))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+        let query = if before.progress_only(inv) {
+            bind_progress(q::UPDATE_PROGRESS, inv)
+        } else {
+            bind_full(q::UPDATE_INVESTIGATION, inv)
+        };
+        query.execute(&mut *self.tx).await.map_err(map_err)?;
         Ok(())
     }
 

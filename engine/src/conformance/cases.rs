@@ -338,6 +338,120 @@ pub async fn checkpoint_is_fenced_after_reap_and_after_rescue<H: Harness>(h: &H)
     h.cleanup(store).await;
 }
 
+/// Checkpoints racing the reaper (while the clock crosses their lease expiry)
+/// never land after the `dead_lettered` event, and every chain stays valid.
+pub async fn worker_writes_racing_the_reaper_never_land_after_it<H: Harness>(h: &H) {
+    let (store, clock) = setup(h).await;
+    let mut invs = Vec::new();
+    for _ in 0..8 {
+        invs.push(claimed(&store, "triage").await);
+    }
+    let mut tasks = Vec::new();
+    for inv in &invs {
+        let (store, id) = (store.clone(), inv.id);
+        tasks.push(tokio::spawn(async move {
+            for n in 0..25 {
+                match store
+                    .checkpoint(id, 1, vec![model_turn(&format!("c{n}"))])
+                    .await
+                {
+                    Ok(_) => tokio::task::yield_now().await,
+                    Err(Error::LeaseLost { .. }) => return,
+                    Err(other) => panic!("unexpected {other:?}"),
+                }
+            }
+        }));
+    }
+    {
+        let (store, clock) = (store.clone(), clock.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+            clock.advance(LEASE);
+            for _ in 0..20 {
+                store.reap(3).await.expect("reap");
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    store.reap(100).await.unwrap();
+    for inv in &invs {
+        let events = all_events(&store, inv).await;
+        let reaped_at = events
+            .iter()
+            .position(|e| e.kind == EventKind::DeadLettered)
+            .expect("every lease expired and was reaped");
+        assert_eq!(
+            reaped_at,
+            events.len() - 1,
+            "nothing was appended after the reap"
+        );
+        assert!(
+            events[1..reaped_at].iter().all(|e| e.epoch == 1),
+            "claimed and checkpoints under epoch 1"
+        );
+        assert_chain_valid(&store, inv).await;
+    }
+    h.cleanup(store).await;
+}
+
+/// Two handles on one database (two processes): writes made through one are
+/// never lost or overwritten by the other, whatever the other remembers, and
+/// a run reaped and re-claimed through one is fenced in the other.
+pub async fn writes_through_another_handle_are_never_overwritten<H: Harness>(h: &H) {
+    let (a, clock) = setup(h).await;
+    let b = h.reopen(clock.clone()).await;
+    let inv = claimed(&a, "triage").await;
+    a.checkpoint(inv.id, 1, vec![model_turn("a1")])
+        .await
+        .unwrap();
+    b.checkpoint(inv.id, 1, vec![intent("a1")]).await.unwrap();
+    let appended = a.checkpoint(inv.id, 1, vec![result("a1")]).await.unwrap();
+    assert_eq!(appended[0].seq, 5, "the write through b was seen");
+
+    clock.advance(Duration::seconds(10));
+    let beat = b.heartbeat(inv.id, 1, Duration::seconds(60)).await.unwrap();
+    a.checkpoint(inv.id, 1, vec![model_turn("a2")])
+        .await
+        .unwrap();
+    let now = a.get(inv.id).await.unwrap();
+    assert_eq!(
+        now.lease_expires_at, beat.lease_expires_at,
+        "b's heartbeat survived a's write"
+    );
+    assert_eq!(now.heartbeat_at, beat.heartbeat_at);
+
+    clock.advance(Duration::seconds(61));
+    assert_eq!(b.reap(10).await.unwrap().len(), 1);
+    b.rescue(inv.id, "oncall", "worker host lost")
+        .await
+        .unwrap();
+    let again = b.claim_next(&[], "worker-b", LEASE).await.unwrap().unwrap();
+    assert_eq!(again.lease_epoch, 4);
+    let before = all_events(&a, &inv).await;
+    assert_lease_lost(a.checkpoint(inv.id, 1, vec![model_turn("zombie")]).await);
+    assert_lease_lost(a.heartbeat(inv.id, 1, LEASE).await);
+    assert_eq!(
+        all_events(&a, &inv).await,
+        before,
+        "the old epoch wrote nothing"
+    );
+    a.checkpoint(inv.id, 4, vec![model_turn("a3")])
+        .await
+        .unwrap();
+    b.checkpoint(inv.id, 4, vec![intent("a3")]).await.unwrap();
+    a.complete(inv.id, 4, Completion::from_raw_default(&valid_result()))
+        .await
+        .unwrap();
+    assert_eq!(b.get(inv.id).await.unwrap().status, Status::Completed);
+    assert_chain_valid(&b, &inv).await;
+    h.cleanup(b).await;
+}
+
 /// Once the lease has run out, worker writes are refused even before a reap.
 pub async fn expired_lease_refuses_worker_writes_before_reap<H: Harness>(h: &H) {
     let (store, clock) = setup(h).await;

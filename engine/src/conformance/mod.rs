@@ -33,6 +33,10 @@ pub trait Harness: Send + Sync + 'static {
     /// running on `clock`.
     async fn fresh(&self, clock: Arc<ManualClock>) -> Self::Store;
 
+    /// Another handle on the database `fresh` created last, with its own
+    /// pools and memory, as a second process would have.
+    async fn reopen(&self, clock: Arc<ManualClock>) -> Self::Store;
+
     /// Runs a raw `UPDATE` of one event row; returns the database's error
     /// message if it refused.
     async fn raw_update_event(
@@ -77,6 +81,8 @@ macro_rules! conformance_tests {
             checkpoint_appends_events_in_order_and_accumulates_usage,
             checkpoint_is_fenced_after_reap_and_after_rescue,
             expired_lease_refuses_worker_writes_before_reap,
+            worker_writes_racing_the_reaper_never_land_after_it,
+            writes_through_another_handle_are_never_overwritten,
             heartbeat_extends_the_lease_without_an_event,
             concurrent_appenders_keep_seq_contiguous,
             hash_chain_verifies_and_tampering_is_reported_at_the_right_seq,

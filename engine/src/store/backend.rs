@@ -17,6 +17,7 @@ use super::query::{ApprovalQuery, ListQuery, Wakeup};
 use crate::approval::{ApprovalId, ApprovalRequest, ApprovalStatus};
 use crate::clock::Clock;
 use crate::event::Event;
+use crate::machine::Transition;
 use crate::model::{Investigation, InvestigationId};
 
 /// A database adapter.
@@ -50,8 +51,42 @@ pub trait Backend: Send + Sync + 'static {
     /// A trivial round trip.
     async fn ping(&self) -> Result<()>;
 
+    /// Takes `known` (or, when `None`, reads investigation `id`) as the
+    /// current row, lets `decide` compute a transition from it, and writes
+    /// the transition (its row and its events) in one atomic step, but only
+    /// if the stored row still has that row's `last_seq`, `lease_epoch`,
+    /// `lease_expires_at` and `heartbeat_at`.
+    ///
+    /// Returns [`Optimistic::Changed`], having written nothing, when the row
+    /// moved in between; `decide`'s error, having written nothing, when it
+    /// refuses; [`super::Error::NotFound`] when there is no such row.
+    ///
+    /// Every transition except a heartbeat appends an event (moving
+    /// `last_seq`), and a heartbeat sets `heartbeat_at` and
+    /// `lease_expires_at` from the time, so a row that passes the check is
+    /// the row the transition was computed from, however old `known` is. Used
+    /// only for transitions that write no approval request and send no
+    /// wake-up. The read takes no lock.
+    async fn write_if_unchanged<F>(
+        &self,
+        id: InvestigationId,
+        known: Option<Investigation>,
+        decide: F,
+    ) -> Result<Optimistic>
+    where
+        F: FnOnce(&Investigation) -> Result<Transition> + Send;
+
     /// Wake-up hints (see [`super::Wakeups`]).
     fn wakeups(&self) -> BoxStream<'static, Wakeup>;
+}
+
+/// The outcome of [`Backend::write_if_unchanged`].
+#[derive(Debug)]
+pub enum Optimistic {
+    /// The transition was written.
+    Written(Box<Transition>),
+    /// The row changed after it was read; nothing was written.
+    Changed,
 }
 
 /// One write transaction, ended by [`WriteTx::commit`] or [`WriteTx::rollback`].

@@ -1,12 +1,13 @@
 //! [`TransactionalStore`]: every store port, implemented once over a [`Backend`].
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::BoxStream;
 
-use super::backend::{Backend, WriteTx};
+use super::backend::{Backend, Optimistic, WriteTx};
 use super::error::{Error, Result};
 use super::ports::{Dispatcher, Leases, Operations, Reads, Sweeps, Wakeups};
 use super::query::{
@@ -35,6 +36,9 @@ macro_rules! tx_try {
     };
 }
 
+/// Optimistic attempts of a worker write before it takes the row lock.
+const OPTIMISTIC_ATTEMPTS: usize = 3;
+
 /// How many times a dispatch retries after losing an idempotency-key race.
 const DISPATCH_ATTEMPTS: usize = 3;
 /// Events read per page while verifying a chain.
@@ -43,15 +47,59 @@ const VERIFY_PAGE: u32 = 1000;
 /// Implements every store port over a database [`Backend`]: each command is
 /// one transaction that locks the row, asks [`transition`] what to do, and
 /// writes the new row, its events and any approval change before committing.
+///
+/// Worker writes (heartbeat, checkpoint, complete, fail) take an optimistic
+/// path: the store remembers the last row it wrote for each running
+/// investigation and offers it to [`Backend::write_if_unchanged`], which
+/// writes only if the database row still matches. A stale memory costs a
+/// retry from a fresh read, never a wrong write.
 #[derive(Debug)]
 pub struct TransactionalStore<B> {
     backend: Arc<B>,
+    running: Arc<RowCache>,
 }
 
 impl<B> Clone for TransactionalStore<B> {
     fn clone(&self) -> Self {
         Self {
             backend: Arc::clone(&self.backend),
+            running: Arc::clone(&self.running),
+        }
+    }
+}
+
+/// Most remembered running rows; the memory is dropped when it fills.
+const ROW_CACHE_CAPACITY: usize = 4096;
+
+/// The last row this store wrote for each running investigation.
+#[derive(Debug, Default)]
+struct RowCache {
+    rows: Mutex<HashMap<InvestigationId, Investigation>>,
+}
+
+impl RowCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<InvestigationId, Investigation>> {
+        self.rows.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, id: InvestigationId) -> Option<Investigation> {
+        self.lock().get(&id).cloned()
+    }
+
+    fn forget(&self, id: InvestigationId) {
+        self.lock().remove(&id);
+    }
+
+    /// Remembers `row` while it is running; forgets it otherwise.
+    fn record(&self, row: &Investigation) {
+        let mut rows = self.lock();
+        if row.status == Status::Pending && row.phase == Some(Phase::Running) {
+            if rows.len() >= ROW_CACHE_CAPACITY && !rows.contains_key(&row.id) {
+                rows.clear();
+            }
+            rows.insert(row.id, row.clone());
+        } else {
+            rows.remove(&row.id);
         }
     }
 }
@@ -61,6 +109,7 @@ impl<B: Backend> TransactionalStore<B> {
     pub fn new(backend: B) -> Self {
         Self {
             backend: Arc::new(backend),
+            running: Arc::default(),
         }
     }
 
@@ -92,7 +141,44 @@ impl<B: Backend> TransactionalStore<B> {
         let written = persist(&mut tx, Some(&current), &t).await;
         tx_try!(tx, written);
         tx.commit().await?;
+        self.running.record(&t.next);
         Ok(t)
+    }
+}
+
+impl<B: Backend> TransactionalStore<B> {
+    /// A worker write (heartbeat, checkpoint, complete, fail): reads the row
+    /// without a lock, decides, and writes only if the row is unchanged
+    /// ([`Backend::write_if_unchanged`]); after repeated interference it
+    /// falls back to [`Self::apply`]. A refusal computed from the read is
+    /// final: the epoch never goes back and leases never revive, so a read
+    /// that shows the lease lost shows it for good.
+    async fn apply_fenced<F>(&self, id: InvestigationId, command: F) -> Result<Transition>
+    where
+        F: Fn() -> Command + Send + Sync,
+    {
+        for _ in 0..OPTIMISTIC_ATTEMPTS {
+            let known = self.running.get(id);
+            let from_memory = known.is_some();
+            let now = self.now();
+            let decide = |before: &Investigation| {
+                let t = transition(Some(before), command(), now)
+                    .map_err(|e| Error::from_transition(id, e))?;
+                debug_assert!(t.approval.is_none(), "fenced fast path writes no approval");
+                Ok(t)
+            };
+            match self.backend.write_if_unchanged(id, known, decide).await {
+                Ok(Optimistic::Written(t)) => {
+                    self.running.record(&t.next);
+                    return Ok(*t);
+                }
+                Ok(Optimistic::Changed) => self.running.forget(id),
+                // Only a refusal decided on a fresh read is final.
+                Err(e) if from_memory && !e.is_transient() => self.running.forget(id),
+                Err(e) => return Err(e),
+            }
+        }
+        self.apply(id, |_| command()).await
     }
 }
 
@@ -230,6 +316,7 @@ impl<B: Backend> Leases for TransactionalStore<B> {
         let written = persist(&mut tx, Some(&current), &t).await;
         tx_try!(tx, written);
         tx.commit().await?;
+        self.running.record(&t.next);
         Ok(Some(t.next))
     }
 
@@ -240,7 +327,7 @@ impl<B: Backend> Leases for TransactionalStore<B> {
         lease_for: Duration,
     ) -> Result<Investigation> {
         let t = self
-            .apply(id, |_| Command::Heartbeat { epoch, lease_for })
+            .apply_fenced(id, || Command::Heartbeat { epoch, lease_for })
             .await?;
         Ok(t.next)
     }
@@ -252,7 +339,10 @@ impl<B: Backend> Leases for TransactionalStore<B> {
         events: Vec<StepEvent>,
     ) -> Result<Vec<Event>> {
         let t = self
-            .apply(id, |_| Command::Checkpoint { epoch, events })
+            .apply_fenced(id, || Command::Checkpoint {
+                epoch,
+                events: events.clone(),
+            })
             .await?;
         Ok(t.events)
     }
@@ -294,7 +384,10 @@ impl<B: Backend> Leases for TransactionalStore<B> {
         outcome: Completion,
     ) -> Result<Investigation> {
         Ok(self
-            .apply(id, |_| Command::Complete { epoch, outcome })
+            .apply_fenced(id, || Command::Complete {
+                epoch,
+                outcome: outcome.clone(),
+            })
             .await?
             .next)
     }
@@ -398,6 +491,7 @@ impl<B: Backend> Operations for TransactionalStore<B> {
         let written = persist(&mut tx, Some(&current), &t).await;
         tx_try!(tx, written);
         tx.commit().await?;
+        self.running.record(&t.next);
         Ok(t.next)
     }
 

@@ -122,6 +122,12 @@ impl Harness for PgHarness {
         self.store(clock).await
     }
 
+    async fn reopen(&self, clock: Arc<ManualClock>) -> PgStore {
+        vigil_store_postgres::connect(self.options(), clock)
+            .await
+            .expect("reopen PostgreSQL store")
+    }
+
     async fn raw_update_event(
         &self,
         store: &PgStore,

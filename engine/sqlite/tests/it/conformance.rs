@@ -44,6 +44,10 @@ impl Harness for SqliteHarness {
             .expect("open SQLite store")
     }
 
+    async fn reopen(&self, clock: Arc<ManualClock>) -> SqliteStore {
+        self.fresh(clock).await
+    }
+
     async fn raw_update_event(
         &self,
         store: &SqliteStore,
