@@ -92,13 +92,17 @@ pub const LIST_INVESTIGATIONS: &str = concat!(
 );
 pub const LIST_ORDER: &str = " ORDER BY created_at DESC, id DESC LIMIT ";
 
-pub const INSERT_INVESTIGATION: &str = concat!(
-    "INSERT INTO investigations (",
-    investigation_columns!(),
-    ", request_digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
-     ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30) \
-     ON CONFLICT (requested_by, idempotency_key) DO NOTHING"
-);
+/// Binds like [`UPDATE_INVESTIGATION`] for `1`..`22`, then the columns that
+/// never change: agent, prompt, requester, case, key, budget, creation time
+/// and request digest (`23`..`30`).
+pub const INSERT_INVESTIGATION: &str = "INSERT INTO investigations (id, status, phase, \
+     lease_owner, lease_epoch, lease_expires_at, heartbeat_at, attempt, last_seq, last_hash, \
+     waiting_on, result, result_raw, confidence, error, model_turns, input_tokens, \
+     output_tokens, cost_usd, started_at, updated_at, finished_at, agent_id, prompt, \
+     requested_by, case_ref, idempotency_key, budget, created_at, request_digest) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+     ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30) \
+     ON CONFLICT (requested_by, idempotency_key) DO NOTHING";
 
 pub const UPDATE_INVESTIGATION: &str = "UPDATE investigations SET status = ?2, phase = ?3, \
      lease_owner = ?4, lease_epoch = ?5, lease_expires_at = ?6, heartbeat_at = ?7, attempt = ?8, \
