@@ -1,0 +1,111 @@
+//! The tool contract: what a tool declares and how it is called.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use vigil_engine::event::Effect;
+
+/// Whether a call needs a person's approval before it runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalPolicy {
+    /// Calls need approval (unless an [`AllowRule`] matches).
+    #[serde(default)]
+    pub required: bool,
+    /// How long an approver has before the request expires.
+    #[serde(default = "default_expires_in", with = "crate::duration")]
+    pub expires_in: Duration,
+    /// Argument values that need no approval, e.g. a lab host that may always
+    /// be isolated.
+    #[serde(default)]
+    pub allow: Vec<AllowRule>,
+}
+
+fn default_expires_in() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+impl Default for ApprovalPolicy {
+    fn default() -> Self {
+        Self {
+            required: false,
+            expires_in: default_expires_in(),
+            allow: Vec::new(),
+        }
+    }
+}
+
+/// Calls whose `argument` equals one of `values` need no approval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowRule {
+    /// The top-level argument to look at.
+    pub argument: String,
+    /// Values that are allowed without approval.
+    pub values: Vec<Value>,
+}
+
+impl ApprovalPolicy {
+    /// Whether a call with (validated) `arguments` must wait for an approver.
+    pub fn needs_approval(&self, arguments: &Value) -> bool {
+        self.required
+            && !self.allow.iter().any(|rule| {
+                arguments
+                    .get(&rule.argument)
+                    .is_some_and(|v| rule.values.contains(v))
+            })
+    }
+}
+
+/// What a tool declares about itself: this is what the model is shown, what
+/// arguments are checked against, and what resume and approval rules use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    /// Unique name the model calls it by (`[A-Za-z0-9_-]{1,64}`).
+    pub name: String,
+    /// What it does, for the model.
+    pub description: String,
+    /// JSON schema of its arguments (an object schema).
+    pub parameters: Value,
+    /// `read` tools may be run again on resume; `write` tools never blindly.
+    pub effect: Effect,
+    /// When a call needs approval.
+    pub approval: ApprovalPolicy,
+}
+
+/// Why a tool call failed. The registry turns it into a result the model
+/// sees; it never ends the run by itself.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ToolError {
+    /// The tool did not answer in time.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The endpoint answered with an error status.
+    #[error("HTTP {status}: {body}")]
+    Status {
+        /// The status code.
+        status: u16,
+        /// The start of the response body.
+        body: String,
+    },
+    /// The endpoint could not be reached.
+    #[error("request failed: {0}")]
+    Transport(String),
+    /// Anything else the tool reports.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A tool. Implementations must not log secrets (credentials in headers).
+#[async_trait]
+pub trait Tool: Send + Sync + std::fmt::Debug {
+    /// What the tool declares.
+    fn spec(&self) -> &ToolSpec;
+
+    /// Runs the tool with arguments already validated against
+    /// [`ToolSpec::parameters`]. Returns the full output; the registry caps it.
+    async fn call(&self, arguments: &Value) -> Result<String, ToolError>;
+}

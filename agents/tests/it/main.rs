@@ -1,0 +1,6 @@
+//! Integration tests of vigil-agents: tools against a loopback HTTP server,
+//! the registry's validation and capping, and the agent catalog.
+
+mod catalog;
+mod http_tools;
+mod support;
