@@ -8,7 +8,9 @@
 //!   failure becomes a result the model sees, never a crash;
 //! - [`http`]: tools declared in configuration that call HTTP endpoints;
 //! - [`catalog`]: agents declared in configuration, with their budgets and
-//!   output schema.
+//!   output schema;
+//! - [`model`]: the [`ChatModel`](model::ChatModel) port, and [`openai`], its
+//!   adapter for any OpenAI-compatible endpoint.
 //!
 //! Depends on `vigil-engine` only among workspace crates; it must never depend
 //! on a concrete store, the worker runtime or the HTTP API.
@@ -16,9 +18,15 @@
 pub mod catalog;
 pub mod duration;
 pub mod http;
+pub mod model;
+pub mod openai;
 pub mod registry;
+pub mod secret;
 pub mod tool;
 
 pub use catalog::{Agent, AgentBudget, AgentConfig, Catalog, CatalogError};
+pub use model::{ChatModel, ChatRequest, ChatResponse, Message, ModelError, ToolDef};
+pub use openai::{OpenAiConfig, OpenAiModel, RetryPolicy};
 pub use registry::{Prepared, RegistryError, ToolOutcome, ToolRegistry};
+pub use secret::Secret;
 pub use tool::{AllowRule, ApprovalPolicy, Tool, ToolError, ToolSpec};

@@ -3,4 +3,6 @@
 
 mod catalog;
 mod http_tools;
+mod model;
+mod scripted;
 mod support;
