@@ -282,6 +282,19 @@ impl Tool for HttpTool {
         &self.spec
     }
 
+    fn preview(&self, arguments: &Value) -> String {
+        let (url, rest) = self.request_parts(arguments);
+        if rest.is_empty() {
+            format!("would send {} {url}", self.method)
+        } else {
+            format!(
+                "would send {} {url} with {}",
+                self.method,
+                Value::Object(rest)
+            )
+        }
+    }
+
     async fn call(&self, arguments: &Value) -> Result<String, ToolError> {
         let (url, rest) = self.request_parts(arguments);
         let mut request = self

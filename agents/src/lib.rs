@@ -17,10 +17,12 @@
 
 pub mod catalog;
 pub mod duration;
+pub mod history;
 pub mod http;
 pub mod model;
 pub mod openai;
 pub mod registry;
+pub mod runner;
 pub mod secret;
 pub mod tool;
 

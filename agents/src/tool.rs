@@ -108,4 +108,9 @@ pub trait Tool: Send + Sync + std::fmt::Debug {
     /// Runs the tool with arguments already validated against
     /// [`ToolSpec::parameters`]. Returns the full output; the registry caps it.
     async fn call(&self, arguments: &Value) -> Result<String, ToolError>;
+
+    /// What a call would do, without doing it (`dry_run` mode).
+    fn preview(&self, arguments: &Value) -> String {
+        format!("would call `{}` with {arguments}", self.spec().name)
+    }
 }

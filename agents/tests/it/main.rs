@@ -4,5 +4,6 @@
 mod catalog;
 mod http_tools;
 mod model;
+mod runner;
 mod scripted;
 mod support;

@@ -23,6 +23,9 @@ mod queries;
 mod rows;
 mod tx;
 
+#[cfg(feature = "test-util")]
+pub mod testing;
+
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;

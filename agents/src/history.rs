@@ -1,0 +1,226 @@
+//! Rebuilding an investigation's conversation from its event log.
+//!
+//! Durable resume, not replay: the conversation is the dispatched prompt,
+//! every model turn (with its tool calls) and every tool result, in log
+//! order. Whatever a crashed worker left half-done is read back from the log:
+//! a tool call with a result is done; one with an intent but no result is a
+//! call in flight, which a read tool may repeat and a write tool may not.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use vigil_engine::approval::{ApprovalId, Decision};
+use vigil_engine::event::{Effect, Event, EventBody, ModelTurn, ToolCall, ToolIntent, ToolResult};
+
+use crate::model::Message;
+
+/// The note appended after a model turn that neither called a tool nor
+/// submitted a result, so the next turn is asked to finish.
+pub const SUBMIT_NUDGE: &str =
+    "Continue the investigation with the tools, or call submit_result with your final answer.";
+
+/// What an approver (or the clock) said about a parked call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApprovalState {
+    /// Requested; nobody has decided yet.
+    Requested(ApprovalId),
+    /// Decided.
+    Decided {
+        /// Approve or reject.
+        decision: Decision,
+        /// Who.
+        by: String,
+        /// Their comment.
+        comment: Option<String>,
+    },
+    /// Nobody decided in time.
+    Expired,
+}
+
+/// A tool call of the newest model turn and how far it got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingCall {
+    /// The call as the model made it.
+    pub call: ToolCall,
+    /// Its journaled intent, if it got that far.
+    pub intent: Option<ToolIntent>,
+    /// Its result, if it finished.
+    pub result: Option<ToolResult>,
+    /// Its approval, if one was requested.
+    pub approval: Option<ApprovalState>,
+}
+
+impl PendingCall {
+    /// Whether the call still has work to do.
+    pub fn is_open(&self) -> bool {
+        self.result.is_none()
+    }
+
+    /// Whether it is a write call that was started but never finished: its
+    /// outcome is unknown and it must not run again.
+    pub fn outcome_unknown(&self) -> bool {
+        self.result.is_none()
+            && self
+                .intent
+                .as_ref()
+                .is_some_and(|i| i.effect == Effect::Write)
+    }
+}
+
+/// The conversation and bookkeeping rebuilt from an event log.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    turns: Vec<ModelTurn>,
+    intents: HashMap<String, ToolIntent>,
+    results: HashMap<String, ToolResult>,
+    approvals: HashMap<String, ApprovalState>,
+    by_approval: HashMap<ApprovalId, String>,
+    parked: chrono::Duration,
+    parked_since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl History {
+    /// Rebuilds from events in seq order. Events that do not decode are skipped.
+    pub fn from_events(events: &[Event]) -> Self {
+        let mut h = History::default();
+        for event in events {
+            let Ok(body) = event.body() else { continue };
+            match body {
+                EventBody::ModelTurn(turn) => h.turns.push(turn),
+                EventBody::ToolIntent(intent) => {
+                    h.intents.insert(intent.tool_call_id.clone(), intent);
+                }
+                EventBody::ToolResult(result) => {
+                    h.results.insert(result.tool_call_id.clone(), result);
+                }
+                EventBody::ApprovalRequested {
+                    approval_id,
+                    tool_call_id,
+                    ..
+                } => {
+                    h.parked_since = Some(event.created_at);
+                    h.by_approval.insert(approval_id, tool_call_id.clone());
+                    h.approvals
+                        .insert(tool_call_id, ApprovalState::Requested(approval_id));
+                }
+                EventBody::ApprovalDecided {
+                    tool_call_id,
+                    decision,
+                    decided_by,
+                    comment,
+                    ..
+                } => {
+                    h.unpark(event.created_at);
+                    h.approvals.insert(
+                        tool_call_id,
+                        ApprovalState::Decided {
+                            decision,
+                            by: decided_by,
+                            comment,
+                        },
+                    );
+                }
+                EventBody::ApprovalExpired { tool_call_id, .. } => {
+                    h.unpark(event.created_at);
+                    h.approvals.insert(tool_call_id, ApprovalState::Expired);
+                }
+                EventBody::Dispatched { .. }
+                | EventBody::Claimed { .. }
+                | EventBody::Released { .. }
+                | EventBody::Completed { .. }
+                | EventBody::ReviewRequired { .. }
+                | EventBody::Failed { .. }
+                | EventBody::DeadLettered { .. }
+                | EventBody::Rescued { .. }
+                | EventBody::Cancelled { .. }
+                | EventBody::Reviewed { .. }
+                | EventBody::OperatorNote { .. } => {}
+            }
+        }
+        h
+    }
+
+    fn unpark(&mut self, at: chrono::DateTime<chrono::Utc>) {
+        if let Some(since) = self.parked_since.take() {
+            self.parked += at - since;
+        }
+    }
+
+    /// Time spent waiting for approvers, which does not count against the
+    /// agent's wall-time budget.
+    pub fn parked(&self) -> chrono::Duration {
+        self.parked
+    }
+
+    /// Model turns taken.
+    pub fn turns(&self) -> usize {
+        self.turns.len()
+    }
+
+    /// The newest model turn.
+    pub fn last_turn(&self) -> Option<&ModelTurn> {
+        self.turns.last()
+    }
+
+    /// The newest turn's calls and how far each got.
+    pub fn pending(&self) -> Vec<PendingCall> {
+        let Some(turn) = self.turns.last() else {
+            return Vec::new();
+        };
+        turn.tool_calls
+            .iter()
+            .map(|call| PendingCall {
+                call: call.clone(),
+                intent: self.intents.get(&call.id).cloned(),
+                result: self.results.get(&call.id).cloned(),
+                approval: self.approvals.get(&call.id).cloned(),
+            })
+            .collect()
+    }
+
+    /// How many times, over the whole run, the model called `name` with
+    /// arguments equal (as JSON) to `arguments`.
+    pub fn times_called(&self, name: &str, arguments: &Value) -> usize {
+        self.turns
+            .iter()
+            .flat_map(|t| &t.tool_calls)
+            .filter(|c| c.name == name)
+            .filter(|c| serde_json::from_str::<Value>(&c.arguments).is_ok_and(|v| v == *arguments))
+            .count()
+    }
+
+    /// The conversation to send: system prompt, prompt, then every turn with
+    /// the results of its calls. A turn without calls is followed by
+    /// [`SUBMIT_NUDGE`]; a truncated result says so.
+    pub fn messages(&self, system_prompt: &str, prompt: &str) -> Vec<Message> {
+        let mut messages = vec![
+            Message::System(system_prompt.to_owned()),
+            Message::User(prompt.to_owned()),
+        ];
+        for turn in &self.turns {
+            messages.push(Message::Assistant {
+                content: turn.content.clone(),
+                tool_calls: turn.tool_calls.clone(),
+            });
+            if turn.tool_calls.is_empty() {
+                messages.push(Message::User(SUBMIT_NUDGE.to_owned()));
+            }
+            for call in &turn.tool_calls {
+                if let Some(result) = self.results.get(&call.id) {
+                    let mut content = result.output.clone();
+                    if let Some(total) = result.original_bytes.filter(|_| result.truncated) {
+                        content.push_str(&format!(
+                            "\n[output truncated: {} of {total} bytes shown]",
+                            result.output.len()
+                        ));
+                    }
+                    messages.push(Message::Tool {
+                        tool_call_id: call.id.clone(),
+                        content,
+                    });
+                }
+            }
+        }
+        messages
+    }
+}

@@ -1,0 +1,498 @@
+//! The agent loop: one call drives a claimed investigation until it parks,
+//! finishes, or loses its lease.
+//!
+//! Each pass rebuilds the conversation from the event log ([`History`]),
+//! settles the newest turn's open tool calls, checks the budget, and asks
+//! the model for the next turn. Every write names the lease epoch the worker
+//! holds; on `LeaseLost` the loop stops at once, without another model or
+//! tool call.
+//!
+//! Resume rules (design.md, "Durable resume, not replay"):
+//! - a tool call with a result never runs again;
+//! - a read tool with an intent and no result runs again;
+//! - a write tool with an intent and no result does not run again: the run
+//!   goes to `review_required` with "outcome of <tool call id> unknown".
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing::Instrument;
+use vigil_engine::Clock;
+use vigil_engine::approval::{ApprovalId, Decision};
+use vigil_engine::event::{Effect, Event, ModelTurn, StepEvent, ToolIntent, ToolResult};
+use vigil_engine::machine::ApprovalDraft;
+use vigil_engine::model::{Investigation, InvestigationId};
+use vigil_engine::result::Completion;
+use vigil_engine::store::{Error, Store};
+
+use crate::catalog::{Agent, AgentBudget, Catalog};
+use crate::history::{ApprovalState, History, PendingCall};
+use crate::model::{ChatModel, ChatRequest, ToolDef};
+use crate::registry::{Prepared, SUBMIT_RESULT, ToolOutcome, ToolRegistry};
+
+/// How tools and models behave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// The built-in scripted model and fixture tools: nothing leaves the process.
+    Dummy,
+    /// A real model; read tools run; write tools return a preview of what
+    /// they would do (approvals are still requested).
+    DryRun,
+    /// Everything runs.
+    #[default]
+    Real,
+}
+
+/// Price of a model's tokens, in US dollars per million.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// Per million prompt tokens.
+    pub input_per_million: f64,
+    /// Per million completion tokens.
+    pub output_per_million: f64,
+}
+
+/// Where a run stands when [`Runner::run`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Finished with a schema-valid result.
+    Completed,
+    /// Finished; a person must grade it (the reason is on the record).
+    ReviewRequired,
+    /// Ended without a result.
+    Failed,
+    /// Parked on an approval request; the lease is released.
+    AwaitingApproval,
+    /// The model endpoint is unavailable for now; the run was released to
+    /// the queue.
+    RetryLater(String),
+    /// The lease moved on; nothing more was written.
+    LeaseLost,
+}
+
+/// Runs agents.
+pub struct Runner {
+    store: Arc<dyn Store>,
+    catalog: Arc<Catalog>,
+    tools: Arc<ToolRegistry>,
+    model: Arc<dyn ChatModel>,
+    clock: Arc<dyn Clock>,
+    mode: Mode,
+    prices: HashMap<String, Price>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("mode", &self.mode)
+            .field("model", &self.model)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Unwraps a store result; `LeaseLost` ends the run quietly, any other
+/// error is returned to the worker.
+macro_rules! fenced {
+    ($e:expr) => {
+        match $e {
+            Ok(value) => value,
+            Err(Error::LeaseLost { .. }) => {
+                tracing::info!("lease lost; stopping without another write");
+                return Ok(Outcome::Stop(Step::LeaseLost));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+}
+
+enum Outcome {
+    Continue,
+    Stop(Step),
+}
+
+fn to_result(call_id: &str, tool: &str, outcome: ToolOutcome) -> StepEvent {
+    StepEvent::ToolResult(ToolResult {
+        tool_call_id: call_id.to_owned(),
+        tool: tool.to_owned(),
+        output: outcome.output,
+        is_error: outcome.is_error,
+        truncated: outcome.truncated,
+        original_bytes: outcome.original_bytes,
+    })
+}
+
+impl Runner {
+    /// A runner.
+    pub fn new(
+        store: Arc<dyn Store>,
+        catalog: Arc<Catalog>,
+        tools: Arc<ToolRegistry>,
+        model: Arc<dyn ChatModel>,
+        clock: Arc<dyn Clock>,
+        mode: Mode,
+    ) -> Self {
+        Self {
+            store,
+            catalog,
+            tools,
+            model,
+            clock,
+            mode,
+            prices: HashMap::new(),
+        }
+    }
+
+    /// Prices tokens per model (for the cost counters).
+    pub fn with_prices(mut self, prices: HashMap<String, Price>) -> Self {
+        self.prices = prices;
+        self
+    }
+
+    /// Drives the claimed investigation `inv` (holding `inv.lease_epoch`)
+    /// until it parks, finishes, is released, or loses its lease. Store
+    /// errors other than `LeaseLost` are returned.
+    pub async fn run(&self, inv: &Investigation) -> Result<Step, Error> {
+        match self.drive(inv).await? {
+            Outcome::Stop(step) => Ok(step),
+            Outcome::Continue => Ok(Step::LeaseLost),
+        }
+    }
+
+    async fn drive(&self, inv: &Investigation) -> Result<Outcome, Error> {
+        let (id, epoch) = (inv.id, inv.lease_epoch);
+        let agent = match self.catalog.get(&inv.agent_id) {
+            Ok(agent) => agent,
+            Err(e) => {
+                fenced!(self.store.fail(id, epoch, &e.to_string()).await);
+                return Ok(Outcome::Stop(Step::Failed));
+            }
+        };
+        let budget = agent.config().budget.with_overrides(&inv.budget);
+        let mut tokens = inv.usage.input_tokens + inv.usage.output_tokens;
+        loop {
+            let events = self.all_events(id).await?;
+            let history = History::from_events(&events);
+            let open: Vec<PendingCall> = history
+                .pending()
+                .into_iter()
+                .filter(PendingCall::is_open)
+                .collect();
+            if !open.is_empty() {
+                for pending in open {
+                    if let Outcome::Stop(step) =
+                        self.settle(inv, agent, &budget, &history, pending).await?
+                    {
+                        return Ok(Outcome::Stop(step));
+                    }
+                }
+                // The results just written are part of the next conversation.
+                continue;
+            }
+            if let Some(reason) = self.exhausted(inv, &budget, &history, tokens) {
+                let raw = history.last_turn().and_then(|t| t.content.clone());
+                return self.review(id, epoch, reason, raw).await;
+            }
+            let request = ChatRequest {
+                model: agent.config().model.clone(),
+                messages: history.messages(&agent.config().system_prompt, &inv.prompt),
+                tools: self.tool_defs(agent),
+            };
+            let response = match self.model.complete(&request).await {
+                Ok(response) => response,
+                Err(e) if e.is_transient() => {
+                    let reason = e.to_string();
+                    fenced!(
+                        self.store
+                            .release(id, epoch, &format!("model unavailable: {reason}"))
+                            .await
+                    );
+                    return Ok(Outcome::Stop(Step::RetryLater(reason)));
+                }
+                Err(e) => {
+                    fenced!(self.store.fail(id, epoch, &e.to_string()).await);
+                    return Ok(Outcome::Stop(Step::Failed));
+                }
+            };
+            tokens += response.input_tokens + response.output_tokens;
+            let cost_usd = self.prices.get(&response.model).map_or(0.0, |p| {
+                (response.input_tokens as f64 * p.input_per_million
+                    + response.output_tokens as f64 * p.output_per_million)
+                    / 1_000_000.0
+            });
+            let turn = ModelTurn {
+                model: response.model,
+                content: response.content,
+                tool_calls: response.tool_calls,
+                input_tokens: response.input_tokens,
+                output_tokens: response.output_tokens,
+                cost_usd,
+            };
+            fenced!(
+                self.store
+                    .checkpoint(id, epoch, vec![StepEvent::ModelTurn(turn)])
+                    .await
+            );
+        }
+    }
+
+    /// Brings one open call of the newest turn to a result (or parks, or ends the run).
+    async fn settle(
+        &self,
+        inv: &Investigation,
+        agent: &Agent,
+        budget: &AgentBudget,
+        history: &History,
+        pending: PendingCall,
+    ) -> Result<Outcome, Error> {
+        let (id, epoch) = (inv.id, inv.lease_epoch);
+        let call = &pending.call;
+        if call.name == SUBMIT_RESULT {
+            let outcome = agent.judge(&call.arguments);
+            let step = match outcome {
+                Completion::Valid { .. } => Step::Completed,
+                Completion::Invalid { .. } => Step::ReviewRequired,
+            };
+            fenced!(self.store.complete(id, epoch, outcome).await);
+            return Ok(Outcome::Stop(step));
+        }
+        if pending.outcome_unknown() {
+            let reason = format!("outcome of {} unknown", call.id);
+            return self.review(id, epoch, reason, None).await;
+        }
+        if let Some(intent) = &pending.intent {
+            // A read call was in flight when the previous worker stopped: run it again.
+            let outcome = match self
+                .tools
+                .prepare(&intent.tool, &intent.arguments.to_string())
+            {
+                Ok(prepared) => self.execute(&prepared).await,
+                Err(outcome) => outcome,
+            };
+            fenced!(
+                self.store
+                    .checkpoint(id, epoch, vec![to_result(&call.id, &intent.tool, outcome)])
+                    .await
+            );
+            return Ok(Outcome::Continue);
+        }
+        let allowed = agent.config().tools.contains(&call.name);
+        let prepared = if allowed {
+            self.tools.prepare(&call.name, &call.arguments)
+        } else {
+            self.tools.prepare(
+                &format!("{} (not available to this agent)", call.name),
+                "{}",
+            )
+        };
+        let prepared = match prepared {
+            Ok(prepared) => prepared,
+            Err(outcome) => {
+                fenced!(
+                    self.store
+                        .checkpoint(id, epoch, vec![to_result(&call.id, &call.name, outcome)])
+                        .await
+                );
+                return Ok(Outcome::Continue);
+            }
+        };
+        let times = history.times_called(&call.name, &prepared.arguments);
+        if times > budget.max_repeated_calls as usize {
+            let reason = format!(
+                "repeated tool call: `{}` with the same arguments {times} times (limit {})",
+                call.name, budget.max_repeated_calls
+            );
+            return self
+                .review(
+                    id,
+                    epoch,
+                    reason,
+                    history.last_turn().and_then(|t| t.content.clone()),
+                )
+                .await;
+        }
+        let spec = prepared.spec().clone();
+        if spec.approval.needs_approval(&prepared.arguments) {
+            match &pending.approval {
+                None => {
+                    let now = self.clock.now();
+                    let expires_in = chrono::Duration::from_std(spec.approval.expires_in)
+                        .unwrap_or_else(|_| chrono::Duration::minutes(15));
+                    let draft = ApprovalDraft {
+                        id: ApprovalId::new_at(now),
+                        tool_call_id: call.id.clone(),
+                        action: spec.name.clone(),
+                        arguments: prepared.arguments.clone(),
+                        rationale: history.last_turn().and_then(|t| t.content.clone()),
+                        expires_at: now + expires_in,
+                    };
+                    fenced!(self.store.await_approval(id, epoch, draft).await);
+                    return Ok(Outcome::Stop(Step::AwaitingApproval));
+                }
+                Some(ApprovalState::Requested(approval)) => {
+                    return Err(Error::Conflict(format!(
+                        "tool call {} waits on approval {approval}, but the run is not parked",
+                        call.id
+                    )));
+                }
+                Some(ApprovalState::Decided {
+                    decision: Decision::Reject,
+                    by,
+                    comment,
+                }) => {
+                    let text = match comment {
+                        Some(c) => format!("rejected by {by}: {c}"),
+                        None => format!("rejected by {by}"),
+                    };
+                    let outcome = ToolOutcome {
+                        output: text,
+                        is_error: true,
+                        truncated: false,
+                        original_bytes: None,
+                    };
+                    fenced!(
+                        self.store
+                            .checkpoint(id, epoch, vec![to_result(&call.id, &spec.name, outcome)])
+                            .await
+                    );
+                    return Ok(Outcome::Continue);
+                }
+                Some(ApprovalState::Expired) => {
+                    let outcome = ToolOutcome {
+                        output: "expired: nobody approved this action in time; it was not run"
+                            .to_owned(),
+                        is_error: true,
+                        truncated: false,
+                        original_bytes: None,
+                    };
+                    fenced!(
+                        self.store
+                            .checkpoint(id, epoch, vec![to_result(&call.id, &spec.name, outcome)])
+                            .await
+                    );
+                    return Ok(Outcome::Continue);
+                }
+                Some(ApprovalState::Decided {
+                    decision: Decision::Approve,
+                    ..
+                }) => {}
+            }
+        }
+        let intent = StepEvent::ToolIntent(ToolIntent {
+            tool_call_id: call.id.clone(),
+            tool: spec.name.clone(),
+            arguments: prepared.arguments.clone(),
+            effect: spec.effect,
+        });
+        fenced!(self.store.checkpoint(id, epoch, vec![intent]).await);
+        let outcome = if self.mode == Mode::DryRun && spec.effect == Effect::Write {
+            let preview =
+                json!({"dry_run": true, "preview": prepared.tool.preview(&prepared.arguments)});
+            ToolOutcome::capped(preview.to_string(), self.tools.output_cap())
+        } else {
+            self.execute(&prepared).await
+        };
+        fenced!(
+            self.store
+                .checkpoint(id, epoch, vec![to_result(&call.id, &spec.name, outcome)])
+                .await
+        );
+        Ok(Outcome::Continue)
+    }
+
+    async fn execute(&self, prepared: &Prepared) -> ToolOutcome {
+        let span = tracing::info_span!("call_tool", tool.name = %prepared.spec().name);
+        self.tools.run(prepared).instrument(span).await
+    }
+
+    async fn review(
+        &self,
+        id: InvestigationId,
+        epoch: i64,
+        reason: String,
+        result_raw: Option<String>,
+    ) -> Result<Outcome, Error> {
+        let outcome = Completion::Invalid {
+            reason,
+            result_raw,
+            errors: Vec::new(),
+        };
+        fenced!(self.store.complete(id, epoch, outcome).await);
+        Ok(Outcome::Stop(Step::ReviewRequired))
+    }
+
+    /// Why the run may not take another model turn, if it may not. Wall
+    /// time counts from the first claim, less the time parked on approvals.
+    fn exhausted(
+        &self,
+        inv: &Investigation,
+        budget: &AgentBudget,
+        history: &History,
+        tokens: i64,
+    ) -> Option<String> {
+        if history.turns() >= budget.max_turns as usize {
+            return Some(format!(
+                "budget exhausted: {} model turns without a result",
+                history.turns()
+            ));
+        }
+        if tokens >= budget.max_tokens as i64 {
+            return Some(format!(
+                "budget exhausted: {tokens} tokens used (limit {})",
+                budget.max_tokens
+            ));
+        }
+        let started = inv.started_at?;
+        let working = self.clock.now() - started - history.parked();
+        let elapsed = working.to_std().unwrap_or_default();
+        (elapsed >= budget.max_wall_time).then(|| {
+            format!(
+                "budget exhausted: {} s of wall time (limit {} s)",
+                elapsed.as_secs(),
+                budget.max_wall_time.as_secs()
+            )
+        })
+    }
+
+    /// The agent's tools plus `submit_result`, whose parameters are the output schema.
+    fn tool_defs(&self, agent: &Agent) -> Vec<ToolDef> {
+        let mut defs: Vec<ToolDef> = agent
+            .config()
+            .tools
+            .iter()
+            .filter_map(|name| self.tools.get(name))
+            .map(|tool| {
+                let spec = tool.spec();
+                ToolDef {
+                    name: spec.name.clone(),
+                    description: spec.description.clone(),
+                    parameters: spec.parameters.clone(),
+                }
+            })
+            .collect();
+        defs.push(ToolDef {
+            name: SUBMIT_RESULT.to_owned(),
+            description:
+                "Submit the final result of the investigation. Call it once, when you are done."
+                    .to_owned(),
+            parameters: agent.output_schema().clone(),
+        });
+        defs
+    }
+
+    async fn all_events(&self, id: InvestigationId) -> Result<Vec<Event>, Error> {
+        let mut events: Vec<Event> = Vec::new();
+        loop {
+            let after = events.last().map_or(0, |e| e.seq);
+            let page = self.store.events(id, after, 1000).await?;
+            let done = page.len() < 1000;
+            events.extend(page);
+            if done {
+                return Ok(events);
+            }
+        }
+    }
+}

@@ -1,0 +1,800 @@
+//! The agent loop against real stores (SQLite and PostgreSQL), a scripted
+//! OpenAI-compatible model server and a loopback tool server.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Duration as Span;
+use serde_json::{Value, json};
+use vigil_agents::http::{HttpTool, HttpToolConfig};
+use vigil_agents::runner::{Mode, Price, Runner, Step};
+use vigil_agents::tool::{ApprovalPolicy, Effect};
+use vigil_agents::{
+    AgentBudget, AgentConfig, Catalog, OpenAiConfig, OpenAiModel, RetryPolicy, Secret, ToolRegistry,
+};
+use vigil_engine::event::{EventKind, ModelTurn, StepEvent, ToolCall, ToolIntent, ToolResult};
+use vigil_engine::store::{DispatchRequest, Store};
+use vigil_engine::{Decision, Investigation, ManualClock, Status};
+
+use crate::scripted::{self, Reply, Scripted, text, tool_calls};
+use crate::support::{self, Recorder};
+
+pub const VALID: &str = r#"{"summary":"Tor exit node brute-forcing SSH; no login succeeded.","key_findings":["185.220.101.4 is a Tor exit","412 failures"],"recommended_next_steps":["block at the edge"],"confidence":0.9}"#;
+const LEASE: Span = Span::seconds(60);
+
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+enum Keep {
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Schema(vigil_store_postgres::testing::TestSchema),
+}
+
+pub struct Fixture {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<ManualClock>,
+    pub model: Scripted,
+    pub model_addr: std::net::SocketAddr,
+    pub tools: Recorder,
+    pub catalog: Arc<Catalog>,
+    pub registry: Arc<ToolRegistry>,
+    keep: Keep,
+}
+
+fn http_tool(
+    name: &str,
+    method: &str,
+    url: String,
+    param: &str,
+    effect: Effect,
+    approval: ApprovalPolicy,
+) -> HttpToolConfig {
+    HttpToolConfig {
+        name: name.into(),
+        description: format!("{name} (test)"),
+        method: method.into(),
+        url,
+        headers: Default::default(),
+        parameters: json!({"type": "object", "properties": {param: {"type": "string"}}, "required": [param]}),
+        effect,
+        timeout: Duration::from_secs(5),
+        approval,
+    }
+}
+
+impl Fixture {
+    pub async fn new(backend: Backend) -> Self {
+        let clock = Arc::new(ManualClock::starting_now());
+        let (store, keep): (Arc<dyn Store>, Keep) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("vigil.db").display());
+                let store =
+                    vigil_store_sqlite::open(vigil_store_sqlite::Options::new(url), clock.clone())
+                        .await
+                        .unwrap();
+                (Arc::new(store), Keep::Dir(dir))
+            }
+            Backend::Postgres => {
+                let schema = vigil_store_postgres::testing::TestSchema::new();
+                let store = schema.open(clock.clone()).await;
+                (Arc::new(store), Keep::Schema(schema))
+            }
+        };
+        let (model_addr, model) = scripted::serve().await;
+        let (tool_addr, tools) = support::serve().await;
+        let gated = ApprovalPolicy {
+            required: true,
+            ..ApprovalPolicy::default()
+        };
+        let mut registry = ToolRegistry::new(4096);
+        for cfg in [
+            http_tool(
+                "ip_reputation",
+                "GET",
+                format!("http://{tool_addr}/echo/ip/{{ip}}"),
+                "ip",
+                Effect::Read,
+                ApprovalPolicy::default(),
+            ),
+            http_tool(
+                "isolate_host",
+                "POST",
+                format!("http://{tool_addr}/echo/isolate/{{host}}"),
+                "host",
+                Effect::Write,
+                gated,
+            ),
+            http_tool(
+                "disable_user",
+                "POST",
+                format!("http://{tool_addr}/echo/users/{{user}}/disable"),
+                "user",
+                Effect::Write,
+                ApprovalPolicy::default(),
+            ),
+        ] {
+            registry
+                .register(Arc::new(
+                    HttpTool::new(cfg, reqwest::Client::new(), &|_| None).unwrap(),
+                ))
+                .unwrap();
+        }
+        let agent = AgentConfig {
+            id: "triage".into(),
+            system_prompt: "You are a SOC analyst. Investigate, then call submit_result.".into(),
+            model: None,
+            tools: vec![
+                "ip_reputation".into(),
+                "isolate_host".into(),
+                "disable_user".into(),
+            ],
+            budget: AgentBudget {
+                max_turns: 4,
+                ..AgentBudget::default()
+            },
+            output_schema: None,
+        };
+        let catalog = Arc::new(Catalog::new(vec![agent], &registry).unwrap());
+        Self {
+            store,
+            clock,
+            model,
+            model_addr,
+            tools,
+            catalog,
+            registry: Arc::new(registry),
+            keep,
+        }
+    }
+
+    pub fn runner(&self, mode: Mode) -> Runner {
+        let model = OpenAiModel::new(OpenAiConfig {
+            base_url: format!("http://{}/v1", self.model_addr),
+            api_key: Secret::new("sk-test"),
+            model: "scripted-1".into(),
+            timeout: Duration::from_secs(10),
+            temperature: None,
+            max_output_tokens: None,
+            retry: RetryPolicy {
+                max_retries: 0,
+                ..RetryPolicy::default()
+            },
+        })
+        .unwrap();
+        Runner::new(
+            self.store.clone(),
+            self.catalog.clone(),
+            self.registry.clone(),
+            Arc::new(model),
+            self.clock.clone(),
+            mode,
+        )
+        .with_prices(HashMap::from([(
+            "scripted-1".to_owned(),
+            Price {
+                input_per_million: 2.5,
+                output_per_million: 10.0,
+            },
+        )]))
+    }
+
+    pub async fn dispatch(&self, agent: &str) -> Investigation {
+        self.store
+            .dispatch(DispatchRequest {
+                agent_id: agent.into(),
+                prompt: "Failed SSH logins on web-01 from 185.220.101.4".into(),
+                requested_by: "soar".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .investigation
+    }
+
+    pub async fn claim(&self, worker: &str) -> Investigation {
+        self.store
+            .claim_next(&[], worker, LEASE)
+            .await
+            .unwrap()
+            .expect("a queued run")
+    }
+
+    pub async fn kinds(&self, inv: &Investigation) -> Vec<EventKind> {
+        self.store
+            .events(inv.id, 0, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.kind)
+            .collect()
+    }
+
+    /// The tool messages the model was sent in its `n`th request.
+    pub fn tool_messages(&self, n: usize) -> Vec<String> {
+        self.model.requests()[n].1["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "tool")
+            .map(|m| m["content"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Kills the current lease holder: the lease runs out, the reaper acts,
+    /// an operator rescues, and another worker claims.
+    pub async fn crash_and_rescue(&self, worker: &str) -> Investigation {
+        self.clock.advance(LEASE + Span::seconds(1));
+        assert_eq!(self.store.reap(10).await.unwrap().len(), 1);
+        let dead = self.store.list(&Default::default()).await.unwrap().items[0].clone();
+        self.store
+            .rescue(dead.id, "oncall", "worker died")
+            .await
+            .unwrap();
+        self.claim(worker).await
+    }
+
+    pub async fn cleanup(self) {
+        if let Keep::Schema(schema) = &self.keep {
+            schema.drop_now().await;
+        }
+    }
+}
+
+fn submit(json_text: &str) -> Reply {
+    tool_calls(&[("submit_result", json_text, Some("final"))])
+}
+
+pub async fn a_tool_call_then_a_valid_result_completes(b: Backend) {
+    let fx = Fixture::new(b).await;
+    fx.model
+        .push(tool_calls(&[(
+            "ip_reputation",
+            r#"{"ip":"185.220.101.4"}"#,
+            Some("c1"),
+        )]))
+        .push(submit(VALID));
+    let inv = fx.dispatch("triage").await;
+    let inv2 = fx.claim("worker-1").await;
+    assert_eq!(inv.id, inv2.id);
+    let step = fx.runner(Mode::Real).run(&inv2).await.unwrap();
+    assert_eq!(step, Step::Completed);
+    let done = fx.store.get(inv.id).await.unwrap();
+    assert_eq!(done.status, Status::Completed);
+    assert_eq!(done.confidence, Some(0.9));
+    assert_eq!(
+        (
+            done.usage.model_turns,
+            done.usage.input_tokens,
+            done.usage.output_tokens
+        ),
+        (2, 200, 40)
+    );
+    assert!(
+        (done.usage.cost_usd - 2.0 * (100.0 * 2.5 + 20.0 * 10.0) / 1e6).abs() < 1e-12,
+        "{}",
+        done.usage.cost_usd
+    );
+    assert_eq!(
+        fx.kinds(&inv).await,
+        [
+            EventKind::Dispatched,
+            EventKind::Claimed,
+            EventKind::ModelTurn,
+            EventKind::ToolIntent,
+            EventKind::ToolResult,
+            EventKind::ModelTurn,
+            EventKind::Completed
+        ]
+    );
+    assert_eq!(fx.tools.count(), 1);
+    assert!(
+        fx.tool_messages(1)[0].contains("/echo/ip/185.220.101.4"),
+        "the model saw the tool output"
+    );
+    let requests = fx.model.requests();
+    let tools_offered: Vec<&str> = requests[0].1["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert!(tools_offered.contains(&"submit_result") && tools_offered.contains(&"ip_reputation"));
+    fx.cleanup().await;
+}
+
+pub async fn bad_calls_become_results_the_model_sees(b: Backend) {
+    let fx = Fixture::new(b).await;
+    fx.model
+        .push(tool_calls(&[
+            ("ip_reputation", r#"{"ip": "185.220.101.4""#, Some("c1")),
+            ("wipe_disk", "{}", Some("c2")),
+            ("ip_reputation", r#"{"address": "x"}"#, Some("c3")),
+        ]))
+        .push(submit(VALID));
+    fx.dispatch("triage").await;
+    let inv = fx.claim("worker-1").await;
+    assert_eq!(
+        fx.runner(Mode::Real).run(&inv).await.unwrap(),
+        Step::Completed
+    );
+    assert_eq!(fx.tools.count(), 0, "nothing ran");
+    let seen = fx.tool_messages(1);
+    assert_eq!(seen.len(), 3);
+    assert!(seen[0].contains("not valid JSON"), "{seen:?}");
+    assert!(seen[1].contains("unknown tool"), "{seen:?}");
+    assert!(seen[2].contains("invalid arguments"), "{seen:?}");
+    fx.cleanup().await;
+}
+
+pub async fn a_model_that_never_submits_ends_in_review(b: Backend) {
+    let fx = Fixture::new(b).await;
+    for n in 0..4 {
+        fx.model.push(text(&format!("Still thinking ({n})")));
+    }
+    fx.dispatch("triage").await;
+    let inv = fx.claim("worker-1").await;
+    assert_eq!(
+        fx.runner(Mode::Real).run(&inv).await.unwrap(),
+        Step::ReviewRequired
+    );
+    let done = fx.store.get(inv.id).await.unwrap();
+    assert!(
+        done.error
+            .as_deref()
+            .unwrap()
+            .contains("budget exhausted: 4 model turns"),
+        "{:?}",
+        done.error
+    );
+    assert_eq!(done.result_raw.as_deref(), Some("Still thinking (3)"));
+    let second = &fx.model.requests()[1].1["messages"];
+    assert!(
+        second.as_array().unwrap().iter().any(
+            |m| m["role"] == "user" && m["content"].as_str().unwrap().contains("submit_result")
+        )
+    );
+    fx.cleanup().await;
+}
+
+pub async fn a_result_that_fails_the_schema_requires_review(b: Backend) {
+    let fx = Fixture::new(b).await;
+    fx.model
+        .push(submit(r#"{"summary":"looks bad","confidence":"high"}"#));
+    fx.dispatch("triage").await;
+    let inv = fx.claim("worker-1").await;
+    assert_eq!(
+        fx.runner(Mode::Real).run(&inv).await.unwrap(),
+        Step::ReviewRequired
+    );
+    let done = fx.store.get(inv.id).await.unwrap();
+    assert_eq!(done.status, Status::ReviewRequired);
+    assert_eq!(
+        done.result_raw.as_deref(),
+        Some(r#"{"summary":"looks bad","confidence":"high"}"#)
+    );
+    fx.cleanup().await;
+}
+
+async fn park_on_isolation(fx: &Fixture) -> (Investigation, vigil_engine::ApprovalRequest) {
+    fx.model.push(tool_calls(&[(
+        "isolate_host",
+        r#"{"host":"web-01"}"#,
+        Some("c1"),
+    )]));
+    fx.dispatch("triage").await;
+    let inv = fx.claim("worker-1").await;
+    assert_eq!(
+        fx.runner(Mode::Real).run(&inv).await.unwrap(),
+        Step::AwaitingApproval
+    );
+    let parked = fx.store.get(inv.id).await.unwrap();
+    let approval = fx
+        .store
+        .approval(parked.waiting_on.expect("parked on a request"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (approval.action.as_str(), &approval.arguments),
+        ("isolate_host", &json!({"host": "web-01"}))
+    );
+    assert_eq!(fx.tools.count(), 0, "nothing runs before the decision");
+    (inv, approval)
+}
+
+pub async fn an_approved_write_runs_once(b: Backend) {
+    let fx = Fixture::new(b).await;
+    let (inv, approval) = park_on_isolation(&fx).await;
+    fx.store
+        .decide_approval(approval.id, "bob", Decision::Approve, Some("go".into()))
+        .await
+        .unwrap();
+    fx.model.push(submit(VALID));
+    let again = fx.claim("worker-2").await;
+    assert_eq!(
+        fx.runner(Mode::Real).run(&again).await.unwrap(),
+        Step::Completed
+    );
+    assert_eq!(fx.tools.count(), 1);
+    assert_eq!(fx.tools.all()[0].uri, "/echo/isolate/web-01");
+    assert_eq!(
+        fx.store.get(inv.id).await.unwrap().status,
+        Status::Completed
+    );
+    fx.cleanup().await;
+}
+
+pub async fn a_rejected_write_is_reported_to_the_model(b: Backend) {
+    let fx = Fixture::new(b).await;
+    let (_, approval) = park_on_isolation(&fx).await;
+    fx.store
+        .decide_approval(
+            approval.id,
+            "bob",
+            Decision::Reject,
+            Some("production database host".into()),
+        )
+        .await
+        .unwrap();
+    fx.model.push(submit(VALID));
+    let again = fx.claim("worker-2").await;
+    assert_eq!(
+        fx.runner(Mode::Real).run(&again).await.unwrap(),
+        Step::Completed
+    );
+    assert_eq!(fx.tools.count(), 0);
+    assert_eq!(
+        fx.tool_messages(1),
+        ["rejected by bob: production database host"]
+    );
+    fx.cleanup().await;
+}
+
+pub async fn an_expired_approval_is_reported_to_the_model(b: Backend) {
+    let fx = Fixture::new(b).await;
+    park_on_isolation(&fx).await;
+    fx.clock.advance(Span::minutes(16));
+    assert_eq!(fx.store.expire_approvals(10).await.unwrap().len(), 1);
+    fx.model.push(submit(VALID));
+    let again = fx.claim("worker-2").await;
+    assert_eq!(
+        fx.runner(Mode::Real).run(&again).await.unwrap(),
+        Step::Completed
+    );
+    assert_eq!(fx.tools.count(), 0);
+    assert!(
+        fx.tool_messages(1)[0].starts_with("expired"),
+        "{:?}",
+        fx.tool_messages(1)
+    );
+    fx.cleanup().await;
+}
+
+/// Where a simulated crash stops the first worker.
+#[derive(Debug, Clone, Copy)]
+enum CrashAfter {
+    Turn,
+    Intent,
+    Result,
+}
+
+async fn crash_at(
+    fx: &Fixture,
+    tool: &str,
+    arg: (&str, &str),
+    effect: Effect,
+    boundary: CrashAfter,
+) -> (Investigation, Step) {
+    fx.dispatch("triage").await;
+    let first = fx.claim("worker-1").await;
+    let arguments = json!({arg.0: arg.1});
+    let turn = StepEvent::ModelTurn(ModelTurn {
+        model: "scripted-1".into(),
+        content: Some("checking".into()),
+        tool_calls: vec![ToolCall {
+            id: "c1".into(),
+            name: tool.into(),
+            arguments: arguments.to_string(),
+        }],
+        input_tokens: 10,
+        output_tokens: 5,
+        cost_usd: 0.0,
+    });
+    let intent = StepEvent::ToolIntent(ToolIntent {
+        tool_call_id: "c1".into(),
+        tool: tool.into(),
+        arguments,
+        effect,
+    });
+    let result = StepEvent::ToolResult(ToolResult {
+        tool_call_id: "c1".into(),
+        tool: tool.into(),
+        output: "{\"done\":true}".into(),
+        is_error: false,
+        truncated: false,
+        original_bytes: None,
+    });
+    let written = match boundary {
+        CrashAfter::Turn => vec![turn],
+        CrashAfter::Intent => vec![turn, intent],
+        CrashAfter::Result => vec![turn, intent, result],
+    };
+    for event in written {
+        fx.store
+            .checkpoint(first.id, first.lease_epoch, vec![event])
+            .await
+            .unwrap();
+    }
+    let second = fx.crash_and_rescue("worker-2").await;
+    let step = fx.runner(Mode::Real).run(&second).await.unwrap();
+    (second, step)
+}
+
+pub async fn resume_after_a_crash_runs_read_tools_again_but_never_blind_writes(b: Backend) {
+    let fx = Fixture::new(b).await;
+    let cases = [
+        (
+            "ip_reputation",
+            ("ip", "185.220.101.4"),
+            Effect::Read,
+            CrashAfter::Turn,
+            1,
+            Step::Completed,
+        ),
+        (
+            "ip_reputation",
+            ("ip", "185.220.101.4"),
+            Effect::Read,
+            CrashAfter::Intent,
+            1,
+            Step::Completed,
+        ),
+        (
+            "ip_reputation",
+            ("ip", "185.220.101.4"),
+            Effect::Read,
+            CrashAfter::Result,
+            0,
+            Step::Completed,
+        ),
+        (
+            "disable_user",
+            ("user", "jdoe"),
+            Effect::Write,
+            CrashAfter::Turn,
+            1,
+            Step::Completed,
+        ),
+        (
+            "disable_user",
+            ("user", "jdoe"),
+            Effect::Write,
+            CrashAfter::Intent,
+            0,
+            Step::ReviewRequired,
+        ),
+        (
+            "disable_user",
+            ("user", "jdoe"),
+            Effect::Write,
+            CrashAfter::Result,
+            0,
+            Step::Completed,
+        ),
+    ];
+    for (tool, arg, effect, boundary, calls, expected) in cases {
+        let before = fx.tools.count();
+        if expected == Step::Completed {
+            fx.model.push(submit(VALID));
+        }
+        let (inv, step) = crash_at(&fx, tool, arg, effect, boundary).await;
+        assert_eq!(step, expected, "{tool} crashed {boundary:?}");
+        assert_eq!(
+            fx.tools.count() - before,
+            calls,
+            "{tool} crashed {boundary:?}: tool server calls"
+        );
+        let done = fx.store.get(inv.id).await.unwrap();
+        if expected == Step::ReviewRequired {
+            assert_eq!(done.error.as_deref(), Some("outcome of c1 unknown"));
+        }
+        let report = fx.store.verify_chain(inv.id).await.unwrap();
+        assert!(report.valid, "{report:?}");
+        // Settle this run so the next case claims its own.
+        assert!(
+            done.status.is_terminal(),
+            "{tool} {boundary:?} left {:?}",
+            done.status
+        );
+    }
+    fx.cleanup().await;
+}
+
+pub async fn lease_lost_mid_run_stops_without_another_call(b: Backend) {
+    let fx = Fixture::new(b).await;
+    fx.model.push(
+        tool_calls(&[("ip_reputation", r#"{"ip":"185.220.101.4"}"#, Some("c1"))])
+            .delayed(Duration::from_millis(800)),
+    );
+    fx.dispatch("triage").await;
+    let inv = fx.claim("worker-1").await;
+    let runner = fx.runner(Mode::Real);
+    let run = async { runner.run(&inv).await.unwrap() };
+    let reap = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        fx.clock.advance(LEASE + Span::seconds(1));
+        assert_eq!(fx.store.reap(10).await.unwrap().len(), 1);
+    };
+    let (step, ()) = tokio::join!(run, reap);
+    assert_eq!(step, Step::LeaseLost);
+    assert_eq!(fx.tools.count(), 0, "no tool call after the lease was lost");
+    assert_eq!(fx.model.requests().len(), 1, "no further model call");
+    assert_eq!(
+        fx.kinds(&inv).await.last(),
+        Some(&EventKind::DeadLettered),
+        "nothing written after the reap"
+    );
+    fx.cleanup().await;
+}
+
+pub async fn an_unavailable_model_releases_the_run(b: Backend) {
+    let fx = Fixture::new(b).await;
+    fx.model.push(Reply::status(503, "overloaded"));
+    fx.dispatch("triage").await;
+    let inv = fx.claim("worker-1").await;
+    let step = fx.runner(Mode::Real).run(&inv).await.unwrap();
+    assert!(
+        matches!(step, Step::RetryLater(ref r) if r.contains("503")),
+        "{step:?}"
+    );
+    let back = fx.store.get(inv.id).await.unwrap();
+    assert_eq!(
+        (back.status, back.phase),
+        (Status::Pending, Some(vigil_engine::Phase::Queued))
+    );
+    fx.cleanup().await;
+}
+
+pub async fn dry_run_previews_writes_and_runs_reads(b: Backend) {
+    let fx = Fixture::new(b).await;
+    fx.model
+        .push(tool_calls(&[
+            ("disable_user", r#"{"user":"jdoe"}"#, Some("c1")),
+            ("ip_reputation", r#"{"ip":"1.2.3.4"}"#, Some("c2")),
+        ]))
+        .push(submit(VALID));
+    fx.dispatch("triage").await;
+    let inv = fx.claim("worker-1").await;
+    assert_eq!(
+        fx.runner(Mode::DryRun).run(&inv).await.unwrap(),
+        Step::Completed
+    );
+    assert_eq!(fx.tools.count(), 1, "only the read ran");
+    let seen = fx.tool_messages(1);
+    let preview: Value = serde_json::from_str(&seen[0]).unwrap();
+    assert_eq!(preview["dry_run"], true);
+    assert!(
+        preview["preview"]
+            .as_str()
+            .unwrap()
+            .contains("users/jdoe/disable"),
+        "{preview}"
+    );
+    fx.cleanup().await;
+}
+
+pub async fn an_unknown_agent_fails_the_run(b: Backend) {
+    let fx = Fixture::new(b).await;
+    fx.dispatch("phishing").await;
+    let inv = fx.claim("worker-1").await;
+    assert_eq!(fx.runner(Mode::Real).run(&inv).await.unwrap(), Step::Failed);
+    let done = fx.store.get(inv.id).await.unwrap();
+    assert!(
+        done.error
+            .as_deref()
+            .unwrap()
+            .contains("unknown agent `phishing`"),
+        "{:?}",
+        done.error
+    );
+    assert!(fx.model.requests().is_empty());
+    fx.cleanup().await;
+}
+
+pub async fn repeated_identical_calls_end_the_run(b: Backend) {
+    let fx = Fixture::new(b).await;
+    for n in 0..4 {
+        fx.model.push(tool_calls(&[(
+            "ip_reputation",
+            r#"{"ip":"185.220.101.4"}"#,
+            Some(&format!("c{n}")),
+        )]));
+    }
+    fx.dispatch("triage").await;
+    let inv = fx.claim("worker-1").await;
+    assert_eq!(
+        fx.runner(Mode::Real).run(&inv).await.unwrap(),
+        Step::ReviewRequired
+    );
+    let done = fx.store.get(inv.id).await.unwrap();
+    assert!(
+        done.error
+            .as_deref()
+            .unwrap()
+            .starts_with("repeated tool call: `ip_reputation`"),
+        "{:?}",
+        done.error
+    );
+    assert_eq!(fx.tools.count(), 3, "the fourth identical call did not run");
+    fx.cleanup().await;
+}
+
+pub async fn wall_time_runs_out_while_working(b: Backend) {
+    let fx = Fixture::new(b).await;
+    fx.model.push(tool_calls(&[(
+        "ip_reputation",
+        r#"{"ip":"1.2.3.4"}"#,
+        Some("c1"),
+    )]));
+    fx.dispatch("triage").await;
+    let inv = fx.claim("worker-1").await;
+    // Sixteen minutes of work pass, the worker heartbeating all along. (The
+    // expired-approval case shows that time parked on an approval does not count.)
+    let runner = fx.runner(Mode::Real);
+    for _ in 0..20 {
+        fx.clock.advance(Span::seconds(50));
+        fx.store
+            .heartbeat(inv.id, inv.lease_epoch, LEASE)
+            .await
+            .unwrap();
+    }
+    assert_eq!(runner.run(&inv).await.unwrap(), Step::ReviewRequired);
+    let done = fx.store.get(inv.id).await.unwrap();
+    assert!(
+        done.error.as_deref().unwrap().contains("wall time"),
+        "{:?}",
+        done.error
+    );
+    fx.cleanup().await;
+}
+
+macro_rules! on_both_stores {
+    ($($case:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Backend::Sqlite).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Backend::Postgres).await;
+                }
+            )+
+        }
+    };
+}
+
+on_both_stores!(
+    a_tool_call_then_a_valid_result_completes,
+    bad_calls_become_results_the_model_sees,
+    a_model_that_never_submits_ends_in_review,
+    a_result_that_fails_the_schema_requires_review,
+    an_approved_write_runs_once,
+    a_rejected_write_is_reported_to_the_model,
+    an_expired_approval_is_reported_to_the_model,
+    resume_after_a_crash_runs_read_tools_again_but_never_blind_writes,
+    lease_lost_mid_run_stops_without_another_call,
+    an_unavailable_model_releases_the_run,
+    dry_run_previews_writes_and_runs_reads,
+    an_unknown_agent_fails_the_run,
+    repeated_identical_calls_end_the_run,
+    wall_time_runs_out_while_working,
+);
