@@ -16,6 +16,7 @@
 //! on a concrete store, the worker runtime or the HTTP API.
 
 pub mod catalog;
+pub mod dummy;
 pub mod duration;
 pub mod history;
 pub mod http;

@@ -28,7 +28,7 @@ pub enum Backend {
     Postgres,
 }
 
-enum Keep {
+pub enum Keep {
     Dir(#[allow(dead_code)] tempfile::TempDir),
     Schema(vigil_store_postgres::testing::TestSchema),
 }
@@ -65,25 +65,38 @@ fn http_tool(
     }
 }
 
+/// A fresh store of the given kind on `clock`, and what keeps it alive.
+pub async fn open_store(backend: Backend, clock: Arc<ManualClock>) -> (Arc<dyn Store>, Keep) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("vigil.db").display());
+            let store = vigil_store_sqlite::open(vigil_store_sqlite::Options::new(url), clock)
+                .await
+                .unwrap();
+            (Arc::new(store), Keep::Dir(dir))
+        }
+        Backend::Postgres => {
+            let schema = vigil_store_postgres::testing::TestSchema::new();
+            let store = schema.open(clock).await;
+            (Arc::new(store), Keep::Schema(schema))
+        }
+    }
+}
+
+impl Keep {
+    /// Drops what the store left behind (a PostgreSQL schema).
+    pub async fn release(self) {
+        if let Keep::Schema(schema) = &self {
+            schema.drop_now().await;
+        }
+    }
+}
+
 impl Fixture {
     pub async fn new(backend: Backend) -> Self {
         let clock = Arc::new(ManualClock::starting_now());
-        let (store, keep): (Arc<dyn Store>, Keep) = match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}", dir.path().join("vigil.db").display());
-                let store =
-                    vigil_store_sqlite::open(vigil_store_sqlite::Options::new(url), clock.clone())
-                        .await
-                        .unwrap();
-                (Arc::new(store), Keep::Dir(dir))
-            }
-            Backend::Postgres => {
-                let schema = vigil_store_postgres::testing::TestSchema::new();
-                let store = schema.open(clock.clone()).await;
-                (Arc::new(store), Keep::Schema(schema))
-            }
-        };
+        let (store, keep) = open_store(backend, clock.clone()).await;
         let (model_addr, model) = scripted::serve().await;
         let (tool_addr, tools) = support::serve().await;
         let gated = ApprovalPolicy {
@@ -238,9 +251,7 @@ impl Fixture {
     }
 
     pub async fn cleanup(self) {
-        if let Keep::Schema(schema) = &self.keep {
-            schema.drop_now().await;
-        }
+        self.keep.release().await;
     }
 }
 
