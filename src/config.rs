@@ -3,6 +3,7 @@
 //! `database.url`: the first `_` after the prefix separates the section),
 //! then command-line flags.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
@@ -10,6 +11,9 @@ use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use vigil_agents::runner::{Mode, Price};
+use vigil_agents::setup::{AgentsConfig, ToolConfig};
+use vigil_agents::{AgentConfig, OpenAiConfig};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -21,6 +25,54 @@ pub struct Config {
     /// How logs are written.
     #[serde(default)]
     pub log: LogConfig,
+    /// `dummy`, `dry_run` or `real`; `dummy` without a `[model]`, `real` with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// The OpenAI-compatible model endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<OpenAiConfig>,
+    /// `[[agents]]`.
+    #[serde(default)]
+    pub agents: Vec<AgentConfig>,
+    /// `[[tools]]`.
+    #[serde(default)]
+    pub tools: Vec<ToolConfig>,
+    /// `[limits]`.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// `[prices."model-name"]`: US dollars per million tokens.
+    #[serde(default)]
+    pub prices: BTreeMap<String, Price>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Most bytes of one tool output shown to the model and stored.
+    pub tool_output_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            tool_output_bytes: 16 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// The agent side of the configuration.
+    pub fn agents_config(&self) -> AgentsConfig {
+        AgentsConfig {
+            mode: self.mode,
+            model: self.model.clone(),
+            agents: self.agents.clone(),
+            tools: self.tools.clone(),
+            tool_output_bytes: self.limits.tool_output_bytes,
+            prices: self.prices.clone(),
+        }
+    }
 }
 
 /// `[database]`.
@@ -82,7 +134,12 @@ pub struct Overrides {
     pub database_url: Option<String>,
     /// `--log-format`.
     pub log_format: Option<LogFormat>,
+    /// `--mode`.
+    pub mode: Option<Mode>,
 }
+
+/// Sections that `VIGIL_<SECTION>_<KEY>` variables may set.
+const ENV_SECTIONS: [&str; 4] = ["database_", "log_", "model_", "limits_"];
 
 impl Config {
     /// Loads the layered configuration. An explicitly named file must exist;
@@ -99,9 +156,14 @@ impl Config {
             }
             None => {}
         }
+        // Only variables for known sections: others (VIGIL_CONFIG, tool
+        // credentials referenced as ${VIGIL_...} in headers) are not config.
         figment = figment.merge(
             Env::prefixed("VIGIL_")
-                .ignore(&["CONFIG", "TEST_DATABASE_URL"])
+                .filter(|key| {
+                    let key = key.as_str().to_ascii_lowercase();
+                    key == "mode" || ENV_SECTIONS.iter().any(|s| key.starts_with(s))
+                })
                 .map(|key| key.as_str().replacen('_', ".", 1).into()),
         );
         let mut config: Config = figment.extract().context("invalid configuration")?;
@@ -110,6 +172,9 @@ impl Config {
         }
         if let Some(format) = overrides.log_format {
             config.log.format = format;
+        }
+        if let Some(mode) = overrides.mode {
+            config.mode = Some(mode);
         }
         Ok(config)
     }
@@ -190,10 +255,23 @@ mod tests {
             let flags = Overrides {
                 database_url: Some("sqlite://from-flag.db".to_owned()),
                 log_format: Some(LogFormat::Json),
+                mode: None,
             };
             let config = Config::load(None, &flags).unwrap();
             assert_eq!(config.database.url, "sqlite://from-flag.db");
             assert_eq!(config.log.format, LogFormat::Json);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unrelated_vigil_variables_are_not_configuration() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("VIGIL_EDR_TOKEN", "s3cret");
+            jail.set_env("VIGIL_TEST_DATABASE_URL", "postgres://x");
+            jail.set_env("VIGIL_MODE", "dry_run");
+            let config = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(config.mode, Some(Mode::DryRun));
             Ok(())
         });
     }

@@ -9,6 +9,7 @@
 //! or a `postgres://` URL.
 
 mod bench;
+mod check;
 mod config;
 mod stores;
 
@@ -17,7 +18,18 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use vigil_agents::runner::Mode;
+
 use crate::config::{Config, LogFormat, Overrides};
+
+fn parse_mode(text: &str) -> Result<Mode, String> {
+    match text {
+        "dummy" => Ok(Mode::Dummy),
+        "dry_run" | "dry-run" => Ok(Mode::DryRun),
+        "real" => Ok(Mode::Real),
+        other => Err(format!("`{other}` is not a mode (dummy, dry_run, real)")),
+    }
+}
 
 /// Vigil: durable workflow engine for LLM agent investigations.
 #[derive(Debug, Parser)]
@@ -35,6 +47,10 @@ struct Cli {
     #[arg(long, global = true, value_enum)]
     log_format: Option<LogFormat>,
 
+    /// Runtime mode: dummy (scripted showcase, offline), dry_run or real.
+    #[arg(long, global = true, value_parser = parse_mode)]
+    mode: Option<Mode>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -43,6 +59,8 @@ struct Cli {
 enum Command {
     /// Create the database if needed and apply pending migrations.
     Migrate,
+    /// Check the configuration (mode, model, agents, tools) and print it.
+    Check,
     /// Measure performance.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -60,6 +78,7 @@ fn main() -> ExitCode {
     let overrides = Overrides {
         database_url: cli.database.clone(),
         log_format: cli.log_format,
+        mode: cli.mode,
     };
     let config = match Config::load(cli.config.as_deref(), &overrides) {
         Ok(config) => config,
@@ -82,6 +101,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Migrate => stores::migrate_command(&config).await,
+            Command::Check => check::check_command(&config),
             Command::Bench(BenchCommand::Store(args)) => bench::store(&config, args).await,
         }
     });

@@ -94,6 +94,10 @@ impl Tool for SiemSearch {
         &self.0
     }
 
+    fn is_local(&self) -> bool {
+        true
+    }
+
     async fn call(&self, arguments: &Value) -> Result<String, ToolError> {
         let query = arguments["query"]
             .as_str()
@@ -159,6 +163,10 @@ impl Tool for IpReputation {
         &self.0
     }
 
+    fn is_local(&self) -> bool {
+        true
+    }
+
     async fn call(&self, arguments: &Value) -> Result<String, ToolError> {
         let ip = arguments["ip"].as_str().unwrap_or_default();
         if ip.parse::<Ipv4Addr>().is_err() {
@@ -202,6 +210,10 @@ impl IsolateHost {
 impl Tool for IsolateHost {
     fn spec(&self) -> &ToolSpec {
         &self.0
+    }
+
+    fn is_local(&self) -> bool {
+        true
     }
 
     async fn call(&self, arguments: &Value) -> Result<String, ToolError> {

@@ -25,6 +25,7 @@ pub mod openai;
 pub mod registry;
 pub mod runner;
 pub mod secret;
+pub mod setup;
 pub mod tool;
 
 pub use catalog::{Agent, AgentBudget, AgentConfig, Catalog, CatalogError};

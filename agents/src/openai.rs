@@ -28,7 +28,7 @@ use async_openai::error::{ApiError, ApiErrorResponse, OpenAIError};
 use async_openai::middleware::{HttpRequestFactory, ReqwestService};
 use async_trait::async_trait;
 use reqwest::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tower::Service;
 use tracing::Instrument;
@@ -37,7 +37,7 @@ use crate::model::{ChatModel, ChatRequest, ChatResponse, Message, ModelError, To
 use crate::secret::Secret;
 
 /// Retry limits for model calls.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryPolicy {
     /// Retries after the first attempt.
@@ -65,7 +65,7 @@ impl Default for RetryPolicy {
 }
 
 /// How to reach a model.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpenAiConfig {
     /// Base URL, e.g. `https://api.openai.com/v1` or `http://localhost:11434/v1`.

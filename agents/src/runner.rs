@@ -46,6 +46,23 @@ pub enum Mode {
     Real,
 }
 
+impl Mode {
+    /// The mode's configuration name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Dummy => "dummy",
+            Mode::DryRun => "dry_run",
+            Mode::Real => "real",
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Price of a model's tokens, in US dollars per million.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -388,7 +405,9 @@ impl Runner {
             effect: spec.effect,
         });
         fenced!(self.store.checkpoint(id, epoch, vec![intent]).await);
-        let outcome = if self.mode == Mode::DryRun && spec.effect == Effect::Write {
+        let preview_only = (self.mode == Mode::DryRun && spec.effect == Effect::Write)
+            || (self.mode == Mode::Dummy && !prepared.tool.is_local());
+        let outcome = if preview_only {
             let preview =
                 json!({"dry_run": true, "preview": prepared.tool.preview(&prepared.arguments)});
             ToolOutcome::capped(preview.to_string(), self.tools.output_cap())

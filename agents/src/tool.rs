@@ -109,6 +109,12 @@ pub trait Tool: Send + Sync + std::fmt::Debug {
     /// [`ToolSpec::parameters`]. Returns the full output; the registry caps it.
     async fn call(&self, arguments: &Value) -> Result<String, ToolError>;
 
+    /// Whether the tool runs inside the process (fixture tools). Tools that
+    /// reach out (HTTP) return their [`Tool::preview`] in `dummy` mode.
+    fn is_local(&self) -> bool {
+        false
+    }
+
     /// What a call would do, without doing it (`dry_run` mode).
     fn preview(&self, arguments: &Value) -> String {
         format!("would call `{}` with {arguments}", self.spec().name)

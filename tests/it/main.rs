@@ -5,5 +5,6 @@
 //! without a server.
 
 mod bench;
+mod check;
 mod migrate;
 mod support;

@@ -1,0 +1,153 @@
+//! Building the agent side of a process from configuration: the mode, the
+//! tool registry, the agent catalog and the model.
+//!
+//! Mode rules:
+//! - with no `[model]`, the mode defaults to `dummy`; with one, to `real`;
+//! - `dummy` never uses a configured model: asking for both is an error;
+//! - `real` and `dry_run` need a `[model]`;
+//! - in `dummy` mode the built-in `triage` agent and fixture tools are added,
+//!   and tools that would leave the process (HTTP) only return a preview.
+
+use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{AgentConfig, Catalog, CatalogError};
+use crate::dummy::{self, ScriptedModel};
+use crate::http::{HttpTool, HttpToolConfig, HttpToolError};
+use crate::model::{ChatModel, ModelError};
+use crate::openai::{OpenAiConfig, OpenAiModel};
+use crate::registry::{DEFAULT_OUTPUT_CAP, RegistryError, ToolRegistry};
+use crate::runner::{Mode, Price};
+
+/// A `[[tools]]` entry, by `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ToolConfig {
+    /// An HTTP endpoint.
+    Http(HttpToolConfig),
+}
+
+/// The agent side of the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct AgentsConfig {
+    /// `mode` (or `--mode`); see the module docs for the default.
+    pub mode: Option<Mode>,
+    /// `[model]`.
+    pub model: Option<OpenAiConfig>,
+    /// `[[agents]]`.
+    pub agents: Vec<AgentConfig>,
+    /// `[[tools]]`.
+    pub tools: Vec<ToolConfig>,
+    /// Cap on tool output shown to the model and stored, in bytes (0: default 16 KiB).
+    pub tool_output_bytes: usize,
+    /// Token prices per model.
+    pub prices: BTreeMap<String, Price>,
+}
+
+/// What a process needs to run agents.
+pub struct Setup {
+    /// The mode in force.
+    pub mode: Mode,
+    /// The declared (and, in dummy mode, built-in) tools.
+    pub tools: Arc<ToolRegistry>,
+    /// The declared (and, in dummy mode, built-in) agents.
+    pub catalog: Arc<Catalog>,
+    /// The model.
+    pub model: Arc<dyn ChatModel>,
+    /// Token prices per model.
+    pub prices: HashMap<String, Price>,
+}
+
+impl std::fmt::Debug for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Setup")
+            .field("mode", &self.mode)
+            .field("tools", &self.tools)
+            .field("catalog", &self.catalog)
+            .field("model", &self.model)
+            .finish()
+    }
+}
+
+/// Why the agent configuration cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SetupError {
+    /// The mode and the `[model]` section disagree.
+    #[error("{0}")]
+    Mode(String),
+    /// A tool declaration is invalid.
+    #[error(transparent)]
+    Tool(#[from] HttpToolError),
+    /// A tool cannot be registered.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// An agent declaration is invalid.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// The model client cannot be built.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// Builds tools, agents and the model from `config`. `env` resolves
+/// `${VAR}` references in tool headers (normally the process environment).
+pub fn setup(
+    config: AgentsConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Setup, SetupError> {
+    let mode = match (config.mode, &config.model) {
+        (Some(Mode::Dummy), Some(_)) => {
+            return Err(SetupError::Mode(
+                "mode `dummy` runs the scripted showcase model and never a configured one: \
+                 remove [model], or set mode to `real` or `dry_run`"
+                    .to_owned(),
+            ));
+        }
+        (Some(mode @ (Mode::Real | Mode::DryRun)), None) => {
+            return Err(SetupError::Mode(format!(
+                "mode `{mode}` needs a [model] section (base_url, model, api_key)"
+            )));
+        }
+        (Some(mode), _) => mode,
+        (None, Some(_)) => Mode::Real,
+        (None, None) => Mode::Dummy,
+    };
+    let cap = if config.tool_output_bytes == 0 {
+        DEFAULT_OUTPUT_CAP
+    } else {
+        config.tool_output_bytes
+    };
+    let mut tools = ToolRegistry::new(cap);
+    let http = reqwest::Client::new();
+    for tool in config.tools {
+        match tool {
+            ToolConfig::Http(cfg) => {
+                tools.register(Arc::new(HttpTool::new(cfg, http.clone(), env)?))?
+            }
+        }
+    }
+    let mut agents = config.agents;
+    if mode == Mode::Dummy {
+        for tool in dummy::tools() {
+            tools.register(tool)?;
+        }
+        if !agents.iter().any(|a| a.id == "triage") {
+            agents.insert(0, dummy::triage_agent());
+        }
+    }
+    let catalog = Catalog::new(agents, &tools)?;
+    let model: Arc<dyn ChatModel> = match config.model {
+        Some(model) => Arc::new(OpenAiModel::new(model)?),
+        None => Arc::new(ScriptedModel),
+    };
+    Ok(Setup {
+        mode,
+        tools: Arc::new(tools),
+        catalog: Arc::new(catalog),
+        model,
+        prices: config.prices.into_iter().collect(),
+    })
+}

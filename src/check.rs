@@ -1,0 +1,47 @@
+//! `vigil check`: builds the agent side from the configuration and prints it.
+
+use anyhow::Context;
+use vigil_agents::dummy::SCRIPTED_MODEL;
+use vigil_agents::runner::Mode;
+
+use crate::config::{Config, redact_url};
+
+/// Validates mode, model, tools and agents (including `${VAR}` references)
+/// and prints what a worker would run with. Secrets are never printed.
+pub fn check_command(config: &Config) -> anyhow::Result<()> {
+    let setup = vigil_agents::setup::setup(config.agents_config(), &|var| std::env::var(var).ok())
+        .context("invalid agent configuration")?;
+    println!("database: {}", redact_url(&config.database.url));
+    match setup.mode {
+        Mode::Dummy => println!(
+            "mode: dummy (scripted showcase model and fixture tools; nothing leaves the process)"
+        ),
+        Mode::DryRun => println!("mode: dry_run (real model; write tools return a preview)"),
+        Mode::Real => println!("mode: real"),
+    }
+    match &config.model {
+        Some(model) => println!("model: {} at {}", model.model, redact_url(&model.base_url)),
+        None => println!("model: {SCRIPTED_MODEL}"),
+    }
+    for id in setup.catalog.ids() {
+        let agent = setup.catalog.get(id).context("catalog lookup")?;
+        println!("agent: {id} (tools: {})", agent.config().tools.join(", "));
+    }
+    for spec in setup.tools.specs() {
+        let effect = match spec.effect {
+            vigil_agents::tool::Effect::Read => "read",
+            vigil_agents::tool::Effect::Write => "write",
+        };
+        let approval = if spec.approval.required {
+            format!(
+                ", approval required, expires in {}",
+                vigil_agents::duration::format(spec.approval.expires_in)
+            )
+        } else {
+            String::new()
+        };
+        println!("tool: {} ({effect}{approval})", spec.name);
+    }
+    println!("config: ok");
+    Ok(())
+}

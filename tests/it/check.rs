@@ -1,0 +1,127 @@
+//! `vigil check`: the agent configuration as the binary reads it.
+
+use crate::support::*;
+
+fn write(dir: &std::path::Path, toml: &str) {
+    std::fs::write(dir.join("vigil.toml"), toml).unwrap();
+}
+
+const MODEL: &str = r#"
+[model]
+base_url = "http://127.0.0.1:9/v1"
+model = "gpt-4o-mini"
+api_key = "sk-secret-never-print-me"
+"#;
+
+#[test]
+fn without_a_model_the_offline_showcase_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = vigil(dir.path(), &["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("mode: dummy"), "{text}");
+    assert!(text.contains("scripted showcase"), "{text}");
+    assert!(
+        text.contains("agent: triage (tools: siem_search, ip_reputation, isolate_host)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tool: isolate_host (write, approval required, expires in 15m)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_sample_configuration_in_the_repository_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/vigil.toml"),
+        dir.path().join("vigil.toml"),
+    )
+    .unwrap();
+    let out = vigil(dir.path(), &["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("mode: dummy"), "{text}");
+    assert!(text.contains("tool: threat_intel_lookup (read)"), "{text}");
+}
+
+#[test]
+fn a_configured_model_means_real_mode_and_its_key_never_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), MODEL);
+    let out = vigil(dir.path(), &["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("mode: real") && text.contains("model: gpt-4o-mini at http://127.0.0.1:9/v1"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("triage"),
+        "the showcase agent is not added next to a real model: {text}"
+    );
+    let dry = vigil(dir.path(), &["--mode", "dry_run", "check"]);
+    assert!(stdout(&dry).contains("mode: dry_run"), "{}", stdout(&dry));
+    for out in [&out, &dry] {
+        assert!(!stdout(out).contains("sk-secret") && !stderr(out).contains("sk-secret"));
+    }
+}
+
+#[test]
+fn the_showcase_is_never_used_in_place_of_a_configured_model() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &format!("mode = \"dummy\"\n{MODEL}"));
+    let out = vigil(dir.path(), &["check"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("never a configured one"),
+        "{}",
+        stderr(&out)
+    );
+    let no_model = tempfile::tempdir().unwrap();
+    let out = vigil(no_model.path(), &["--mode", "real", "check"]);
+    assert!(
+        stderr(&out).contains("needs a [model] section"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn declaration_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        r#"
+[[agents]]
+id = "phish"
+system_prompt = "Look at phishing."
+tools = ["mailbox_search"]
+"#,
+    );
+    let out = vigil(dir.path(), &["check"]);
+    assert!(
+        stderr(&out).contains("agent `phish` uses tool `mailbox_search`, which is not declared"),
+        "{}",
+        stderr(&out)
+    );
+
+    write(
+        dir.path(),
+        r#"
+[[tools]]
+kind = "http"
+name = "edr"
+description = "EDR"
+url = "https://edr.example/hosts"
+headers = { Authorization = "Bearer ${VIGIL_E2E_EDR_TOKEN}" }
+"#,
+    );
+    let out = vigil(dir.path(), &["check"]);
+    assert!(
+        stderr(&out).contains("refers to ${VIGIL_E2E_EDR_TOKEN}, which is not set"),
+        "{}",
+        stderr(&out)
+    );
+}
