@@ -11,6 +11,7 @@
 mod bench;
 mod check;
 mod config;
+mod dispatch;
 mod stores;
 
 use std::path::PathBuf;
@@ -61,6 +62,8 @@ enum Command {
     Migrate,
     /// Check the configuration (mode, model, agents, tools) and print it.
     Check,
+    /// Start an investigation (directly against the database).
+    Dispatch(dispatch::DispatchArgs),
     /// Measure performance.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Migrate => stores::migrate_command(&config).await,
             Command::Check => check::check_command(&config),
+            Command::Dispatch(args) => dispatch::dispatch_command(&config, args).await,
             Command::Bench(BenchCommand::Store(args)) => bench::store(&config, args).await,
         }
     });

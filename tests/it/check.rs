@@ -125,3 +125,50 @@ headers = { Authorization = "Bearer ${VIGIL_E2E_EDR_TOKEN}" }
         stderr(&out)
     );
 }
+
+#[test]
+fn dispatch_knows_the_configured_agents() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = vigil(
+        dir.path(),
+        &[
+            "dispatch",
+            "--agent",
+            "phishing",
+            "Suspicious mail to the CFO",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("unknown agent `phishing`; declared agents: triage"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("vigil.db").exists(), "nothing was written");
+
+    let args = [
+        "dispatch",
+        "--agent",
+        "triage",
+        "--idempotency-key",
+        "alert-4411",
+        "--requested-by",
+        "soar",
+        "Failed SSH logins on web-01 from 185.220.101.4",
+    ];
+    let first = vigil(dir.path(), &args);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        stdout(&first).contains("pending/queued (dispatched; agent triage, mode dummy)"),
+        "{}",
+        stdout(&first)
+    );
+    let again = vigil(dir.path(), &args);
+    assert!(
+        stdout(&again).contains("already dispatched with this key"),
+        "{}",
+        stdout(&again)
+    );
+    let id = |out: &std::process::Output| stdout(out).split_whitespace().next().unwrap().to_owned();
+    assert_eq!(id(&first), id(&again));
+}

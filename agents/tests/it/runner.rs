@@ -501,38 +501,50 @@ async fn crash_at(
 ) -> (Investigation, Step) {
     fx.dispatch("triage").await;
     let first = fx.claim("worker-1").await;
-    let arguments = json!({arg.0: arg.1});
-    let turn = StepEvent::ModelTurn(ModelTurn {
-        model: "scripted-1".into(),
-        content: Some("checking".into()),
-        tool_calls: vec![ToolCall {
-            id: "c1".into(),
-            name: tool.into(),
-            arguments: arguments.to_string(),
-        }],
-        input_tokens: 10,
-        output_tokens: 5,
-        cost_usd: 0.0,
-    });
-    let intent = StepEvent::ToolIntent(ToolIntent {
-        tool_call_id: "c1".into(),
-        tool: tool.into(),
-        arguments,
-        effect,
-    });
-    let result = StepEvent::ToolResult(ToolResult {
-        tool_call_id: "c1".into(),
-        tool: tool.into(),
-        output: "{\"done\":true}".into(),
-        is_error: false,
-        truncated: false,
-        original_bytes: None,
-    });
-    let written = match boundary {
+    // A three-turn run: turn 1 finished (call c0), the crash hits turn 2
+    // (call c1, the tool under test), and turn 3 submits after the resume.
+    let step = |id: &str, tool: &str, arguments: Value, effect: Effect| {
+        let turn = StepEvent::ModelTurn(ModelTurn {
+            model: "scripted-1".into(),
+            content: Some("checking".into()),
+            tool_calls: vec![ToolCall {
+                id: id.into(),
+                name: tool.into(),
+                arguments: arguments.to_string(),
+            }],
+            input_tokens: 10,
+            output_tokens: 5,
+            cost_usd: 0.0,
+        });
+        let intent = StepEvent::ToolIntent(ToolIntent {
+            tool_call_id: id.into(),
+            tool: tool.into(),
+            arguments,
+            effect,
+        });
+        let result = StepEvent::ToolResult(ToolResult {
+            tool_call_id: id.into(),
+            tool: tool.into(),
+            output: "{\"done\":true}".into(),
+            is_error: false,
+            truncated: false,
+            original_bytes: None,
+        });
+        [turn, intent, result]
+    };
+    let [turn1, intent1, result1] = step(
+        "c0",
+        "ip_reputation",
+        json!({"ip": "10.20.0.15"}),
+        Effect::Read,
+    );
+    let [turn, intent, result] = step("c1", tool, json!({arg.0: arg.1}), effect);
+    let mut written = vec![turn1, intent1, result1];
+    written.extend(match boundary {
         CrashAfter::Turn => vec![turn],
         CrashAfter::Intent => vec![turn, intent],
         CrashAfter::Result => vec![turn, intent, result],
-    };
+    });
     for event in written {
         fx.store
             .checkpoint(first.id, first.lease_epoch, vec![event])
@@ -772,6 +784,40 @@ pub async fn wall_time_runs_out_while_working(b: Backend) {
     fx.cleanup().await;
 }
 
+pub async fn dry_run_still_asks_for_approval_before_a_preview(b: Backend) {
+    let fx = Fixture::new(b).await;
+    fx.model.push(tool_calls(&[(
+        "isolate_host",
+        r#"{"host":"web-01"}"#,
+        Some("c1"),
+    )]));
+    fx.dispatch("triage").await;
+    let inv = fx.claim("worker-1").await;
+    assert_eq!(
+        fx.runner(Mode::DryRun).run(&inv).await.unwrap(),
+        Step::AwaitingApproval
+    );
+    let parked = fx.store.get(inv.id).await.unwrap();
+    let approval = parked.waiting_on.unwrap();
+    fx.store
+        .decide_approval(approval, "bob", Decision::Approve, None)
+        .await
+        .unwrap();
+    fx.model.push(submit(VALID));
+    let again = fx.claim("worker-2").await;
+    assert_eq!(
+        fx.runner(Mode::DryRun).run(&again).await.unwrap(),
+        Step::Completed
+    );
+    assert_eq!(fx.tools.count(), 0, "approved, but only previewed");
+    assert!(
+        fx.tool_messages(1)[0].contains("\"dry_run\":true"),
+        "{:?}",
+        fx.tool_messages(1)
+    );
+    fx.cleanup().await;
+}
+
 macro_rules! on_both_stores {
     ($($case:ident),+ $(,)?) => {
         mod sqlite {
@@ -808,4 +854,5 @@ on_both_stores!(
     an_unknown_agent_fails_the_run,
     repeated_identical_calls_end_the_run,
     wall_time_runs_out_while_working,
+    dry_run_still_asks_for_approval_before_a_preview,
 );

@@ -1,0 +1,71 @@
+//! `vigil dispatch`: start an investigation directly against the database.
+
+use anyhow::Context;
+use vigil_engine::store::DispatchRequest;
+
+use crate::config::Config;
+use crate::stores;
+
+/// `vigil dispatch` options.
+#[derive(Debug, clap::Args)]
+pub struct DispatchArgs {
+    /// The agent to run (declared in the configuration).
+    #[arg(long)]
+    agent: String,
+    /// External case or ticket id.
+    #[arg(long)]
+    case_ref: Option<String>,
+    /// Repeating a dispatch with the same key returns the first investigation.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+    /// The principal recorded as the requester (default `cli:<user>`).
+    #[arg(long)]
+    requested_by: Option<String>,
+    /// What to investigate.
+    prompt: String,
+}
+
+/// Checks the agent against the configured catalog, then dispatches.
+/// An unknown agent is refused before anything is written.
+pub async fn dispatch_command(config: &Config, args: DispatchArgs) -> anyhow::Result<()> {
+    let setup = vigil_agents::setup::setup(config.agents_config(), &|var| std::env::var(var).ok())
+        .context("invalid agent configuration")?;
+    setup.catalog.get(&args.agent)?;
+    let store = stores::connect(config).await?;
+    if store.kind() == "sqlite" {
+        // The embedded database prepares itself; PostgreSQL is migrated by `vigil migrate`.
+        store.migrate().await?;
+    }
+    let requested_by = args.requested_by.unwrap_or_else(|| {
+        format!(
+            "cli:{}",
+            std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned())
+        )
+    });
+    let dispatched = store
+        .ports()
+        .dispatch(DispatchRequest {
+            agent_id: args.agent,
+            prompt: args.prompt,
+            requested_by,
+            case_ref: args.case_ref,
+            idempotency_key: args.idempotency_key,
+            budget: Default::default(),
+        })
+        .await?;
+    let inv = dispatched.investigation;
+    let state = match inv.phase {
+        Some(phase) => format!("{}/{phase}", inv.status),
+        None => inv.status.to_string(),
+    };
+    let how = if dispatched.created {
+        "dispatched"
+    } else {
+        "already dispatched with this key"
+    };
+    println!(
+        "{} {state} ({how}; agent {}, mode {})",
+        inv.id, inv.agent_id, setup.mode
+    );
+    Ok(())
+}
