@@ -43,6 +43,79 @@ pub struct Config {
     /// `[prices."model-name"]`: US dollars per million tokens.
     #[serde(default)]
     pub prices: BTreeMap<String, Price>,
+    /// `[worker]`.
+    #[serde(default)]
+    pub worker: WorkerConfig,
+    /// `[reaper]`.
+    #[serde(default)]
+    pub reaper: ReaperConfig,
+    /// `[expiry]`.
+    #[serde(default)]
+    pub expiry: ExpiryConfig,
+}
+
+/// `[worker]`: how a process claims and runs investigations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Investigations run at once.
+    pub concurrency: usize,
+    /// Agents served (empty: all).
+    pub agents: Vec<String>,
+    /// How often to look for work when no wake-up arrives.
+    #[serde(with = "vigil_agents::duration")]
+    pub poll_interval: std::time::Duration,
+    /// How long runs in flight get to reach a checkpoint at shutdown.
+    #[serde(with = "vigil_agents::duration")]
+    pub grace: std::time::Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            agents: Vec::new(),
+            poll_interval: std::time::Duration::from_secs(1),
+            grace: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[reaper]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReaperConfig {
+    /// Six-field cron expression (with seconds).
+    pub schedule: String,
+    /// The lease length: a run whose worker has not heartbeaten for this
+    /// long is dead-lettered at the next tick.
+    #[serde(with = "vigil_agents::duration")]
+    pub stale_after: std::time::Duration,
+}
+
+impl Default for ReaperConfig {
+    fn default() -> Self {
+        Self {
+            schedule: "*/15 * * * * *".to_owned(),
+            stale_after: std::time::Duration::from_secs(120),
+        }
+    }
+}
+
+/// `[expiry]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExpiryConfig {
+    /// Six-field cron expression (with seconds).
+    pub schedule: String,
+}
+
+impl Default for ExpiryConfig {
+    fn default() -> Self {
+        Self {
+            schedule: "*/15 * * * * *".to_owned(),
+        }
+    }
 }
 
 /// `[limits]`.
@@ -139,7 +212,15 @@ pub struct Overrides {
 }
 
 /// Sections that `VIGIL_<SECTION>_<KEY>` variables may set.
-const ENV_SECTIONS: [&str; 4] = ["database_", "log_", "model_", "limits_"];
+const ENV_SECTIONS: [&str; 7] = [
+    "database_",
+    "log_",
+    "model_",
+    "limits_",
+    "worker_",
+    "reaper_",
+    "expiry_",
+];
 
 impl Config {
     /// Loads the layered configuration. An explicitly named file must exist;
@@ -198,8 +279,10 @@ pub fn redact_url(url: &str) -> String {
 pub fn init_logging(log: &LogConfig) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match log.format {
         LogFormat::Text => builder.init(),

@@ -69,3 +69,37 @@ pub async fn dispatch_command(config: &Config, args: DispatchArgs) -> anyhow::Re
     );
     Ok(())
 }
+
+/// `vigil rescue` options.
+#[derive(Debug, clap::Args)]
+pub struct RescueArgs {
+    /// The investigation id.
+    id: String,
+    /// Why it is being rescued (recorded on the event).
+    #[arg(long)]
+    reason: String,
+    /// The operator recorded on the event (default `cli:<user>`).
+    #[arg(long)]
+    by: Option<String>,
+}
+
+/// Puts a dead-lettered or failed investigation back in the queue.
+pub async fn rescue_command(config: &Config, args: RescueArgs) -> anyhow::Result<()> {
+    let id = args
+        .id
+        .parse()
+        .with_context(|| format!("`{}` is not an investigation id", args.id))?;
+    let by = args.by.unwrap_or_else(|| {
+        format!(
+            "cli:{}",
+            std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned())
+        )
+    });
+    let store = stores::connect(config).await?;
+    let inv = store.ports().rescue(id, &by, &args.reason).await?;
+    println!(
+        "{} pending/queued (rescued by {by}; epoch {})",
+        inv.id, inv.lease_epoch
+    );
+    Ok(())
+}

@@ -12,6 +12,7 @@ mod bench;
 mod check;
 mod config;
 mod dispatch;
+mod serve;
 mod stores;
 
 use std::path::PathBuf;
@@ -64,6 +65,12 @@ enum Command {
     Check,
     /// Start an investigation (directly against the database).
     Dispatch(dispatch::DispatchArgs),
+    /// Put a dead-lettered or failed investigation back in the queue.
+    Rescue(dispatch::RescueArgs),
+    /// Run workers, the reaper and the approval-expiry sweep (many may share one PostgreSQL).
+    Worker,
+    /// Run everything in one process on the configured database (workers, reaper, expiry).
+    Serve,
     /// Measure performance.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -106,6 +113,8 @@ fn main() -> ExitCode {
             Command::Migrate => stores::migrate_command(&config).await,
             Command::Check => check::check_command(&config),
             Command::Dispatch(args) => dispatch::dispatch_command(&config, args).await,
+            Command::Rescue(args) => dispatch::rescue_command(&config, args).await,
+            Command::Worker | Command::Serve => serve::worker_command(&config).await,
             Command::Bench(BenchCommand::Store(args)) => bench::store(&config, args).await,
         }
     });

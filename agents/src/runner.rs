@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -89,6 +90,9 @@ pub enum Step {
     RetryLater(String),
     /// The lease moved on; nothing more was written.
     LeaseLost,
+    /// The process is shutting down: the run was given back to the queue at
+    /// a checkpoint.
+    Released,
 }
 
 /// Runs agents.
@@ -100,6 +104,7 @@ pub struct Runner {
     clock: Arc<dyn Clock>,
     mode: Mode,
     prices: HashMap<String, Price>,
+    stop: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -160,7 +165,15 @@ impl Runner {
             clock,
             mode,
             prices: HashMap::new(),
+            stop: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Shares a stop flag: once it is set, each run is released to the queue
+    /// at its next checkpoint (before its next model call) instead of going on.
+    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop = stop;
+        self
     }
 
     /// Prices tokens per model (for the cost counters).
@@ -208,6 +221,10 @@ impl Runner {
                 }
                 // The results just written are part of the next conversation.
                 continue;
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                fenced!(self.store.release(id, epoch, "worker shutting down").await);
+                return Ok(Outcome::Stop(Step::Released));
             }
             if let Some(reason) = self.exhausted(inv, &budget, &history, tokens) {
                 let raw = history.last_turn().and_then(|t| t.content.clone());
