@@ -103,3 +103,64 @@ pub async fn rescue_command(config: &Config, args: RescueArgs) -> anyhow::Result
     );
     Ok(())
 }
+
+/// `vigil status` and `vigil audit` options.
+#[derive(Debug, clap::Args)]
+pub struct IdArgs {
+    /// The investigation id.
+    id: String,
+}
+
+fn parse_id(text: &str) -> anyhow::Result<vigil_engine::InvestigationId> {
+    text.parse()
+        .with_context(|| format!("`{text}` is not an investigation id"))
+}
+
+/// Prints an investigation's state on the first line (`status` or
+/// `pending/<phase>`), then its details.
+pub async fn status_command(config: &Config, args: IdArgs) -> anyhow::Result<()> {
+    let store = stores::connect(config).await?;
+    let inv = store.ports().get(parse_id(&args.id)?).await?;
+    match inv.phase {
+        Some(phase) => println!("{}/{phase}", inv.status),
+        None => println!("{}", inv.status),
+    }
+    println!("agent: {}", inv.agent_id);
+    println!("requested by: {}", inv.requested_by);
+    println!(
+        "attempt: {}, epoch: {}, events: {}",
+        inv.attempt, inv.lease_epoch, inv.last_seq
+    );
+    if let Some(owner) = &inv.lease_owner {
+        println!(
+            "lease: {owner} until {}",
+            inv.lease_expires_at
+                .map_or_else(String::new, |t| t.to_rfc3339())
+        );
+    }
+    println!(
+        "usage: {} model turns, {} input + {} output tokens, ${:.6}",
+        inv.usage.model_turns, inv.usage.input_tokens, inv.usage.output_tokens, inv.usage.cost_usd
+    );
+    if let Some(error) = &inv.error {
+        println!("reason: {error}");
+    }
+    if let Some(result) = &inv.result {
+        println!("result: {result}");
+    }
+    Ok(())
+}
+
+/// Verifies the investigation's hash chain and seq sequence.
+pub async fn audit_command(config: &Config, args: IdArgs) -> anyhow::Result<()> {
+    let store = stores::connect(config).await?;
+    let report = store.ports().verify_chain(parse_id(&args.id)?).await?;
+    match &report.first_break {
+        None => println!("chain valid ({} events)", report.events_checked),
+        Some(b) => {
+            println!("chain broken at seq {}: {:?}", b.seq, b.problem);
+            anyhow::bail!("audit failed");
+        }
+    }
+    Ok(())
+}

@@ -67,6 +67,10 @@ enum Command {
     Dispatch(dispatch::DispatchArgs),
     /// Put a dead-lettered or failed investigation back in the queue.
     Rescue(dispatch::RescueArgs),
+    /// Show an investigation (its state on the first line).
+    Status(dispatch::IdArgs),
+    /// Verify an investigation's hash chain and event sequence.
+    Audit(dispatch::IdArgs),
     /// Run workers, the reaper and the approval-expiry sweep (many may share one PostgreSQL).
     Worker,
     /// Run everything in one process on the configured database (workers, reaper, expiry).
@@ -114,6 +118,8 @@ fn main() -> ExitCode {
             Command::Check => check::check_command(&config),
             Command::Dispatch(args) => dispatch::dispatch_command(&config, args).await,
             Command::Rescue(args) => dispatch::rescue_command(&config, args).await,
+            Command::Status(args) => dispatch::status_command(&config, args).await,
+            Command::Audit(args) => dispatch::audit_command(&config, args).await,
             Command::Worker | Command::Serve => serve::worker_command(&config).await,
             Command::Bench(BenchCommand::Store(args)) => bench::store(&config, args).await,
         }

@@ -1,10 +1,10 @@
-//! Human-written durations in configuration: `"90s"`, `"15m"`, `"2h"`, `"1d"`.
+//! Human-written durations in configuration: `"250ms"`, `"90s"`, `"15m"`, `"2h"`, `"1d"`.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serializer};
 
-/// Parses `<number><unit>` with unit `s`, `m`, `h` or `d` (a bare number is seconds).
+/// Parses `<number><unit>` with unit `ms`, `s`, `m`, `h` or `d` (a bare number is seconds).
 pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -15,13 +15,14 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("`{text}` is not a duration like 90s, 15m, 2h or 1d"))?;
     let secs = match unit.trim() {
+        "ms" => return Ok(Duration::from_millis(n)),
         "" | "s" => n,
         "m" => n * 60,
         "h" => n * 3600,
         "d" => n * 86_400,
         other => {
             return Err(format!(
-                "unknown duration unit `{other}` in `{text}` (use s, m, h or d)"
+                "unknown duration unit `{other}` in `{text}` (use ms, s, m, h or d)"
             ));
         }
     };
@@ -30,6 +31,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 
 /// Formats a duration the way [`parse`] reads it.
 pub fn format(d: Duration) -> String {
+    if d.subsec_millis() != 0 {
+        return format!("{}ms", d.as_millis());
+    }
     let secs = d.as_secs();
     match secs {
         s if s % 86_400 == 0 && s > 0 => format!("{}d", s / 86_400),
@@ -60,6 +64,8 @@ mod tests {
         assert_eq!(parse("15m"), Ok(Duration::from_secs(900)));
         assert_eq!(parse("2h"), Ok(Duration::from_secs(7200)));
         assert_eq!(parse("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(format(Duration::from_millis(1500)), "1500ms");
         assert_eq!(format(Duration::from_secs(900)), "15m");
         assert!(
             parse("15 minutes")

@@ -26,6 +26,8 @@ pub mod registry;
 pub mod runner;
 pub mod secret;
 pub mod setup;
+#[cfg(feature = "test-util")]
+pub mod testing;
 pub mod tool;
 
 pub use catalog::{Agent, AgentBudget, AgentConfig, Catalog, CatalogError};

@@ -6,5 +6,6 @@
 
 mod bench;
 mod check;
+mod crash;
 mod migrate;
 mod support;

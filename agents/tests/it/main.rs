@@ -6,5 +6,6 @@ mod dummy;
 mod http_tools;
 mod model;
 mod runner;
-mod scripted;
-mod support;
+
+use vigil_agents::testing::model as scripted;
+use vigil_agents::testing::tools as support;

@@ -1,4 +1,5 @@
 //! A scripted OpenAI-compatible chat-completions server on loopback.
+#![allow(missing_docs)]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -81,10 +82,22 @@ pub fn text(content: &str) -> Reply {
     }))
 }
 
-#[derive(Debug, Default)]
+/// Answers a request body with a reply (for servers shared by many runs).
+pub type Responder = Arc<dyn Fn(&Value) -> Reply + Send + Sync>;
+
+#[derive(Default)]
 struct Script {
     replies: VecDeque<Reply>,
     requests: Vec<(HeaderMap, Value)>,
+    responder: Option<Responder>,
+}
+
+impl std::fmt::Debug for Script {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Script")
+            .field("replies", &self.replies.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The server's script and record.
@@ -100,14 +113,24 @@ impl Scripted {
     pub fn requests(&self) -> Vec<(HeaderMap, Value)> {
         self.0.lock().unwrap().requests.clone()
     }
+
+    /// Answers every request with `responder` once the queue is empty.
+    pub fn respond_with(&self, responder: Responder) -> &Self {
+        self.0.lock().unwrap().responder = Some(responder);
+        self
+    }
 }
 
 async fn completions(State(s): State<Scripted>, headers: HeaderMap, body: String) -> Response {
     let reply = {
         let mut script = s.0.lock().unwrap();
         let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let reply = script
+            .replies
+            .pop_front()
+            .or_else(|| script.responder.as_ref().map(|r| r(&body)));
         script.requests.push((headers, body));
-        script.replies.pop_front()
+        reply
     };
     let Some(reply) = reply else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "script exhausted").into_response();

@@ -1,4 +1,5 @@
 //! A loopback HTTP server that records every request it gets.
+#![allow(missing_docs)]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

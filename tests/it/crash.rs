@@ -1,0 +1,208 @@
+//! Crash safety with real `vigil` processes, a scripted model server and a
+//! tool server on loopback.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use vigil_agents::testing::model::{self as scripted, tool_calls};
+use vigil_agents::testing::tools;
+
+use crate::support::*;
+
+const RESULT: &str = r#"{"summary":"Tor exit brute force","key_findings":["24 failures"],"recommended_next_steps":["block"],"confidence":0.8}"#;
+
+/// A model that looks the address up, then submits. The first time it is
+/// asked for its second turn it stalls for `stall`, so a test can kill the
+/// worker in the middle of a run.
+async fn model_with_stall(stall: Duration) -> std::net::SocketAddr {
+    let (addr, script) = scripted::serve().await;
+    let stalls = Arc::new(AtomicUsize::new(0));
+    script.respond_with(Arc::new(move |body: &Value| {
+        let results = body["messages"]
+            .as_array()
+            .map_or(0, |m| m.iter().filter(|m| m["role"] == "tool").count());
+        match results {
+            0 => tool_calls(&[("ip_lookup", r#"{"ip":"185.220.101.4"}"#, Some("c1"))]),
+            _ => {
+                let reply = tool_calls(&[("submit_result", RESULT, Some("final"))]);
+                if stalls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    reply.delayed(stall)
+                } else {
+                    reply
+                }
+            }
+        }
+    }));
+    addr
+}
+
+fn config(dir: &Path, database: &str, model: std::net::SocketAddr, tools: std::net::SocketAddr) {
+    let toml = format!(
+        r#"
+[database]
+url = "{database}"
+
+[model]
+base_url = "http://{model}/v1"
+model = "scripted-1"
+timeout = "60s"
+retry = {{ max_retries = 0 }}
+
+[[agents]]
+id = "triage"
+system_prompt = "Investigate, then submit_result."
+tools = ["ip_lookup"]
+
+[[tools]]
+kind = "http"
+name = "ip_lookup"
+description = "Look an IP up"
+url = "http://{tools}/echo/ip/{{ip}}"
+parameters = {{ type = "object", properties = {{ ip = {{ type = "string" }} }}, required = ["ip"] }}
+
+[worker]
+poll_interval = "200ms"
+grace = "5s"
+
+[reaper]
+schedule = "*/1 * * * * *"
+stale_after = "3s"
+
+[expiry]
+schedule = "*/1 * * * * *"
+"#
+    );
+    std::fs::write(dir.join("vigil.toml"), toml).unwrap();
+}
+
+fn spawn(dir: &Path, command: &str, log: &str) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    cmd.current_dir(dir)
+        .arg(command)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join(log)).unwrap());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("VIGIL_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.spawn().expect("start vigil")
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap()
+}
+
+/// `vigil`'s view of one investigation: `status` or `pending/phase`, via SQL.
+async fn wait_for_state(url: &str, id: &str, want: &str, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let state = state(url, id).await;
+        if state == want || Instant::now() > deadline {
+            return state;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn state(url: &str, id: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["--database", url, "status", id])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+async fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn dispatched_id(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "{}", stderr(out));
+    stdout(out).split_whitespace().next().unwrap().to_owned()
+}
+
+async fn kill_rescue_finish(dir: &Path, url: &str, serve_cmd: &str) {
+    let model = model_with_stall(Duration::from_secs(30)).await;
+    let (tool_addr, tool_log) = tools::serve().await;
+    config(dir, url, model, tool_addr);
+    if url.starts_with("postgres") {
+        assert!(vigil(dir, &["migrate"]).status.success());
+    }
+    let id = dispatched_id(&vigil(
+        dir,
+        &[
+            "dispatch",
+            "--agent",
+            "triage",
+            "--requested-by",
+            "soar",
+            "Failed SSH logins from 185.220.101.4",
+        ],
+    ));
+
+    let mut first = spawn(dir, serve_cmd, "first.log");
+    // The first tool call has a result and the second model turn is stalled.
+    wait_until("the first tool call", Duration::from_secs(30), || {
+        tool_log.count() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+
+    let mut second = spawn(dir, serve_cmd, "second.log");
+    let state = wait_for_state(url, &id, "dead_lettered", Duration::from_secs(15)).await;
+    assert_eq!(state, "dead_lettered", "reaped within stale_after + a tick");
+    let rescued = vigil(dir, &["rescue", &id, "--reason", "worker host died"]);
+    assert!(rescued.status.success(), "{}", stderr(&rescued));
+    let state = wait_for_state(url, &id, "completed", Duration::from_secs(30)).await;
+    assert_eq!(
+        state,
+        "completed",
+        "{}",
+        std::fs::read_to_string(dir.join("second.log")).unwrap_or_default()
+    );
+    assert_eq!(
+        tool_log.count(),
+        1,
+        "the tool call that had a result was not called again"
+    );
+    let status = terminate(&mut second);
+    assert!(status.success(), "graceful exit: {status:?}");
+    let audit = vigil(dir, &["--database", url, "audit", &id]);
+    assert!(stdout(&audit).contains("chain valid"), "{}", stdout(&audit));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_run_is_reaped_rescued_and_finished_by_another() {
+    let db = TempDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    kill_rescue_finish(dir.path(), &db.url, "worker").await;
+    db.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_serve_killed_and_restarted_rescues_its_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("vigil.db").display());
+    kill_rescue_finish(dir.path(), &url, "serve").await;
+}
