@@ -206,3 +206,260 @@ async fn sqlite_serve_killed_and_restarted_rescues_its_dead_letters() {
     let url = format!("sqlite://{}", dir.path().join("vigil.db").display());
     kill_rescue_finish(dir.path(), &url, "serve").await;
 }
+
+/// A model that looks the address up and submits, answering every turn
+/// after `delay`.
+async fn steady_model(delay: Duration) -> std::net::SocketAddr {
+    let (addr, script) = scripted::serve().await;
+    script.respond_with(Arc::new(move |body: &Value| {
+        let results = body["messages"]
+            .as_array()
+            .map_or(0, |m| m.iter().filter(|m| m["role"] == "tool").count());
+        let reply = match results {
+            0 => tool_calls(&[("ip_lookup", r#"{"ip":"185.220.101.4"}"#, Some("c1"))]),
+            _ => tool_calls(&[("submit_result", RESULT, Some("final"))]),
+        };
+        reply.delayed(delay)
+    }));
+    addr
+}
+
+async fn pg_count(url: &str, sql: &str) -> i64 {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    n
+}
+
+async fn dispatch_many(url: &str, n: usize) {
+    let store = vigil_store_postgres::connect(
+        vigil_store_postgres::Options::new(url),
+        Arc::new(vigil_engine::SystemClock),
+    )
+    .await
+    .unwrap();
+    use vigil_engine::store::Dispatcher;
+    for i in 0..n {
+        store
+            .dispatch(vigil_engine::store::DispatchRequest {
+                agent_id: "triage".into(),
+                prompt: format!("Alert {i}: failed SSH logins from 185.220.101.4"),
+                requested_by: "soar".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    store.backend().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_zombie_worker_writes_nothing_after_it_was_reaped() {
+    let db = TempDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_with_stall(Duration::from_secs(8)).await;
+    let (tool_addr, tool_log) = tools::serve().await;
+    config(dir.path(), &db.url, model, tool_addr);
+    assert!(vigil(dir.path(), &["migrate"]).status.success());
+    let id = dispatched_id(&vigil(
+        dir.path(),
+        &[
+            "dispatch",
+            "--agent",
+            "triage",
+            "--requested-by",
+            "soar",
+            "Failed SSH logins",
+        ],
+    ));
+
+    let mut zombie = spawn(dir.path(), "worker", "zombie.log");
+    wait_until("the first tool call", Duration::from_secs(30), || {
+        tool_log.count() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Command::new("kill")
+        .args(["-STOP", &zombie.id().to_string()])
+        .status()
+        .unwrap();
+
+    let mut other = spawn(dir.path(), "worker", "other.log");
+    assert_eq!(
+        wait_for_state(&db.url, &id, "dead_lettered", Duration::from_secs(15)).await,
+        "dead_lettered"
+    );
+    assert!(
+        vigil(dir.path(), &["rescue", &id, "--reason", "worker frozen"])
+            .status
+            .success()
+    );
+    assert_eq!(
+        wait_for_state(&db.url, &id, "completed", Duration::from_secs(30)).await,
+        "completed"
+    );
+
+    // Wake the zombie: its stalled model call returns and it tries to go on.
+    Command::new("kill")
+        .args(["-CONT", &zombie.id().to_string()])
+        .status()
+        .unwrap();
+    let log = dir.path().join("zombie.log");
+    wait_until("the zombie to notice", Duration::from_secs(20), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("lease lost")
+    })
+    .await;
+    let late = pg_count(
+        &db.url,
+        &format!(
+            "SELECT count(*) FROM investigation_events WHERE investigation_id = '{id}' AND epoch = 1 \
+             AND seq > (SELECT seq FROM investigation_events WHERE investigation_id = '{id}' AND kind = 'dead_lettered')"
+        ),
+    )
+    .await;
+    assert_eq!(late, 0, "the zombie's epoch wrote nothing after the reap");
+    assert_eq!(
+        tool_log.count(),
+        1,
+        "the zombie did not call the tool again"
+    );
+    assert!(stdout(&vigil(dir.path(), &["audit", &id])).contains("chain valid"));
+    assert!(terminate(&mut zombie).success());
+    assert!(terminate(&mut other).success());
+    db.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_finish_two_hundred_investigations_exactly_once() {
+    let db = TempDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let model = steady_model(Duration::ZERO).await;
+    let (tool_addr, tool_log) = tools::serve().await;
+    config(dir.path(), &db.url, model, tool_addr);
+    assert!(vigil(dir.path(), &["migrate"]).status.success());
+    let mut a = spawn(dir.path(), "worker", "a.log");
+    let mut b = spawn(dir.path(), "worker", "b.log");
+    dispatch_many(&db.url, 200).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let done = pg_count(
+            &db.url,
+            "SELECT count(*) FROM investigations WHERE status = 'completed'",
+        )
+        .await;
+        if done == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {done} of 200 completed");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        pg_count(
+            &db.url,
+            "SELECT count(*) FROM investigation_events WHERE kind = 'completed'"
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        pg_count(
+            &db.url,
+            "SELECT count(*) FROM investigation_events WHERE kind = 'claimed'"
+        )
+        .await,
+        200,
+        "each claimed once"
+    );
+    assert_eq!(tool_log.count(), 200, "each tool call ran once");
+    let workers = pg_count(
+        &db.url,
+        "SELECT count(DISTINCT actor) FROM investigation_events WHERE kind = 'claimed'",
+    )
+    .await;
+    assert_eq!(workers, 2, "both workers took part");
+    let store = vigil_store_postgres::connect(
+        vigil_store_postgres::Options::new(&db.url),
+        Arc::new(vigil_engine::SystemClock),
+    )
+    .await
+    .unwrap();
+    use vigil_engine::store::Reads;
+    let page = store
+        .list(&vigil_engine::store::ListQuery {
+            limit: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for inv in &page.items {
+        let report = store.verify_chain(inv.id).await.unwrap();
+        assert!(report.valid, "{report:?}");
+    }
+    store.backend().close().await;
+    assert!(terminate(&mut a).success());
+    assert!(terminate(&mut b).success());
+    db.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_releases_runs_that_the_other_worker_finishes() {
+    let db = TempDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let model = steady_model(Duration::from_millis(400)).await;
+    let (tool_addr, _) = tools::serve().await;
+    config(dir.path(), &db.url, model, tool_addr);
+    assert!(vigil(dir.path(), &["migrate"]).status.success());
+    let mut a = spawn(dir.path(), "worker", "a.log");
+    let mut b = spawn(dir.path(), "worker", "b.log");
+    dispatch_many(&db.url, 60).await;
+    wait_until_pg(
+        &db.url,
+        "SELECT count(*) FROM investigations WHERE status = 'completed'",
+        5,
+    )
+    .await;
+    let status = terminate(&mut a);
+    assert!(status.success(), "graceful exit: {status:?}");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let done = pg_count(
+            &db.url,
+            "SELECT count(*) FROM investigations WHERE status = 'completed'",
+        )
+        .await;
+        if done == 60 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {done} of 60 completed");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        pg_count(
+            &db.url,
+            "SELECT count(*) FROM investigation_events WHERE kind = 'dead_lettered'"
+        )
+        .await,
+        0
+    );
+    let released = pg_count(
+        &db.url,
+        "SELECT count(*) FROM investigation_events WHERE kind = 'released'",
+    )
+    .await;
+    assert!(released > 0, "runs in flight were released, not abandoned");
+    assert!(terminate(&mut b).success());
+    db.drop_now().await;
+}
+
+async fn wait_until_pg(url: &str, sql: &str, at_least: i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pg_count(url, sql).await < at_least {
+        assert!(Instant::now() < deadline, "timed out waiting for {sql}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
