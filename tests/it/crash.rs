@@ -463,3 +463,189 @@ async fn wait_until_pg(url: &str, sql: &str, at_least: i64) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A PostgreSQL cluster of the test's own (the shared server is never
+/// stopped): `initdb` in a temporary directory, run as `postgres`.
+struct PrivateCluster {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+fn pg_bin(tool: &str) -> String {
+    let versions = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL server binaries in /usr/lib/postgresql");
+    let mut versions: Vec<String> = versions
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    versions.sort();
+    format!(
+        "/usr/lib/postgresql/{}/bin/{tool}",
+        versions.last().expect("a PostgreSQL version")
+    )
+}
+
+fn as_postgres(args: &[&str]) -> std::process::ExitStatus {
+    Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+}
+
+impl PrivateCluster {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Command::new("chown")
+            .args(["-R", "postgres", &dir.path().display().to_string()])
+            .status()
+            .unwrap();
+        let data = dir.path().join("data").display().to_string();
+        assert!(
+            as_postgres(&[
+                &pg_bin("initdb"),
+                "-D",
+                &data,
+                "-A",
+                "trust",
+                "-U",
+                "postgres"
+            ])
+            .success(),
+            "initdb"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cluster = Self { dir, port };
+        cluster.up();
+        cluster
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn up(&self) {
+        let opts = format!("-p {} -k /tmp -c listen_addresses=127.0.0.1", self.port);
+        let log = self.dir.path().join("pg.log").display().to_string();
+        assert!(
+            as_postgres(&[
+                &pg_bin("pg_ctl"),
+                "-D",
+                &self.data(),
+                "-o",
+                &opts,
+                "-l",
+                &log,
+                "-w",
+                "start"
+            ])
+            .success(),
+            "pg_ctl start"
+        );
+    }
+
+    fn down(&self) {
+        assert!(
+            as_postgres(&[
+                &pg_bin("pg_ctl"),
+                "-D",
+                &self.data(),
+                "-m",
+                "fast",
+                "-w",
+                "stop"
+            ])
+            .success(),
+            "pg_ctl stop"
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let _ = as_postgres(&[
+            &pg_bin("pg_ctl"),
+            "-D",
+            &self.data(),
+            "-m",
+            "immediate",
+            "stop",
+        ]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_ride_out_a_database_restart() {
+    let cluster = PrivateCluster::start();
+    let url = cluster.url();
+    let dir = tempfile::tempdir().unwrap();
+    let model = steady_model(Duration::from_millis(300)).await;
+    let (tool_addr, _) = tools::serve().await;
+    config(dir.path(), &url, model, tool_addr);
+    // Leases must outlive the outage: this test is about reconnecting.
+    let toml = std::fs::read_to_string(dir.path().join("vigil.toml"))
+        .unwrap()
+        .replace("stale_after = \"3s\"", "stale_after = \"30s\"");
+    std::fs::write(dir.path().join("vigil.toml"), toml).unwrap();
+    assert!(vigil(dir.path(), &["migrate"]).status.success());
+    let mut a = spawn(dir.path(), "worker", "a.log");
+    let mut b = spawn(dir.path(), "worker", "b.log");
+    dispatch_many(&url, 40).await;
+    wait_until_pg(
+        &url,
+        "SELECT count(*) FROM investigations WHERE status = 'completed'",
+        5,
+    )
+    .await;
+
+    cluster.down();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    cluster.up();
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let done = pg_count(
+            &url,
+            "SELECT count(*) FROM investigations WHERE status = 'completed'",
+        )
+        .await;
+        if done == 40 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {done} of 40 completed after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        pg_count(
+            &url,
+            "SELECT count(*) FROM investigation_events WHERE kind = 'completed'"
+        )
+        .await,
+        40,
+        "none duplicated"
+    );
+    assert_eq!(
+        pg_count(
+            &url,
+            "SELECT count(*) FROM investigations WHERE status <> 'completed'"
+        )
+        .await,
+        0,
+        "none lost"
+    );
+    assert!(terminate(&mut a).success());
+    assert!(terminate(&mut b).success());
+}
