@@ -45,9 +45,9 @@ pub struct StoreArgs {
 }
 
 /// What one measured phase produced.
-struct Measured {
+pub(crate) struct Measured {
     elapsed: Duration,
-    events: usize,
+    pub(crate) events: usize,
     /// Checkpoint (or baseline insert) latencies.
     latencies: Vec<Duration>,
     /// Dispatch, claim and complete latencies (store runs only).
@@ -55,13 +55,13 @@ struct Measured {
 }
 
 impl Measured {
-    fn events_per_sec(&self) -> f64 {
+    pub(crate) fn events_per_sec(&self) -> f64 {
         self.events as f64 / self.elapsed.as_secs_f64()
     }
 }
 
 /// The store under test and what to clean up afterwards.
-enum Target {
+pub(crate) enum Target {
     Sqlite {
         store: vigil_store_sqlite::SqliteStore,
         _dir: tempfile::TempDir,
@@ -74,7 +74,7 @@ enum Target {
 }
 
 impl Target {
-    fn ports(&self) -> Arc<dyn Store> {
+    pub(crate) fn ports(&self) -> Arc<dyn Store> {
         match self {
             Target::Sqlite { store, .. } => Arc::new(store.clone()),
             Target::Postgres { store, .. } => Arc::new(store.clone()),
@@ -86,49 +86,7 @@ impl Target {
 pub async fn store(config: &Config, args: StoreArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.runs > 0, "--runs must be at least 1");
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
-    let url = config.database.url.clone();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (target, description) = if url.starts_with("sqlite:") {
-        let dir = tempfile::tempdir().context("creating a temporary directory")?;
-        let file = dir.path().join("bench.db");
-        let options = vigil_store_sqlite::Options::new(format!("sqlite://{}", file.display()));
-        let store = vigil_store_sqlite::open(options, clock).await?;
-        create_sqlite_baseline(&store).await?;
-        let description = format!("sqlite, fresh file {}", file.display());
-        (Target::Sqlite { store, _dir: dir }, description)
-    } else {
-        let admin = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .connect(&url)
-            .await
-            .with_context(|| format!("connecting to {}", redact_url(&url)))?;
-        let schema = format!("vigil_bench_{}", std::process::id());
-        for sql in [
-            format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
-            format!("CREATE SCHEMA {schema}"),
-        ] {
-            sqlx::query(AssertSqlSafe(sql)).execute(&admin).await?;
-        }
-        let mut options = postgres_options(config);
-        options.schema = Some(schema.clone());
-        options.channel = format!("{schema}_wakeups");
-        options.max_connections = options.max_connections.max(args.concurrency as u32);
-        let pool_size = options.max_connections;
-        let store = vigil_store_postgres::open(options, clock).await?;
-        create_pg_baseline(&store).await?;
-        let description = format!(
-            "postgres, scratch schema {schema} in {}, pool of {pool_size}",
-            redact_url(&url)
-        );
-        (
-            Target::Postgres {
-                store,
-                admin,
-                schema,
-            },
-            description,
-        )
-    };
+    let (target, description) = open_target(config, args.concurrency).await?;
     let store = target.ports();
 
     println!("vigil bench store");
@@ -142,14 +100,7 @@ pub async fn store(config: &Config, args: StoreArgs) -> anyhow::Result<()> {
     drive_runs(&store, (args.runs / 20).clamp(1, 50), args.concurrency).await?;
 
     let rows = args.runs * EVENTS_PER_RUN;
-    let baseline = match &target {
-        Target::Sqlite { store, .. } => {
-            baseline_sqlite(store.backend().writer().clone(), rows, args.concurrency).await?
-        }
-        Target::Postgres { store, .. } => {
-            baseline_pg(store.backend().pool().clone(), rows, args.concurrency).await?
-        }
-    };
+    let baseline = target.baseline(rows, args.concurrency).await?;
     let measured = drive_runs(&store, args.runs, args.concurrency).await?;
 
     let runs_per_sec = args.runs as f64 / measured.elapsed.as_secs_f64();
@@ -196,23 +147,100 @@ pub async fn store(config: &Config, args: StoreArgs) -> anyhow::Result<()> {
     );
 
     drop(store);
-    if let Target::Postgres {
-        store,
-        admin,
-        schema,
-    } = target
-    {
-        store.backend().close().await;
-        sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-            .execute(&admin)
+    target.cleanup().await
+}
+
+/// A fresh store for a benchmark, with an event-shaped baseline table:
+/// SQLite in a temporary file, PostgreSQL in a scratch schema of the
+/// configured database. Returns it with a one-line description.
+pub(crate) async fn open_target(
+    config: &Config,
+    pool_at_least: usize,
+) -> anyhow::Result<(Target, String)> {
+    let url = config.database.url.clone();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (target, description) = if url.starts_with("sqlite:") {
+        let dir = tempfile::tempdir().context("creating a temporary directory")?;
+        let file = dir.path().join("bench.db");
+        let options = vigil_store_sqlite::Options::new(format!("sqlite://{}", file.display()));
+        let store = vigil_store_sqlite::open(options, clock).await?;
+        create_sqlite_baseline(&store).await?;
+        let description = format!("sqlite, fresh file {}", file.display());
+        (Target::Sqlite { store, _dir: dir }, description)
+    } else {
+        let admin = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
             .await
-            .context("dropping the scratch schema")?;
+            .with_context(|| format!("connecting to {}", redact_url(&url)))?;
+        let schema = format!("vigil_bench_{}", std::process::id());
+        for sql in [
+            format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+            format!("CREATE SCHEMA {schema}"),
+        ] {
+            sqlx::query(AssertSqlSafe(sql)).execute(&admin).await?;
+        }
+        let mut options = postgres_options(config);
+        options.schema = Some(schema.clone());
+        options.channel = format!("{schema}_wakeups");
+        options.max_connections = options.max_connections.max(pool_at_least as u32);
+        let pool_size = options.max_connections;
+        let store = vigil_store_postgres::open(options, clock).await?;
+        create_pg_baseline(&store).await?;
+        let description = format!(
+            "postgres, scratch schema {schema} in {}, pool of {pool_size}",
+            redact_url(&url)
+        );
+        (
+            Target::Postgres {
+                store,
+                admin,
+                schema,
+            },
+            description,
+        )
+    };
+    Ok((target, description))
+}
+
+impl Target {
+    /// Measures the bare baseline: `rows` single-row INSERT transactions
+    /// through the store's own (writer) pool at `concurrency`.
+    pub(crate) async fn baseline(
+        &self,
+        rows: usize,
+        concurrency: usize,
+    ) -> anyhow::Result<Measured> {
+        match self {
+            Target::Sqlite { store, .. } => {
+                baseline_sqlite(store.backend().writer().clone(), rows, concurrency).await
+            }
+            Target::Postgres { store, .. } => {
+                baseline_pg(store.backend().pool().clone(), rows, concurrency).await
+            }
+        }
     }
-    Ok(())
+
+    /// Drops the scratch schema (PostgreSQL); the SQLite directory goes with `self`.
+    pub(crate) async fn cleanup(self) -> anyhow::Result<()> {
+        if let Target::Postgres {
+            store,
+            admin,
+            schema,
+        } = self
+        {
+            store.backend().close().await;
+            sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&admin)
+                .await
+                .context("dropping the scratch schema")?;
+        }
+        Ok(())
+    }
 }
 
 /// Milliseconds at quantile `q` of sorted latencies.
-fn percentile(sorted: &[Duration], q: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[Duration], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -9,6 +9,7 @@
 //! or a `postgres://` URL.
 
 mod bench;
+mod bench_e2e;
 mod check;
 mod config;
 mod dispatch;
@@ -85,6 +86,9 @@ enum BenchCommand {
     /// Drive investigation-shaped runs through the store and compare with a
     /// bare single-row INSERT baseline on the same pool.
     Store(bench::StoreArgs),
+    /// Run workload W1 through the whole engine (store, workers, agent loop)
+    /// with an in-process scripted model and no-op tools.
+    E2e(bench_e2e::E2eArgs),
 }
 
 fn main() -> ExitCode {
@@ -122,6 +126,7 @@ fn main() -> ExitCode {
             Command::Audit(args) => dispatch::audit_command(&config, args).await,
             Command::Worker | Command::Serve => serve::worker_command(&config).await,
             Command::Bench(BenchCommand::Store(args)) => bench::store(&config, args).await,
+            Command::Bench(BenchCommand::E2e(args)) => bench_e2e::e2e(&config, args).await,
         }
     });
     match outcome {

@@ -1,0 +1,294 @@
+//! `vigil bench e2e`: workload W1 from dispatch to completion through the
+//! whole engine (store, worker runtime, agent loop), with an in-process
+//! zero-latency scripted model and no-op tools, so the figures are the
+//! engine's own cost. Compared in the same run with the bare-insert
+//! baseline of `vigil bench store`.
+//!
+//! W1: three model turns (two read tool calls, then `submit_result`), i.e.
+//! dispatched, claimed, 3 model turns, 2 intents, 2 results, completed:
+//! ten events per run. The load is closed: `--concurrency` runs are kept in
+//! flight, each new dispatch replacing a finished run.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use vigil_agents::model::{ChatModel, ChatRequest, ChatResponse, Message, ModelError, ToolCall};
+use vigil_agents::runner::{Mode, Runner};
+use vigil_agents::tool::{ApprovalPolicy, Effect, Tool, ToolError, ToolSpec};
+use vigil_agents::{AgentBudget, AgentConfig, Catalog, ToolRegistry};
+use vigil_engine::store::DispatchRequest;
+use vigil_engine::{InvestigationId, Status, SystemClock};
+use vigil_workers::{SweepSettings, WorkerSettings};
+
+use crate::bench::{open_target, percentile};
+use crate::config::Config;
+
+/// `vigil bench e2e` options.
+#[derive(Debug, clap::Args)]
+pub struct E2eArgs {
+    /// Runs to complete.
+    #[arg(long, default_value_t = 1000)]
+    runs: usize,
+    /// Runs kept in flight (and worker concurrency).
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Worker runtimes in this process, each with `--concurrency` slots.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Latency of each scripted model turn (e.g. 2s): shows memory with runs parked on a slow model.
+    #[arg(long, default_value = "0s", value_parser = vigil_agents::duration::parse)]
+    model_latency: Duration,
+}
+
+/// A no-op read tool.
+#[derive(Debug)]
+struct Noop(ToolSpec);
+
+#[async_trait]
+impl Tool for Noop {
+    fn spec(&self) -> &ToolSpec {
+        &self.0
+    }
+    fn is_local(&self) -> bool {
+        true
+    }
+    async fn call(&self, _arguments: &Value) -> Result<String, ToolError> {
+        Ok("{\"ok\":true}".to_owned())
+    }
+}
+
+fn noop(name: &str) -> Arc<dyn Tool> {
+    Arc::new(Noop(ToolSpec {
+        name: name.to_owned(),
+        description: "does nothing".to_owned(),
+        parameters: json!({"type": "object"}),
+        effect: Effect::Read,
+        approval: ApprovalPolicy::default(),
+    }))
+}
+
+/// The W1 script: lookup_a, lookup_b, then submit_result.
+#[derive(Debug)]
+struct W1 {
+    latency: Duration,
+    submitted: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl ChatModel for W1 {
+    async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        let done = request
+            .messages
+            .iter()
+            .filter(|m| matches!(m, Message::Tool { .. }))
+            .count();
+        let (name, arguments) = match done {
+            0 => ("lookup_a", "{}".to_owned()),
+            1 => ("lookup_b", "{}".to_owned()),
+            _ => {
+                self.submitted.fetch_add(1, Ordering::SeqCst);
+                (
+                    "submit_result",
+                    json!({"summary": "benchmark", "key_findings": [], "recommended_next_steps": [], "confidence": 0.5})
+                        .to_string(),
+                )
+            }
+        };
+        Ok(ChatResponse {
+            model: "bench-w1".to_owned(),
+            content: None,
+            tool_calls: vec![ToolCall {
+                id: format!("w1_{done}"),
+                name: name.to_owned(),
+                arguments,
+            }],
+            input_tokens: 100,
+            output_tokens: 10,
+        })
+    }
+}
+
+fn rss_mb(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with(field)).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Runs the benchmark and prints its figures.
+pub async fn e2e(config: &Config, args: E2eArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.runs > 0 && args.concurrency > 0 && args.workers > 0,
+        "--runs, --concurrency and --workers must be at least 1"
+    );
+    let slots = args.concurrency * args.workers;
+    let (target, description) = open_target(config, slots.min(64) + 8).await?;
+    let store = target.ports();
+
+    let mut registry = ToolRegistry::new(16 * 1024);
+    registry.register(noop("lookup_a"))?;
+    registry.register(noop("lookup_b"))?;
+    let agent = AgentConfig {
+        id: "w1".to_owned(),
+        system_prompt: "benchmark".to_owned(),
+        model: None,
+        tools: vec!["lookup_a".to_owned(), "lookup_b".to_owned()],
+        budget: AgentBudget::default(),
+        output_schema: None,
+    };
+    let catalog = Arc::new(Catalog::new(vec![agent], &registry)?);
+    let submitted = Arc::new(AtomicUsize::new(0));
+    let model = Arc::new(W1 {
+        latency: args.model_latency,
+        submitted: submitted.clone(),
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let runner = Arc::new(
+        Runner::new(
+            store.clone(),
+            catalog,
+            Arc::new(registry),
+            model,
+            Arc::new(SystemClock),
+            Mode::Real,
+        )
+        .with_stop(stop.clone()),
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut workers = tokio::task::JoinSet::new();
+    for k in 0..args.workers {
+        let mut settings = WorkerSettings::new(format!("bench-worker-{k}"));
+        settings.concurrency = args.concurrency;
+        settings.grace = Duration::from_secs(5);
+        let mut rx = stop_rx.clone();
+        let (store, runner, stop) = (store.clone(), runner.clone(), stop.clone());
+        workers.spawn(async move {
+            let shutdown = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            vigil_workers::run(
+                store,
+                runner,
+                stop,
+                settings,
+                SweepSettings::default(),
+                shutdown,
+            )
+            .await
+        });
+    }
+
+    println!("vigil bench e2e");
+    println!("  backend    {description}");
+    println!(
+        "  workload   {} W1 runs (3 model turns, 2 read tool calls, submit_result; 10 events each), {} in flight, {} worker runtime(s), model latency {:?}",
+        args.runs, args.concurrency, args.workers, args.model_latency
+    );
+
+    let started = Instant::now();
+    let mut ids: Vec<InvestigationId> = Vec::with_capacity(args.runs);
+    while ids.len() < args.runs {
+        if ids.len() - submitted.load(Ordering::SeqCst) < args.concurrency {
+            let d = store
+                .dispatch(DispatchRequest {
+                    agent_id: "w1".to_owned(),
+                    prompt: format!("benchmark run {}", ids.len()),
+                    requested_by: "bench".to_owned(),
+                    ..DispatchRequest::default()
+                })
+                .await?;
+            ids.push(d.investigation.id);
+        } else {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+    }
+    let peak_in_flight_rss = rss_mb("VmRSS:");
+    // Wait for every run to be completed in the store.
+    let mut finished = Vec::with_capacity(ids.len());
+    for id in &ids {
+        loop {
+            let inv = store.get(*id).await?;
+            if inv.status == Status::Completed {
+                finished.push(inv);
+                break;
+            }
+            anyhow::ensure!(
+                !inv.status.is_terminal(),
+                "run {id} ended {}: {:?}",
+                inv.status,
+                inv.error
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let elapsed = started.elapsed();
+    let events: i64 = finished.iter().map(|i| i.last_seq).sum();
+    let to_ms = |d: chrono::Duration| {
+        Duration::from_micros(d.num_microseconds().unwrap_or(0).max(0) as u64)
+    };
+    let mut latency: Vec<Duration> = finished
+        .iter()
+        .filter_map(|i| Some(to_ms(i.finished_at? - i.created_at)))
+        .collect();
+    let mut claim: Vec<Duration> = finished
+        .iter()
+        .filter_map(|i| Some(to_ms(i.started_at? - i.created_at)))
+        .collect();
+    latency.sort_unstable();
+    claim.sort_unstable();
+    let events_per_sec = events as f64 / elapsed.as_secs_f64();
+
+    let _ = stop_tx.send(true);
+    while let Some(done) = workers.join_next().await {
+        done.context("worker task")??;
+    }
+    let baseline = target.baseline(events as usize, args.concurrency).await?;
+
+    println!(
+        "  e2e        {} runs in {:.3} s: {:.1} runs/s, {:.1} events/s",
+        args.runs,
+        elapsed.as_secs_f64(),
+        args.runs as f64 / elapsed.as_secs_f64(),
+        events_per_sec
+    );
+    println!(
+        "  latency    dispatch to completion p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&latency, 0.5),
+        percentile(&latency, 0.99)
+    );
+    println!(
+        "  claim      dispatch to claim p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&claim, 0.5),
+        percentile(&claim, 0.99)
+    );
+    println!(
+        "  memory     worker RSS {:.1} MB with all runs dispatched, peak {:.1} MB",
+        peak_in_flight_rss,
+        rss_mb("VmHWM:")
+    );
+    println!(
+        "  baseline   {} single-row INSERT transactions: {:.1} events/s",
+        baseline.events,
+        baseline.events_per_sec()
+    );
+    println!(
+        "  ratio      {:.2} (e2e events/s over baseline events/s)",
+        events_per_sec / baseline.events_per_sec()
+    );
+    drop(store);
+    drop(runner);
+    target.cleanup().await
+}
