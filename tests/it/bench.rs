@@ -59,3 +59,25 @@ async fn bench_store_runs_on_postgres_in_a_scratch_schema() {
     admin.close().await;
     db.drop_now().await;
 }
+
+#[test]
+fn bench_e2e_runs_the_whole_engine_and_prints_its_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = vigil(
+        dir.path(),
+        &["bench", "e2e", "--runs", "12", "--concurrency", "3"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for label in [
+        "runs/s",
+        "events/s",
+        "dispatch to completion p50",
+        "dispatch to claim p50",
+        "worker RSS",
+        "ratio",
+    ] {
+        assert!(text.contains(label), "missing {label} in:\n{text}");
+    }
+    assert!(text.contains("12 runs in"), "{text}");
+}
