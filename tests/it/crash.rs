@@ -345,19 +345,7 @@ async fn two_workers_finish_two_hundred_investigations_exactly_once() {
     let mut a = spawn(dir.path(), "worker", "a.log");
     let mut b = spawn(dir.path(), "worker", "b.log");
     dispatch_many(&db.url, 200).await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let done = pg_count(
-            &db.url,
-            "SELECT count(*) FROM investigations WHERE status = 'completed'",
-        )
-        .await;
-        if done == 200 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "only {done} of 200 completed");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    wait_for_completed(&db.url, 200, Duration::from_secs(120)).await;
     assert_eq!(
         pg_count(
             &db.url,
@@ -425,19 +413,7 @@ async fn sigterm_under_load_releases_runs_that_the_other_worker_finishes() {
     .await;
     let status = terminate(&mut a);
     assert!(status.success(), "graceful exit: {status:?}");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let done = pg_count(
-            &db.url,
-            "SELECT count(*) FROM investigations WHERE status = 'completed'",
-        )
-        .await;
-        if done == 60 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "only {done} of 60 completed");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    wait_for_completed(&db.url, 60, Duration::from_secs(90)).await;
     assert_eq!(
         pg_count(
             &db.url,
@@ -612,22 +588,7 @@ async fn workers_ride_out_a_database_restart() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     cluster.up();
 
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let done = pg_count(
-            &url,
-            "SELECT count(*) FROM investigations WHERE status = 'completed'",
-        )
-        .await;
-        if done == 40 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {done} of 40 completed after the restart"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    wait_for_completed(&url, 40, Duration::from_secs(90)).await;
     assert_eq!(
         pg_count(
             &url,
@@ -648,4 +609,21 @@ async fn workers_ride_out_a_database_restart() {
     );
     assert!(terminate(&mut a).success());
     assert!(terminate(&mut b).success());
+}
+
+/// Waits until exactly `n` investigations are completed.
+async fn wait_for_completed(url: &str, n: i64, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let done = pg_count(
+            url,
+            "SELECT count(*) FROM investigations WHERE status = 'completed'",
+        )
+        .await;
+        if done == n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "only {done} of {n} completed");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
