@@ -33,12 +33,15 @@ pub struct E2eArgs {
     /// Runs to complete.
     #[arg(long, default_value_t = 1000)]
     runs: usize,
-    /// Runs kept in flight (and worker concurrency).
+    /// Runs kept in flight (workers get twice as many slots).
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
-    /// Worker runtimes in this process, each with `--concurrency` slots.
+    /// Worker runtimes in this process.
     #[arg(long, default_value_t = 1)]
     workers: usize,
+    /// Claim streams per worker runtime (as `worker.claimers`).
+    #[arg(long, default_value_t = 2)]
+    claimers: usize,
     /// Latency of each scripted model turn (e.g. 2s): shows memory with runs parked on a slow model.
     #[arg(long, default_value = "0s", value_parser = vigil_agents::duration::parse)]
     model_latency: Duration,
@@ -171,7 +174,10 @@ pub async fn e2e(config: &Config, args: E2eArgs) -> anyhow::Result<()> {
     let mut workers = tokio::task::JoinSet::new();
     for k in 0..args.workers {
         let mut settings = WorkerSettings::new(format!("bench-worker-{k}"));
-        settings.concurrency = args.concurrency;
+        // Spare slots: a new dispatch never waits for a busy slot, so the
+        // claim latency measured is the engine's, not a queue's.
+        settings.concurrency = args.concurrency * 2;
+        settings.claimers = args.claimers;
         settings.grace = Duration::from_secs(5);
         let mut rx = stop_rx.clone();
         let (store, runner, stop) = (store.clone(), runner.clone(), stop.clone());
@@ -199,42 +205,72 @@ pub async fn e2e(config: &Config, args: E2eArgs) -> anyhow::Result<()> {
     );
 
     let started = Instant::now();
-    let mut ids: Vec<InvestigationId> = Vec::with_capacity(args.runs);
-    while ids.len() < args.runs {
-        if ids.len() - submitted.load(Ordering::SeqCst) < args.concurrency {
-            let d = store
-                .dispatch(DispatchRequest {
-                    agent_id: "w1".to_owned(),
-                    prompt: format!("benchmark run {}", ids.len()),
-                    requested_by: "bench".to_owned(),
-                    ..DispatchRequest::default()
-                })
-                .await?;
-            ids.push(d.investigation.id);
-        } else {
-            tokio::time::sleep(Duration::from_micros(200)).await;
-        }
-    }
-    let peak_in_flight_rss = rss_mb("VmRSS:");
-    // Wait for every run to be completed in the store.
-    let mut finished = Vec::with_capacity(ids.len());
-    for id in &ids {
-        loop {
-            let inv = store.get(*id).await?;
-            if inv.status == Status::Completed {
-                finished.push(inv);
-                break;
+    // Dispatchers: several at once, so dispatching is not the bottleneck;
+    // together they keep `--concurrency` runs in flight.
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut dispatchers = tokio::task::JoinSet::new();
+    for _ in 0..args.concurrency.min(8) {
+        let (store, next, submitted) = (store.clone(), next.clone(), submitted.clone());
+        let (runs, in_flight) = (args.runs, args.concurrency);
+        dispatchers.spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let n = next.load(Ordering::SeqCst);
+                if n >= runs {
+                    return anyhow::Ok(mine);
+                }
+                if n - submitted.load(Ordering::SeqCst) >= in_flight {
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                    continue;
+                }
+                if next
+                    .compare_exchange(n, n + 1, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_err()
+                {
+                    continue;
+                }
+                let d = store
+                    .dispatch(DispatchRequest {
+                        agent_id: "w1".to_owned(),
+                        prompt: format!("benchmark run {n}"),
+                        requested_by: "bench".to_owned(),
+                        ..DispatchRequest::default()
+                    })
+                    .await?;
+                mine.push((n, d.investigation.id));
             }
-            anyhow::ensure!(
-                !inv.status.is_terminal(),
-                "run {id} ended {}: {:?}",
-                inv.status,
-                inv.error
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
+        });
+    }
+    let mut numbered = Vec::with_capacity(args.runs);
+    while let Some(done) = dispatchers.join_next().await {
+        numbered.extend(done.context("dispatcher task")??);
+    }
+    numbered.sort_unstable();
+    let ids: Vec<InvestigationId> = numbered.into_iter().map(|(_, id)| id).collect();
+    let peak_in_flight_rss = rss_mb("VmRSS:");
+    // The clock stops when the last runs are completed in the store; the
+    // records are read for the statistics afterwards.
+    while submitted.load(Ordering::SeqCst) < args.runs {
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    let tail = ids.len().saturating_sub(args.concurrency * 2);
+    for id in &ids[tail..] {
+        while store.get(*id).await?.status != Status::Completed {
+            tokio::time::sleep(Duration::from_micros(500)).await;
         }
     }
     let elapsed = started.elapsed();
+    let mut finished = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let inv = store.get(*id).await?;
+        anyhow::ensure!(
+            inv.status == Status::Completed,
+            "run {id} ended {}: {:?}",
+            inv.status,
+            inv.error
+        );
+        finished.push(inv);
+    }
     let events: i64 = finished.iter().map(|i| i.last_seq).sum();
     let to_ms = |d: chrono::Duration| {
         Duration::from_micros(d.num_microseconds().unwrap_or(0).max(0) as u64)

@@ -60,6 +60,8 @@ pub struct Config {
 pub struct WorkerConfig {
     /// Investigations run at once.
     pub concurrency: usize,
+    /// Claim streams sharing that concurrency (more claim faster under load).
+    pub claimers: usize,
     /// Agents served (empty: all).
     pub agents: Vec<String>,
     /// How often to look for work when no wake-up arrives.
@@ -74,6 +76,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             concurrency: 16,
+            claimers: 2,
             agents: Vec::new(),
             poll_interval: std::time::Duration::from_secs(1),
             grace: std::time::Duration::from_secs(30),

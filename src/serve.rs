@@ -35,6 +35,7 @@ pub async fn worker_command(config: &Config) -> anyhow::Result<()> {
     .with_stop(stop.clone());
     let mut settings = WorkerSettings::new(vigil_workers::worker_id());
     settings.concurrency = config.worker.concurrency;
+    settings.claimers = config.worker.claimers;
     settings.agents = config.worker.agents.clone();
     settings.poll_interval = config.worker.poll_interval;
     settings.grace = config.worker.grace;

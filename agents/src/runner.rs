@@ -203,8 +203,10 @@ impl Runner {
         };
         let budget = agent.config().budget.with_overrides(&inv.budget);
         let mut tokens = inv.usage.input_tokens + inv.usage.output_tokens;
+        // Read once; afterwards this run's own (fenced) writes are the only
+        // appends, and each returns the events it sealed.
+        let mut events = self.all_events(id).await?;
         loop {
-            let events = self.all_events(id).await?;
             let history = History::from_events(&events);
             let open: Vec<PendingCall> = history
                 .pending()
@@ -213,8 +215,9 @@ impl Runner {
                 .collect();
             if !open.is_empty() {
                 for pending in open {
-                    if let Outcome::Stop(step) =
-                        self.settle(inv, agent, &budget, &history, pending).await?
+                    if let Outcome::Stop(step) = self
+                        .settle(inv, agent, &budget, &history, pending, &mut events)
+                        .await?
                     {
                         return Ok(Outcome::Stop(step));
                     }
@@ -265,11 +268,11 @@ impl Runner {
                 output_tokens: response.output_tokens,
                 cost_usd,
             };
-            fenced!(
+            events.extend(fenced!(
                 self.store
                     .checkpoint(id, epoch, vec![StepEvent::ModelTurn(turn)])
                     .await
-            );
+            ));
         }
     }
 
@@ -281,6 +284,7 @@ impl Runner {
         budget: &AgentBudget,
         history: &History,
         pending: PendingCall,
+        events: &mut Vec<Event>,
     ) -> Result<Outcome, Error> {
         let (id, epoch) = (inv.id, inv.lease_epoch);
         let call = &pending.call;
@@ -306,11 +310,11 @@ impl Runner {
                 Ok(prepared) => self.execute(&prepared).await,
                 Err(outcome) => outcome,
             };
-            fenced!(
+            events.extend(fenced!(
                 self.store
                     .checkpoint(id, epoch, vec![to_result(&call.id, &intent.tool, outcome)])
                     .await
-            );
+            ));
             return Ok(Outcome::Continue);
         }
         let allowed = agent.config().tools.contains(&call.name);
@@ -325,11 +329,11 @@ impl Runner {
         let prepared = match prepared {
             Ok(prepared) => prepared,
             Err(outcome) => {
-                fenced!(
+                events.extend(fenced!(
                     self.store
                         .checkpoint(id, epoch, vec![to_result(&call.id, &call.name, outcome)])
                         .await
-                );
+                ));
                 return Ok(Outcome::Continue);
             }
         };
@@ -387,11 +391,11 @@ impl Runner {
                         truncated: false,
                         original_bytes: None,
                     };
-                    fenced!(
+                    events.extend(fenced!(
                         self.store
                             .checkpoint(id, epoch, vec![to_result(&call.id, &spec.name, outcome)])
                             .await
-                    );
+                    ));
                     return Ok(Outcome::Continue);
                 }
                 Some(ApprovalState::Expired) => {
@@ -402,11 +406,11 @@ impl Runner {
                         truncated: false,
                         original_bytes: None,
                     };
-                    fenced!(
+                    events.extend(fenced!(
                         self.store
                             .checkpoint(id, epoch, vec![to_result(&call.id, &spec.name, outcome)])
                             .await
-                    );
+                    ));
                     return Ok(Outcome::Continue);
                 }
                 Some(ApprovalState::Decided {
@@ -421,7 +425,9 @@ impl Runner {
             arguments: prepared.arguments.clone(),
             effect: spec.effect,
         });
-        fenced!(self.store.checkpoint(id, epoch, vec![intent]).await);
+        events.extend(fenced!(
+            self.store.checkpoint(id, epoch, vec![intent]).await
+        ));
         let preview_only = (self.mode == Mode::DryRun && spec.effect == Effect::Write)
             || (self.mode == Mode::Dummy && !prepared.tool.is_local());
         let outcome = if preview_only {
@@ -431,11 +437,11 @@ impl Runner {
         } else {
             self.execute(&prepared).await
         };
-        fenced!(
+        events.extend(fenced!(
             self.store
                 .checkpoint(id, epoch, vec![to_result(&call.id, &spec.name, outcome)])
                 .await
-        );
+        ));
         Ok(Outcome::Continue)
     }
 

@@ -48,6 +48,9 @@ pub struct WorkerSettings {
     pub agents: Vec<String>,
     /// Investigations run at once.
     pub concurrency: usize,
+    /// Claim streams (apalis runtimes) sharing that concurrency. Each claims
+    /// one investigation at a time, so more streams claim faster under load.
+    pub claimers: usize,
     /// Lease length; heartbeats every third of it.
     pub lease: Duration,
     /// How often to look for work when no wake-up arrives.
@@ -63,6 +66,7 @@ impl WorkerSettings {
             id: id.into(),
             agents: Vec::new(),
             concurrency: 16,
+            claimers: 2,
             lease: Duration::from_secs(120),
             poll_interval: Duration::from_secs(1),
             grace: Duration::from_secs(30),
