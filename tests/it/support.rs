@@ -54,6 +54,24 @@ impl TempDatabase {
             .as_nanos();
         let name = format!("vigil_e2e_{}_{secs}", std::process::id());
         let admin = admin().await;
+        // Databases left by crashed runs (named with their creation time in
+        // nanoseconds) are dropped after an hour.
+        let stale: Vec<String> = sqlx::query_scalar(
+            "SELECT datname::text FROM pg_database WHERE datname LIKE 'vigil\\_e2e\\_%'",
+        )
+        .fetch_all(&admin)
+        .await
+        .unwrap_or_default();
+        for old in stale {
+            let created = old.rsplit('_').next().and_then(|n| n.parse::<u128>().ok());
+            if created.is_some_and(|c| c + 3_600_000_000_000 < secs) {
+                let _ = sqlx::query(AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {old} WITH (FORCE)"
+                )))
+                .execute(&admin)
+                .await;
+            }
+        }
         sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&admin)
             .await
