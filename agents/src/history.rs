@@ -74,7 +74,6 @@ pub struct History {
     intents: HashMap<String, ToolIntent>,
     results: HashMap<String, ToolResult>,
     approvals: HashMap<String, ApprovalState>,
-    by_approval: HashMap<ApprovalId, String>,
     parked: chrono::Duration,
     parked_since: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -84,60 +83,64 @@ impl History {
     pub fn from_events(events: &[Event]) -> Self {
         let mut h = History::default();
         for event in events {
-            let Ok(body) = event.body() else { continue };
-            match body {
-                EventBody::ModelTurn(turn) => h.turns.push(turn),
-                EventBody::ToolIntent(intent) => {
-                    h.intents.insert(intent.tool_call_id.clone(), intent);
-                }
-                EventBody::ToolResult(result) => {
-                    h.results.insert(result.tool_call_id.clone(), result);
-                }
-                EventBody::ApprovalRequested {
-                    approval_id,
-                    tool_call_id,
-                    ..
-                } => {
-                    h.parked_since = Some(event.created_at);
-                    h.by_approval.insert(approval_id, tool_call_id.clone());
-                    h.approvals
-                        .insert(tool_call_id, ApprovalState::Requested(approval_id));
-                }
-                EventBody::ApprovalDecided {
-                    tool_call_id,
-                    decision,
-                    decided_by,
-                    comment,
-                    ..
-                } => {
-                    h.unpark(event.created_at);
-                    h.approvals.insert(
-                        tool_call_id,
-                        ApprovalState::Decided {
-                            decision,
-                            by: decided_by,
-                            comment,
-                        },
-                    );
-                }
-                EventBody::ApprovalExpired { tool_call_id, .. } => {
-                    h.unpark(event.created_at);
-                    h.approvals.insert(tool_call_id, ApprovalState::Expired);
-                }
-                EventBody::Dispatched { .. }
-                | EventBody::Claimed { .. }
-                | EventBody::Released { .. }
-                | EventBody::Completed { .. }
-                | EventBody::ReviewRequired { .. }
-                | EventBody::Failed { .. }
-                | EventBody::DeadLettered { .. }
-                | EventBody::Rescued { .. }
-                | EventBody::Cancelled { .. }
-                | EventBody::Reviewed { .. }
-                | EventBody::OperatorNote { .. } => {}
-            }
+            h.record(event);
         }
         h
+    }
+
+    /// Takes in the next event of the log (in seq order).
+    pub fn record(&mut self, event: &Event) {
+        let Ok(body) = event.body() else { return };
+        match body {
+            EventBody::ModelTurn(turn) => self.turns.push(turn),
+            EventBody::ToolIntent(intent) => {
+                self.intents.insert(intent.tool_call_id.clone(), intent);
+            }
+            EventBody::ToolResult(result) => {
+                self.results.insert(result.tool_call_id.clone(), result);
+            }
+            EventBody::ApprovalRequested {
+                approval_id,
+                tool_call_id,
+                ..
+            } => {
+                self.parked_since = Some(event.created_at);
+                self.approvals
+                    .insert(tool_call_id, ApprovalState::Requested(approval_id));
+            }
+            EventBody::ApprovalDecided {
+                tool_call_id,
+                decision,
+                decided_by,
+                comment,
+                ..
+            } => {
+                self.unpark(event.created_at);
+                self.approvals.insert(
+                    tool_call_id,
+                    ApprovalState::Decided {
+                        decision,
+                        by: decided_by,
+                        comment,
+                    },
+                );
+            }
+            EventBody::ApprovalExpired { tool_call_id, .. } => {
+                self.unpark(event.created_at);
+                self.approvals.insert(tool_call_id, ApprovalState::Expired);
+            }
+            EventBody::Dispatched { .. }
+            | EventBody::Claimed { .. }
+            | EventBody::Released { .. }
+            | EventBody::Completed { .. }
+            | EventBody::ReviewRequired { .. }
+            | EventBody::Failed { .. }
+            | EventBody::DeadLettered { .. }
+            | EventBody::Rescued { .. }
+            | EventBody::Cancelled { .. }
+            | EventBody::Reviewed { .. }
+            | EventBody::OperatorNote { .. } => {}
+        }
     }
 
     fn unpark(&mut self, at: chrono::DateTime<chrono::Utc>) {

@@ -49,7 +49,8 @@ pub struct ToolOutcome {
 }
 
 impl ToolOutcome {
-    fn error(message: String, cap: usize) -> Self {
+    /// An error result (the model is told what went wrong), capped at `cap` bytes.
+    pub fn error(message: String, cap: usize) -> Self {
         let mut outcome = Self::capped(message, cap);
         outcome.is_error = true;
         outcome

@@ -116,35 +116,20 @@ impl std::fmt::Debug for Runner {
     }
 }
 
-/// Unwraps a store result; `LeaseLost` ends the run quietly, any other
-/// error is returned to the worker.
+/// Unwraps a store result; `LeaseLost` ends the run quietly (returning
+/// `Step::LeaseLost` as the caller's result type), any other error is
+/// returned to the worker.
 macro_rules! fenced {
     ($e:expr) => {
         match $e {
             Ok(value) => value,
             Err(Error::LeaseLost { .. }) => {
                 tracing::info!("lease lost; stopping without another write");
-                return Ok(Outcome::Stop(Step::LeaseLost));
+                return Ok(Step::LeaseLost.into());
             }
             Err(e) => return Err(e),
         }
     };
-}
-
-enum Outcome {
-    Continue,
-    Stop(Step),
-}
-
-fn to_result(call_id: &str, tool: &str, outcome: ToolOutcome) -> StepEvent {
-    StepEvent::ToolResult(ToolResult {
-        tool_call_id: call_id.to_owned(),
-        tool: tool.to_owned(),
-        output: outcome.output,
-        is_error: outcome.is_error,
-        truncated: outcome.truncated,
-        original_bytes: outcome.original_bytes,
-    })
 }
 
 impl Runner {
@@ -186,48 +171,36 @@ impl Runner {
     /// until it parks, finishes, is released, or loses its lease. Store
     /// errors other than `LeaseLost` are returned.
     pub async fn run(&self, inv: &Investigation) -> Result<Step, Error> {
-        match self.drive(inv).await? {
-            Outcome::Stop(step) => Ok(step),
-            Outcome::Continue => Ok(Step::LeaseLost),
-        }
-    }
-
-    async fn drive(&self, inv: &Investigation) -> Result<Outcome, Error> {
         let (id, epoch) = (inv.id, inv.lease_epoch);
         let agent = match self.catalog.get(&inv.agent_id) {
             Ok(agent) => agent,
             Err(e) => {
                 fenced!(self.store.fail(id, epoch, &e.to_string()).await);
-                return Ok(Outcome::Stop(Step::Failed));
+                return Ok(Step::Failed);
             }
         };
         let budget = agent.config().budget.with_overrides(&inv.budget);
         let mut tokens = inv.usage.input_tokens + inv.usage.output_tokens;
-        // Read once; afterwards this run's own (fenced) writes are the only
-        // appends, and each returns the events it sealed.
-        let mut events = self.all_events(id).await?;
+        // Read the log once; afterwards this run's own (fenced) writes are
+        // the only appends, and each returns the events it sealed.
+        let mut history = History::from_events(&self.all_events(id).await?);
         loop {
-            let history = History::from_events(&events);
             let open: Vec<PendingCall> = history
                 .pending()
                 .into_iter()
                 .filter(PendingCall::is_open)
                 .collect();
-            if !open.is_empty() {
-                for pending in open {
-                    if let Outcome::Stop(step) = self
-                        .settle(inv, agent, &budget, &history, pending, &mut events)
-                        .await?
-                    {
-                        return Ok(Outcome::Stop(step));
-                    }
+            for pending in open {
+                if let Some(step) = self
+                    .settle(inv, agent, &budget, &mut history, pending)
+                    .await?
+                {
+                    return Ok(step);
                 }
-                // The results just written are part of the next conversation.
-                continue;
             }
             if self.stop.load(Ordering::SeqCst) {
                 fenced!(self.store.release(id, epoch, "worker shutting down").await);
-                return Ok(Outcome::Stop(Step::Released));
+                return Ok(Step::Released);
             }
             if let Some(reason) = self.exhausted(inv, &budget, &history, tokens) {
                 let raw = history.last_turn().and_then(|t| t.content.clone());
@@ -242,16 +215,13 @@ impl Runner {
                 Ok(response) => response,
                 Err(e) if e.is_transient() => {
                     let reason = e.to_string();
-                    fenced!(
-                        self.store
-                            .release(id, epoch, &format!("model unavailable: {reason}"))
-                            .await
-                    );
-                    return Ok(Outcome::Stop(Step::RetryLater(reason)));
+                    let why = format!("model unavailable: {reason}");
+                    fenced!(self.store.release(id, epoch, &why).await);
+                    return Ok(Step::RetryLater(reason));
                 }
                 Err(e) => {
                     fenced!(self.store.fail(id, epoch, &e.to_string()).await);
-                    return Ok(Outcome::Stop(Step::Failed));
+                    return Ok(Step::Failed);
                 }
             };
             tokens += response.input_tokens + response.output_tokens;
@@ -260,34 +230,34 @@ impl Runner {
                     + response.output_tokens as f64 * p.output_per_million)
                     / 1_000_000.0
             });
-            let turn = ModelTurn {
+            let turn = StepEvent::ModelTurn(ModelTurn {
                 model: response.model,
                 content: response.content,
                 tool_calls: response.tool_calls,
                 input_tokens: response.input_tokens,
                 output_tokens: response.output_tokens,
                 cost_usd,
-            };
-            events.extend(fenced!(
-                self.store
-                    .checkpoint(id, epoch, vec![StepEvent::ModelTurn(turn)])
-                    .await
-            ));
+            });
+            for event in fenced!(self.store.checkpoint(id, epoch, vec![turn]).await) {
+                history.record(&event);
+            }
         }
     }
 
-    /// Brings one open call of the newest turn to a result (or parks, or ends the run).
+    /// Brings one open call of the newest turn to a result, recording what
+    /// it writes in `history`. Returns the step when the run stops (parks,
+    /// finishes, or loses its lease).
     async fn settle(
         &self,
         inv: &Investigation,
         agent: &Agent,
         budget: &AgentBudget,
-        history: &History,
+        history: &mut History,
         pending: PendingCall,
-        events: &mut Vec<Event>,
-    ) -> Result<Outcome, Error> {
+    ) -> Result<Option<Step>, Error> {
         let (id, epoch) = (inv.id, inv.lease_epoch);
         let call = &pending.call;
+        let error = |text: String| ToolOutcome::error(text, self.tools.output_cap());
         if call.name == SUBMIT_RESULT {
             let outcome = agent.judge(&call.arguments);
             let step = match outcome {
@@ -295,11 +265,11 @@ impl Runner {
                 Completion::Invalid { .. } => Step::ReviewRequired,
             };
             fenced!(self.store.complete(id, epoch, outcome).await);
-            return Ok(Outcome::Stop(step));
+            return Ok(Some(step));
         }
         if pending.outcome_unknown() {
             let reason = format!("outcome of {} unknown", call.id);
-            return self.review(id, epoch, reason, None).await;
+            return self.review(id, epoch, reason, None).await.map(Some);
         }
         if let Some(intent) = &pending.intent {
             // A read call was in flight when the previous worker stopped: run it again.
@@ -310,31 +280,26 @@ impl Runner {
                 Ok(prepared) => self.execute(&prepared).await,
                 Err(outcome) => outcome,
             };
-            events.extend(fenced!(
-                self.store
-                    .checkpoint(id, epoch, vec![to_result(&call.id, &intent.tool, outcome)])
-                    .await
-            ));
-            return Ok(Outcome::Continue);
+            return self
+                .answer(inv, history, &call.id, &intent.tool, outcome)
+                .await;
         }
-        let allowed = agent.config().tools.contains(&call.name);
-        let prepared = if allowed {
-            self.tools.prepare(&call.name, &call.arguments)
-        } else {
-            self.tools.prepare(
-                &format!("{} (not available to this agent)", call.name),
-                "{}",
-            )
-        };
-        let prepared = match prepared {
+        if !agent.config().tools.contains(&call.name) {
+            let text = format!(
+                "unknown tool `{}` for this agent; available tools: {}",
+                call.name,
+                agent.config().tools.join(", ")
+            );
+            return self
+                .answer(inv, history, &call.id, &call.name, error(text))
+                .await;
+        }
+        let prepared = match self.tools.prepare(&call.name, &call.arguments) {
             Ok(prepared) => prepared,
             Err(outcome) => {
-                events.extend(fenced!(
-                    self.store
-                        .checkpoint(id, epoch, vec![to_result(&call.id, &call.name, outcome)])
-                        .await
-                ));
-                return Ok(Outcome::Continue);
+                return self
+                    .answer(inv, history, &call.id, &call.name, outcome)
+                    .await;
             }
         };
         let times = history.times_called(&call.name, &prepared.arguments);
@@ -343,18 +308,12 @@ impl Runner {
                 "repeated tool call: `{}` with the same arguments {times} times (limit {})",
                 call.name, budget.max_repeated_calls
             );
-            return self
-                .review(
-                    id,
-                    epoch,
-                    reason,
-                    history.last_turn().and_then(|t| t.content.clone()),
-                )
-                .await;
+            let raw = history.last_turn().and_then(|t| t.content.clone());
+            return self.review(id, epoch, reason, raw).await.map(Some);
         }
         let spec = prepared.spec().clone();
         if spec.approval.needs_approval(&prepared.arguments) {
-            match &pending.approval {
+            let refused = match &pending.approval {
                 None => {
                     let now = self.clock.now();
                     let expires_in = chrono::Duration::from_std(spec.approval.expires_in)
@@ -368,7 +327,7 @@ impl Runner {
                         expires_at: now + expires_in,
                     };
                     fenced!(self.store.await_approval(id, epoch, draft).await);
-                    return Ok(Outcome::Stop(Step::AwaitingApproval));
+                    return Ok(Some(Step::AwaitingApproval));
                 }
                 Some(ApprovalState::Requested(approval)) => {
                     return Err(Error::Conflict(format!(
@@ -380,43 +339,22 @@ impl Runner {
                     decision: Decision::Reject,
                     by,
                     comment,
-                }) => {
-                    let text = match comment {
-                        Some(c) => format!("rejected by {by}: {c}"),
-                        None => format!("rejected by {by}"),
-                    };
-                    let outcome = ToolOutcome {
-                        output: text,
-                        is_error: true,
-                        truncated: false,
-                        original_bytes: None,
-                    };
-                    events.extend(fenced!(
-                        self.store
-                            .checkpoint(id, epoch, vec![to_result(&call.id, &spec.name, outcome)])
-                            .await
-                    ));
-                    return Ok(Outcome::Continue);
-                }
+                }) => Some(match comment {
+                    Some(c) => format!("rejected by {by}: {c}"),
+                    None => format!("rejected by {by}"),
+                }),
                 Some(ApprovalState::Expired) => {
-                    let outcome = ToolOutcome {
-                        output: "expired: nobody approved this action in time; it was not run"
-                            .to_owned(),
-                        is_error: true,
-                        truncated: false,
-                        original_bytes: None,
-                    };
-                    events.extend(fenced!(
-                        self.store
-                            .checkpoint(id, epoch, vec![to_result(&call.id, &spec.name, outcome)])
-                            .await
-                    ));
-                    return Ok(Outcome::Continue);
+                    Some("expired: nobody approved this action in time; it was not run".to_owned())
                 }
                 Some(ApprovalState::Decided {
                     decision: Decision::Approve,
                     ..
-                }) => {}
+                }) => None,
+            };
+            if let Some(text) = refused {
+                return self
+                    .answer(inv, history, &call.id, &spec.name, error(text))
+                    .await;
             }
         }
         let intent = StepEvent::ToolIntent(ToolIntent {
@@ -425,9 +363,9 @@ impl Runner {
             arguments: prepared.arguments.clone(),
             effect: spec.effect,
         });
-        events.extend(fenced!(
-            self.store.checkpoint(id, epoch, vec![intent]).await
-        ));
+        for event in fenced!(self.store.checkpoint(id, epoch, vec![intent]).await) {
+            history.record(&event);
+        }
         let preview_only = (self.mode == Mode::DryRun && spec.effect == Effect::Write)
             || (self.mode == Mode::Dummy && !prepared.tool.is_local());
         let outcome = if preview_only {
@@ -437,12 +375,35 @@ impl Runner {
         } else {
             self.execute(&prepared).await
         };
-        events.extend(fenced!(
+        self.answer(inv, history, &call.id, &spec.name, outcome)
+            .await
+    }
+
+    /// Checkpoints a call's result and records it; the run goes on.
+    async fn answer(
+        &self,
+        inv: &Investigation,
+        history: &mut History,
+        call_id: &str,
+        tool: &str,
+        outcome: ToolOutcome,
+    ) -> Result<Option<Step>, Error> {
+        let result = StepEvent::ToolResult(ToolResult {
+            tool_call_id: call_id.to_owned(),
+            tool: tool.to_owned(),
+            output: outcome.output,
+            is_error: outcome.is_error,
+            truncated: outcome.truncated,
+            original_bytes: outcome.original_bytes,
+        });
+        for event in fenced!(
             self.store
-                .checkpoint(id, epoch, vec![to_result(&call.id, &spec.name, outcome)])
+                .checkpoint(inv.id, inv.lease_epoch, vec![result])
                 .await
-        ));
-        Ok(Outcome::Continue)
+        ) {
+            history.record(&event);
+        }
+        Ok(None)
     }
 
     async fn execute(&self, prepared: &Prepared) -> ToolOutcome {
@@ -456,14 +417,14 @@ impl Runner {
         epoch: i64,
         reason: String,
         result_raw: Option<String>,
-    ) -> Result<Outcome, Error> {
+    ) -> Result<Step, Error> {
         let outcome = Completion::Invalid {
             reason,
             result_raw,
             errors: Vec::new(),
         };
         fenced!(self.store.complete(id, epoch, outcome).await);
-        Ok(Outcome::Stop(Step::ReviewRequired))
+        Ok(Step::ReviewRequired)
     }
 
     /// Why the run may not take another model turn, if it may not. Wall
