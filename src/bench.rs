@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::Duration as ChronoDuration;
-use serde_json::json;
+use serde_json::{Value, json};
 use sqlx::AssertSqlSafe;
 use vigil_engine::event::{Effect, ModelTurn, StepEvent, ToolCall, ToolIntent, ToolResult};
 use vigil_engine::result::Completion;
@@ -280,14 +280,13 @@ fn step(round: usize, which: usize) -> StepEvent {
     }
 }
 
-fn final_result() -> String {
+fn final_result() -> Value {
     json!({
         "summary": "Tor exit node brute-forcing SSH; no successful login.",
         "key_findings": ["185.220.101.4 is a Tor exit", "412 failures, 0 successes"],
         "recommended_next_steps": ["block at the edge"],
         "confidence": 0.85
     })
-    .to_string()
 }
 
 /// Drives `runs` runs with `concurrency` tasks; returns elapsed time, events
@@ -341,7 +340,10 @@ async fn drive_runs(
                     .complete(
                         inv.id,
                         inv.lease_epoch,
-                        Completion::from_raw_default(&final_result()),
+                        Completion::Valid {
+                            result: final_result(),
+                            confidence: Some(0.85),
+                        },
                     )
                     .await?;
                 others[2].push(t.elapsed());

@@ -615,7 +615,11 @@ fn fixture(state: State) -> Fixture {
             let epoch = run.epoch();
             run.apply(Command::Complete {
                 epoch,
-                outcome: Completion::from_raw_default("I think it is fine"),
+                outcome: Completion::Invalid {
+                    reason: "result is not valid JSON".to_owned(),
+                    result_raw: Some("I think it is fine".to_owned()),
+                    errors: vec![],
+                },
             });
             run
         }
@@ -1371,7 +1375,11 @@ fn complete_invalid_keeps_raw_and_requires_review() {
     let epoch = run.epoch();
     let t = run.apply(Command::Complete {
         epoch,
-        outcome: Completion::from_raw_default("probably benign"),
+        outcome: Completion::Invalid {
+            reason: "result is not valid JSON".to_owned(),
+            result_raw: Some("probably benign".to_owned()),
+            errors: vec!["expected value at line 1 column 1".to_owned()],
+        },
     });
     assert_eq!(t.next.status, Status::ReviewRequired);
     assert_eq!(t.next.result, None);
@@ -1679,7 +1687,11 @@ impl Op {
                         confidence: Some(0.8),
                     }
                 } else {
-                    Completion::from_raw_default("{\"summary\": \"\"}")
+                    Completion::Invalid {
+                        reason: "result does not match the output schema".to_owned(),
+                        result_raw: Some("{\"summary\": \"\"}".to_owned()),
+                        errors: vec!["summary: must be a non-empty string".to_owned()],
+                    }
                 },
             },
             Op::Fail {

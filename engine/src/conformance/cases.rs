@@ -305,7 +305,7 @@ pub async fn checkpoint_is_fenced_after_reap_and_after_rescue<H: Harness>(h: &H)
     assert_lease_lost(store.heartbeat(inv.id, 1, LEASE).await);
     assert_lease_lost(
         store
-            .complete(inv.id, 1, Completion::from_raw_default("{}"))
+            .complete(inv.id, 1, invalid_completion("{}", &[]))
             .await,
     );
 
@@ -444,9 +444,7 @@ pub async fn writes_through_another_handle_are_never_overwritten<H: Harness>(h: 
         .await
         .unwrap();
     b.checkpoint(inv.id, 4, vec![intent("a3")]).await.unwrap();
-    a.complete(inv.id, 4, Completion::from_raw_default(&valid_result()))
-        .await
-        .unwrap();
+    a.complete(inv.id, 4, valid_completion()).await.unwrap();
     assert_eq!(b.get(inv.id).await.unwrap().status, Status::Completed);
     assert_chain_valid(&b, &inv).await;
     h.cleanup(b).await;
@@ -693,7 +691,7 @@ pub async fn rescue_only_from_dead_lettered_or_failed<H: Harness>(h: &H) {
     let running = claimed(&store, "triage").await;
     assert_invalid_transition(store.rescue(running.id, "oncall", "why not").await);
     store
-        .complete(running.id, 1, Completion::from_raw_default(&valid_result()))
+        .complete(running.id, 1, valid_completion())
         .await
         .unwrap();
     assert_invalid_transition(store.rescue(running.id, "oncall", "why not").await);
@@ -741,6 +739,21 @@ pub async fn rescue_only_from_dead_lettered_or_failed<H: Harness>(h: &H) {
         other => panic!("unexpected {other:?}"),
     }
     h.cleanup(store).await;
+}
+
+fn valid_completion() -> Completion {
+    Completion::Valid {
+        result: serde_json::from_str(&valid_result()).unwrap(),
+        confidence: Some(0.85),
+    }
+}
+
+fn invalid_completion(raw: &str, errors: &[&str]) -> Completion {
+    Completion::Invalid {
+        reason: "result does not match the output schema".to_owned(),
+        result_raw: Some(raw.to_owned()),
+        errors: errors.iter().map(|e| (*e).to_owned()).collect(),
+    }
 }
 
 fn valid_result() -> String {
@@ -1011,7 +1024,17 @@ pub async fn complete_with_invalid_result_keeps_raw_and_requires_review<H: Harne
     let inv = claimed(&store, "triage").await;
     let raw = r#"{"summary": 3, "confidence": "high"}"#;
     let done = store
-        .complete(inv.id, 1, Completion::from_raw_default(raw))
+        .complete(
+            inv.id,
+            1,
+            invalid_completion(
+                raw,
+                &[
+                    "summary: must be a non-empty string",
+                    "confidence: must be a number",
+                ],
+            ),
+        )
         .await
         .unwrap();
     assert_eq!((done.status, done.phase), (Status::ReviewRequired, None));
@@ -1067,10 +1090,7 @@ pub async fn complete_with_valid_result_completes<H: Harness>(h: &H) {
     let (store, clock) = setup(h).await;
     let inv = claimed(&store, "triage").await;
     clock.advance(Duration::seconds(7));
-    let done = store
-        .complete(inv.id, 1, Completion::from_raw_default(&valid_result()))
-        .await
-        .unwrap();
+    let done = store.complete(inv.id, 1, valid_completion()).await.unwrap();
     assert_eq!(
         (done.status, done.confidence),
         (Status::Completed, Some(0.85))
