@@ -9,8 +9,7 @@ use crate::config::{Config, redact_url};
 /// Validates mode, model, tools and agents (including `${VAR}` references)
 /// and prints what a worker would run with. Secrets are never printed.
 pub fn check_command(config: &Config) -> anyhow::Result<()> {
-    let setup = vigil_agents::setup::setup(config.agents_config(), &|var| std::env::var(var).ok())
-        .context("invalid agent configuration")?;
+    let setup = config.agent_setup()?;
     println!("database: {}", redact_url(&config.database.url));
     match setup.mode {
         Mode::Dummy => println!(

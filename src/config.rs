@@ -138,6 +138,13 @@ impl Default for LimitsConfig {
 }
 
 impl Config {
+    /// Builds tools, agents and the model from this configuration, resolving
+    /// `${VAR}` references from the process environment.
+    pub fn agent_setup(&self) -> anyhow::Result<vigil_agents::setup::Setup> {
+        vigil_agents::setup::setup(self.agents_config(), &|var| std::env::var(var).ok())
+            .context("invalid agent configuration")
+    }
+
     /// The agent side of the configuration.
     pub fn agents_config(&self) -> AgentsConfig {
         AgentsConfig {

@@ -11,8 +11,8 @@
 mod bench;
 mod bench_e2e;
 mod check;
+mod commands;
 mod config;
-mod dispatch;
 mod serve;
 mod stores;
 
@@ -65,13 +65,13 @@ enum Command {
     /// Check the configuration (mode, model, agents, tools) and print it.
     Check,
     /// Start an investigation (directly against the database).
-    Dispatch(dispatch::DispatchArgs),
+    Dispatch(commands::DispatchArgs),
     /// Put a dead-lettered or failed investigation back in the queue.
-    Rescue(dispatch::RescueArgs),
+    Rescue(commands::RescueArgs),
     /// Show an investigation (its state on the first line).
-    Status(dispatch::IdArgs),
+    Status(commands::IdArgs),
     /// Verify an investigation's hash chain and event sequence.
-    Audit(dispatch::IdArgs),
+    Audit(commands::IdArgs),
     /// Run workers, the reaper and the approval-expiry sweep (many may share one PostgreSQL).
     Worker,
     /// Run everything in one process on the configured database (workers, reaper, expiry).
@@ -120,10 +120,10 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Migrate => stores::migrate_command(&config).await,
             Command::Check => check::check_command(&config),
-            Command::Dispatch(args) => dispatch::dispatch_command(&config, args).await,
-            Command::Rescue(args) => dispatch::rescue_command(&config, args).await,
-            Command::Status(args) => dispatch::status_command(&config, args).await,
-            Command::Audit(args) => dispatch::audit_command(&config, args).await,
+            Command::Dispatch(args) => commands::dispatch_command(&config, args).await,
+            Command::Rescue(args) => commands::rescue_command(&config, args).await,
+            Command::Status(args) => commands::status_command(&config, args).await,
+            Command::Audit(args) => commands::audit_command(&config, args).await,
             Command::Worker | Command::Serve => serve::worker_command(&config).await,
             Command::Bench(BenchCommand::Store(args)) => bench::store(&config, args).await,
             Command::Bench(BenchCommand::E2e(args)) => bench_e2e::e2e(&config, args).await,

@@ -15,12 +15,9 @@ use crate::stores;
 /// Runs until SIGINT or SIGTERM, then shuts down gracefully; a second
 /// signal stops the process at once.
 pub async fn worker_command(config: &Config) -> anyhow::Result<()> {
-    let setup = vigil_agents::setup::setup(config.agents_config(), &|var| std::env::var(var).ok())
-        .context("invalid agent configuration")?;
+    let setup = config.agent_setup()?;
     let store = stores::connect(config).await?;
-    if store.kind() == "sqlite" {
-        store.migrate().await?;
-    }
+    store.prepare_embedded().await?;
     let ports = store.ports();
     let stop = Arc::new(AtomicBool::new(false));
     let runner = Runner::new(

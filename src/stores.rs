@@ -37,6 +37,15 @@ impl AnyStore {
         }
     }
 
+    /// Migrates the embedded SQLite database, which prepares itself wherever
+    /// it is opened; PostgreSQL is left to `vigil migrate`.
+    pub async fn prepare_embedded(&self) -> anyhow::Result<()> {
+        if let AnyStore::Sqlite(_) = self {
+            self.migrate().await?;
+        }
+        Ok(())
+    }
+
     /// Applies pending migrations; returns the versions applied now.
     pub async fn migrate(&self) -> anyhow::Result<Vec<i64>> {
         Ok(match self {

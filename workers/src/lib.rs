@@ -158,26 +158,28 @@ where
         }
     };
 
-    let backend = claims::stream(shared.clone());
-    let worker = WorkerBuilder::new(settings.id.clone())
-        .backend(backend)
-        .concurrency(settings.concurrency.max(1))
-        .data(shared.clone())
-        .build(run::handle);
-    let sweepers = sweeps::workers(store, &sweeps, &settings.id)?;
-
-    tracing::info!(worker.id = %settings.id, concurrency = settings.concurrency, "worker started");
+    let claimers = settings.claimers.clamp(1, settings.concurrency.max(1));
+    tracing::info!(worker.id = %settings.id, concurrency = settings.concurrency, claimers, "worker started");
     let mut tasks = tokio::task::JoinSet::new();
-    let worker_signal = stopped();
-    tasks.spawn(async move {
-        worker
-            .run_until(worker_signal)
-            .await
-            .map_err(|e| Error::Runtime(e.to_string()))
-    });
-    for sweeper in sweepers {
+    for k in 0..claimers {
+        // The slots are split between the claim streams.
+        let slots =
+            settings.concurrency / claimers + usize::from(k < settings.concurrency % claimers);
+        let worker = WorkerBuilder::new(format!("{}/{k}", settings.id))
+            .backend(claims::stream(shared.clone()))
+            .concurrency(slots.max(1))
+            .data(shared.clone())
+            .build(run::handle);
         let signal = stopped();
-        tasks.spawn(async move { sweeper(Box::pin(signal)).await });
+        tasks.spawn(async move {
+            worker
+                .run_until(signal)
+                .await
+                .map_err(|e| Error::Runtime(e.to_string()))
+        });
+    }
+    for sweeper in sweeps::workers(store, &sweeps, &settings.id, stopped)? {
+        tasks.spawn(sweeper);
     }
 
     shutdown.await;

@@ -37,9 +37,8 @@ impl Default for SweepSettings {
 #[derive(Clone)]
 pub(crate) struct SweepStore(Arc<dyn Store>);
 
-type Signal = Pin<Box<dyn Future<Output = Result<(), std::io::Error>> + Send>>;
-type Sweeper =
-    Box<dyn FnOnce(Signal) -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send>> + Send>;
+/// A sweep worker running until its stop signal resolves.
+pub(crate) type SweepFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
 
 fn schedule(expr: &str) -> Result<Schedule, Error> {
     Schedule::from_str(expr).map_err(|e| Error::Schedule {
@@ -48,52 +47,57 @@ fn schedule(expr: &str) -> Result<Schedule, Error> {
     })
 }
 
-async fn reap(_tick: Tick, store: Data<SweepStore>) {
-    let store = &(store.0).0;
+/// Runs `batch` until it returns fewer than [`BATCH`] rows, logging each
+/// row; a failure is logged and left to the next tick.
+async fn sweep_all<T, F, Fut>(what: &str, mut batch: F, log: impl Fn(&T))
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = vigil_engine::store::Result<Vec<T>>>,
+{
     loop {
-        match store.reap(BATCH).await {
-            Ok(reaped) => {
-                for r in &reaped {
-                    tracing::warn!(investigation.id = %r.id, worker = r.worker.as_deref().unwrap_or("unknown"), lease.epoch = r.epoch, "dead-lettered: lease expired");
-                }
-                if reaped.len() < BATCH as usize {
+        match batch().await {
+            Ok(rows) => {
+                rows.iter().for_each(&log);
+                if rows.len() < BATCH as usize {
                     return;
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "reaper tick failed; the next tick retries");
+                tracing::warn!(error = %e, "{what} tick failed; the next tick retries");
                 return;
             }
         }
     }
+}
+
+async fn reap(_tick: Tick, store: Data<SweepStore>) {
+    let store = &(store.0).0;
+    sweep_all("reaper", || store.reap(BATCH), |r| {
+        tracing::warn!(investigation.id = %r.id, worker = r.worker.as_deref().unwrap_or("unknown"), lease.epoch = r.epoch, "dead-lettered: lease expired");
+    })
+    .await;
 }
 
 async fn expire(_tick: Tick, store: Data<SweepStore>) {
     let store = &(store.0).0;
-    loop {
-        match store.expire_approvals(BATCH).await {
-            Ok(expired) => {
-                for a in &expired {
-                    tracing::info!(approval.id = %a.id, investigation.id = %a.investigation_id, "approval expired; investigation queued");
-                }
-                if expired.len() < BATCH as usize {
-                    return;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "expiry tick failed; the next tick retries");
-                return;
-            }
-        }
-    }
+    sweep_all("expiry", || store.expire_approvals(BATCH), |a| {
+        tracing::info!(approval.id = %a.id, investigation.id = %a.investigation_id, "approval expired; investigation queued");
+    })
+    .await;
 }
 
-/// The two sweep workers, each ready to run until its signal resolves.
-pub(crate) fn workers(
+/// The reaper and the expiry sweep, each running until the signal that
+/// `stopped` makes resolves.
+pub(crate) fn workers<F, S>(
     store: Arc<dyn Store>,
     settings: &SweepSettings,
     id: &str,
-) -> Result<Vec<Sweeper>, Error> {
+    stopped: F,
+) -> Result<Vec<SweepFuture>, Error>
+where
+    F: Fn() -> S,
+    S: Future<Output = Result<(), std::io::Error>> + Send + 'static,
+{
     let reaper = WorkerBuilder::new(format!("{id}:reaper"))
         .backend(CronScheduler::new(schedule(&settings.reaper)?))
         .data(SweepStore(store.clone()))
@@ -102,22 +106,19 @@ pub(crate) fn workers(
         .backend(CronScheduler::new(schedule(&settings.expiry)?))
         .data(SweepStore(store))
         .build(expire);
+    let (reaper_stop, expiry_stop) = (stopped(), stopped());
     Ok(vec![
-        Box::new(move |signal: Signal| {
-            Box::pin(async move {
-                reaper
-                    .run_until(signal)
-                    .await
-                    .map_err(|e| Error::Runtime(e.to_string()))
-            })
+        Box::pin(async move {
+            reaper
+                .run_until(reaper_stop)
+                .await
+                .map_err(|e| Error::Runtime(e.to_string()))
         }),
-        Box::new(move |signal: Signal| {
-            Box::pin(async move {
-                expiry
-                    .run_until(signal)
-                    .await
-                    .map_err(|e| Error::Runtime(e.to_string()))
-            })
+        Box::pin(async move {
+            expiry
+                .run_until(expiry_stop)
+                .await
+                .map_err(|e| Error::Runtime(e.to_string()))
         }),
     ])
 }

@@ -1,4 +1,4 @@
-//! `vigil dispatch`: start an investigation directly against the database.
+//! Operator commands against the database: `dispatch`, `rescue`, `status`, `audit`.
 
 use anyhow::Context;
 use vigil_engine::store::DispatchRequest;
@@ -28,14 +28,10 @@ pub struct DispatchArgs {
 /// Checks the agent against the configured catalog, then dispatches.
 /// An unknown agent is refused before anything is written.
 pub async fn dispatch_command(config: &Config, args: DispatchArgs) -> anyhow::Result<()> {
-    let setup = vigil_agents::setup::setup(config.agents_config(), &|var| std::env::var(var).ok())
-        .context("invalid agent configuration")?;
+    let setup = config.agent_setup()?;
     setup.catalog.get(&args.agent)?;
     let store = stores::connect(config).await?;
-    if store.kind() == "sqlite" {
-        // The embedded database prepares itself; PostgreSQL is migrated by `vigil migrate`.
-        store.migrate().await?;
-    }
+    store.prepare_embedded().await?;
     let requested_by = args.requested_by.unwrap_or_else(|| {
         format!(
             "cli:{}",
