@@ -203,6 +203,39 @@ pub async fn claim_never_takes_running_or_awaiting_rows<H: Harness>(h: &H) {
     h.cleanup(store).await;
 }
 
+/// Refused commands hold no lock once they return: right after several
+/// concurrent refusals, the row is claimable at once.
+pub async fn refused_commands_leave_no_lock_behind<H: Harness>(h: &H) {
+    let (store, _) = setup(h).await;
+    for round in 0..40 {
+        let inv = dispatch(&store, "triage").await;
+        // Refusals that lock the row before refusing, then a claim at once.
+        let (a, b, c) = futures::join!(
+            store.rescue(inv.id, "oncall", "not dead"),
+            store.rescue(inv.id, "oncall", "not dead"),
+            store.review(
+                inv.id,
+                "analyst",
+                ReviewInput {
+                    result: json!({}),
+                    confidence: None,
+                    note: None,
+                },
+            ),
+        );
+        assert_invalid_transition(a);
+        assert_invalid_transition(b);
+        assert_invalid_transition(c);
+        let got = store.claim_next(&[], "w", LEASE).await.unwrap();
+        assert_eq!(
+            got.map(|i| i.id),
+            Some(inv.id),
+            "round {round}: a refused command left its row locked"
+        );
+    }
+    h.cleanup(store).await;
+}
+
 /// Eight concurrent claimers over 200 queued rows claim every row exactly once.
 pub async fn concurrent_claimers_claim_each_row_exactly_once<H: Harness>(h: &H) {
     let (store, _) = setup(h).await;

@@ -78,6 +78,7 @@ macro_rules! conformance_tests {
             claim_takes_oldest_queued_for_requested_agents,
             claim_never_takes_running_or_awaiting_rows,
             concurrent_claimers_claim_each_row_exactly_once,
+            refused_commands_leave_no_lock_behind,
             checkpoint_appends_events_in_order_and_accumulates_usage,
             checkpoint_is_fenced_after_reap_and_after_rescue,
             expired_lease_refuses_worker_writes_before_reap,
