@@ -1,6 +1,9 @@
 //! # vigil-agents
 //!
-//! The part of Vigil that investigates. So far:
+//! The part of Vigil that investigates:
+//! - [`runner`]: the agent loop a worker calls with a claimed investigation,
+//!   and [`history`], which rebuilds the conversation from the event log and
+//!   holds the resume rules;
 //! - [`tool`]: the [`Tool`](tool::Tool) contract, approval policies, and the
 //!   outcome the model sees;
 //! - [`registry`]: tool lookup, argument validation against each tool's JSON
@@ -10,7 +13,11 @@
 //! - [`catalog`]: agents declared in configuration, with their budgets and
 //!   output schema;
 //! - [`model`]: the [`ChatModel`](model::ChatModel) port, and [`openai`], its
-//!   adapter for any OpenAI-compatible endpoint.
+//!   adapter for any OpenAI-compatible endpoint;
+//! - [`setup`]: modes, and building tools, agents and the model from
+//!   configuration; [`dummy`]: the offline showcase (scripted model and
+//!   fixture tools); [`secret`] and [`duration`]: configuration values;
+//! - `testing` (feature `test-util`): loopback model and tool servers.
 //!
 //! Depends on `vigil-engine` only among workspace crates; it must never depend
 //! on a concrete store, the worker runtime or the HTTP API.
