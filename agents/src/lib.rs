@@ -4,7 +4,7 @@
 //! - [`runner`]: the agent loop a worker calls with a claimed investigation,
 //!   and [`history`], which rebuilds the conversation from the event log and
 //!   holds the resume rules;
-//! - [`tool`]: the [`Tool`](tool::Tool) contract, approval policies, and the
+//! - [`tool`]: the [`tool::Tool`] contract, approval policies, and the
 //!   outcome the model sees;
 //! - [`registry`]: tool lookup, argument validation against each tool's JSON
 //!   schema, and output capping, so an invalid call, an unknown tool or a tool
@@ -12,7 +12,7 @@
 //! - [`http`]: tools declared in configuration that call HTTP endpoints;
 //! - [`catalog`]: agents declared in configuration, with their budgets and
 //!   output schema;
-//! - [`model`]: the [`ChatModel`](model::ChatModel) port, and [`openai`], its
+//! - [`model`]: the [`model::ChatModel`] port, and [`openai`], its
 //!   adapter for any OpenAI-compatible endpoint;
 //! - [`setup`]: modes, and building tools, agents and the model from
 //!   configuration; [`dummy`]: the offline showcase (scripted model and

@@ -11,7 +11,7 @@
 //! - a tool call with a result never runs again;
 //! - a read tool with an intent and no result runs again;
 //! - a write tool with an intent and no result does not run again: the run
-//!   goes to `review_required` with "outcome of <tool call id> unknown".
+//!   goes to `review_required` with `"outcome of <tool call id> unknown"`.
 
 use std::collections::HashMap;
 use std::sync::Arc;

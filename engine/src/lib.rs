@@ -8,7 +8,7 @@
 //! This crate does no IO. It must not depend on sqlx, reqwest, axum, apalis,
 //! async-openai or any other workspace crate; adapters depend on it.
 //!
-//! With the `test-util` feature it also carries [`conformance`], the generic
+//! With the `test-util` feature it also carries `conformance`, the generic
 //! store conformance suite that every store crate instantiates.
 
 pub mod approval;

@@ -13,7 +13,7 @@
 //!   [`Wakeups`](vigil_engine::store::Wakeups) is a `LISTEN` stream that
 //!   reconnects by itself after a dropped connection.
 //! - Connection faults surface as the transient
-//!   [`Error::Unavailable`](vigil_engine::store::Error::Unavailable).
+//!   `Error::Unavailable`.
 //!
 //! Depends on `vigil-engine` and `vigil-migrations` only among workspace crates.
 
