@@ -79,19 +79,14 @@ schedule = "*/1 * * * * *"
     std::fs::write(dir.join("vigil.toml"), toml).unwrap();
 }
 
-fn spawn(dir: &Path, command: &str, log: &str) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
-    cmd.current_dir(dir)
-        .arg(command)
-        .env("RUST_LOG", "info")
+/// Starts `vigil <subcommand>` in the background, its log in `dir/log`.
+fn spawn(dir: &Path, subcommand: &str, log: &str) -> Child {
+    command(dir, "info")
+        .arg(subcommand)
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join(log)).unwrap());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("VIGIL_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.spawn().expect("start vigil")
+        .stderr(std::fs::File::create(dir.join(log)).unwrap())
+        .spawn()
+        .expect("start vigil")
 }
 
 fn terminate(child: &mut Child) -> std::process::ExitStatus {
@@ -102,11 +97,12 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
     child.wait().unwrap()
 }
 
-/// `vigil`'s view of one investigation: `status` or `pending/phase`, via SQL.
+/// Polls `vigil status` until the investigation's state (`status` or
+/// `pending/phase`) is `want` or `within` has passed; returns the last state.
 async fn wait_for_state(url: &str, id: &str, want: &str, within: Duration) -> String {
     let deadline = Instant::now() + within;
     loop {
-        let state = state(url, id).await;
+        let state = state(url, id);
         if state == want || Instant::now() > deadline {
             return state;
         }
@@ -114,7 +110,7 @@ async fn wait_for_state(url: &str, id: &str, want: &str, within: Duration) -> St
     }
 }
 
-async fn state(url: &str, id: &str) -> String {
+fn state(url: &str, id: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(["--database", url, "status", id])
         .output()

@@ -6,16 +6,22 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, PgPool};
 
-/// Runs `vigil` with `args` in `dir`, with no `VIGIL_*` variables inherited.
-pub fn vigil(dir: &std::path::Path, args: &[&str]) -> Output {
+/// A `vigil` command in `dir` logging at `log_level`, with no `VIGIL_*`
+/// variables inherited from the test's environment.
+pub fn command(dir: &std::path::Path, log_level: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
-    cmd.current_dir(dir).args(args).env("RUST_LOG", "warn");
+    cmd.current_dir(dir).env("RUST_LOG", log_level);
     for (key, _) in std::env::vars() {
         if key.starts_with("VIGIL_") {
             cmd.env_remove(key);
         }
     }
-    cmd.output().expect("run vigil")
+    cmd
+}
+
+/// Runs `vigil` with `args` in `dir` (see [`command`]) to completion.
+pub fn vigil(dir: &std::path::Path, args: &[&str]) -> Output {
+    command(dir, "warn").args(args).output().expect("run vigil")
 }
 
 pub fn stdout(out: &Output) -> String {

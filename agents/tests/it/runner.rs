@@ -208,6 +208,12 @@ impl Fixture {
             .investigation
     }
 
+    /// Dispatches a triage run and claims it as `worker-1`.
+    pub async fn start(&self) -> Investigation {
+        self.dispatch("triage").await;
+        self.claim("worker-1").await
+    }
+
     pub async fn claim(&self, worker: &str) -> Investigation {
         self.store
             .claim_next(&[], worker, LEASE)
@@ -326,8 +332,7 @@ pub async fn bad_calls_become_results_the_model_sees(b: Backend) {
             ("ip_reputation", r#"{"address": "x"}"#, Some("c3")),
         ]))
         .push(submit(VALID));
-    fx.dispatch("triage").await;
-    let inv = fx.claim("worker-1").await;
+    let inv = fx.start().await;
     assert_eq!(
         fx.runner(Mode::Real).run(&inv).await.unwrap(),
         Step::Completed
@@ -346,8 +351,7 @@ pub async fn a_model_that_never_submits_ends_in_review(b: Backend) {
     for n in 0..4 {
         fx.model.push(text(&format!("Still thinking ({n})")));
     }
-    fx.dispatch("triage").await;
-    let inv = fx.claim("worker-1").await;
+    let inv = fx.start().await;
     assert_eq!(
         fx.runner(Mode::Real).run(&inv).await.unwrap(),
         Step::ReviewRequired
@@ -375,8 +379,7 @@ pub async fn a_result_that_fails_the_schema_requires_review(b: Backend) {
     let fx = Fixture::new(b).await;
     fx.model
         .push(submit(r#"{"summary":"looks bad","confidence":"high"}"#));
-    fx.dispatch("triage").await;
-    let inv = fx.claim("worker-1").await;
+    let inv = fx.start().await;
     assert_eq!(
         fx.runner(Mode::Real).run(&inv).await.unwrap(),
         Step::ReviewRequired
@@ -396,8 +399,7 @@ async fn park_on_isolation(fx: &Fixture) -> (Investigation, vigil_engine::Approv
         r#"{"host":"web-01"}"#,
         Some("c1"),
     )]));
-    fx.dispatch("triage").await;
-    let inv = fx.claim("worker-1").await;
+    let inv = fx.start().await;
     assert_eq!(
         fx.runner(Mode::Real).run(&inv).await.unwrap(),
         Step::AwaitingApproval
@@ -642,8 +644,7 @@ pub async fn lease_lost_mid_run_stops_without_another_call(b: Backend) {
         tool_calls(&[("ip_reputation", r#"{"ip":"185.220.101.4"}"#, Some("c1"))])
             .delayed(Duration::from_millis(800)),
     );
-    fx.dispatch("triage").await;
-    let inv = fx.claim("worker-1").await;
+    let inv = fx.start().await;
     let runner = fx.runner(Mode::Real);
     let run = async { runner.run(&inv).await.unwrap() };
     let reap = async {
@@ -666,8 +667,7 @@ pub async fn lease_lost_mid_run_stops_without_another_call(b: Backend) {
 pub async fn an_unavailable_model_releases_the_run(b: Backend) {
     let fx = Fixture::new(b).await;
     fx.model.push(Reply::status(503, "overloaded"));
-    fx.dispatch("triage").await;
-    let inv = fx.claim("worker-1").await;
+    let inv = fx.start().await;
     let step = fx.runner(Mode::Real).run(&inv).await.unwrap();
     assert!(
         matches!(step, Step::RetryLater(ref r) if r.contains("503")),
@@ -689,8 +689,7 @@ pub async fn dry_run_previews_writes_and_runs_reads(b: Backend) {
             ("ip_reputation", r#"{"ip":"1.2.3.4"}"#, Some("c2")),
         ]))
         .push(submit(VALID));
-    fx.dispatch("triage").await;
-    let inv = fx.claim("worker-1").await;
+    let inv = fx.start().await;
     assert_eq!(
         fx.runner(Mode::DryRun).run(&inv).await.unwrap(),
         Step::Completed
@@ -736,8 +735,7 @@ pub async fn repeated_identical_calls_end_the_run(b: Backend) {
             Some(&format!("c{n}")),
         )]));
     }
-    fx.dispatch("triage").await;
-    let inv = fx.claim("worker-1").await;
+    let inv = fx.start().await;
     assert_eq!(
         fx.runner(Mode::Real).run(&inv).await.unwrap(),
         Step::ReviewRequired
@@ -762,8 +760,7 @@ pub async fn wall_time_runs_out_while_working(b: Backend) {
         r#"{"ip":"1.2.3.4"}"#,
         Some("c1"),
     )]));
-    fx.dispatch("triage").await;
-    let inv = fx.claim("worker-1").await;
+    let inv = fx.start().await;
     // Sixteen minutes of work pass, the worker heartbeating all along. (The
     // expired-approval case shows that time parked on an approval does not count.)
     let runner = fx.runner(Mode::Real);
@@ -791,8 +788,7 @@ pub async fn dry_run_still_asks_for_approval_before_a_preview(b: Backend) {
         r#"{"host":"web-01"}"#,
         Some("c1"),
     )]));
-    fx.dispatch("triage").await;
-    let inv = fx.claim("worker-1").await;
+    let inv = fx.start().await;
     assert_eq!(
         fx.runner(Mode::DryRun).run(&inv).await.unwrap(),
         Step::AwaitingApproval
