@@ -46,6 +46,7 @@ macro_rules! mirrored {
 /// name, and name (`NNNN_name.sql`).
 pub const FILES: &[MigrationFile] = mirrored![
     1 "0001" "core",
+    2 "0002" "api",
 ];
 
 fn migrator(sql: impl Fn(&MigrationFile) -> &'static str) -> Migrator {

@@ -13,6 +13,9 @@
 //! - **Leases.** Each run's lease is renewed every third of its length. A
 //!   heartbeat that finds the lease gone cancels that run's step at once and
 //!   touches no other run.
+//! - **Presence.** Each worker process records itself (id, agents, last
+//!   seen) in the store when it starts and every 10 s until shutdown; a
+//!   failure is logged once and never stops the worker.
 //! - **Sweeps.** The reaper and the expiry sweep are apalis-cron schedules.
 //!   Each tick is idempotent, so any number of processes may run them.
 //! - **Shutdown.** On the first signal the worker stops claiming and lets
@@ -22,6 +25,7 @@
 //! Depends on `vigil-engine` and `vigil-agents`; never on the HTTP API.
 
 mod claims;
+mod presence;
 mod run;
 mod sweeps;
 
@@ -178,6 +182,21 @@ where
                 .map_err(|e| Error::Runtime(e.to_string()))
         });
     }
+    let announced = presence::run(
+        store.clone(),
+        settings.id.clone(),
+        settings.agents.clone(),
+        {
+            let stop = stopped();
+            async move {
+                let _ = stop.await;
+            }
+        },
+    );
+    tasks.spawn(async move {
+        announced.await;
+        Ok(())
+    });
     for sweeper in sweeps::workers(store, &sweeps, &settings.id, stopped)? {
         tasks.spawn(sweeper);
     }

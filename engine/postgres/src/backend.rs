@@ -3,10 +3,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
+use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, QueryBuilder};
-use vigil_engine::store::backend::{Backend, Optimistic};
-use vigil_engine::store::{ApprovalQuery, Error, ListQuery, Result, Wakeup};
+use vigil_engine::store::backend::{Backend, DeliveryChange, Optimistic};
+use vigil_engine::store::{
+    ApprovalQuery, Delivery, Error, ListQuery, Result, Stats, TokenRecord, Wakeup, WorkerSeen,
+};
 use vigil_engine::{
     ApprovalId, ApprovalRequest, Clock, Event, Investigation, InvestigationId, Transition,
 };
@@ -161,6 +165,13 @@ impl Backend for PgBackend {
         if let Some(id) = query.investigation_id {
             b.push(" AND investigation_id = ").push_bind(id.0);
         }
+        if let Some(since) = query.changed_since {
+            b.push(" AND (created_at >= ")
+                .push_bind(since)
+                .push(" OR decided_at >= ")
+                .push_bind(since)
+                .push(")");
+        }
         b.push(q::LIST_APPROVALS_ORDER)
             .push_bind(i64::from(query.row_limit()));
         b.build()
@@ -217,6 +228,154 @@ impl Backend for PgBackend {
         } else {
             Optimistic::Changed
         })
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        let states = sqlx::query(q::STATE_COUNTS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::state_count)
+            .collect::<Result<Vec<_>>>()?;
+        let row = sqlx::query(q::PENDING_APPROVALS)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let (approvals_pending, oldest_pending_approval_at) = rows::pending_approvals(&row)?;
+        Ok(Stats {
+            states,
+            approvals_pending,
+            oldest_pending_approval_at,
+        })
+    }
+
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        sqlx::query(q::GET_TOKEN)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(rows::token)
+            .transpose()
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        sqlx::query(q::LIST_TOKENS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::token)
+            .collect()
+    }
+
+    async fn enqueue_deliveries(&self, targets: &[String], at: DateTime<Utc>) -> Result<u64> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut added = 0;
+        for target in targets {
+            let done = sqlx::query(q::ENQUEUE_DELIVERIES)
+                .bind(target)
+                .bind(at)
+                .execute(&mut *tx)
+                .await;
+            match done {
+                Ok(done) => added += done.rows_affected(),
+                Err(e) => {
+                    // Roll back now: a dropped transaction would hold its
+                    // locks until the connection's next use.
+                    if let Err(e) = tx.rollback().await {
+                        tracing::warn!(error = %e, "rollback failed; the connection will be discarded");
+                    }
+                    return Err(map_err(e));
+                }
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(added)
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        sqlx::query(q::CLAIM_DELIVERIES)
+            .bind(now)
+            .bind(until)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::delivery)
+            .collect()
+    }
+
+    async fn update_delivery(
+        &self,
+        approval: ApprovalId,
+        target: &str,
+        change: &DeliveryChange,
+    ) -> Result<Option<Delivery>> {
+        let updated = sqlx::query(q::UPDATE_DELIVERY)
+            .bind(approval.0)
+            .bind(target)
+            .bind(change.status.as_str())
+            .bind(change.next_attempt_at)
+            .bind(change.last_status)
+            .bind(&change.last_error)
+            .bind(change.delivered_at)
+            .bind(change.updated_at)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let row = match updated {
+            Some(row) => Some(row),
+            // Not pending (or absent): report the row as it stands.
+            None => sqlx::query(q::GET_DELIVERY)
+                .bind(approval.0)
+                .bind(target)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?,
+        };
+        row.as_ref().map(rows::delivery).transpose()
+    }
+
+    async fn deliveries(&self, approval: ApprovalId) -> Result<Vec<Delivery>> {
+        sqlx::query(q::LIST_DELIVERIES)
+            .bind(approval.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::delivery)
+            .collect()
+    }
+
+    async fn worker_seen(&self, id: &str, agents: &[String], at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(q::WORKER_SEEN)
+            .bind(id)
+            .bind(Json(agents))
+            .bind(at)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn workers_seen(&self, since: DateTime<Utc>) -> Result<Vec<WorkerSeen>> {
+        sqlx::query(q::WORKERS_SEEN)
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::worker)
+            .collect()
     }
 
     async fn ping(&self) -> Result<()> {

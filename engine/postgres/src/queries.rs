@@ -193,3 +193,109 @@ pub const RESOLVE_APPROVAL: &str = "UPDATE approval_requests SET status = $2, de
 pub const NOTIFY: &str = "SELECT pg_notify($1, $2)";
 
 pub const PING: &str = "SELECT 1";
+
+/// Investigations per (status, phase).
+pub const STATE_COUNTS: &str =
+    "SELECT status, phase, count(*) AS count FROM investigations GROUP BY status, phase";
+
+/// How many approval requests are pending, and when the oldest was created.
+pub const PENDING_APPROVALS: &str = "SELECT count(*) AS count, min(created_at) AS oldest \
+     FROM approval_requests WHERE status = 'pending'";
+
+macro_rules! token_columns {
+    () => {
+        "t.id, t.principal, p.roles, t.token_hash, t.created_at, t.revoked_at \
+         FROM api_tokens t JOIN principals p ON p.name = t.principal"
+    };
+}
+
+pub const GET_TOKEN: &str = concat!("SELECT ", token_columns!(), " WHERE t.id = $1");
+
+pub const LOCK_TOKEN: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    " WHERE t.id = $1 FOR UPDATE OF t"
+);
+
+/// Text ties are broken bytewise (`COLLATE "C"`), as SQLite does.
+pub const LIST_TOKENS: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    " ORDER BY t.created_at, t.id COLLATE \"C\""
+);
+
+/// What every INSERT or UPDATE takes anyway, taken first: conflicts only
+/// with [`LOCK_TOKENS_EXCLUSIVE`].
+pub const LOCK_TOKENS_WRITE: &str = "LOCK TABLE api_tokens IN ROW EXCLUSIVE MODE";
+
+/// Conflicts with itself and with every INSERT, UPDATE and DELETE on the
+/// table, not with reads: token writers queue behind the holder.
+pub const LOCK_TOKENS_EXCLUSIVE: &str = "LOCK TABLE api_tokens IN SHARE ROW EXCLUSIVE MODE";
+
+pub const HAS_ACTIVE_TOKEN: &str =
+    "SELECT EXISTS (SELECT 1 FROM api_tokens WHERE revoked_at IS NULL)";
+
+pub const LOCK_PRINCIPAL: &str = "SELECT roles FROM principals WHERE name = $1 FOR UPDATE";
+
+pub const INSERT_PRINCIPAL: &str = "INSERT INTO principals (name, roles, created_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
+
+pub const INSERT_TOKEN: &str = "INSERT INTO api_tokens (id, principal, token_hash, created_at) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING";
+
+pub const REVOKE_TOKEN: &str =
+    "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+
+macro_rules! delivery_columns {
+    () => {
+        "approval_id, target, status, attempts, next_attempt_at, last_status, last_error, \
+         created_at, updated_at, delivered_at"
+    };
+}
+
+/// One target (`$1`) for every pending approval request without a delivery
+/// to it; due, created and updated at `$2`.
+pub const ENQUEUE_DELIVERIES: &str = "INSERT INTO webhook_deliveries (approval_id, target, \
+     status, attempts, next_attempt_at, created_at, updated_at) \
+     SELECT id, $1, 'pending', 0, $2, $2, $2 FROM approval_requests WHERE status = 'pending' \
+     ON CONFLICT (approval_id, target) DO NOTHING";
+
+/// Due pending deliveries (`next_attempt_at <= $1`), oldest first, at most
+/// `$3`, locked past those another claimer holds: attempts + 1, due again
+/// at `$2`, updated at `$1`.
+pub const CLAIM_DELIVERIES: &str = "WITH due AS (SELECT approval_id, target \
+     FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
+     ORDER BY created_at, approval_id, target COLLATE \"C\" LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     UPDATE webhook_deliveries d SET attempts = d.attempts + 1, next_attempt_at = $2, \
+     updated_at = $1 FROM due WHERE d.approval_id = due.approval_id AND d.target = due.target \
+     RETURNING d.approval_id, d.target, d.status, d.attempts, d.next_attempt_at, d.last_status, \
+     d.last_error, d.created_at, d.updated_at, d.delivered_at";
+
+/// Only a pending delivery changes; `$4` NULL keeps `next_attempt_at`.
+pub const UPDATE_DELIVERY: &str = concat!(
+    "UPDATE webhook_deliveries SET status = $3, \
+     next_attempt_at = coalesce($4, next_attempt_at), last_status = $5, last_error = $6, \
+     delivered_at = $7, updated_at = $8 \
+     WHERE approval_id = $1 AND target = $2 AND status = 'pending' RETURNING ",
+    delivery_columns!()
+);
+
+pub const GET_DELIVERY: &str = concat!(
+    "SELECT ",
+    delivery_columns!(),
+    " FROM webhook_deliveries WHERE approval_id = $1 AND target = $2"
+);
+
+pub const LIST_DELIVERIES: &str = concat!(
+    "SELECT ",
+    delivery_columns!(),
+    " FROM webhook_deliveries WHERE approval_id = $1 ORDER BY target COLLATE \"C\""
+);
+
+/// Inserts worker `$1` or refreshes its agents and `seen_at`.
+pub const WORKER_SEEN: &str = "INSERT INTO workers (id, agents, started_at, seen_at) \
+     VALUES ($1, $2, $3, $3) ON CONFLICT (id) DO UPDATE SET agents = excluded.agents, \
+     seen_at = excluded.seen_at";
+
+pub const WORKERS_SEEN: &str = "SELECT id, agents, started_at, seen_at FROM workers \
+     WHERE seen_at >= $1 ORDER BY seen_at DESC, id COLLATE \"C\"";

@@ -1,11 +1,15 @@
 //! Row decoding and error mapping for PostgreSQL.
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
+use sqlx::types::Json;
 use uuid::Uuid;
-use vigil_engine::store::{Error, Result};
-use vigil_engine::{ApprovalId, ApprovalRequest, Event, Investigation, InvestigationId, Usage};
+use vigil_engine::store::{Delivery, Error, Result, StateCount, TokenRecord, WorkerSeen};
+use vigil_engine::{
+    ApprovalId, ApprovalRequest, Event, Investigation, InvestigationId, Role, Usage,
+};
 
 /// Maps a sqlx error to the store's error: connection-level faults and
 /// server shutdowns are transient ([`Error::Unavailable`]); unique violations
@@ -121,4 +125,60 @@ pub(crate) fn event(row: &PgRow) -> Result<Event> {
         prev_hash: col(row, "prev_hash")?,
         hash: col(row, "hash")?,
     })
+}
+
+pub(crate) fn roles_of(row: &PgRow) -> Result<Vec<Role>> {
+    let roles: Json<Vec<Role>> = col(row, "roles")?;
+    Ok(roles.0)
+}
+
+pub(crate) fn token(row: &PgRow) -> Result<TokenRecord> {
+    Ok(TokenRecord {
+        id: col(row, "id")?,
+        principal: col(row, "principal")?,
+        roles: roles_of(row)?,
+        token_hash: col(row, "token_hash")?,
+        created_at: col(row, "created_at")?,
+        revoked_at: col(row, "revoked_at")?,
+    })
+}
+
+pub(crate) fn delivery(row: &PgRow) -> Result<Delivery> {
+    Ok(Delivery {
+        approval_id: ApprovalId(col(row, "approval_id")?),
+        target: col(row, "target")?,
+        status: parse(&col::<String>(row, "status")?)?,
+        attempts: col(row, "attempts")?,
+        next_attempt_at: col(row, "next_attempt_at")?,
+        last_status: col(row, "last_status")?,
+        last_error: col(row, "last_error")?,
+        created_at: col(row, "created_at")?,
+        updated_at: col(row, "updated_at")?,
+        delivered_at: col(row, "delivered_at")?,
+    })
+}
+
+pub(crate) fn worker(row: &PgRow) -> Result<WorkerSeen> {
+    let agents: Json<Vec<String>> = col(row, "agents")?;
+    Ok(WorkerSeen {
+        id: col(row, "id")?,
+        agents: agents.0,
+        started_at: col(row, "started_at")?,
+        seen_at: col(row, "seen_at")?,
+    })
+}
+
+pub(crate) fn state_count(row: &PgRow) -> Result<StateCount> {
+    let phase: Option<String> = col(row, "phase")?;
+    Ok(StateCount {
+        status: parse(&col::<String>(row, "status")?)?,
+        phase: phase.as_deref().map(parse).transpose()?,
+        count: col(row, "count")?,
+    })
+}
+
+/// The pending-approval half of [`vigil_engine::store::Stats`]: the count
+/// and the oldest `created_at`.
+pub(crate) fn pending_approvals(row: &PgRow) -> Result<(i64, Option<DateTime<Utc>>)> {
+    Ok((col(row, "count")?, col(row, "oldest")?))
 }

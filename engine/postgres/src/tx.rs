@@ -2,11 +2,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::types::Json;
 use sqlx::{Postgres, Transaction};
-use vigil_engine::store::backend::WriteTx;
-use vigil_engine::store::{Result, Wakeup};
+use vigil_engine::store::backend::{TokenLock, WriteTx};
+use vigil_engine::store::{Result, TokenRecord, Wakeup};
 use vigil_engine::{
-    ApprovalId, ApprovalRequest, ApprovalStatus, Event, Investigation, InvestigationId,
+    ApprovalId, ApprovalRequest, ApprovalStatus, Event, Investigation, InvestigationId, Role,
 };
 
 use crate::queries as q;
@@ -280,6 +281,91 @@ impl WriteTx for PgTx {
             .bind(decided_by)
             .bind(decided_at)
             .bind(comment)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn lock_tokens(&mut self, mode: TokenLock) -> Result<()> {
+        let sql = match mode {
+            TokenLock::Write => q::LOCK_TOKENS_WRITE,
+            TokenLock::Exclusive => q::LOCK_TOKENS_EXCLUSIVE,
+        };
+        sqlx::query(sql)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn has_active_token(&mut self) -> Result<bool> {
+        sqlx::query_scalar(q::HAS_ACTIVE_TOKEN)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(map_err)
+    }
+
+    async fn lock_principal(&mut self, name: &str) -> Result<Option<Vec<Role>>> {
+        sqlx::query(q::LOCK_PRINCIPAL)
+            .bind(name)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(rows::roles_of)
+            .transpose()
+    }
+
+    async fn insert_principal(
+        &mut self,
+        name: &str,
+        roles: &[Role],
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(q::INSERT_PRINCIPAL)
+            .bind(name)
+            .bind(Json(roles))
+            .bind(at)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_token(
+        &mut self,
+        id: &str,
+        principal: &str,
+        token_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(q::INSERT_TOKEN)
+            .bind(id)
+            .bind(principal)
+            .bind(token_hash)
+            .bind(at)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn lock_token(&mut self, id: &str) -> Result<Option<TokenRecord>> {
+        sqlx::query(q::LOCK_TOKEN)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(rows::token)
+            .transpose()
+    }
+
+    async fn revoke_token(&mut self, id: &str, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(q::REVOKE_TOKEN)
+            .bind(id)
+            .bind(at)
             .execute(&mut *self.tx)
             .await
             .map_err(map_err)?;

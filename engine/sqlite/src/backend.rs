@@ -3,17 +3,20 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 use tokio::sync::broadcast;
-use vigil_engine::store::backend::{Backend, Optimistic, WriteTx};
-use vigil_engine::store::{ApprovalQuery, Error, ListQuery, Result, Wakeup};
+use vigil_engine::store::backend::{Backend, DeliveryChange, Optimistic, WriteTx};
+use vigil_engine::store::{
+    ApprovalQuery, Delivery, Error, ListQuery, Result, Stats, TokenRecord, Wakeup, WorkerSeen,
+};
 use vigil_engine::{
     ApprovalId, ApprovalRequest, Clock, Event, Investigation, InvestigationId, Transition,
 };
 
 use crate::queries as q;
-use crate::rows::{self, map_err, micros};
+use crate::rows::{self, map_err, micros, opt_micros, to_json};
 use crate::tx::SqliteTx;
 
 /// SQLite pools, the clock and the in-process wake-up channel.
@@ -55,6 +58,31 @@ impl SqliteBackend {
         self.writer.close().await;
         self.reader.close().await;
     }
+
+    /// A bare `BEGIN IMMEDIATE` transaction on the writer, for writes that
+    /// touch no investigation.
+    async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)
+    }
+}
+
+/// Unwraps a statement's result in a bare write transaction, or rolls the
+/// transaction back at once and returns the mapped error.
+macro_rules! tx_try {
+    ($tx:ident, $e:expr) => {
+        match $e {
+            Ok(value) => value,
+            Err(err) => {
+                if let Err(e) = $tx.rollback().await {
+                    tracing::warn!(error = %e, "rollback failed; the connection will be discarded");
+                }
+                return Err(map_err(err));
+            }
+        }
+    };
 }
 
 /// Appends the investigation-list filters shared by every listing.
@@ -163,6 +191,13 @@ impl Backend for SqliteBackend {
         if let Some(id) = query.investigation_id {
             b.push(" AND investigation_id = ").push_bind(id.to_string());
         }
+        if let Some(since) = query.changed_since {
+            b.push(" AND (created_at >= ")
+                .push_bind(micros(since))
+                .push(" OR decided_at >= ")
+                .push_bind(micros(since))
+                .push(")");
+        }
         b.push(q::LIST_APPROVALS_ORDER)
             .push_bind(i64::from(query.row_limit()));
         b.build()
@@ -212,6 +247,148 @@ impl Backend for SqliteBackend {
         }
         tx.commit().await?;
         Ok(Optimistic::Written(Box::new(t)))
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        let states = sqlx::query(q::STATE_COUNTS)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::state_count)
+            .collect::<Result<Vec<_>>>()?;
+        let row = sqlx::query(q::PENDING_APPROVALS)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(map_err)?;
+        let (approvals_pending, oldest_pending_approval_at) = rows::pending_approvals(&row)?;
+        Ok(Stats {
+            states,
+            approvals_pending,
+            oldest_pending_approval_at,
+        })
+    }
+
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        sqlx::query(q::GET_TOKEN)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(rows::token)
+            .transpose()
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        sqlx::query(q::LIST_TOKENS)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::token)
+            .collect()
+    }
+
+    async fn enqueue_deliveries(&self, targets: &[String], at: DateTime<Utc>) -> Result<u64> {
+        let mut tx = self.write().await?;
+        let mut added = 0;
+        for target in targets {
+            let done = sqlx::query(q::ENQUEUE_DELIVERIES)
+                .bind(target)
+                .bind(micros(at))
+                .execute(&mut *tx)
+                .await;
+            added += tx_try!(tx, done).rows_affected();
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(added)
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        let mut tx = self.write().await?;
+        let claimed = sqlx::query(q::CLAIM_DELIVERIES)
+            .bind(micros(now))
+            .bind(micros(until))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await;
+        let claimed = tx_try!(tx, claimed);
+        tx.commit().await.map_err(map_err)?;
+        claimed.iter().map(rows::delivery).collect()
+    }
+
+    async fn update_delivery(
+        &self,
+        approval: ApprovalId,
+        target: &str,
+        change: &DeliveryChange,
+    ) -> Result<Option<Delivery>> {
+        let mut tx = self.write().await?;
+        let updated = sqlx::query(q::UPDATE_DELIVERY)
+            .bind(approval.to_string())
+            .bind(target)
+            .bind(change.status.as_str())
+            .bind(opt_micros(change.next_attempt_at))
+            .bind(change.last_status)
+            .bind(&change.last_error)
+            .bind(opt_micros(change.delivered_at))
+            .bind(micros(change.updated_at))
+            .fetch_optional(&mut *tx)
+            .await;
+        let row = match tx_try!(tx, updated) {
+            Some(row) => Some(row),
+            None => {
+                // Not pending (or absent): report the row as it stands.
+                let current = sqlx::query(q::GET_DELIVERY)
+                    .bind(approval.to_string())
+                    .bind(target)
+                    .fetch_optional(&mut *tx)
+                    .await;
+                tx_try!(tx, current)
+            }
+        };
+        tx.commit().await.map_err(map_err)?;
+        row.as_ref().map(rows::delivery).transpose()
+    }
+
+    async fn deliveries(&self, approval: ApprovalId) -> Result<Vec<Delivery>> {
+        sqlx::query(q::LIST_DELIVERIES)
+            .bind(approval.to_string())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::delivery)
+            .collect()
+    }
+
+    async fn worker_seen(&self, id: &str, agents: &[String], at: DateTime<Utc>) -> Result<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query(q::WORKER_SEEN)
+            .bind(id)
+            .bind(to_json(&agents))
+            .bind(micros(at))
+            .execute(&mut *tx)
+            .await;
+        tx_try!(tx, done);
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn workers_seen(&self, since: DateTime<Utc>) -> Result<Vec<WorkerSeen>> {
+        sqlx::query(q::WORKERS_SEEN)
+            .bind(micros(since))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::worker)
+            .collect()
     }
 
     async fn ping(&self) -> Result<()> {

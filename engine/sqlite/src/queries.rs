@@ -153,3 +153,92 @@ pub const RESOLVE_APPROVAL: &str = "UPDATE approval_requests SET status = ?2, de
      decided_at = ?4, comment = ?5 WHERE id = ?1 AND status = 'pending'";
 
 pub const PING: &str = "SELECT 1";
+
+/// Investigations per (status, phase).
+pub const STATE_COUNTS: &str =
+    "SELECT status, phase, count(*) AS count FROM investigations GROUP BY status, phase";
+
+/// How many approval requests are pending, and when the oldest was created.
+pub const PENDING_APPROVALS: &str = "SELECT count(*) AS count, min(created_at) AS oldest \
+     FROM approval_requests WHERE status = 'pending'";
+
+macro_rules! token_columns {
+    () => {
+        "t.id, t.principal, p.roles, t.token_hash, t.created_at, t.revoked_at \
+         FROM api_tokens t JOIN principals p ON p.name = t.principal"
+    };
+}
+
+pub const GET_TOKEN: &str = concat!("SELECT ", token_columns!(), " WHERE t.id = ?1");
+
+/// Inside `BEGIN IMMEDIATE` the whole database is write-locked.
+pub const LOCK_TOKEN: &str = GET_TOKEN;
+
+pub const LIST_TOKENS: &str = concat!("SELECT ", token_columns!(), " ORDER BY t.created_at, t.id");
+
+pub const HAS_ACTIVE_TOKEN: &str =
+    "SELECT EXISTS (SELECT 1 FROM api_tokens WHERE revoked_at IS NULL)";
+
+/// Inside `BEGIN IMMEDIATE` the whole database is write-locked.
+pub const LOCK_PRINCIPAL: &str = "SELECT roles FROM principals WHERE name = ?1";
+
+pub const INSERT_PRINCIPAL: &str = "INSERT INTO principals (name, roles, created_at) \
+     VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING";
+
+pub const INSERT_TOKEN: &str = "INSERT INTO api_tokens (id, principal, token_hash, created_at) \
+     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO NOTHING";
+
+pub const REVOKE_TOKEN: &str =
+    "UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL";
+
+macro_rules! delivery_columns {
+    () => {
+        "approval_id, target, status, attempts, next_attempt_at, last_status, last_error, \
+         created_at, updated_at, delivered_at"
+    };
+}
+
+/// One target (`?1`) for every pending approval request without a delivery
+/// to it; due, created and updated at `?2`.
+pub const ENQUEUE_DELIVERIES: &str = "INSERT INTO webhook_deliveries (approval_id, target, \
+     status, attempts, next_attempt_at, created_at, updated_at) \
+     SELECT id, ?1, 'pending', 0, ?2, ?2, ?2 FROM approval_requests WHERE status = 'pending' \
+     ON CONFLICT (approval_id, target) DO NOTHING";
+
+/// Due pending deliveries (`next_attempt_at <= ?1`), oldest first, at most
+/// `?3`: attempts + 1, due again at `?2`, updated at `?1`.
+pub const CLAIM_DELIVERIES: &str = concat!(
+    "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = ?2, \
+     updated_at = ?1 WHERE (approval_id, target) IN (SELECT approval_id, target \
+     FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?1 \
+     ORDER BY created_at, approval_id, target LIMIT ?3) RETURNING ",
+    delivery_columns!()
+);
+
+/// Only a pending delivery changes; `?4` NULL keeps `next_attempt_at`.
+pub const UPDATE_DELIVERY: &str = concat!(
+    "UPDATE webhook_deliveries SET status = ?3, next_attempt_at = coalesce(?4, next_attempt_at), \
+     last_status = ?5, last_error = ?6, delivered_at = ?7, updated_at = ?8 \
+     WHERE approval_id = ?1 AND target = ?2 AND status = 'pending' RETURNING ",
+    delivery_columns!()
+);
+
+pub const GET_DELIVERY: &str = concat!(
+    "SELECT ",
+    delivery_columns!(),
+    " FROM webhook_deliveries WHERE approval_id = ?1 AND target = ?2"
+);
+
+pub const LIST_DELIVERIES: &str = concat!(
+    "SELECT ",
+    delivery_columns!(),
+    " FROM webhook_deliveries WHERE approval_id = ?1 ORDER BY target"
+);
+
+/// Inserts worker `?1` or refreshes its agents and `seen_at`.
+pub const WORKER_SEEN: &str = "INSERT INTO workers (id, agents, started_at, seen_at) \
+     VALUES (?1, ?2, ?3, ?3) ON CONFLICT (id) DO UPDATE SET agents = excluded.agents, \
+     seen_at = excluded.seen_at";
+
+pub const WORKERS_SEEN: &str = "SELECT id, agents, started_at, seen_at FROM workers \
+     WHERE seen_at >= ?1 ORDER BY seen_at DESC, id";

@@ -8,8 +8,10 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
-use vigil_engine::store::{Error, Result};
-use vigil_engine::{ApprovalId, ApprovalRequest, Event, Investigation, InvestigationId, Usage};
+use vigil_engine::store::{Delivery, Error, Result, StateCount, TokenRecord, WorkerSeen};
+use vigil_engine::{
+    ApprovalId, ApprovalRequest, Event, Investigation, InvestigationId, Role, Usage,
+};
 
 /// Maps a sqlx error to the store's error: connection-level faults are
 /// transient ([`Error::Unavailable`]); unique violations are conflicts.
@@ -149,4 +151,64 @@ pub(crate) fn event(row: &SqliteRow) -> Result<Event> {
         prev_hash: col(row, "prev_hash")?,
         hash: col(row, "hash")?,
     })
+}
+
+fn roles(s: &str) -> Result<Vec<Role>> {
+    serde_json::from_str(s).map_err(|e| Error::Database(format!("bad roles `{s}`: {e}")))
+}
+
+pub(crate) fn roles_of(row: &SqliteRow) -> Result<Vec<Role>> {
+    roles(&col::<String>(row, "roles")?)
+}
+
+pub(crate) fn token(row: &SqliteRow) -> Result<TokenRecord> {
+    Ok(TokenRecord {
+        id: col(row, "id")?,
+        principal: col(row, "principal")?,
+        roles: roles_of(row)?,
+        token_hash: col(row, "token_hash")?,
+        created_at: time(col(row, "created_at")?)?,
+        revoked_at: opt_time(col(row, "revoked_at")?)?,
+    })
+}
+
+pub(crate) fn delivery(row: &SqliteRow) -> Result<Delivery> {
+    Ok(Delivery {
+        approval_id: ApprovalId(uuid(&col::<String>(row, "approval_id")?)?),
+        target: col(row, "target")?,
+        status: parse(&col::<String>(row, "status")?)?,
+        attempts: col(row, "attempts")?,
+        next_attempt_at: time(col(row, "next_attempt_at")?)?,
+        last_status: col(row, "last_status")?,
+        last_error: col(row, "last_error")?,
+        created_at: time(col(row, "created_at")?)?,
+        updated_at: time(col(row, "updated_at")?)?,
+        delivered_at: opt_time(col(row, "delivered_at")?)?,
+    })
+}
+
+pub(crate) fn worker(row: &SqliteRow) -> Result<WorkerSeen> {
+    let agents: String = col(row, "agents")?;
+    Ok(WorkerSeen {
+        id: col(row, "id")?,
+        agents: serde_json::from_str(&agents)
+            .map_err(|e| Error::Database(format!("bad agents `{agents}`: {e}")))?,
+        started_at: time(col(row, "started_at")?)?,
+        seen_at: time(col(row, "seen_at")?)?,
+    })
+}
+
+pub(crate) fn state_count(row: &SqliteRow) -> Result<StateCount> {
+    let phase: Option<String> = col(row, "phase")?;
+    Ok(StateCount {
+        status: parse(&col::<String>(row, "status")?)?,
+        phase: phase.as_deref().map(parse).transpose()?,
+        count: col(row, "count")?,
+    })
+}
+
+/// The pending-approval half of [`vigil_engine::store::Stats`]: the count
+/// and the oldest `created_at`.
+pub(crate) fn pending_approvals(row: &SqliteRow) -> Result<(i64, Option<DateTime<Utc>>)> {
+    Ok((col(row, "count")?, opt_time(col(row, "oldest")?)?))
 }

@@ -1,5 +1,11 @@
 //! The conformance cases. Each takes a [`Harness`], builds a fresh store and
-//! asserts behaviour through the store ports only.
+//! asserts behaviour through the store ports only. The cases on the records
+//! beside the investigations (tokens, deliveries, presence, statistics) are
+//! in `cases/admin.rs`.
+
+mod admin;
+
+pub use admin::*;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;

@@ -105,6 +105,16 @@ macro_rules! conformance_tests {
             events_read_after_seq_with_limit,
             unknown_ids_are_not_found,
             queued_work_wakes_workers,
+            token_create_reuses_principal_and_refuses_role_change,
+            token_create_rejects_bad_input_and_writes_nothing,
+            revoked_token_stays_revoked_and_revoke_is_idempotent,
+            concurrent_bootstraps_create_exactly_one_token,
+            deliveries_are_enqueued_once_per_target_for_pending_approvals,
+            concurrent_delivery_claimers_take_each_delivery_once,
+            delivery_outcomes_are_recorded,
+            stats_count_states_and_pending_approvals,
+            approvals_changed_since_include_created_and_decided,
+            worker_presence_lists_recent_workers,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {

@@ -4,16 +4,18 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use super::Harness;
-use crate::approval::ApprovalId;
-use crate::clock::ManualClock;
+use crate::approval::{ApprovalId, ApprovalRequest};
+use crate::clock::{Clock, ManualClock};
 use crate::event::{
     Effect, Event, EventKind, ModelTurn, StepEvent, ToolCall, ToolIntent, ToolResult,
 };
 use crate::machine::ApprovalDraft;
 use crate::model::Investigation;
-use crate::store::{DispatchRequest, Error, Reads, Store};
+use crate::principal::Role;
+use crate::store::{DispatchRequest, Error, NewToken, Reads, Store};
 
 /// The lease every case claims with.
 pub const LEASE: Duration = Duration::seconds(30);
@@ -185,4 +187,39 @@ pub async fn count_kind<S: Reads + Store>(
         .into_iter()
         .filter(|k| *k == kind)
         .count()
+}
+
+/// Dispatches, claims and parks one investigation of `agent` on an approval
+/// request that expires in ten minutes. No other investigation of `agent`
+/// may be queued.
+pub async fn parked<S: Store>(
+    store: &S,
+    clock: &ManualClock,
+    agent: &str,
+) -> (Investigation, ApprovalRequest) {
+    let inv = claimed(store, agent).await;
+    let draft = approval_draft(clock.now(), "call-1", Duration::minutes(10));
+    let request = store
+        .await_approval(inv.id, inv.lease_epoch, draft)
+        .await
+        .expect("await approval");
+    (inv, request)
+}
+
+/// A token for `principal` with `roles`, whose hash is derived from `id`.
+pub fn new_token(id: &str, principal: &str, roles: &[Role]) -> NewToken {
+    NewToken {
+        id: id.to_owned(),
+        principal: principal.to_owned(),
+        roles: roles.to_vec(),
+        token_hash: hex::encode(Sha256::digest(format!("secret of {id}"))),
+    }
+}
+
+/// Asserts `result` is an `InvalidInput` error naming `field`.
+pub fn assert_invalid<T: std::fmt::Debug>(result: Result<T, Error>, field: &str) {
+    match result {
+        Err(Error::InvalidInput { field: f, .. }) => assert_eq!(f, field),
+        other => panic!("expected InvalidInput({field}), got {other:?}"),
+    }
 }

@@ -7,11 +7,17 @@
 //! committing. Locking is the adapter's job: every `lock_*` method must hold
 //! the returned investigation rows against concurrent writers until commit or
 //! rollback (`FOR UPDATE`, or an exclusive `BEGIN IMMEDIATE`).
+//!
+//! The records beside the investigations (tokens, webhook deliveries, worker
+//! presence) have primitives of the same kind: token writes go through
+//! [`WriteTx`], so a token and its principal are written in one transaction;
+//! deliveries and presence are single atomic statements on [`Backend`].
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
+use super::admin::{Delivery, DeliveryStatus, Stats, TokenRecord, WorkerSeen};
 use super::error::Result;
 use super::query::{ApprovalQuery, ListQuery, Wakeup};
 use crate::approval::{ApprovalId, ApprovalRequest, ApprovalStatus};
@@ -19,6 +25,7 @@ use crate::clock::Clock;
 use crate::event::Event;
 use crate::machine::Transition;
 use crate::model::{Investigation, InvestigationId};
+use crate::principal::Role;
 
 /// A database adapter.
 #[async_trait]
@@ -47,6 +54,58 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Approval requests: pending first, then by `expires_at`, then id.
     async fn approvals(&self, query: &ApprovalQuery) -> Result<Vec<ApprovalRequest>>;
+
+    /// Investigations per (status, phase) (only combinations that occur, in
+    /// any order) and the pending approval requests: how many, and when the
+    /// oldest was created.
+    async fn stats(&self) -> Result<Stats>;
+
+    /// The token with public id `id`, with its principal's roles.
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>>;
+
+    /// Every token with its principal's roles, by `created_at`, then id.
+    async fn tokens(&self) -> Result<Vec<TokenRecord>>;
+
+    /// For each of `targets`, inserts a `pending` delivery (no attempts, due
+    /// at `at`, created and updated at `at`) for every `pending` approval
+    /// request that has no delivery to that target, in one transaction:
+    /// one `INSERT ... SELECT ... ON CONFLICT DO NOTHING` per target.
+    /// Returns how many rows were inserted.
+    async fn enqueue_deliveries(&self, targets: &[String], at: DateTime<Utc>) -> Result<u64>;
+
+    /// Takes up to `limit` `pending` deliveries with `next_attempt_at <=
+    /// now`, oldest (`created_at`, then approval id and target) first, and
+    /// in the same atomic step adds one to their `attempts` and sets their
+    /// `next_attempt_at` to `until` and `updated_at` to `now`. Each due row
+    /// goes to exactly one of concurrent callers (`FOR UPDATE SKIP LOCKED`,
+    /// or the single writer). Returns the updated rows in any order.
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>>;
+
+    /// Applies `change` to delivery (`approval`, `target`) if it is still
+    /// `pending`, in one atomic statement. Returns the row as it stands
+    /// afterwards (unchanged if it was no longer pending), or `None` when
+    /// there is no such delivery.
+    async fn update_delivery(
+        &self,
+        approval: ApprovalId,
+        target: &str,
+        change: &DeliveryChange,
+    ) -> Result<Option<Delivery>>;
+
+    /// One approval request's deliveries, by target.
+    async fn deliveries(&self, approval: ApprovalId) -> Result<Vec<Delivery>>;
+
+    /// Inserts worker `id` (started and seen at `at`) or, if it exists, sets
+    /// its `agents` and `seen_at`, keeping `started_at`. One statement.
+    async fn worker_seen(&self, id: &str, agents: &[String], at: DateTime<Utc>) -> Result<()>;
+
+    /// Workers with `seen_at >= since`, most recently seen first, then by id.
+    async fn workers_seen(&self, since: DateTime<Utc>) -> Result<Vec<WorkerSeen>>;
 
     /// A trivial round trip.
     async fn ping(&self) -> Result<()>;
@@ -78,6 +137,36 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Wake-up hints (see [`super::Wakeups`]).
     fn wakeups(&self) -> BoxStream<'static, Wakeup>;
+}
+
+/// What [`Backend::update_delivery`] writes, decided by the driver from a
+/// [`super::DeliveryOutcome`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryChange {
+    /// The new status.
+    pub status: DeliveryStatus,
+    /// The new `next_attempt_at`; `None` keeps the stored one.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The HTTP status of the answer, if any.
+    pub last_status: Option<i32>,
+    /// Why the attempt failed, if it did.
+    pub last_error: Option<String>,
+    /// When it was delivered (set only with [`DeliveryStatus::Delivered`]).
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// The time of the change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// How [`WriteTx::lock_tokens`] holds the token table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenLock {
+    /// The transaction will write tokens: it waits for an
+    /// [`TokenLock::Exclusive`] holder, and shares the table with other
+    /// writers.
+    Write,
+    /// No other transaction writes tokens until this one ends, so a check
+    /// for existing tokens stays true until then. Reads are not blocked.
+    Exclusive,
 }
 
 /// The outcome of [`Backend::write_if_unchanged`].
@@ -155,6 +244,44 @@ pub trait WriteTx: Send {
         decided_at: DateTime<Utc>,
         comment: Option<&str>,
     ) -> Result<()>;
+
+    /// Takes the token table lock in `mode`, held until commit or rollback
+    /// (`LOCK TABLE api_tokens`; a no-op under SQLite's exclusive
+    /// `BEGIN IMMEDIATE`). Every token write takes it before any other lock,
+    /// so token transactions cannot deadlock on each other.
+    async fn lock_tokens(&mut self, mode: TokenLock) -> Result<()>;
+
+    /// Whether any token is not revoked.
+    async fn has_active_token(&mut self) -> Result<bool>;
+
+    /// Locks and returns the roles of principal `name`, if it exists.
+    async fn lock_principal(&mut self, name: &str) -> Result<Option<Vec<Role>>>;
+
+    /// Inserts principal `name` with `roles`, created at `at`. Returns
+    /// `false`, writing nothing, when the name is already taken (after
+    /// waiting for a concurrent insert of the same name to end).
+    async fn insert_principal(
+        &mut self,
+        name: &str,
+        roles: &[Role],
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Inserts a token for an existing principal. Returns `false`, writing
+    /// nothing, when `id` is already taken.
+    async fn insert_token(
+        &mut self,
+        id: &str,
+        principal: &str,
+        token_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Locks and returns one token with its principal's roles.
+    async fn lock_token(&mut self, id: &str) -> Result<Option<TokenRecord>>;
+
+    /// Sets `revoked_at` of token `id` if it is not revoked yet.
+    async fn revoke_token(&mut self, id: &str, at: DateTime<Utc>) -> Result<()>;
 
     /// Sends `wakeup` when (and only if) the transaction commits.
     async fn notify(&mut self, wakeup: Wakeup) -> Result<()>;

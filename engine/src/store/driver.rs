@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::BoxStream;
 
+use super::admin::Stats;
 use super::backend::{Backend, Optimistic, WriteTx};
 use super::error::{Error, Result};
 use super::ports::{Dispatcher, Leases, Operations, Reads, Sweeps, Wakeups};
@@ -35,6 +36,8 @@ macro_rules! tx_try {
         }
     };
 }
+
+mod admin_ports;
 
 /// Optimistic attempts of a worker write before it takes the row lock.
 const OPTIMISTIC_ATTEMPTS: usize = 3;
@@ -627,6 +630,21 @@ impl<B: Backend> Reads for TransactionalStore<B> {
             }
         }
         Ok(verifier.finish(inv.last_seq, &inv.last_hash))
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        let mut stats = self.backend.stats().await?;
+        stats.states.retain(|s| s.count > 0);
+        // A stable order: statuses, then phases, as declared.
+        let rank = |s: &super::StateCount| {
+            let status = Status::ALL.iter().position(|x| *x == s.status);
+            let phase = s
+                .phase
+                .and_then(|p| Phase::ALL.iter().position(|x| *x == p));
+            (status, phase)
+        };
+        stats.states.sort_by_key(rank);
+        Ok(stats)
     }
 
     async fn ping(&self) -> Result<()> {

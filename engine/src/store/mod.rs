@@ -3,7 +3,9 @@
 //! Callers ask for the narrowest capability they need: [`Dispatcher`],
 //! [`Leases`] (worker writes, fenced by lease epoch), [`Sweeps`] (reaper and
 //! approval expiry), [`Operations`] (operator and approver actions),
-//! [`Reads`] and [`Wakeups`]. [`Store`] is all of them, for wiring.
+//! [`Reads`] and [`Wakeups`]; beside the investigations, [`Tokens`] (API
+//! tokens), [`Notifications`] (the webhook outbox) and [`Presence`] (worker
+//! announcements). [`Store`] is all of them, for wiring.
 //!
 //! Every write is one database transaction that changes the investigation row
 //! and appends its events together; a refused command writes nothing.
@@ -11,6 +13,7 @@
 //! [`TransactionalStore`], so both backends share one implementation of the
 //! rules.
 
+mod admin;
 mod driver;
 mod error;
 mod ports;
@@ -18,9 +21,14 @@ mod query;
 
 pub mod backend;
 
+pub use admin::{
+    Delivery, DeliveryOutcome, DeliveryStatus, NewToken, StateCount, Stats, TokenRecord, WorkerSeen,
+};
 pub use driver::TransactionalStore;
 pub use error::{Error, Result};
-pub use ports::{Dispatcher, Leases, Operations, Reads, Store, Sweeps, Wakeups};
+pub use ports::{
+    Dispatcher, Leases, Notifications, Operations, Presence, Reads, Store, Sweeps, Tokens, Wakeups,
+};
 pub use query::{
     ApprovalQuery, Cursor, DispatchRequest, Dispatched, ListQuery, Page, Reaped, ReviewInput,
     Wakeup,

@@ -1,9 +1,10 @@
 //! The store ports, one per capability.
 
 use async_trait::async_trait;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use futures::stream::BoxStream;
 
+use super::admin::{Delivery, DeliveryOutcome, NewToken, Stats, TokenRecord, WorkerSeen};
 use super::error::Result;
 use super::query::{
     ApprovalQuery, DispatchRequest, Dispatched, ListQuery, Page, Reaped, ReviewInput, Wakeup,
@@ -156,8 +157,74 @@ pub trait Reads: Send + Sync {
     /// first gap or broken link.
     async fn verify_chain(&self, id: InvestigationId) -> Result<ChainReport>;
 
+    /// Investigations per (status, phase) and pending approvals, counted now.
+    async fn stats(&self) -> Result<Stats>;
+
     /// Checks the database answers.
     async fn ping(&self) -> Result<()>;
+}
+
+/// API tokens and the principals they authenticate. Only hashes of token
+/// secrets are stored; the secret is shown once, by the caller, and lost.
+#[async_trait]
+pub trait Tokens: Send + Sync {
+    /// Stores a token, creating its principal with `token.roles` if the name
+    /// is new. For an existing principal, empty `roles` keeps its roles and
+    /// different roles are [`super::Error::Conflict`] (roles never change
+    /// behind a token holder's back). Empty roles for a new principal, a
+    /// blank name or an id already taken are [`super::Error::InvalidInput`].
+    async fn create_token(&self, token: NewToken) -> Result<TokenRecord>;
+
+    /// Stores `token` only if no unrevoked token exists at all, atomically
+    /// against concurrent callers (the first `serve` creates one admin
+    /// token). Returns `None`, writing nothing, when one exists.
+    async fn bootstrap_token(&self, token: NewToken) -> Result<Option<TokenRecord>>;
+
+    /// The token with public id `id`, revoked or not.
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>>;
+
+    /// Every token, oldest first.
+    async fn tokens(&self) -> Result<Vec<TokenRecord>>;
+
+    /// Revokes a token. Revoking a revoked token changes nothing and returns
+    /// it; an unknown id is [`super::Error::NotFound`].
+    async fn revoke_token(&self, id: &str) -> Result<TokenRecord>;
+}
+
+/// The webhook outbox: one delivery per (approval request, target), tried
+/// until delivered or given up. Any number of processes may run it at once.
+#[async_trait]
+pub trait Notifications: Send + Sync {
+    /// Adds a pending delivery to each of `targets` for every pending
+    /// approval request that has none for that target yet; returns how many
+    /// were added. Idempotent.
+    async fn enqueue_deliveries(&self, targets: &[String]) -> Result<u64>;
+
+    /// Claims up to `limit` pending deliveries due now, oldest first: each
+    /// one's `attempts` goes up by one and its `next_attempt_at` moves to
+    /// now + `hold`, so no other caller takes it while it is being tried.
+    async fn claim_deliveries(&self, hold: Duration, limit: u32) -> Result<Vec<Delivery>>;
+
+    /// Records the outcome of the attempt on (approval, target).
+    async fn record_delivery(
+        &self,
+        approval: ApprovalId,
+        target: &str,
+        outcome: DeliveryOutcome,
+    ) -> Result<Delivery>;
+
+    /// One approval request's deliveries, by target.
+    async fn deliveries(&self, approval: ApprovalId) -> Result<Vec<Delivery>>;
+}
+
+/// Worker processes announce themselves so operators can see who is serving.
+#[async_trait]
+pub trait Presence: Send + Sync {
+    /// Records that worker `id`, serving `agents`, is alive now.
+    async fn worker_seen(&self, id: &str, agents: &[String]) -> Result<()>;
+
+    /// Workers seen at or after `since`, most recently seen first.
+    async fn workers_seen(&self, since: DateTime<Utc>) -> Result<Vec<WorkerSeen>>;
 }
 
 /// Wake-up hints for workers.
@@ -168,6 +235,20 @@ pub trait Wakeups: Send + Sync {
 }
 
 /// Every port: what a process wires up and hands out as narrower views.
-pub trait Store: Dispatcher + Leases + Sweeps + Operations + Reads + Wakeups {}
+pub trait Store:
+    Dispatcher + Leases + Sweeps + Operations + Reads + Wakeups + Tokens + Notifications + Presence
+{
+}
 
-impl<T: Dispatcher + Leases + Sweeps + Operations + Reads + Wakeups> Store for T {}
+impl<T> Store for T where
+    T: Dispatcher
+        + Leases
+        + Sweeps
+        + Operations
+        + Reads
+        + Wakeups
+        + Tokens
+        + Notifications
+        + Presence
+{
+}

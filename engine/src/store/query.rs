@@ -111,6 +111,8 @@ pub struct ApprovalQuery {
     pub status: Option<ApprovalStatus>,
     /// Only this investigation's requests.
     pub investigation_id: Option<InvestigationId>,
+    /// Only requests created or decided at or after this time.
+    pub changed_since: Option<DateTime<Utc>>,
     /// Most rows (clamped to 1..=500; 0 means 100).
     pub limit: u32,
 }
