@@ -52,6 +52,76 @@ pub struct Config {
     /// `[expiry]`.
     #[serde(default)]
     pub expiry: ExpiryConfig,
+    /// `[api]`.
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+/// `[api]`: the HTTP API served by `vigil serve`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address to listen on (`--listen` overrides).
+    pub listen: std::net::SocketAddr,
+    /// Largest request body, in bytes.
+    pub body_limit: usize,
+    /// Longest prompt, in characters.
+    pub prompt_limit: usize,
+    /// `[[api.webhooks]]`: receivers of new approval requests.
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+            body_limit: 256 * 1024,
+            prompt_limit: 32 * 1024,
+            webhooks: Vec::new(),
+        }
+    }
+}
+
+/// `[[api.webhooks]]`: one receiver of approval notifications.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// A stable label, recorded with each delivery.
+    pub name: String,
+    /// Where to POST (http or https).
+    pub url: String,
+    /// The environment variable holding the HMAC signing secret (secrets
+    /// are never written in the configuration file).
+    pub secret_env: String,
+}
+
+impl WebhookConfig {
+    /// The target, with its secret read from the environment.
+    pub fn target(&self) -> anyhow::Result<vigil_api::webhooks::WebhookTarget> {
+        anyhow::ensure!(
+            self.url.starts_with("http://") || self.url.starts_with("https://"),
+            "webhook `{}`: url must start with http:// or https://",
+            self.name
+        );
+        let secret = std::env::var(&self.secret_env).map_err(|_| {
+            anyhow::anyhow!(
+                "webhook `{}`: environment variable {} (its signing secret) is not set",
+                self.name,
+                self.secret_env
+            )
+        })?;
+        anyhow::ensure!(
+            secret.len() >= 16,
+            "webhook `{}`: the signing secret in {} must be at least 16 characters",
+            self.name,
+            self.secret_env
+        );
+        Ok(vigil_api::webhooks::WebhookTarget {
+            name: self.name.clone(),
+            url: self.url.clone(),
+            secret,
+        })
+    }
 }
 
 /// `[worker]`: how a process claims and runs investigations.
@@ -222,7 +292,8 @@ pub struct Overrides {
 }
 
 /// Sections that `VIGIL_<SECTION>_<KEY>` variables may set.
-const ENV_SECTIONS: [&str; 7] = [
+const ENV_SECTIONS: [&str; 8] = [
+    "api_",
     "database_",
     "log_",
     "model_",

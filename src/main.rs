@@ -15,6 +15,7 @@ mod commands;
 mod config;
 mod serve;
 mod stores;
+mod tokens;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,8 +75,11 @@ enum Command {
     Audit(commands::IdArgs),
     /// Run workers, the reaper and the approval-expiry sweep (many may share one PostgreSQL).
     Worker,
-    /// Run everything in one process on the configured database (workers, reaper, expiry).
-    Serve,
+    /// Run everything in one process: the HTTP API, workers, reaper, expiry and webhooks.
+    Serve(serve::ServeArgs),
+    /// Manage API tokens (directly against the database).
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
     /// Measure performance.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -124,7 +128,9 @@ fn main() -> ExitCode {
             Command::Rescue(args) => commands::rescue_command(&config, args).await,
             Command::Status(args) => commands::status_command(&config, args).await,
             Command::Audit(args) => commands::audit_command(&config, args).await,
-            Command::Worker | Command::Serve => serve::worker_command(&config).await,
+            Command::Worker => serve::worker_command(&config).await,
+            Command::Serve(args) => serve::serve_command(&config, args).await,
+            Command::Token(command) => tokens::token_command(&config, command).await,
             Command::Bench(BenchCommand::Store(args)) => bench::store(&config, args).await,
             Command::Bench(BenchCommand::E2e(args)) => bench_e2e::e2e(&config, args).await,
         }

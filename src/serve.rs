@@ -1,25 +1,131 @@
 //! `vigil worker` and `vigil serve`: run workers, the reaper and the
-//! approval-expiry sweep until a signal.
+//! approval-expiry sweep (and, for `serve`, the HTTP API and the webhook
+//! notifier) until a signal.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
+use tokio::sync::watch;
 use vigil_agents::runner::Runner;
+use vigil_agents::setup::Setup;
+use vigil_api::webhooks::{Notifier, WebhookSettings};
+use vigil_api::{AgentInfo, Agents, AppState, Limits, SystemInfo, ToolInfo};
 use vigil_engine::SystemClock;
+use vigil_engine::event::Effect;
+use vigil_engine::store::Store;
 use vigil_workers::{SweepSettings, WorkerSettings};
 
 use crate::config::{Config, redact_url};
-use crate::stores;
+use crate::stores::{self, AnyStore};
+use crate::tokens;
 
-/// Runs until SIGINT or SIGTERM, then shuts down gracefully; a second
-/// signal stops the process at once.
+/// `vigil serve` options.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address for the HTTP API (default 127.0.0.1:8080; config `api.listen`).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+}
+
+/// `vigil worker`: workers, reaper and expiry until SIGINT or SIGTERM, then
+/// a graceful shutdown; a second signal stops the process at once.
 pub async fn worker_command(config: &Config) -> anyhow::Result<()> {
     let setup = config.agent_setup()?;
     let store = stores::connect(config).await?;
     store.prepare_embedded().await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(signal_to(stop_tx));
+    run_workers(config, &setup, &store, stop_rx).await
+}
+
+/// `vigil serve`: the API, the webhook notifier, workers, reaper and expiry
+/// in one process. On the first start with no API token, creates an admin
+/// token and prints it once.
+pub async fn serve_command(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
+    let setup = config.agent_setup()?;
+    let targets = config
+        .api
+        .webhooks
+        .iter()
+        .map(|w| w.target())
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let store = stores::connect(config).await?;
+    store.prepare_embedded().await?;
     let ports = store.ports();
-    let stop = Arc::new(AtomicBool::new(false));
+    let listen = args.listen.unwrap_or(config.api.listen);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let address = listener.local_addr().unwrap_or(listen);
+
+    if let Some(token) = tokens::bootstrap_admin(&ports).await? {
+        println!("Created the first API token, for principal `admin` with the admin role.");
+        println!("It is shown only this once; store it now:");
+        println!();
+        println!("    {token}");
+        println!();
+        println!("Create tokens for people and pipelines with `vigil token create`.");
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(signal_to(stop_tx));
+
+    let state = AppState::new(
+        store.api(),
+        api_agents(&setup),
+        SystemInfo {
+            mode: setup.mode.as_str().to_owned(),
+            backend: store.kind().to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+    )
+    .with_limits(Limits {
+        body_bytes: config.api.body_limit,
+        prompt_chars: config.api.prompt_limit,
+    })
+    .with_shutdown(stop_rx.clone());
+    let app = vigil_api::app(state);
+    let mut server_stop = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    println!(
+        "Vigil API listening on http://{address}/api/v1 (mode {})",
+        setup.mode
+    );
+    tracing::info!(listen = %address, "api listening");
+
+    let notifier = Notifier::new(
+        store.api(),
+        WebhookSettings {
+            targets,
+            ..WebhookSettings::default()
+        },
+    )?;
+    let notifier = tokio::spawn(notifier.run(stop_rx.clone()));
+
+    let workers = run_workers(config, &setup, &store, stop_rx).await;
+    let served = server.await.context("api task")?;
+    let _ = notifier.await;
+    workers?;
+    served.context("api server")?;
+    Ok(())
+}
+
+async fn run_workers(
+    config: &Config,
+    setup: &Setup,
+    store: &AnyStore,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let ports: Arc<dyn Store> = store.ports();
+    let halt = Arc::new(AtomicBool::new(false));
     let runner = Runner::new(
         ports.clone(),
         setup.catalog.clone(),
@@ -29,7 +135,7 @@ pub async fn worker_command(config: &Config) -> anyhow::Result<()> {
         setup.mode,
     )
     .with_prices(setup.prices.clone())
-    .with_stop(stop.clone());
+    .with_stop(halt.clone());
     let mut settings = WorkerSettings::new(vigil_workers::worker_id());
     settings.concurrency = config.worker.concurrency;
     settings.claimers = config.worker.claimers;
@@ -47,28 +153,53 @@ pub async fn worker_command(config: &Config) -> anyhow::Result<()> {
         worker.id = %settings.id,
         "starting"
     );
-    vigil_workers::run(
-        ports,
-        Arc::new(runner),
-        stop,
-        settings,
-        sweeps,
-        shutdown_signal(),
-    )
-    .await
-    .context("worker runtime")?;
+    let shutdown = async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    };
+    vigil_workers::run(ports, Arc::new(runner), halt, settings, sweeps, shutdown)
+        .await
+        .context("worker runtime")?;
     Ok(())
 }
 
-/// Resolves on the first SIGINT or SIGTERM; a second one exits at once.
-async fn shutdown_signal() {
+/// The agents and tools as the API describes them.
+fn api_agents(setup: &Setup) -> Agents {
+    Agents::new(setup.catalog.ids().filter_map(|id| {
+        let agent = setup.catalog.get(id).ok()?;
+        let tools = agent
+            .config()
+            .tools
+            .iter()
+            .filter_map(|name| setup.tools.get(name))
+            .map(|tool| {
+                let spec = tool.spec();
+                ToolInfo {
+                    name: spec.name.clone(),
+                    description: spec.description.clone(),
+                    effect: match spec.effect {
+                        Effect::Read => "read".to_owned(),
+                        Effect::Write => "write".to_owned(),
+                    },
+                    local: tool.is_local(),
+                }
+            })
+            .collect();
+        Some(AgentInfo {
+            id: id.to_owned(),
+            output_schema: agent.output_schema().clone(),
+            tools,
+        })
+    }))
+}
+
+/// Sets `stop` on the first SIGINT or SIGTERM; a second one exits at once.
+async fn signal_to(stop: watch::Sender<bool>) {
     wait_for_signal().await;
     tracing::info!("signal received: shutting down gracefully (send another to stop at once)");
-    tokio::spawn(async {
-        wait_for_signal().await;
-        tracing::warn!("second signal: stopping now; leases left running will expire");
-        std::process::exit(130);
-    });
+    let _ = stop.send(true);
+    wait_for_signal().await;
+    tracing::warn!("second signal: stopping now; leases left running will expire");
+    std::process::exit(130);
 }
 
 async fn wait_for_signal() {

@@ -37,6 +37,14 @@ impl AnyStore {
         }
     }
 
+    /// The store as the HTTP API uses it.
+    pub fn api(&self) -> Arc<dyn vigil_api::ApiStore> {
+        match self {
+            AnyStore::Sqlite(s) => Arc::new(s.clone()),
+            AnyStore::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+
     /// Migrates the embedded SQLite database, which prepares itself wherever
     /// it is opened; PostgreSQL is left to `vigil migrate`.
     pub async fn prepare_embedded(&self) -> anyhow::Result<()> {

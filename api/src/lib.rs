@@ -1,9 +1,142 @@
 //! # vigil-api
 //!
 //! Vigil's HTTP API under `/api/v1`: dispatch, timelines, live streams,
-//! rescue, approvals and review, with bearer-token auth and an OpenAPI document.
+//! rescue, cancel, review, approvals and audit, with bearer-token auth,
+//! roles, problem+json errors and a generated OpenAPI document; plus the
+//! webhook notifier that announces new approval requests.
 //!
 //! Depends on `vigil-engine` and store trait objects only; never on a concrete
-//! store crate or the worker runtime.
-//!
-//! This crate is filled by the API work; it currently exposes nothing.
+//! store crate or the worker runtime. [`app`] builds the router from an
+//! [`AppState`]; the binary serves it.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod state;
+pub mod streams;
+pub mod views;
+pub mod webhooks;
+
+use std::sync::OnceLock;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use error::{ApiError, Problem};
+pub use state::{
+    AgentInfo, Agents, ApiStore, AppState, Limits, ProcessMetrics, StreamSettings, SystemInfo,
+    ToolInfo,
+};
+
+/// Where every route lives.
+pub const BASE_PATH: &str = "/api/v1";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Vigil API",
+        description = "Dispatch and watch LLM agent investigations, decide approval requests, \
+                       rescue and review runs, and verify their audit trails. Errors are \
+                       application/problem+json with a stable `code`.",
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(Problem)),
+    tags(
+        (name = "investigations", description = "Dispatch, read, stream, rescue, cancel, review, audit"),
+        (name = "approvals", description = "Approval requests for high-impact tool calls"),
+        (name = "system", description = "Mode, health, readiness, metrics, identity, this document"),
+        (name = "tokens", description = "API token management (admin)"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A Vigil API token (`vgl_...`)"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The routes, and the OpenAPI document generated from the same handlers.
+fn router() -> (Router<AppState>, OpenApiDoc) {
+    use routes::{approvals, investigations, system, tokens};
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(investigations::dispatch, investigations::list))
+        .routes(routes!(investigations::detail))
+        .routes(routes!(investigations::events))
+        .routes(routes!(streams::investigation_events))
+        .routes(routes!(investigations::rescue))
+        .routes(routes!(investigations::cancel))
+        .routes(routes!(investigations::review))
+        .routes(routes!(investigations::audit))
+        .routes(routes!(approvals::list))
+        .routes(routes!(streams::approvals))
+        .routes(routes!(approvals::detail))
+        .routes(routes!(approvals::decide))
+        .routes(routes!(system::mode))
+        .routes(routes!(system::me))
+        .routes(routes!(system::healthz))
+        .routes(routes!(system::readyz))
+        .routes(routes!(system::metrics))
+        .routes(routes!(system::openapi))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest(BASE_PATH, v1)
+        .split_for_parts()
+}
+
+/// The OpenAPI document: every route, body, response and error.
+pub fn openapi() -> &'static OpenApiDoc {
+    static DOC: OnceLock<OpenApiDoc> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = router().1;
+        doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+        doc
+    })
+}
+
+/// The API router over `state`. Unknown routes and methods answer with
+/// problem documents; bodies over `state`'s limit are refused with 413.
+pub fn app(state: AppState) -> Router {
+    let limit = state.limits.body_bytes;
+    router()
+        .0
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_method)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn no_route() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_such_route",
+        "no route matches this path",
+    )
+}
+
+async fn no_method() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not answer this method",
+    )
+}

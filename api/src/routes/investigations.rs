@@ -1,0 +1,647 @@
+//! `/investigations`: dispatch, list, detail, events, rescue, cancel,
+//! review and audit.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::IntoParams;
+use vigil_engine::store::{ApprovalQuery, Cursor, DispatchRequest, ListQuery, ReviewInput};
+use vigil_engine::{ApprovalStatus, Budget, Investigation, InvestigationId, Phase, Role, Status};
+
+use super::{MAX_NOTE_CHARS, MAX_REF_CHARS, created, optional_text, parse_id, required_text};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::state::AppState;
+use crate::views::{
+    ApprovalView, AuditReport, DispatchBody, EventPage, EventView, InvestigationDetail,
+    InvestigationPage, InvestigationSummary, ReasonBody, ReviewBody,
+};
+
+/// Who may dispatch.
+pub(crate) const DISPATCHERS: &[Role] = &[Role::Orchestrator];
+/// Who may rescue, cancel and review.
+pub(crate) const OPERATORS: &[Role] = &[Role::Operator];
+/// Who may read audit verification and exports.
+pub(crate) const AUDITORS: &[Role] = &[Role::Auditor, Role::Operator];
+
+/// Loads an investigation the caller may read: operators, auditors and
+/// admins read all; an orchestrator reads the ones it dispatched; an
+/// approver reads the ones that asked for an approval.
+pub(crate) async fn readable(
+    state: &AppState,
+    caller: &Caller,
+    raw_id: &str,
+) -> ApiResult<Investigation> {
+    let id: InvestigationId = parse_id("investigation", raw_id)?;
+    let inv = state.store.get(id).await?;
+    if caller.reads_all() {
+        return Ok(inv);
+    }
+    if caller.has(Role::Orchestrator) && inv.requested_by == caller.name() {
+        return Ok(inv);
+    }
+    if caller.has(Role::Approver) {
+        let asked = state
+            .store
+            .approvals(&ApprovalQuery {
+                investigation_id: Some(id),
+                limit: 1,
+                ..ApprovalQuery::default()
+            })
+            .await?;
+        if !asked.is_empty() {
+            return Ok(inv);
+        }
+    }
+    Err(ApiError::forbidden(format!(
+        "{} may read only investigations it dispatched (or, as an approver, ones that asked \
+         for an approval); investigation {id} was dispatched by someone else",
+        caller.name()
+    )))
+}
+
+/// Dispatches an investigation.
+///
+/// With an `Idempotency-Key` header, repeating the same request returns the
+/// investigation the first one created (200); the same key with a different
+/// body is a 409.
+#[utoipa::path(
+    post, path = "/investigations", tag = "investigations",
+    request_body = DispatchBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: one investigation per key and requester")),
+    responses(
+        (status = 201, description = "Dispatched", body = InvestigationDetail),
+        (status = 200, description = "The investigation an earlier request with this key created", body = InvestigationDetail),
+        (status = 400, description = "Malformed body", body = Problem),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Needs the orchestrator role", body = Problem),
+        (status = 409, description = "Idempotency key reused with a different request", body = Problem),
+        (status = 413, description = "Body too large", body = Problem),
+        (status = 415, description = "Body is not JSON", body = Problem),
+        (status = 422, description = "Unknown agent, blank or oversized prompt", body = Problem),
+        (status = 503, description = "Database unavailable", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn dispatch(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<DispatchBody>,
+) -> ApiResult<(StatusCode, Json<InvestigationDetail>)> {
+    caller.require(DISPATCHERS, "dispatching an investigation")?;
+    if state.agents.get(&body.agent_id).is_none() {
+        let known: Vec<&str> = state.agents.ids().collect();
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_agent",
+            format!(
+                "no agent `{}` is configured; known agents: {}",
+                body.agent_id,
+                known.join(", ")
+            ),
+        )
+        .with_field("agent_id"));
+    }
+    required_text("prompt", &body.prompt, state.limits.prompt_chars)?;
+    optional_text("case_ref", body.case_ref.as_deref(), MAX_REF_CHARS)?;
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let key = v
+                .to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|k| !k.is_empty() && k.chars().count() <= MAX_REF_CHARS)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_header",
+                        "Idempotency-Key must be 1 to 200 visible ASCII characters",
+                    )
+                    .with_field("Idempotency-Key")
+                })?;
+            Some(key.to_owned())
+        }
+    };
+    let budget = body.budget.unwrap_or_default();
+    let request = DispatchRequest {
+        agent_id: body.agent_id,
+        prompt: body.prompt,
+        requested_by: caller.name().to_owned(),
+        case_ref: body.case_ref,
+        idempotency_key: key,
+        budget: Budget {
+            max_turns: budget.max_turns,
+            max_tokens: budget.max_tokens,
+            max_wall_secs: budget.max_wall_secs,
+        },
+    };
+    let dispatched = state
+        .store
+        .dispatch(request)
+        .await
+        .map_err(|e| ApiError::from(e).conflict_code("idempotency_key_reused"))?;
+    let detail = InvestigationDetail::of(&dispatched.investigation, None, Utc::now());
+    Ok((created(dispatched.created), Json(detail)))
+}
+
+/// Filters and paging for `GET /investigations`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// `pending`, `completed`, `review_required`, `failed` or `dead_lettered`.
+    status: Option<String>,
+    /// `queued`, `running` or `awaiting_approval`.
+    phase: Option<String>,
+    /// Only this agent.
+    agent_id: Option<String>,
+    /// Only investigations this principal dispatched.
+    requested_by: Option<String>,
+    /// Only this external case.
+    case_ref: Option<String>,
+    /// Created at or after (RFC 3339).
+    created_after: Option<String>,
+    /// Created before (RFC 3339).
+    created_before: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    limit: Option<String>,
+}
+
+fn parse_time(field: &str, raw: Option<&str>) -> ApiResult<Option<DateTime<Utc>>> {
+    raw.map(|r| {
+        DateTime::parse_from_rfc3339(r)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| ApiError::invalid_query(field, format!("{field} must be RFC 3339: {e}")))
+    })
+    .transpose()
+}
+
+fn parse_number<T>(
+    field: &str,
+    raw: Option<&str>,
+    range: std::ops::RangeInclusive<T>,
+) -> ApiResult<Option<T>>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    raw.map(|r| {
+        r.parse::<T>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid_query(
+                    field,
+                    format!(
+                        "{field} must be a number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+            })
+    })
+    .transpose()
+}
+
+/// Encodes a keyset position as an opaque cursor.
+fn encode_cursor(c: &Cursor) -> String {
+    format!("{}_{}", c.created_at.timestamp_micros(), c.id)
+}
+
+fn decode_cursor(raw: &str) -> ApiResult<Cursor> {
+    let bad = || ApiError::invalid_query("cursor", "cursor is not one this API issued");
+    let (micros, id) = raw.split_once('_').ok_or_else(bad)?;
+    let micros: i64 = micros.parse().map_err(|_| bad())?;
+    Ok(Cursor {
+        created_at: DateTime::from_timestamp_micros(micros).ok_or_else(bad)?,
+        id: id.parse().map_err(|_| bad())?,
+    })
+}
+
+/// Lists investigations, newest first, by keyset pages.
+///
+/// Orchestrators see only the investigations they dispatched.
+#[utoipa::path(
+    get, path = "/investigations", tag = "investigations",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page, newest first", body = InvestigationPage),
+        (status = 400, description = "A bad filter or cursor", body = Problem),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "May not list these investigations", body = Problem),
+        (status = 503, description = "Database unavailable", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Json<InvestigationPage>> {
+    let mut requested_by = params.requested_by.clone();
+    if !caller.reads_all() {
+        if !caller.has(Role::Orchestrator) {
+            return Err(ApiError::forbidden(format!(
+                "listing investigations needs the operator, auditor or orchestrator role; {} \
+                 has none of them",
+                caller.name()
+            )));
+        }
+        match &requested_by {
+            Some(other) if other != caller.name() => {
+                return Err(ApiError::forbidden(format!(
+                    "{} may list only its own investigations, not {other}'s",
+                    caller.name()
+                )));
+            }
+            _ => requested_by = Some(caller.name().to_owned()),
+        }
+    }
+    let status = params
+        .status
+        .as_deref()
+        .map(|s| {
+            s.parse::<Status>()
+                .map_err(|e| ApiError::invalid_query("status", e.to_string()))
+        })
+        .transpose()?;
+    let phase = params
+        .phase
+        .as_deref()
+        .map(|s| {
+            s.parse::<Phase>()
+                .map_err(|e| ApiError::invalid_query("phase", e.to_string()))
+        })
+        .transpose()?;
+    let query = ListQuery {
+        status,
+        phase,
+        agent_id: params.agent_id.clone(),
+        requested_by,
+        case_ref: params.case_ref.clone(),
+        created_after: parse_time("created_after", params.created_after.as_deref())?,
+        created_before: parse_time("created_before", params.created_before.as_deref())?,
+        after: params.cursor.as_deref().map(decode_cursor).transpose()?,
+        limit: parse_number("limit", params.limit.as_deref(), 1..=500)?.unwrap_or(50),
+    };
+    let page = state.store.list(&query).await?;
+    let now = Utc::now();
+    Ok(Json(InvestigationPage {
+        items: page
+            .items
+            .iter()
+            .map(|i| InvestigationSummary::of(i, now))
+            .collect(),
+        next_cursor: page.next.as_ref().map(encode_cursor),
+    }))
+}
+
+/// One investigation with its result and the approval it waits on.
+#[utoipa::path(
+    get, path = "/investigations/{id}", tag = "investigations",
+    params(("id" = String, Path, description = "Investigation id")),
+    responses(
+        (status = 200, description = "The investigation", body = InvestigationDetail),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "May not read it", body = Problem),
+        (status = 404, description = "No such investigation", body = Problem),
+        (status = 503, description = "Database unavailable", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn detail(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<InvestigationDetail>> {
+    let inv = readable(&state, &caller, &id).await?;
+    Ok(Json(detail_of(&state, &inv).await?))
+}
+
+async fn detail_of(state: &AppState, inv: &Investigation) -> ApiResult<InvestigationDetail> {
+    let pending = match inv.waiting_on {
+        Some(approval) => {
+            let a = state.store.approval(approval).await?;
+            (a.status == ApprovalStatus::Pending).then(|| ApprovalView::from(&a))
+        }
+        None => None,
+    };
+    Ok(InvestigationDetail::of(inv, pending, Utc::now()))
+}
+
+/// Paging through an investigation's events.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventParams {
+    /// Only events with a greater seq (default 0: from the start).
+    after_seq: Option<String>,
+    /// Most events, 1 to 1000 (default 100).
+    limit: Option<String>,
+}
+
+/// An investigation's events after `after_seq`, in seq order.
+#[utoipa::path(
+    get, path = "/investigations/{id}/events", tag = "investigations",
+    params(("id" = String, Path, description = "Investigation id"), EventParams),
+    responses(
+        (status = 200, description = "Events in seq order", body = EventPage),
+        (status = 400, description = "A bad parameter", body = Problem),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "May not read it", body = Problem),
+        (status = 404, description = "No such investigation", body = Problem),
+        (status = 503, description = "Database unavailable", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<EventParams>,
+) -> ApiResult<Json<EventPage>> {
+    let after = parse_number("after_seq", params.after_seq.as_deref(), 0..=i64::MAX)?.unwrap_or(0);
+    let limit = parse_number("limit", params.limit.as_deref(), 1..=1000)?.unwrap_or(100);
+    let inv = readable(&state, &caller, &id).await?;
+    let events = state.store.events(inv.id, after, limit).await?;
+    Ok(Json(EventPage {
+        next_after_seq: events.last().map_or(after, |e| e.seq),
+        items: events.iter().map(EventView::from).collect(),
+    }))
+}
+
+/// Puts a dead-lettered or failed investigation back in the queue.
+#[utoipa::path(
+    post, path = "/investigations/{id}/rescue", tag = "investigations",
+    params(("id" = String, Path, description = "Investigation id")),
+    request_body = ReasonBody,
+    responses(
+        (status = 200, description = "Queued again", body = InvestigationDetail),
+        (status = 400, description = "Malformed body", body = Problem),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Needs the operator role", body = Problem),
+        (status = 404, description = "No such investigation", body = Problem),
+        (status = 409, description = "Not dead-lettered or failed", body = Problem),
+        (status = 422, description = "Blank or oversized reason", body = Problem),
+        (status = 503, description = "Database unavailable", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn rescue(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReasonBody>,
+) -> ApiResult<Json<InvestigationDetail>> {
+    caller.require(OPERATORS, "rescuing an investigation")?;
+    required_text("reason", &body.reason, MAX_NOTE_CHARS)?;
+    let id: InvestigationId = parse_id("investigation", &id)?;
+    let inv = state.store.rescue(id, caller.name(), &body.reason).await?;
+    Ok(Json(detail_of(&state, &inv).await?))
+}
+
+/// Stops a pending investigation; it becomes `failed`.
+#[utoipa::path(
+    post, path = "/investigations/{id}/cancel", tag = "investigations",
+    params(("id" = String, Path, description = "Investigation id")),
+    request_body = ReasonBody,
+    responses(
+        (status = 200, description = "Cancelled", body = InvestigationDetail),
+        (status = 400, description = "Malformed body", body = Problem),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Needs the operator role", body = Problem),
+        (status = 404, description = "No such investigation", body = Problem),
+        (status = 409, description = "Not pending", body = Problem),
+        (status = 422, description = "Blank or oversized reason", body = Problem),
+        (status = 503, description = "Database unavailable", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReasonBody>,
+) -> ApiResult<Json<InvestigationDetail>> {
+    caller.require(OPERATORS, "cancelling an investigation")?;
+    required_text("reason", &body.reason, MAX_NOTE_CHARS)?;
+    let id: InvestigationId = parse_id("investigation", &id)?;
+    let inv = state.store.cancel(id, caller.name(), &body.reason).await?;
+    Ok(Json(detail_of(&state, &inv).await?))
+}
+
+/// Grades a `review_required` investigation: accept its raw output, or
+/// supply a corrected result. Either must satisfy the agent's output schema.
+#[utoipa::path(
+    post, path = "/investigations/{id}/review", tag = "investigations",
+    params(("id" = String, Path, description = "Investigation id")),
+    request_body = ReviewBody,
+    responses(
+        (status = 200, description = "Completed with the graded result", body = InvestigationDetail),
+        (status = 400, description = "Malformed body", body = Problem),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Needs the operator role", body = Problem),
+        (status = 404, description = "No such investigation", body = Problem),
+        (status = 409, description = "Not review_required", body = Problem),
+        (status = 422, description = "The result does not satisfy the agent's schema", body = Problem),
+        (status = 503, description = "Database unavailable", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn review(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReviewBody>,
+) -> ApiResult<Json<InvestigationDetail>> {
+    caller.require(OPERATORS, "reviewing an investigation")?;
+    optional_text("note", body.note.as_deref(), MAX_NOTE_CHARS)?;
+    let id: InvestigationId = parse_id("investigation", &id)?;
+    let inv = state.store.get(id).await?;
+    if inv.status != Status::ReviewRequired {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "invalid_transition",
+            format!(
+                "investigation {id} is {}, not review_required",
+                inv.status.as_str()
+            ),
+        ));
+    }
+    let (field, result) = match (body.accept_raw, body.result) {
+        (true, None) => {
+            let raw = inv.result_raw.as_deref().unwrap_or_default();
+            let parsed = serde_json::from_str::<Value>(raw).map_err(|e| {
+                ApiError::invalid(
+                    "accept_raw",
+                    format!("the raw output is not JSON ({e}); supply a corrected `result`"),
+                )
+            })?;
+            ("accept_raw", parsed)
+        }
+        (false, Some(result)) => ("result", result),
+        _ => {
+            return Err(ApiError::invalid(
+                "result",
+                "give either `accept_raw: true` or a corrected `result`, not both or neither",
+            ));
+        }
+    };
+    let agent = state.agents.get(&inv.agent_id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "unknown_agent",
+            format!(
+                "agent `{}` is no longer configured, so its result schema is unknown",
+                inv.agent_id
+            ),
+        )
+    })?;
+    let errors = schema_errors(&agent.output_schema, &result)?;
+    if !errors.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "result_invalid",
+            format!(
+                "the result does not satisfy agent `{}`'s output schema",
+                inv.agent_id
+            ),
+        )
+        .with_field(field)
+        .with_errors(errors));
+    }
+    let confidence = result.get("confidence").and_then(Value::as_f64);
+    let reviewed = state
+        .store
+        .review(
+            id,
+            caller.name(),
+            ReviewInput {
+                result,
+                confidence,
+                note: body.note,
+            },
+        )
+        .await?;
+    Ok(Json(detail_of(&state, &reviewed).await?))
+}
+
+/// Every way `doc` fails `schema`, as `path: message` lines.
+fn schema_errors(schema: &Value, doc: &Value) -> ApiResult<Vec<String>> {
+    let validator = jsonschema::validator_for(schema).map_err(ApiError::internal)?;
+    Ok(validator
+        .iter_errors(doc)
+        .map(|e| {
+            let path = e.instance_path().to_string();
+            if path.is_empty() {
+                e.to_string()
+            } else {
+                format!("{path}: {e}")
+            }
+        })
+        .collect())
+}
+
+/// Audit output format.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditParams {
+    /// `json` (default): the verification report; `jsonl`: the whole trail
+    /// as a JSON Lines download, one event per line.
+    format: Option<String>,
+}
+
+/// Verifies the audit trail (seq without gaps, every hash and link), or
+/// exports it as JSON Lines.
+#[utoipa::path(
+    get, path = "/investigations/{id}/audit", tag = "investigations",
+    params(("id" = String, Path, description = "Investigation id"), AuditParams),
+    responses(
+        (status = 200, description = "The verification report (or, with format=jsonl, the trail)",
+         content((AuditReport = "application/json"), (String = "application/x-ndjson"))),
+        (status = 400, description = "Unknown format", body = Problem),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Needs the auditor or operator role", body = Problem),
+        (status = 404, description = "No such investigation", body = Problem),
+        (status = 503, description = "Database unavailable", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<AuditParams>,
+) -> ApiResult<Response> {
+    caller.require(AUDITORS, "reading the audit trail")?;
+    let jsonl = match params.format.as_deref() {
+        None | Some("json") => false,
+        Some("jsonl") => true,
+        Some(other) => {
+            return Err(ApiError::invalid_query(
+                "format",
+                format!("format must be json or jsonl, not {other}"),
+            ));
+        }
+    };
+    let id: InvestigationId = parse_id("investigation", &id)?;
+    let report = state.store.verify_chain(id).await?;
+    let verdict = AuditReport::from(&report);
+    if !jsonl {
+        return Ok(Json(verdict).into_response());
+    }
+    let mut body = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = state.store.events(id, after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for e in &page {
+            serde_json::to_writer(&mut body, &EventView::from(e)).map_err(ApiError::internal)?;
+            body.push(b'\n');
+        }
+    }
+    let mut response = Response::new(Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"investigation-{id}.jsonl\""
+    )) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    headers.insert(
+        "vigil-chain-valid",
+        HeaderValue::from_static(if verdict.valid { "true" } else { "false" }),
+    );
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let c = Cursor {
+            created_at: DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(),
+            id: InvestigationId(uuid::Uuid::now_v7()),
+        };
+        assert_eq!(decode_cursor(&encode_cursor(&c)).unwrap(), c);
+        for bad in ["", "x", "12_notauuid", "_", "abc_0190"] {
+            assert_eq!(decode_cursor(bad).unwrap_err().code(), "invalid_query");
+        }
+    }
+}

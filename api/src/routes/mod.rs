@@ -1,0 +1,56 @@
+//! The handlers, one module per resource.
+
+pub mod approvals;
+pub mod investigations;
+pub mod system;
+pub mod tokens;
+
+use axum::http::StatusCode;
+
+use crate::error::ApiError;
+
+/// Parses a path id; a malformed one names nothing that exists, so it is a 404.
+pub(crate) fn parse_id<T: std::str::FromStr>(what: &str, raw: &str) -> Result<T, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found(format!("{what} {raw} not found (not a valid id)")))
+}
+
+/// Checks a required, bounded free-text field.
+pub(crate) fn required_text(field: &str, value: &str, max_chars: usize) -> Result<(), ApiError> {
+    if value.trim().is_empty() {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must not be blank"),
+        ));
+    }
+    optional_text(field, Some(value), max_chars)
+}
+
+/// Checks an optional, bounded free-text field.
+pub(crate) fn optional_text(
+    field: &str,
+    value: Option<&str>,
+    max_chars: usize,
+) -> Result<(), ApiError> {
+    match value {
+        Some(v) if v.chars().count() > max_chars => Err(ApiError::invalid(
+            field,
+            format!("{field} is longer than {max_chars} characters"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The longest reason, comment or note accepted.
+pub(crate) const MAX_NOTE_CHARS: usize = 4000;
+/// The longest short identifier (case ref, idempotency key) accepted.
+pub(crate) const MAX_REF_CHARS: usize = 200;
+
+/// `201 Created` for a new resource, `200 OK` for a replay.
+pub(crate) fn created(new: bool) -> StatusCode {
+    if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
+}

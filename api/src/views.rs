@@ -1,0 +1,547 @@
+//! The API's request and response bodies. They are the wire contract, kept
+//! apart from the engine's records so either can change without the other.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+use vigil_engine::chain::{ChainReport, Problem};
+use vigil_engine::store::{Delivery, TokenRecord, WorkerSeen};
+use vigil_engine::{ApprovalRequest, Event, Investigation, Status};
+
+use crate::state::ToolInfo;
+
+/// `POST /investigations`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchBody {
+    /// The agent to run (one of the configured agents).
+    pub agent_id: String,
+    /// What to investigate.
+    pub prompt: String,
+    /// An external case id (ticket, incident).
+    #[serde(default)]
+    pub case_ref: Option<String>,
+    /// Budget overrides; unset limits keep the agent's defaults.
+    #[serde(default)]
+    pub budget: Option<BudgetBody>,
+}
+
+/// Budget overrides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetBody {
+    /// Most model turns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_turns: Option<u32>,
+    /// Most tokens, input and output together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    /// Most wall-clock seconds of running (time parked on approvals excluded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_wall_secs: Option<u64>,
+}
+
+/// `POST /investigations/{id}/rescue` and `/cancel`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    /// Why (recorded in the event log with the principal).
+    pub reason: String,
+}
+
+/// `POST /investigations/{id}/review`: accept the raw output, or supply a
+/// corrected result. Either is validated against the agent's output schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewBody {
+    /// Accept `result_raw` as it is (it must parse and satisfy the schema).
+    #[serde(default)]
+    pub accept_raw: bool,
+    /// The corrected result document.
+    #[serde(default)]
+    pub result: Option<Value>,
+    /// A note for the record.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `POST /approvals/{id}/decision`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionBody {
+    /// `approve` or `reject`.
+    pub decision: String,
+    /// A comment for the record (and for the model, on reject).
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// `POST /tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    /// The principal's name.
+    pub name: String,
+    /// Its roles (`orchestrator`, `operator`, `approver`, `auditor`,
+    /// `admin`); empty for another token of an existing principal.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// An investigation in a listing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InvestigationSummary {
+    /// Its id (UUID v7).
+    pub id: Uuid,
+    /// The agent.
+    pub agent_id: String,
+    /// `pending`, `completed`, `review_required`, `failed` or `dead_lettered`.
+    pub status: String,
+    /// While pending: `queued`, `running` or `awaiting_approval`.
+    pub phase: Option<String>,
+    /// Who dispatched it.
+    pub requested_by: String,
+    /// External case id.
+    pub case_ref: Option<String>,
+    /// When it was dispatched.
+    pub created_at: DateTime<Utc>,
+    /// When a worker first claimed it.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it reached a final status.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// From the first claim to the end (or to now while it runs), in ms.
+    pub duration_ms: Option<i64>,
+    /// The result's confidence (0..1).
+    pub confidence: Option<f64>,
+    /// Claims so far.
+    pub attempt: i32,
+    /// Model turns so far.
+    pub model_turns: i64,
+    /// Input tokens so far.
+    pub input_tokens: i64,
+    /// Output tokens so far.
+    pub output_tokens: i64,
+    /// Model cost so far, in US dollars.
+    pub cost_usd: f64,
+    /// The approval request it waits on.
+    pub waiting_on: Option<Uuid>,
+}
+
+impl InvestigationSummary {
+    /// The summary of `inv` as of `now`.
+    pub fn of(inv: &Investigation, now: DateTime<Utc>) -> Self {
+        Self {
+            id: inv.id.0,
+            agent_id: inv.agent_id.clone(),
+            status: inv.status.as_str().to_owned(),
+            phase: inv.phase.map(|p| p.as_str().to_owned()),
+            requested_by: inv.requested_by.clone(),
+            case_ref: inv.case_ref.clone(),
+            created_at: inv.created_at,
+            started_at: inv.started_at,
+            updated_at: inv.updated_at,
+            finished_at: inv.finished_at,
+            duration_ms: inv.duration(now).map(|d| d.num_milliseconds()),
+            confidence: inv.confidence,
+            attempt: inv.attempt,
+            model_turns: inv.usage.model_turns,
+            input_tokens: inv.usage.input_tokens,
+            output_tokens: inv.usage.output_tokens,
+            cost_usd: inv.usage.cost_usd,
+            waiting_on: inv.waiting_on.map(|a| a.0),
+        }
+    }
+}
+
+/// The current lease of a running investigation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LeaseView {
+    /// The worker holding it.
+    pub owner: Option<String>,
+    /// The fencing epoch.
+    pub epoch: i64,
+    /// When it runs out unless renewed.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The last heartbeat.
+    pub heartbeat_at: Option<DateTime<Utc>>,
+}
+
+/// One investigation with its result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InvestigationDetail {
+    /// The listing fields.
+    #[serde(flatten)]
+    pub summary: InvestigationSummary,
+    /// The prompt.
+    pub prompt: String,
+    /// The result document (default schema: `summary`, `key_findings`,
+    /// `recommended_next_steps`, `confidence`).
+    pub result: Option<Value>,
+    /// The model's unaccepted output, when `review_required`.
+    pub result_raw: Option<String>,
+    /// Why it failed, was dead-lettered or needs review.
+    pub error: Option<String>,
+    /// The budget overrides given at dispatch.
+    pub budget: BudgetBody,
+    /// The lease, while one is held.
+    pub lease: LeaseView,
+    /// The last event's seq.
+    pub last_seq: i64,
+    /// The pending approval request it waits on, if any.
+    pub pending_approval: Option<ApprovalView>,
+}
+
+impl InvestigationDetail {
+    /// The detail of `inv` as of `now`, with the approval it waits on.
+    pub fn of(inv: &Investigation, pending: Option<ApprovalView>, now: DateTime<Utc>) -> Self {
+        Self {
+            summary: InvestigationSummary::of(inv, now),
+            prompt: inv.prompt.clone(),
+            result: inv.result.clone(),
+            result_raw: (inv.status == Status::ReviewRequired)
+                .then(|| inv.result_raw.clone())
+                .flatten(),
+            error: inv.error.clone(),
+            budget: BudgetBody {
+                max_turns: inv.budget.max_turns,
+                max_tokens: inv.budget.max_tokens,
+                max_wall_secs: inv.budget.max_wall_secs,
+            },
+            lease: LeaseView {
+                owner: inv.lease_owner.clone(),
+                epoch: inv.lease_epoch,
+                expires_at: inv.lease_expires_at,
+                heartbeat_at: inv.heartbeat_at,
+            },
+            last_seq: inv.last_seq,
+            pending_approval: pending,
+        }
+    }
+}
+
+/// A page of investigations, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InvestigationPage {
+    /// The items.
+    pub items: Vec<InvestigationSummary>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One event of an investigation's log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventView {
+    /// The investigation.
+    pub investigation_id: Uuid,
+    /// Position in the log, from 1, without gaps.
+    pub seq: i64,
+    /// The kind (`dispatched`, `claimed`, `model_turn`, `tool_intent`, ...).
+    pub kind: String,
+    /// The kind's payload.
+    pub payload: Value,
+    /// Who wrote it: a worker id, a principal, or `system:reaper` / `system:expiry`.
+    pub actor: String,
+    /// The lease epoch in force when it was written.
+    pub epoch: i64,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// The previous event's hash.
+    pub prev_hash: String,
+    /// This event's hash: SHA-256 over `prev_hash` and the canonical event.
+    pub hash: String,
+}
+
+impl From<&Event> for EventView {
+    fn from(e: &Event) -> Self {
+        Self {
+            investigation_id: e.investigation_id.0,
+            seq: e.seq,
+            kind: e.kind.as_str().to_owned(),
+            payload: e.payload.clone(),
+            actor: e.actor.clone(),
+            epoch: e.epoch,
+            created_at: e.created_at,
+            prev_hash: e.prev_hash.clone(),
+            hash: e.hash.clone(),
+        }
+    }
+}
+
+/// A slice of an investigation's log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventPage {
+    /// Events after `after_seq`, in seq order.
+    pub items: Vec<EventView>,
+    /// Pass as `after_seq` to continue.
+    pub next_after_seq: i64,
+}
+
+/// The outcome of verifying an investigation's audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuditReport {
+    /// The investigation.
+    pub investigation_id: Uuid,
+    /// Whether every seq follows the previous one and every hash and link checks out.
+    pub valid: bool,
+    /// Events checked.
+    pub events_checked: i64,
+    /// The seq of the first problem.
+    pub broken_at_seq: Option<i64>,
+    /// What is wrong there.
+    pub problem: Option<String>,
+}
+
+impl From<&ChainReport> for AuditReport {
+    fn from(r: &ChainReport) -> Self {
+        Self {
+            investigation_id: r.investigation_id.0,
+            valid: r.valid,
+            events_checked: r.events_checked,
+            broken_at_seq: r.first_break.as_ref().map(|b| b.seq),
+            problem: r.first_break.as_ref().map(|b| match &b.problem {
+                Problem::Gap { expected, found } => {
+                    format!("seq gap: expected {expected}, found {found}")
+                }
+                Problem::BrokenLink => "prev_hash does not name the previous event".to_owned(),
+                Problem::HashMismatch => "stored hash does not match the event".to_owned(),
+                Problem::TailMismatch {
+                    expected_last_seq,
+                    found_last_seq,
+                } => format!(
+                    "log ends at seq {found_last_seq}, the investigation says {expected_last_seq}"
+                ),
+            }),
+        }
+    }
+}
+
+/// An approval request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalView {
+    /// Its id.
+    pub id: Uuid,
+    /// The investigation it belongs to.
+    pub investigation_id: Uuid,
+    /// The model's tool call id.
+    pub tool_call_id: String,
+    /// The tool to run.
+    pub action: String,
+    /// Its arguments.
+    pub arguments: Value,
+    /// The model's stated reason.
+    pub rationale: Option<String>,
+    /// `pending`, `approved`, `rejected` or `expired`.
+    pub status: String,
+    /// When it was requested.
+    pub created_at: DateTime<Utc>,
+    /// When it expires unless decided.
+    pub expires_at: DateTime<Utc>,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// When.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// The decider's comment.
+    pub comment: Option<String>,
+}
+
+impl From<&ApprovalRequest> for ApprovalView {
+    fn from(a: &ApprovalRequest) -> Self {
+        Self {
+            id: a.id.0,
+            investigation_id: a.investigation_id.0,
+            tool_call_id: a.tool_call_id.clone(),
+            action: a.action.clone(),
+            arguments: a.arguments.clone(),
+            rationale: a.rationale.clone(),
+            status: a.status.as_str().to_owned(),
+            created_at: a.created_at,
+            expires_at: a.expires_at,
+            decided_by: a.decided_by.clone(),
+            decided_at: a.decided_at,
+            comment: a.comment.clone(),
+        }
+    }
+}
+
+/// The investigation an approval request belongs to, as the approver needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalContext {
+    /// The agent.
+    pub agent_id: String,
+    /// The dispatched prompt.
+    pub prompt: String,
+    /// Who dispatched it (they may not decide).
+    pub requested_by: String,
+    /// External case id.
+    pub case_ref: Option<String>,
+    /// The investigation's status.
+    pub status: String,
+    /// Its phase.
+    pub phase: Option<String>,
+    /// The tool, as configured.
+    pub tool: Option<ToolInfo>,
+    /// What approving will do in the current runtime mode.
+    pub effect_in_mode: String,
+}
+
+/// A webhook notification of an approval request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryView {
+    /// The webhook target's name.
+    pub target: String,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i32,
+    /// The last HTTP status received.
+    pub last_status: Option<i32>,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// When it was delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// When a pending delivery is tried next.
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+impl From<&Delivery> for DeliveryView {
+    fn from(d: &Delivery) -> Self {
+        Self {
+            target: d.target.clone(),
+            status: d.status.as_str().to_owned(),
+            attempts: d.attempts,
+            last_status: d.last_status,
+            last_error: d.last_error.clone(),
+            delivered_at: d.delivered_at,
+            next_attempt_at: d.next_attempt_at,
+        }
+    }
+}
+
+/// An approval request with what an approver needs to decide it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalDetail {
+    /// The request.
+    #[serde(flatten)]
+    pub approval: ApprovalView,
+    /// Its investigation.
+    pub context: ApprovalContext,
+    /// Whether the caller may decide it now.
+    pub can_decide: bool,
+    /// Why not, when they may not.
+    pub cannot_decide_reason: Option<String>,
+    /// Its webhook notifications.
+    pub notifications: Vec<DeliveryView>,
+}
+
+/// A list of approval requests: pending first, soonest to expire first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalList {
+    /// The requests.
+    pub items: Vec<ApprovalView>,
+}
+
+/// A worker process seen recently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WorkerView {
+    /// `host:pid:uuid`.
+    pub id: String,
+    /// The agents it serves (empty: all).
+    pub agents: Vec<String>,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it last announced itself.
+    pub seen_at: DateTime<Utc>,
+}
+
+impl From<&WorkerSeen> for WorkerView {
+    fn from(w: &WorkerSeen) -> Self {
+        Self {
+            id: w.id.clone(),
+            agents: w.agents.clone(),
+            started_at: w.started_at,
+            seen_at: w.seen_at,
+        }
+    }
+}
+
+/// `GET /system/mode`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ModeView {
+    /// `dummy` (scripted model and fixture tools, nothing leaves the
+    /// process), `dry_run` (real model, write tools preview only) or `real`.
+    pub mode: String,
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    /// Vigil's version.
+    pub version: String,
+    /// Worker processes seen in the last minute.
+    pub workers_seen: usize,
+    /// Those workers.
+    pub workers: Vec<WorkerView>,
+    /// The agents this API dispatches to.
+    pub agents: Vec<String>,
+}
+
+/// `GET /readyz` when ready, and `GET /healthz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HealthView {
+    /// `ok` or `ready`.
+    pub status: String,
+}
+
+/// `GET /me`: who the token authenticates as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MeView {
+    /// The principal.
+    pub name: String,
+    /// Its roles.
+    pub roles: Vec<String>,
+}
+
+/// A stored token (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenView {
+    /// Its public id.
+    pub id: String,
+    /// The principal it authenticates as.
+    pub principal: String,
+    /// The principal's roles.
+    pub roles: Vec<String>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<&TokenRecord> for TokenView {
+    fn from(t: &TokenRecord) -> Self {
+        Self {
+            id: t.id.clone(),
+            principal: t.principal.clone(),
+            roles: t.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            created_at: t.created_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+/// A newly issued token: the only time the secret is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IssuedTokenView {
+    /// The bearer token. Store it now; it cannot be shown again.
+    pub token: String,
+    /// The stored record.
+    #[serde(flatten)]
+    pub record: TokenView,
+}
+
+/// The token list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenList {
+    /// Every token, oldest first.
+    pub items: Vec<TokenView>,
+}

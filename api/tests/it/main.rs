@@ -1,0 +1,10 @@
+//! Integration tests of the HTTP API: every route through `app(state)` and
+//! `oneshot`, on a real SQLite file and a real PostgreSQL schema.
+
+mod approvals;
+mod investigations;
+mod openapi;
+mod roles;
+mod streams;
+mod support;
+mod webhooks;

@@ -1,0 +1,95 @@
+//! The OpenAPI document lists every route the router has, and every route
+//! it lists is answered by the router.
+
+use std::collections::BTreeSet;
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+
+use crate::support::{Backend, TestApp};
+
+/// Every route of the API. Adding a route means adding it here, and the
+/// test below fails until the document has it too.
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/approvals"),
+    ("get", "/api/v1/approvals/stream"),
+    ("get", "/api/v1/approvals/{id}"),
+    ("post", "/api/v1/approvals/{id}/decision"),
+    ("get", "/api/v1/healthz"),
+    ("get", "/api/v1/investigations"),
+    ("post", "/api/v1/investigations"),
+    ("get", "/api/v1/investigations/{id}"),
+    ("get", "/api/v1/investigations/{id}/audit"),
+    ("post", "/api/v1/investigations/{id}/cancel"),
+    ("get", "/api/v1/investigations/{id}/events"),
+    ("get", "/api/v1/investigations/{id}/events/stream"),
+    ("post", "/api/v1/investigations/{id}/rescue"),
+    ("post", "/api/v1/investigations/{id}/review"),
+    ("get", "/api/v1/me"),
+    ("get", "/api/v1/metrics"),
+    ("get", "/api/v1/openapi.json"),
+    ("get", "/api/v1/readyz"),
+    ("get", "/api/v1/system/mode"),
+    ("get", "/api/v1/tokens"),
+    ("post", "/api/v1/tokens"),
+    ("delete", "/api/v1/tokens/{id}"),
+];
+
+#[tokio::test]
+async fn the_document_lists_every_route_and_the_router_answers_each() {
+    let doc = serde_json::to_value(vigil_api::openapi()).unwrap();
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            documented.insert((method.clone(), path.clone()));
+            let responses = op["responses"].as_object().unwrap();
+            assert!(
+                !responses.is_empty(),
+                "{method} {path} documents no response"
+            );
+            let secured = op.get("security").is_some();
+            let public = [
+                "/api/v1/healthz",
+                "/api/v1/readyz",
+                "/api/v1/metrics",
+                "/api/v1/openapi.json",
+            ]
+            .contains(&path.as_str());
+            assert_eq!(secured, !public, "{method} {path}: security requirement");
+            if secured {
+                assert!(
+                    responses.contains_key("401"),
+                    "{method} {path} documents no 401"
+                );
+            }
+        }
+    }
+    let expected: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(documented, expected);
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+
+    // Every documented route exists in the router: it answers with anything
+    // but the router's own "no such route" / "method not allowed".
+    let app = TestApp::new(Backend::Sqlite).await;
+    for (method, path) in ROUTES {
+        let concrete = path.replace("{id}", "0190aaaa-aaaa-7aaa-8aaa-aaaaaaaaaaaa");
+        let r = app
+            .send(
+                app.request(
+                    method.to_uppercase().parse::<Method>().unwrap(),
+                    &concrete,
+                    None,
+                )
+                .body(Body::empty())
+                .unwrap(),
+            )
+            .await;
+        assert_ne!(r.body["code"], "no_such_route", "{method} {path}");
+        assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+    }
+    app.close().await;
+}

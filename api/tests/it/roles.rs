@@ -1,0 +1,262 @@
+//! The role matrix: every route for every role, allowed or 403; and
+//! requests without a valid token are 401.
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode, header};
+use serde_json::json;
+
+use crate::on_both_backends;
+use crate::support::{PRINCIPALS, TestApp};
+
+on_both_backends!(
+    every_route_allows_exactly_its_roles,
+    requests_without_a_valid_token_are_401
+);
+
+/// (method, path, body, principals allowed). `{inv}` is an investigation
+/// dispatched by olivia and parked on approval `{apr}`; `{fin}` is a failed
+/// one (rescuable, cancel refused); `{rev}` awaits review; `{tok}` is a token id.
+const MATRIX: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "POST",
+        "/api/v1/investigations",
+        r#"{"agent_id":"triage","prompt":"p"}"#,
+        &["admin", "olivia", "oscar", "dual"],
+    ),
+    (
+        "GET",
+        "/api/v1/investigations",
+        "",
+        &["admin", "olivia", "oscar", "otto", "aude", "dual"],
+    ),
+    (
+        "GET",
+        "/api/v1/investigations/{inv}",
+        "",
+        &["admin", "olivia", "otto", "anna", "arne", "aude", "dual"],
+    ),
+    (
+        "GET",
+        "/api/v1/investigations/{inv}/events",
+        "",
+        &["admin", "olivia", "otto", "anna", "arne", "aude", "dual"],
+    ),
+    (
+        "GET",
+        "/api/v1/investigations/{inv}/audit",
+        "",
+        &["admin", "otto", "aude"],
+    ),
+    (
+        "POST",
+        "/api/v1/investigations/{fin}/rescue",
+        r#"{"reason":"r"}"#,
+        &["admin", "otto"],
+    ),
+    (
+        "POST",
+        "/api/v1/investigations/{fin}/cancel",
+        r#"{"reason":"r"}"#,
+        &["admin", "otto"],
+    ),
+    (
+        "POST",
+        "/api/v1/investigations/{rev}/review",
+        r#"{"accept_raw":true}"#,
+        &["admin", "otto"],
+    ),
+    (
+        "GET",
+        "/api/v1/approvals",
+        "",
+        &["admin", "otto", "anna", "arne", "aude", "dual"],
+    ),
+    (
+        "GET",
+        "/api/v1/approvals/{apr}",
+        "",
+        &["admin", "otto", "anna", "arne", "aude", "dual"],
+    ),
+    (
+        "POST",
+        "/api/v1/approvals/{apr}/decision",
+        r#"{"decision":"maybe"}"#,
+        &["admin", "anna", "arne", "dual"],
+    ),
+    (
+        "GET",
+        "/api/v1/system/mode",
+        "",
+        &[
+            "admin", "olivia", "oscar", "otto", "anna", "arne", "aude", "dual",
+        ],
+    ),
+    (
+        "GET",
+        "/api/v1/me",
+        "",
+        &[
+            "admin", "olivia", "oscar", "otto", "anna", "arne", "aude", "dual",
+        ],
+    ),
+    ("GET", "/api/v1/tokens", "", &["admin"]),
+    (
+        "POST",
+        "/api/v1/tokens",
+        r#"{"name":"n","roles":["bogus"]}"#,
+        &["admin"],
+    ),
+    ("DELETE", "/api/v1/tokens/{tok}", "", &["admin"]),
+];
+
+async fn every_route_allows_exactly_its_roles(app: &TestApp) {
+    let inv = app.dispatch("olivia", "matrix").await;
+    let apr = app.park_on_approval(&inv).await;
+    let rev = app.dispatch("olivia", "review").await;
+    app.finish_for_review(&rev, "{}").await;
+    let fin = app.dispatch("olivia", "failed").await;
+    app.post(
+        &format!("/api/v1/investigations/{fin}/cancel"),
+        "otto",
+        json!({"reason": "setup"}),
+    )
+    .await;
+    let tok = app.get("/api/v1/tokens", "admin").await.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tok = format!("{tok}-nonexistent");
+
+    for (method, template, body, allowed) in MATRIX {
+        let path = template
+            .replace("{inv}", &inv)
+            .replace("{apr}", &apr)
+            .replace("{rev}", &rev)
+            .replace("{fin}", &fin)
+            .replace("{tok}", &tok);
+        for (who, _) in PRINCIPALS {
+            let mut req = app.request(method.parse::<Method>().unwrap(), &path, Some(who));
+            if !body.is_empty() {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+            }
+            let r = app
+                .send(req.body(Body::from(body.to_string())).unwrap())
+                .await;
+            let denied = r.status == StatusCode::FORBIDDEN && r.body["code"] == "forbidden";
+            assert_eq!(
+                !denied,
+                allowed.contains(who),
+                "{method} {template} as {who}: {} {}",
+                r.status,
+                r.body
+            );
+            assert_ne!(
+                r.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {template} as {who}"
+            );
+            assert!(
+                r.status.as_u16() < 500,
+                "{method} {template} as {who}: {}",
+                r.body
+            );
+        }
+    }
+    // The streams: headers decide, so look at the status only.
+    for (path, allowed) in [
+        (
+            format!("/api/v1/investigations/{inv}/events/stream"),
+            vec!["admin", "olivia", "otto", "anna", "arne", "aude", "dual"],
+        ),
+        (
+            "/api/v1/approvals/stream".to_owned(),
+            vec!["admin", "otto", "anna", "arne", "aude", "dual"],
+        ),
+    ] {
+        for (who, _) in PRINCIPALS {
+            let response = tower::ServiceExt::oneshot(
+                app.router.clone(),
+                app.request(Method::GET, &path, Some(who))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                response.status() == StatusCode::OK,
+                allowed.contains(who),
+                "GET {path} as {who}: {}",
+                response.status()
+            );
+        }
+    }
+}
+
+async fn requests_without_a_valid_token_are_401(app: &TestApp) {
+    let id = app.dispatch("olivia", "who are you").await;
+    let revoke = app.get("/api/v1/tokens", "admin").await;
+    let olivia_token = revoke.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["principal"] == "olivia")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bad_tokens = [
+        None,
+        Some("Bearer".to_owned()),
+        Some("Basic b2xpdmlhOnB3".to_owned()),
+        Some("Bearer vgl_0000000000000000_".to_owned() + &"0".repeat(64)),
+        Some(format!("Bearer {}x", app.token("olivia"))),
+    ];
+    for auth in &bad_tokens {
+        let mut req = app.request(Method::GET, &format!("/api/v1/investigations/{id}"), None);
+        if let Some(a) = auth {
+            req = req.header(header::AUTHORIZATION, a);
+        }
+        let r = app.send(req.body(Body::empty()).unwrap()).await;
+        r.problem(StatusCode::UNAUTHORIZED, "unauthenticated");
+        assert!(r.headers.contains_key(header::WWW_AUTHENTICATE));
+    }
+
+    // Revocation takes effect on the next request.
+    let ok = app
+        .get(&format!("/api/v1/investigations/{id}"), "olivia")
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let r = app
+        .send(
+            app.request(
+                Method::DELETE,
+                &format!("/api/v1/tokens/{olivia_token}"),
+                Some("admin"),
+            )
+            .body(Body::empty())
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(!r.body["revoked_at"].is_null());
+    app.get(&format!("/api/v1/investigations/{id}"), "olivia")
+        .await
+        .problem(StatusCode::UNAUTHORIZED, "unauthenticated");
+
+    // Probes and the document need no token.
+    for path in [
+        "/api/v1/healthz",
+        "/api/v1/readyz",
+        "/api/v1/metrics",
+        "/api/v1/openapi.json",
+    ] {
+        let r = app
+            .send(
+                app.request(Method::GET, path, None)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+    }
+}

@@ -1,0 +1,150 @@
+//! Server-Sent Events: an investigation's events resume after
+//! `Last-Event-ID` without gaps or repeats; approvals stream as they are
+//! requested and decided.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::on_both_backends;
+use crate::support::TestApp;
+
+on_both_backends!(
+    event_stream_resumes_after_last_event_id,
+    approval_stream_announces_requests_and_decisions,
+);
+
+/// One parsed SSE message.
+#[derive(Debug, Default, Clone)]
+struct Message {
+    event: String,
+    id: Option<String>,
+    data: String,
+}
+
+/// Reads SSE messages from a response body until `n` have arrived.
+async fn read_messages(body: Body, n: usize) -> Vec<Message> {
+    let mut stream = body.into_data_stream();
+    let mut buffer = String::new();
+    let mut messages = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while messages.len() < n {
+        let chunk = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("SSE messages arrive in time")
+            .expect("stream open")
+            .expect("chunk");
+        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let mut m = Message::default();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    m.event = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("id:") {
+                    m.id = Some(v.trim().to_owned());
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    m.data.push_str(v.trim_start());
+                }
+            }
+            if !m.event.is_empty() {
+                messages.push(m);
+            }
+        }
+    }
+    messages
+}
+
+async fn open(app: &TestApp, path: &str, who: &str, last_event_id: Option<&str>) -> Body {
+    let mut req = app.request(Method::GET, path, Some(who));
+    if let Some(id) = last_event_id {
+        req = req.header("Last-Event-ID", id);
+    }
+    let response = app
+        .router
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    response.into_body()
+}
+
+async fn event_stream_resumes_after_last_event_id(app: &TestApp) {
+    let id = app.dispatch("olivia", "stream me").await;
+    let path = format!("/api/v1/investigations/{id}/events/stream");
+
+    let first = read_messages(open(app, &path, "olivia", None).await, 1).await;
+    assert_eq!(first[0].event, "dispatched");
+    assert_eq!(first[0].id.as_deref(), Some("1"));
+
+    // Resume after seq 1 while new events are being written.
+    let body = open(app, &path, "olivia", Some("1")).await;
+    let approval = app.park_on_approval(&id).await;
+    app.post(
+        &format!("/api/v1/approvals/{approval}/decision"),
+        "anna",
+        json!({"decision": "approve"}),
+    )
+    .await;
+    let messages = read_messages(body, 3).await;
+    let seqs: Vec<&str> = messages.iter().map(|m| m.id.as_deref().unwrap()).collect();
+    assert_eq!(seqs, ["2", "3", "4"], "no gap, no repeat");
+    let kinds: Vec<&str> = messages.iter().map(|m| m.event.as_str()).collect();
+    assert_eq!(kinds, ["claimed", "approval_requested", "approval_decided"]);
+    let data: Value = serde_json::from_str(&messages[2].data).unwrap();
+    assert_eq!(data["seq"], 4);
+    assert_eq!(data["actor"], "anna");
+
+    let r = app
+        .send(
+            app.request(Method::GET, &path, Some("olivia"))
+                .header("Last-Event-ID", "minus one")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    r.problem(StatusCode::BAD_REQUEST, "invalid_header");
+
+    // A server shutdown ends open streams.
+    let mut open_stream = open(app, &path, "olivia", Some("4"))
+        .await
+        .into_data_stream();
+    app.shutdown.send(true).unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = open_stream.next().await {
+            chunk.unwrap();
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the stream ended at shutdown");
+}
+
+async fn approval_stream_announces_requests_and_decisions(app: &TestApp) {
+    let body = open(app, "/api/v1/approvals/stream", "anna", None).await;
+    let id = app.dispatch("olivia", "isolate?").await;
+    let approval = app.park_on_approval(&id).await;
+    let mut stream_reader = tokio::spawn(read_messages(body, 2));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.post(
+        &format!("/api/v1/approvals/{approval}/decision"),
+        "arne",
+        json!({"decision": "reject", "comment": "not ours"}),
+    )
+    .await;
+    let messages = (&mut stream_reader).await.unwrap();
+    assert_eq!(messages[0].event, "approval_requested");
+    assert_eq!(messages[1].event, "approval_decided");
+    let decided: Value = serde_json::from_str(&messages[1].data).unwrap();
+    assert_eq!(decided["id"], approval.as_str());
+    assert_eq!(decided["status"], "rejected");
+    assert_eq!(decided["decided_by"], "arne");
+}
