@@ -13,6 +13,7 @@ mod bench_e2e;
 mod check;
 mod commands;
 mod config;
+mod metrics;
 mod serve;
 mod stores;
 mod tokens;
@@ -74,7 +75,7 @@ enum Command {
     /// Verify an investigation's hash chain and event sequence.
     Audit(commands::IdArgs),
     /// Run workers, the reaper and the approval-expiry sweep (many may share one PostgreSQL).
-    Worker,
+    Worker(serve::WorkerArgs),
     /// Run everything in one process: the HTTP API, workers, reaper, expiry and webhooks.
     Serve(serve::ServeArgs),
     /// Manage API tokens (directly against the database).
@@ -128,7 +129,7 @@ fn main() -> ExitCode {
             Command::Rescue(args) => commands::rescue_command(&config, args).await,
             Command::Status(args) => commands::status_command(&config, args).await,
             Command::Audit(args) => commands::audit_command(&config, args).await,
-            Command::Worker => serve::worker_command(&config).await,
+            Command::Worker(args) => serve::worker_command(&config, args).await,
             Command::Serve(args) => serve::serve_command(&config, args).await,
             Command::Token(command) => tokens::token_command(&config, command).await,
             Command::Bench(BenchCommand::Store(args)) => bench::store(&config, args).await,

@@ -29,13 +29,24 @@ pub struct ServeArgs {
     listen: Option<SocketAddr>,
 }
 
+/// `vigil worker` options.
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    /// Serve this process's own metrics at http://ADDR/metrics (Prometheus).
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
+}
+
 /// `vigil worker`: workers, reaper and expiry until SIGINT or SIGTERM, then
 /// a graceful shutdown; a second signal stops the process at once.
-pub async fn worker_command(config: &Config) -> anyhow::Result<()> {
+pub async fn worker_command(config: &Config, args: WorkerArgs) -> anyhow::Result<()> {
     let setup = config.agent_setup()?;
     let store = stores::connect(config).await?;
     store.prepare_embedded().await?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    if let Some(listen) = args.metrics_listen {
+        crate::metrics::serve(listen, crate::metrics::install()?, stop_rx.clone()).await?;
+    }
     tokio::spawn(signal_to(stop_tx));
     run_workers(config, &setup, &store, stop_rx).await
 }
@@ -71,6 +82,7 @@ pub async fn serve_command(config: &Config, args: ServeArgs) -> anyhow::Result<(
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(signal_to(stop_tx));
+    let process_metrics = crate::metrics::install()?;
 
     let state = AppState::new(
         store.api(),
@@ -85,7 +97,8 @@ pub async fn serve_command(config: &Config, args: ServeArgs) -> anyhow::Result<(
         body_bytes: config.api.body_limit,
         prompt_chars: config.api.prompt_limit,
     })
-    .with_shutdown(stop_rx.clone());
+    .with_shutdown(stop_rx.clone())
+    .with_process_metrics(Arc::new(move || process_metrics.render()));
     let app = vigil_api::app(state);
     let mut server_stop = stop_rx.clone();
     let server = tokio::spawn(async move {

@@ -95,6 +95,21 @@ pub enum Step {
     Released,
 }
 
+impl Step {
+    /// A short label for metrics and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Step::Completed => "completed",
+            Step::ReviewRequired => "review_required",
+            Step::Failed => "failed",
+            Step::AwaitingApproval => "awaiting_approval",
+            Step::RetryLater(_) => "retry_later",
+            Step::LeaseLost => "lease_lost",
+            Step::Released => "released",
+        }
+    }
+}
+
 /// Runs agents.
 pub struct Runner {
     store: Arc<dyn Store>,
@@ -211,7 +226,14 @@ impl Runner {
                 messages: history.messages(&agent.config().system_prompt, &inv.prompt),
                 tools: self.tool_defs(agent),
             };
-            let response = match self.model.complete(&request).await {
+            let started = std::time::Instant::now();
+            let answered = self.model.complete(&request).await;
+            metrics::histogram!(
+                "vigil_model_seconds",
+                "outcome" => if answered.is_ok() { "ok" } else { "error" }
+            )
+            .record(started.elapsed().as_secs_f64());
+            let response = match answered {
                 Ok(response) => response,
                 Err(e) if e.is_transient() => {
                     let reason = e.to_string();
@@ -225,6 +247,10 @@ impl Runner {
                 }
             };
             tokens += response.input_tokens + response.output_tokens;
+            metrics::counter!("vigil_model_tokens_total", "kind" => "input")
+                .increment(u64::try_from(response.input_tokens).unwrap_or(0));
+            metrics::counter!("vigil_model_tokens_total", "kind" => "output")
+                .increment(u64::try_from(response.output_tokens).unwrap_or(0));
             let cost_usd = self.prices.get(&response.model).map_or(0.0, |p| {
                 (response.input_tokens as f64 * p.input_per_million
                     + response.output_tokens as f64 * p.output_per_million)

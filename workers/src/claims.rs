@@ -50,6 +50,7 @@ pub(crate) fn stream(shared: Arc<Shared>) -> BoxStream<'static, Result<Investiga
                 .await
             {
                 Ok(Some(inv)) => {
+                    metrics::counter!("vigil_claims_total").increment(1);
                     if st.backoff.take().is_some() {
                         tracing::info!("database reachable again; claiming");
                     }

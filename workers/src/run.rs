@@ -24,15 +24,25 @@ pub(crate) async fn handle(inv: Investigation, shared: Data<Arc<Shared>>) {
     );
     async {
         shared.inflight().insert(inv.id, inv.lease_epoch);
-        tokio::select! {
+        let started = std::time::Instant::now();
+        let outcome = tokio::select! {
             step = steps(&shared, &inv) => match step {
-                Some(step) => tracing::info!(step = ?step, "run stopped"),
-                None => tracing::warn!("run stopped on a database error; the lease will expire unless it recovers"),
+                Some(step) => {
+                    tracing::info!(step = ?step, "run stopped");
+                    step.label()
+                }
+                None => {
+                    tracing::warn!("run stopped on a database error; the lease will expire unless it recovers");
+                    "store_error"
+                }
             },
             () = heartbeat(&shared, &inv) => {
                 tracing::warn!("lease lost: step cancelled");
+                "lease_lost"
             }
-        }
+        };
+        metrics::histogram!("vigil_step_seconds", "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
         shared.inflight().remove(&inv.id);
         shared.idle.notify_waiters();
     }

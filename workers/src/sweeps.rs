@@ -73,6 +73,7 @@ where
 async fn reap(_tick: Tick, store: Data<SweepStore>) {
     let store = &(store.0).0;
     sweep_all("reaper", || store.reap(BATCH), |r| {
+        metrics::counter!("vigil_reaps_total").increment(1);
         tracing::warn!(investigation.id = %r.id, worker = r.worker.as_deref().unwrap_or("unknown"), lease.epoch = r.epoch, "dead-lettered: lease expired");
     })
     .await;
@@ -81,6 +82,7 @@ async fn reap(_tick: Tick, store: Data<SweepStore>) {
 async fn expire(_tick: Tick, store: Data<SweepStore>) {
     let store = &(store.0).0;
     sweep_all("expiry", || store.expire_approvals(BATCH), |a| {
+        metrics::counter!("vigil_approvals_expired_total").increment(1);
         tracing::info!(approval.id = %a.id, investigation.id = %a.investigation_id, "approval expired; investigation queued");
     })
     .await;

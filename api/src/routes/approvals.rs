@@ -212,6 +212,8 @@ pub async fn decide(
         .decide_approval(id, caller.name(), decision, comment)
         .await
         .map_err(|e| ApiError::from(e).conflict_code("approval_already_decided"))?;
+    metrics::counter!("vigil_approval_decisions_total", "decision" => decision.as_str())
+        .increment(1);
     Ok(Json(ApprovalView::from(&decided)))
 }
 

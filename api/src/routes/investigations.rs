@@ -148,6 +148,9 @@ pub async fn dispatch(
         .dispatch(request)
         .await
         .map_err(|e| ApiError::from(e).conflict_code("idempotency_key_reused"))?;
+    if dispatched.created {
+        metrics::counter!("vigil_dispatches_total").increment(1);
+    }
     let detail = InvestigationDetail::of(&dispatched.investigation, None, Utc::now());
     Ok((created(dispatched.created), Json(detail)))
 }
@@ -406,6 +409,7 @@ pub async fn rescue(
     required_text("reason", &body.reason, MAX_NOTE_CHARS)?;
     let id: InvestigationId = parse_id("investigation", &id)?;
     let inv = state.store.rescue(id, caller.name(), &body.reason).await?;
+    metrics::counter!("vigil_rescues_total").increment(1);
     Ok(Json(detail_of(&state, &inv).await?))
 }
 
@@ -436,6 +440,7 @@ pub async fn cancel(
     required_text("reason", &body.reason, MAX_NOTE_CHARS)?;
     let id: InvestigationId = parse_id("investigation", &id)?;
     let inv = state.store.cancel(id, caller.name(), &body.reason).await?;
+    metrics::counter!("vigil_cancels_total").increment(1);
     Ok(Json(detail_of(&state, &inv).await?))
 }
 
