@@ -7,9 +7,11 @@
 //!
 //! Depends on `vigil-engine` and store trait objects only; never on a concrete
 //! store crate or the worker runtime. [`app`] builds the router from an
-//! [`AppState`]; the binary serves it.
+//! [`AppState`]; the binary serves it, with the operator console
+//! ([`console`]) at `/`.
 
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod routes;
@@ -79,6 +81,7 @@ fn router() -> (Router<AppState>, OpenApiDoc) {
     use routes::{approvals, investigations, system, tokens};
     let v1 = OpenApiRouter::new()
         .routes(routes!(investigations::dispatch, investigations::list))
+        .routes(routes!(investigations::stats))
         .routes(routes!(investigations::detail))
         .routes(routes!(investigations::events))
         .routes(routes!(streams::investigation_events))
@@ -119,6 +122,7 @@ pub fn app(state: AppState) -> Router {
     let limit = state.limits.body_bytes;
     router()
         .0
+        .merge(console::router())
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(DefaultBodyLimit::max(limit))

@@ -539,6 +539,29 @@ pub struct IssuedTokenView {
     pub record: TokenView,
 }
 
+/// Queue counts (`GET /investigations/stats`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StatsView {
+    /// Pending, waiting for a worker.
+    pub queued: i64,
+    /// Pending, held by a worker.
+    pub running: i64,
+    /// Pending, parked on an approval request.
+    pub awaiting_approval: i64,
+    /// Completed with a valid result.
+    pub completed: i64,
+    /// Finished; a person must grade the result.
+    pub review_required: i64,
+    /// Ended without a result (budget, error, cancelled).
+    pub failed: i64,
+    /// Their worker stopped heartbeating; waiting for an operator's rescue.
+    pub dead_lettered: i64,
+    /// Approval requests waiting for a decision.
+    pub approvals_pending: i64,
+    /// When the oldest of them was requested.
+    pub oldest_pending_approval_at: Option<DateTime<Utc>>,
+}
+
 /// The token list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TokenList {

@@ -20,7 +20,7 @@ use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 use crate::views::{
     ApprovalView, AuditReport, DispatchBody, EventPage, EventView, InvestigationDetail,
-    InvestigationPage, InvestigationSummary, ReasonBody, ReviewBody,
+    InvestigationPage, InvestigationSummary, ReasonBody, ReviewBody, StatsView,
 };
 
 /// Who may dispatch.
@@ -305,6 +305,45 @@ pub async fn list(
             .map(|i| InvestigationSummary::of(i, now))
             .collect(),
         next_cursor: page.next.as_ref().map(encode_cursor),
+    }))
+}
+
+/// How many investigations are in each status and phase, and how many
+/// approval requests are pending: the counts at the top of the console.
+#[utoipa::path(
+    get, path = "/investigations/stats", tag = "investigations",
+    responses(
+        (status = 200, description = "Counts now", body = StatsView),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Needs the operator, auditor or approver role", body = Problem),
+        (status = 503, description = "Database unavailable", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn stats(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<StatsView>> {
+    caller.require(
+        &[Role::Operator, Role::Auditor, Role::Approver],
+        "reading queue counts",
+    )?;
+    let stats = state.store.stats().await?;
+    let count = |status: Status, phase: Option<Phase>| {
+        stats
+            .states
+            .iter()
+            .filter(|c| c.status == status && (phase.is_none() || c.phase == phase))
+            .map(|c| c.count)
+            .sum::<i64>()
+    };
+    Ok(Json(StatsView {
+        queued: count(Status::Pending, Some(Phase::Queued)),
+        running: count(Status::Pending, Some(Phase::Running)),
+        awaiting_approval: count(Status::Pending, Some(Phase::AwaitingApproval)),
+        completed: count(Status::Completed, None),
+        review_required: count(Status::ReviewRequired, None),
+        failed: count(Status::Failed, None),
+        dead_lettered: count(Status::DeadLettered, None),
+        approvals_pending: stats.approvals_pending,
+        oldest_pending_approval_at: stats.oldest_pending_approval_at,
     }))
 }
 

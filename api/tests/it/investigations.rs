@@ -17,7 +17,31 @@ on_both_backends!(
     audit_verifies_the_chain_and_exports_json_lines,
     listing_filters_and_pages_without_repeats,
     orchestrators_see_only_their_own,
+    stats_count_the_queue,
 );
+
+async fn stats_count_the_queue(app: &TestApp) {
+    let parked = app.dispatch("olivia", "park").await;
+    app.park_on_approval(&parked).await;
+    let cancelled = app.dispatch("olivia", "cancel").await;
+    app.post(
+        &format!("/api/v1/investigations/{cancelled}/cancel"),
+        "otto",
+        json!({"reason": "noise"}),
+    )
+    .await;
+    app.dispatch("oscar", "queued").await;
+    let r = app.get("/api/v1/investigations/stats", "otto").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["queued"], 1);
+    assert_eq!(r.body["running"], 0);
+    assert_eq!(r.body["awaiting_approval"], 1);
+    assert_eq!(r.body["failed"], 1);
+    assert_eq!(r.body["completed"], 0);
+    assert_eq!(r.body["dead_lettered"], 0);
+    assert_eq!(r.body["approvals_pending"], 1);
+    assert!(r.body["oldest_pending_approval_at"].is_string());
+}
 
 async fn dispatch_then_read_it_back(app: &TestApp) {
     let r = app

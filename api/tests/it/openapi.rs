@@ -18,6 +18,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/healthz"),
     ("get", "/api/v1/investigations"),
     ("post", "/api/v1/investigations"),
+    ("get", "/api/v1/investigations/stats"),
     ("get", "/api/v1/investigations/{id}"),
     ("get", "/api/v1/investigations/{id}/audit"),
     ("post", "/api/v1/investigations/{id}/cancel"),

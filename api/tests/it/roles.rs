@@ -31,6 +31,12 @@ const MATRIX: &[(&str, &str, &str, &[&str])] = &[
     ),
     (
         "GET",
+        "/api/v1/investigations/stats",
+        "",
+        &["admin", "otto", "anna", "arne", "aude", "dual"],
+    ),
+    (
+        "GET",
         "/api/v1/investigations/{inv}",
         "",
         &["admin", "olivia", "otto", "anna", "arne", "aude", "dual"],
