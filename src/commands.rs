@@ -1,4 +1,12 @@
-//! Operator commands against the database: `dispatch`, `rescue`, `status`, `audit`.
+//! `vigil admin dispatch|rescue|status|audit`: break-glass commands that
+//! work on the database directly, without the HTTP API.
+//!
+//! They are for when no API is running (workers only, or an outage) and for
+//! whoever can reach the database, which is already full control over it.
+//! No token is checked: the principal recorded on a write is `--requested-by`
+//! or `--by`, `cli:<user>` by default. Day-to-day use goes through the API
+//! client commands (`vigil dispatch`, `vigil rescue`, ...), which enforce
+//! roles and separation of duties.
 
 use anyhow::Context;
 use vigil_engine::store::DispatchRequest;
@@ -6,7 +14,30 @@ use vigil_engine::store::DispatchRequest;
 use crate::config::Config;
 use crate::stores;
 
-/// `vigil dispatch` options.
+/// `vigil admin` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum AdminCommand {
+    /// Start an investigation (directly against the database).
+    Dispatch(DispatchArgs),
+    /// Put a dead-lettered or failed investigation back in the queue.
+    Rescue(RescueArgs),
+    /// Show an investigation (its state on the first line).
+    Status(IdArgs),
+    /// Verify an investigation's hash chain and event sequence.
+    Audit(IdArgs),
+}
+
+/// Runs a `vigil admin` subcommand.
+pub async fn admin_command(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::Dispatch(args) => dispatch_command(config, args).await,
+        AdminCommand::Rescue(args) => rescue_command(config, args).await,
+        AdminCommand::Status(args) => status_command(config, args).await,
+        AdminCommand::Audit(args) => audit_command(config, args).await,
+    }
+}
+
+/// `vigil admin dispatch` options.
 #[derive(Debug, clap::Args)]
 pub struct DispatchArgs {
     /// The agent to run (declared in the configuration).
@@ -27,7 +58,7 @@ pub struct DispatchArgs {
 
 /// Checks the agent against the configured catalog, then dispatches.
 /// An unknown agent is refused before anything is written.
-pub async fn dispatch_command(config: &Config, args: DispatchArgs) -> anyhow::Result<()> {
+async fn dispatch_command(config: &Config, args: DispatchArgs) -> anyhow::Result<()> {
     let setup = config.agent_setup()?;
     setup.catalog.get(&args.agent)?;
     let store = stores::connect(config).await?;
@@ -66,7 +97,7 @@ pub async fn dispatch_command(config: &Config, args: DispatchArgs) -> anyhow::Re
     Ok(())
 }
 
-/// `vigil rescue` options.
+/// `vigil admin rescue` options.
 #[derive(Debug, clap::Args)]
 pub struct RescueArgs {
     /// The investigation id.
@@ -80,7 +111,7 @@ pub struct RescueArgs {
 }
 
 /// Puts a dead-lettered or failed investigation back in the queue.
-pub async fn rescue_command(config: &Config, args: RescueArgs) -> anyhow::Result<()> {
+async fn rescue_command(config: &Config, args: RescueArgs) -> anyhow::Result<()> {
     let id = args
         .id
         .parse()
@@ -100,7 +131,7 @@ pub async fn rescue_command(config: &Config, args: RescueArgs) -> anyhow::Result
     Ok(())
 }
 
-/// `vigil status` and `vigil audit` options.
+/// `vigil admin status` and `vigil admin audit` options.
 #[derive(Debug, clap::Args)]
 pub struct IdArgs {
     /// The investigation id.
@@ -114,7 +145,7 @@ fn parse_id(text: &str) -> anyhow::Result<vigil_engine::InvestigationId> {
 
 /// Prints an investigation's state on the first line (`status` or
 /// `pending/<phase>`), then its details.
-pub async fn status_command(config: &Config, args: IdArgs) -> anyhow::Result<()> {
+async fn status_command(config: &Config, args: IdArgs) -> anyhow::Result<()> {
     let store = stores::connect(config).await?;
     let inv = store.ports().get(parse_id(&args.id)?).await?;
     match inv.phase {
@@ -148,7 +179,7 @@ pub async fn status_command(config: &Config, args: IdArgs) -> anyhow::Result<()>
 }
 
 /// Verifies the investigation's hash chain and seq sequence.
-pub async fn audit_command(config: &Config, args: IdArgs) -> anyhow::Result<()> {
+async fn audit_command(config: &Config, args: IdArgs) -> anyhow::Result<()> {
     let store = stores::connect(config).await?;
     let report = store.ports().verify_chain(parse_id(&args.id)?).await?;
     match &report.first_break {

@@ -1,16 +1,26 @@
 //! # vigil
 //!
 //! The `vigil` binary: command-line interface, configuration loading and the
-//! wiring of stores (and, as they arrive, workers and the HTTP API).
+//! wiring of stores, workers and the HTTP API.
 //!
-//! `vigil migrate` prepares a database; `vigil bench store` measures the
-//! store against a bare-insert baseline. The database is `--database URL` or
-//! `VIGIL_DATABASE_URL`: `sqlite://vigil.db` by default (created if missing),
-//! or a `postgres://` URL.
+//! Server-side commands read the layered configuration and reach the
+//! database (`--database URL` or `VIGIL_DATABASE_URL`: `sqlite://vigil.db` by
+//! default, created if missing, or a `postgres://` URL): `vigil serve` runs
+//! the HTTP API with workers, `vigil worker` runs workers only, `vigil
+//! migrate` prepares a database, `vigil token` manages API tokens, `vigil
+//! admin` holds the break-glass commands that act on the database directly,
+//! and `vigil bench` measures.
+//!
+//! The client commands (`dispatch`, `list`, `show`, `events`, `rescue`,
+//! `cancel`, `review`, `approvals`, `approve`, `reject`, `audit`) use the
+//! HTTP API at `--url` / `VIGIL_URL` with `--token` / `VIGIL_TOKEN`, and need
+//! neither a database nor a configuration file (see [`client`] and
+//! `docs/cli.md`).
 
 mod bench;
 mod bench_e2e;
 mod check;
+mod client;
 mod commands;
 mod config;
 mod metrics;
@@ -25,7 +35,20 @@ use clap::{Parser, Subcommand};
 
 use vigil_agents::runner::Mode;
 
-use crate::config::{Config, LogFormat, Overrides};
+use crate::config::{Config, LogConfig, LogFormat, Overrides};
+
+/// The exit codes, in `vigil --help`.
+const EXIT_CODES: &str = "\
+Exit codes (client commands):
+  0  ok
+  1  anything else (a server error, an unexpected answer)
+  2  usage or configuration error
+  3  not found (404)
+  4  unauthenticated or forbidden (401, 403), including separation of duties
+  5  conflict with the current state (409)
+  6  invalid input (400, 413, 415, 422)
+  7  server or database unavailable (503, connection refused, timeout)
+  8  audit verification failed";
 
 fn parse_mode(text: &str) -> Result<Mode, String> {
     match text {
@@ -38,7 +61,7 @@ fn parse_mode(text: &str) -> Result<Mode, String> {
 
 /// Vigil: durable workflow engine for LLM agent investigations.
 #[derive(Debug, Parser)]
-#[command(name = "vigil", version, about)]
+#[command(name = "vigil", version, about, after_help = EXIT_CODES)]
 struct Cli {
     /// Configuration file (TOML). Defaults to ./vigil.toml when it exists.
     #[arg(long, global = true, env = "VIGIL_CONFIG")]
@@ -56,24 +79,33 @@ struct Cli {
     #[arg(long, global = true, value_parser = parse_mode)]
     mode: Option<Mode>,
 
+    #[command(flatten)]
+    client: client::Settings,
+
     #[command(subcommand)]
-    command: Command,
+    command: AnyCommand,
 }
 
+/// Every command: those that run against the database and configuration,
+/// and the API client's.
+#[derive(Debug, Subcommand)]
+enum AnyCommand {
+    #[command(flatten)]
+    Server(Command),
+    #[command(flatten)]
+    Client(client::ClientCommand),
+}
+
+/// The commands that read the configuration and reach the database.
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create the database if needed and apply pending migrations.
     Migrate,
     /// Check the configuration (mode, model, agents, tools) and print it.
     Check,
-    /// Start an investigation (directly against the database).
-    Dispatch(commands::DispatchArgs),
-    /// Put a dead-lettered or failed investigation back in the queue.
-    Rescue(commands::RescueArgs),
-    /// Show an investigation (its state on the first line).
-    Status(commands::IdArgs),
-    /// Verify an investigation's hash chain and event sequence.
-    Audit(commands::IdArgs),
+    /// Break-glass commands on the database directly (no API, no token).
+    #[command(subcommand)]
+    Admin(commands::AdminCommand),
     /// Run workers, the reaper and the approval-expiry sweep (many may share one PostgreSQL).
     Worker(serve::WorkerArgs),
     /// Run everything in one process: the HTTP API, workers, reaper, expiry and webhooks.
@@ -98,6 +130,10 @@ enum BenchCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let command = match cli.command {
+        AnyCommand::Client(command) => return client_main(command, &cli.client, cli.log_format),
+        AnyCommand::Server(command) => command,
+    };
     let overrides = Overrides {
         database_url: cli.database.clone(),
         log_format: cli.log_format,
@@ -122,13 +158,10 @@ fn main() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async {
-        match cli.command {
+        match command {
             Command::Migrate => stores::migrate_command(&config).await,
             Command::Check => check::check_command(&config),
-            Command::Dispatch(args) => commands::dispatch_command(&config, args).await,
-            Command::Rescue(args) => commands::rescue_command(&config, args).await,
-            Command::Status(args) => commands::status_command(&config, args).await,
-            Command::Audit(args) => commands::audit_command(&config, args).await,
+            Command::Admin(command) => commands::admin_command(&config, command).await,
             Command::Worker(args) => serve::worker_command(&config, args).await,
             Command::Serve(args) => serve::serve_command(&config, args).await,
             Command::Token(command) => tokens::token_command(&config, command).await,
@@ -141,6 +174,35 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("vigil: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a client command: no configuration file and no database, only the
+/// API settings. Exits with the code of [`client::Exit`] on failure.
+fn client_main(
+    command: client::ClientCommand,
+    settings: &client::Settings,
+    log_format: Option<LogFormat>,
+) -> ExitCode {
+    config::init_logging(&LogConfig {
+        format: log_format.unwrap_or_default(),
+    });
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vigil: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(client::run(command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            client::error::print(&e, settings.json);
+            ExitCode::from(client::error::exit_code(&e))
         }
     }
 }

@@ -132,6 +132,7 @@ fn dispatch_knows_the_configured_agents() {
     let out = vigil(
         dir.path(),
         &[
+            "admin",
             "dispatch",
             "--agent",
             "phishing",
@@ -147,6 +148,7 @@ fn dispatch_knows_the_configured_agents() {
     assert!(!dir.path().join("vigil.db").exists(), "nothing was written");
 
     let args = [
+        "admin",
         "dispatch",
         "--agent",
         "triage",

@@ -97,7 +97,7 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
     child.wait().unwrap()
 }
 
-/// Polls `vigil status` until the investigation's state (`status` or
+/// Polls `vigil admin status` until the investigation's state (`status` or
 /// `pending/phase`) is `want` or `within` has passed; returns the last state.
 async fn wait_for_state(url: &str, id: &str, want: &str, within: Duration) -> String {
     let deadline = Instant::now() + within;
@@ -112,7 +112,7 @@ async fn wait_for_state(url: &str, id: &str, want: &str, within: Duration) -> St
 
 fn state(url: &str, id: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["--database", url, "status", id])
+        .args(["--database", url, "admin", "status", id])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout)
@@ -146,6 +146,7 @@ async fn kill_rescue_finish(dir: &Path, url: &str, serve_cmd: &str) {
     let id = dispatched_id(&vigil(
         dir,
         &[
+            "admin",
             "dispatch",
             "--agent",
             "triage",
@@ -168,7 +169,10 @@ async fn kill_rescue_finish(dir: &Path, url: &str, serve_cmd: &str) {
     let mut second = spawn(dir, serve_cmd, "second.log");
     let state = wait_for_state(url, &id, "dead_lettered", Duration::from_secs(15)).await;
     assert_eq!(state, "dead_lettered", "reaped within stale_after + a tick");
-    let rescued = vigil(dir, &["rescue", &id, "--reason", "worker host died"]);
+    let rescued = vigil(
+        dir,
+        &["admin", "rescue", &id, "--reason", "worker host died"],
+    );
     assert!(rescued.status.success(), "{}", stderr(&rescued));
     let state = wait_for_state(url, &id, "completed", Duration::from_secs(30)).await;
     assert_eq!(
@@ -184,7 +188,7 @@ async fn kill_rescue_finish(dir: &Path, url: &str, serve_cmd: &str) {
     );
     let status = terminate(&mut second);
     assert!(status.success(), "graceful exit: {status:?}");
-    let audit = vigil(dir, &["--database", url, "audit", &id]);
+    let audit = vigil(dir, &["--database", url, "admin", "audit", &id]);
     assert!(stdout(&audit).contains("chain valid"), "{}", stdout(&audit));
 }
 
@@ -263,6 +267,7 @@ async fn a_stopped_zombie_worker_writes_nothing_after_it_was_reaped() {
     let id = dispatched_id(&vigil(
         dir.path(),
         &[
+            "admin",
             "dispatch",
             "--agent",
             "triage",
@@ -289,9 +294,12 @@ async fn a_stopped_zombie_worker_writes_nothing_after_it_was_reaped() {
         "dead_lettered"
     );
     assert!(
-        vigil(dir.path(), &["rescue", &id, "--reason", "worker frozen"])
-            .status
-            .success()
+        vigil(
+            dir.path(),
+            &["admin", "rescue", &id, "--reason", "worker frozen"]
+        )
+        .status
+        .success()
     );
     assert_eq!(
         wait_for_state(&db.url, &id, "completed", Duration::from_secs(30)).await,
@@ -324,7 +332,7 @@ async fn a_stopped_zombie_worker_writes_nothing_after_it_was_reaped() {
         1,
         "the zombie did not call the tool again"
     );
-    assert!(stdout(&vigil(dir.path(), &["audit", &id])).contains("chain valid"));
+    assert!(stdout(&vigil(dir.path(), &["admin", "audit", &id])).contains("chain valid"));
     assert!(terminate(&mut zombie).success());
     assert!(terminate(&mut other).success());
     db.drop_now().await;

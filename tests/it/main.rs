@@ -6,6 +6,7 @@
 
 mod bench;
 mod check;
+mod cli;
 mod crash;
 mod migrate;
 mod support;
