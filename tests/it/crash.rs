@@ -81,9 +81,13 @@ schedule = "*/1 * * * * *"
 
 /// Starts `vigil <subcommand>` in the background, its log in `dir/log`.
 fn spawn(dir: &Path, subcommand: &str, log: &str) -> Child {
-    command(dir, "info")
-        .arg(subcommand)
-        .stdout(Stdio::null())
+    let mut cmd = command(dir, "info");
+    cmd.arg(subcommand);
+    if subcommand == "serve" {
+        // Any free port: these tests do not call the API.
+        cmd.args(["--listen", "127.0.0.1:0"]);
+    }
+    cmd.stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join(log)).unwrap())
         .spawn()
         .expect("start vigil")
@@ -446,123 +450,6 @@ async fn wait_until_pg(url: &str, sql: &str, at_least: i64) {
 
 /// A PostgreSQL cluster of the test's own (the shared server is never
 /// stopped): `initdb` in a temporary directory, run as `postgres`.
-struct PrivateCluster {
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-fn pg_bin(tool: &str) -> String {
-    let versions = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL server binaries in /usr/lib/postgresql");
-    let mut versions: Vec<String> = versions
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    versions.sort();
-    format!(
-        "/usr/lib/postgresql/{}/bin/{tool}",
-        versions.last().expect("a PostgreSQL version")
-    )
-}
-
-fn as_postgres(args: &[&str]) -> std::process::ExitStatus {
-    Command::new("runuser")
-        .args(["-u", "postgres", "--"])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-}
-
-impl PrivateCluster {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        Command::new("chown")
-            .args(["-R", "postgres", &dir.path().display().to_string()])
-            .status()
-            .unwrap();
-        let data = dir.path().join("data").display().to_string();
-        assert!(
-            as_postgres(&[
-                &pg_bin("initdb"),
-                "-D",
-                &data,
-                "-A",
-                "trust",
-                "-U",
-                "postgres"
-            ])
-            .success(),
-            "initdb"
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let cluster = Self { dir, port };
-        cluster.up();
-        cluster
-    }
-
-    fn data(&self) -> String {
-        self.dir.path().join("data").display().to_string()
-    }
-
-    fn up(&self) {
-        let opts = format!("-p {} -k /tmp -c listen_addresses=127.0.0.1", self.port);
-        let log = self.dir.path().join("pg.log").display().to_string();
-        assert!(
-            as_postgres(&[
-                &pg_bin("pg_ctl"),
-                "-D",
-                &self.data(),
-                "-o",
-                &opts,
-                "-l",
-                &log,
-                "-w",
-                "start"
-            ])
-            .success(),
-            "pg_ctl start"
-        );
-    }
-
-    fn down(&self) {
-        assert!(
-            as_postgres(&[
-                &pg_bin("pg_ctl"),
-                "-D",
-                &self.data(),
-                "-m",
-                "fast",
-                "-w",
-                "stop"
-            ])
-            .success(),
-            "pg_ctl stop"
-        );
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for PrivateCluster {
-    fn drop(&mut self) {
-        let _ = as_postgres(&[
-            &pg_bin("pg_ctl"),
-            "-D",
-            &self.data(),
-            "-m",
-            "immediate",
-            "stop",
-        ]);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_ride_out_a_database_restart() {

@@ -1,0 +1,177 @@
+//! The HTTP API of a real `vigil serve` on PostgreSQL: while the database
+//! is down, readiness and every data endpoint answer 503 with a problem
+//! body (never an empty list), and they recover by themselves once it is back.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{PrivateCluster, Served, vigil};
+
+async fn call(
+    client: &reqwest::Client,
+    served: &Served,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, String, Value) {
+    let mut req = client
+        .request(method, format!("{}{path}", served.base))
+        .bearer_auth(&served.token);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let response = req.send().await.expect("the API answers");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, content_type, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_endpoints_answer_503_while_postgres_is_down_and_recover() {
+    let cluster = PrivateCluster::start();
+    let url = cluster.url();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/vigil.toml"),
+        dir.path().join("vigil.toml"),
+    )
+    .unwrap();
+    assert!(
+        vigil(dir.path(), &["--database", &url, "migrate"])
+            .status
+            .success()
+    );
+    let served = Served::start(dir.path(), &url);
+    let client = reqwest::Client::new();
+    use reqwest::Method;
+
+    let (status, _, dispatched) = call(
+        &client,
+        &served,
+        Method::POST,
+        "/investigations",
+        Some(json!({"agent_id": "triage", "prompt": "failed SSH logins from 185.220.101.4"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{dispatched}");
+    let id = dispatched["id"].as_str().unwrap().to_owned();
+
+    // The dummy triage run parks on its isolate_host approval; the
+    // process's own metrics count the claim and the step.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, _, detail) = call(
+            &client,
+            &served,
+            Method::GET,
+            &format!("/investigations/{id}"),
+            None,
+        )
+        .await;
+        if detail["phase"] == "awaiting_approval" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never parked: {detail}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metrics = client
+        .get(format!("{}/metrics", served.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "vigil_database_up 1",
+        "vigil_investigations{status=\"pending\",phase=\"awaiting_approval\"} 1",
+        "vigil_approvals_pending 1",
+        "vigil_claims_total 1",
+        "vigil_step_seconds_count{outcome=\"awaiting_approval\"} 1",
+        "vigil_dispatches_total 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing `{line}` in\n{metrics}"
+        );
+    }
+
+    cluster.down();
+    let ready = client
+        .get(format!("{}/readyz", served.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+    let problem: Value = ready.json().await.unwrap();
+    assert_eq!(problem["code"], "database_unavailable");
+    assert!(!problem["detail"].as_str().unwrap().is_empty());
+
+    let data_calls: [(Method, String, Option<Value>); 6] = [
+        (Method::GET, "/investigations".into(), None),
+        (Method::GET, format!("/investigations/{id}"), None),
+        (Method::GET, format!("/investigations/{id}/events"), None),
+        (Method::GET, "/approvals?status=pending".into(), None),
+        (Method::GET, "/system/mode".into(), None),
+        (
+            Method::POST,
+            "/investigations".into(),
+            Some(json!({"agent_id": "triage", "prompt": "while down"})),
+        ),
+    ];
+    for (method, path, body) in data_calls.clone() {
+        let (status, content_type, body) =
+            call(&client, &served, method.clone(), &path, body).await;
+        assert_eq!(status, 503, "{method} {path}: {body}");
+        assert_eq!(content_type, "application/problem+json", "{method} {path}");
+        assert_eq!(
+            body["code"], "database_unavailable",
+            "{method} {path}: {body}"
+        );
+    }
+    let metrics = client
+        .get(format!("{}/metrics", served.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("vigil_database_up 0"), "{metrics}");
+
+    cluster.up();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = client
+            .get(format!("{}/readyz", served.base))
+            .send()
+            .await
+            .unwrap();
+        if ready.status().as_u16() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the API did not recover");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for (method, path, body) in data_calls {
+        let (status, _, body) = call(&client, &served, method.clone(), &path, body).await;
+        assert!(
+            status < 300,
+            "{method} {path} after recovery: {status} {body}"
+        );
+    }
+    let (_, _, list) = call(&client, &served, Method::GET, "/investigations", None).await;
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        2,
+        "nothing lost, nothing doubled"
+    );
+    assert!(served.terminate().success());
+}
