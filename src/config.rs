@@ -357,9 +357,10 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// Installs the global tracing subscriber. `RUST_LOG` filters (default `info`).
-pub fn init_logging(log: &LogConfig) {
+/// `default` is the filter when `RUST_LOG` is unset.
+pub fn init_logging(log: &LogConfig, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -146,7 +146,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    config::init_logging(&config.log);
+    // Benchmarks measure the engine, not the terminal: per-run logs only
+    // when asked for with RUST_LOG.
+    let default_log = match command {
+        Command::Bench(_) => "warn",
+        _ => "info,sqlx=warn",
+    };
+    config::init_logging(&config.log, default_log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -185,9 +191,12 @@ fn client_main(
     settings: &client::Settings,
     log_format: Option<LogFormat>,
 ) -> ExitCode {
-    config::init_logging(&LogConfig {
-        format: log_format.unwrap_or_default(),
-    });
+    config::init_logging(
+        &LogConfig {
+            format: log_format.unwrap_or_default(),
+        },
+        "info,sqlx=warn",
+    );
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -98,9 +98,16 @@ pub async fn connect(options: Options, clock: Arc<dyn Clock>) -> Result<PgStore>
     if let Some(schema) = &options.schema {
         connect = connect.options([("search_path", schema.as_str())]);
     }
+    // sqlx pings a connection when it is returned to the pool (and closes
+    // it if the ping fails), and by default pings it again when it is
+    // handed out: a round trip on every store call. The release ping is
+    // enough to keep broken connections out of the pool; one that breaks
+    // while idle (a server restart) fails its next statement, which callers
+    // see as `Unavailable` and retry.
     let pool = PgPoolOptions::new()
         .max_connections(options.max_connections.max(1))
         .acquire_timeout(options.acquire_timeout)
+        .test_before_acquire(false)
         .connect_lazy_with(connect.clone());
     let listen_pool = PgPoolOptions::new()
         .max_connections(LISTEN_CONNECTIONS)
