@@ -1,0 +1,249 @@
+//! Lease loss and shutdown, one worker process at a time.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use serde_json::Value;
+use vigil_agents::runner::{Mode, Runner};
+use vigil_agents::testing::model::{self as scripted, Reply, Scripted, tool_calls};
+use vigil_agents::{
+    AgentBudget, AgentConfig, Catalog, OpenAiConfig, OpenAiModel, RetryPolicy, Secret, ToolRegistry,
+};
+use vigil_engine::event::EventKind;
+use vigil_engine::store::{DispatchRequest, Store};
+use vigil_engine::{Investigation, InvestigationId, Phase, Status, SystemClock};
+use vigil_workers::{SweepSettings, WorkerSettings};
+
+const VALID: &str =
+    r#"{"summary":"s","key_findings":["f"],"recommended_next_steps":["n"],"confidence":0.5}"#;
+/// How long a stalled model call takes: far longer than any test waits.
+const STALL: Duration = Duration::from_secs(600);
+
+struct Fixture {
+    store: Arc<dyn Store>,
+    model: Scripted,
+    model_addr: std::net::SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// A store and a model that stalls on prompts containing "stall" and
+    /// submits a valid result at once otherwise.
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let store =
+            vigil_store_sqlite::open(vigil_store_sqlite::Options::new(url), Arc::new(SystemClock))
+                .await
+                .unwrap();
+        let (model_addr, model) = scripted::serve().await;
+        model.respond_with(Arc::new(|body: &Value| -> Reply {
+            let reply = tool_calls(&[("submit_result", VALID, Some("call_1"))]);
+            if body.to_string().contains("stall") {
+                reply.delayed(STALL)
+            } else {
+                reply
+            }
+        }));
+        Self {
+            store: Arc::new(store),
+            model,
+            model_addr,
+            _dir: dir,
+        }
+    }
+
+    fn runner(&self, stop: Arc<AtomicBool>) -> Arc<Runner> {
+        let registry = ToolRegistry::new(16 * 1024);
+        let agent = AgentConfig {
+            id: "t".into(),
+            system_prompt: "Investigate.".into(),
+            model: None,
+            tools: vec![],
+            budget: AgentBudget::default(),
+            output_schema: None,
+        };
+        let catalog = Arc::new(Catalog::new(vec![agent], &registry).unwrap());
+        let model = OpenAiModel::new(OpenAiConfig {
+            base_url: format!("http://{}/v1", self.model_addr),
+            api_key: Secret::new("sk-test"),
+            model: "scripted-1".into(),
+            timeout: STALL * 2,
+            temperature: None,
+            max_output_tokens: None,
+            retry: RetryPolicy {
+                max_retries: 0,
+                ..RetryPolicy::default()
+            },
+        })
+        .unwrap();
+        Arc::new(
+            Runner::new(
+                self.store.clone(),
+                catalog,
+                Arc::new(registry),
+                Arc::new(model),
+                Arc::new(SystemClock),
+                Mode::Real,
+            )
+            .with_stop(stop),
+        )
+    }
+
+    async fn dispatch(&self, prompt: &str) -> InvestigationId {
+        self.store
+            .dispatch(DispatchRequest {
+                agent_id: "t".into(),
+                prompt: prompt.into(),
+                requested_by: "test".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .investigation
+            .id
+    }
+
+    async fn get(&self, id: InvestigationId) -> Investigation {
+        self.store.get(id).await.unwrap()
+    }
+
+    /// Waits (up to a minute) until `check` holds for investigation `id`.
+    async fn wait_for(
+        &self,
+        id: InvestigationId,
+        what: &str,
+        check: impl Fn(&Investigation) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let inv = self.get(id).await;
+            if check(&inv) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{id} never became {what}: {:?}/{:?}",
+                inv.status,
+                inv.phase
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn settings(concurrency: usize, grace: Duration) -> WorkerSettings {
+    let mut s = WorkerSettings::new("test-worker");
+    s.concurrency = concurrency;
+    s.claimers = 1;
+    s.lease = Duration::from_millis(900);
+    s.poll_interval = Duration::from_millis(50);
+    s.grace = grace;
+    s
+}
+
+fn sweeps() -> SweepSettings {
+    // Once a day: these tests are about one worker, not the reaper.
+    SweepSettings {
+        reaper: "0 0 3 * * *".into(),
+        expiry: "0 0 3 * * *".into(),
+    }
+}
+
+fn running(inv: &Investigation) -> bool {
+    inv.status == Status::Pending && inv.phase == Some(Phase::Running)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_lease_cancels_that_run_at_once_and_frees_its_slot() {
+    let fx = Fixture::new().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (shutdown_tx, mut shutdown_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(vigil_workers::run(
+        fx.store.clone(),
+        fx.runner(stop.clone()),
+        stop,
+        settings(2, Duration::from_secs(5)),
+        sweeps(),
+        async move {
+            let _ = shutdown_rx.wait_for(|s| *s).await;
+        },
+    ));
+
+    let a = fx.dispatch("stall on this one").await;
+    let b = fx.dispatch("stall on this one too").await;
+    fx.wait_for(a, "running", running).await;
+    fx.wait_for(b, "running", running).await;
+    let a_epoch = fx.get(a).await.lease_epoch;
+
+    // An operator cancels A: its epoch moves. A's next heartbeat sees it and
+    // cancels A's step, although A's model call would take ten minutes.
+    fx.store.cancel(a, "otto", "wrong host").await.unwrap();
+    // Both slots were taken; C can only run once A's slot is free.
+    let c = fx.dispatch("answer at once").await;
+    fx.wait_for(c, "completed", |i| i.status == Status::Completed)
+        .await;
+
+    let b_now = fx.get(b).await;
+    assert!(running(&b_now), "B is untouched: {:?}", b_now.phase);
+    let a_events = fx.store.events(a, 0, 1000).await.unwrap();
+    let last = a_events.last().unwrap();
+    assert_eq!(last.kind, EventKind::Cancelled);
+    assert!(
+        a_events.iter().all(|e| e.epoch <= a_epoch + 1),
+        "nothing written after the cancel"
+    );
+
+    shutdown_tx.send(true).unwrap();
+    worker.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_releases_runs_still_busy_after_the_grace_period() {
+    let fx = Fixture::new().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (shutdown_tx, mut shutdown_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(vigil_workers::run(
+        fx.store.clone(),
+        fx.runner(stop.clone()),
+        stop,
+        settings(4, Duration::from_millis(300)),
+        sweeps(),
+        async move {
+            let _ = shutdown_rx.wait_for(|s| *s).await;
+        },
+    ));
+    let stuck = fx.dispatch("stall here").await;
+    fx.wait_for(stuck, "running", running).await;
+    let epoch = fx.get(stuck).await.lease_epoch;
+
+    shutdown_tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(60), worker)
+        .await
+        .expect("the worker stops after its grace period")
+        .unwrap()
+        .unwrap();
+
+    let inv = fx.get(stuck).await;
+    assert_eq!(inv.status, Status::Pending);
+    assert_eq!(
+        inv.phase,
+        Some(Phase::Queued),
+        "released, not dead-lettered"
+    );
+    assert_eq!(inv.lease_owner, None);
+    let events = fx.store.events(stuck, 0, 1000).await.unwrap();
+    let released = events.last().unwrap();
+    assert_eq!(released.kind, EventKind::Released);
+    assert_eq!(released.epoch, epoch, "released by the lease holder");
+    // A dispatch after the shutdown is not claimed: the worker is gone.
+    let later = fx.dispatch("answer at once").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fx.get(later).await.phase, Some(Phase::Queued));
+    assert_eq!(
+        fx.model.requests().len(),
+        1,
+        "one model call, the stalled one"
+    );
+}
