@@ -4,7 +4,7 @@
 //! its own and knows nothing of sessions.
 //!
 //! Page routes (`/`, `/investigations`, `/investigations/{id}`,
-//! `/approvals`) all answer the same `index.html`, so deep links work; the
+//! `/approvals`, `/tokens`) all answer the same `index.html`, so deep links work; the
 //! script reads the location. Every answer carries a strict
 //! Content-Security-Policy: scripts and styles from this origin only.
 
@@ -13,7 +13,8 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-/// `(path under /console/, content type, body)` of every asset.
+/// `(path under /console/, content type, body)` of every asset. The scripts
+/// are ES modules: `app.js` imports the others by their `/console/` path.
 const ASSETS: &[(&str, &str, &str)] = &[
     (
         "app.js",
@@ -21,9 +22,54 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../console/app.js"),
     ),
     (
+        "errors.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/errors.js"),
+    ),
+    (
+        "api.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/api.js"),
+    ),
+    (
+        "dom.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/dom.js"),
+    ),
+    (
+        "list.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/list.js"),
+    ),
+    (
+        "detail.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/detail.js"),
+    ),
+    (
+        "timeline.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/timeline.js"),
+    ),
+    (
+        "approvals.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/approvals.js"),
+    ),
+    (
+        "tokens.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/tokens.js"),
+    ),
+    (
         "app.css",
         "text/css; charset=utf-8",
         include_str!("../console/app.css"),
+    ),
+    (
+        "icon.svg",
+        "image/svg+xml",
+        include_str!("../console/icon.svg"),
     ),
 ];
 
@@ -61,7 +107,8 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/", get(index))
         .route("/investigations", get(index))
         .route("/investigations/{id}", get(index))
-        .route("/approvals", get(index));
+        .route("/approvals", get(index))
+        .route("/tokens", get(index));
     for (path, content_type, body) in ASSETS {
         let (content_type, body): (&'static str, &'static str) = (content_type, body);
         router = router.route(
@@ -70,4 +117,43 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         );
     }
     router
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `from "./x.js"` in a served script names a served asset, so a
+    /// module added to `console/` without an entry here fails this test
+    /// rather than the browser.
+    #[test]
+    fn every_imported_module_is_served() {
+        let served: Vec<&str> = ASSETS.iter().map(|(path, _, _)| *path).collect();
+        for (path, _, body) in ASSETS.iter().filter(|(p, _, _)| p.ends_with(".js")) {
+            for pattern in ["from \"./", "import \"./"] {
+                for import in body.split(pattern).skip(1) {
+                    let name = import.split('"').next().unwrap_or_default();
+                    assert!(
+                        served.contains(&name),
+                        "{path} imports {name}, which is not served"
+                    );
+                }
+            }
+            for forbidden in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "eval(",
+                "new Function",
+            ] {
+                assert!(!body.contains(forbidden), "{path} uses {forbidden}");
+            }
+        }
+        for asset in ["app.css", "icon.svg", "app.js"] {
+            assert!(
+                INDEX.contains(&format!("/console/{asset}")),
+                "index.html links {asset}"
+            );
+        }
+    }
 }

@@ -8,6 +8,7 @@ mod api;
 mod bench;
 mod check;
 mod cli;
+mod console;
 mod crash;
 mod migrate;
 mod support;
