@@ -108,6 +108,7 @@ pub async fn serve_command(config: &Config, args: ServeArgs) -> anyhow::Result<(
             })
             .await
     });
+    println!("Vigil console: http://{address}/ (sign in with an API token)");
     println!(
         "Vigil API listening on http://{address}/api/v1 (mode {})",
         setup.mode
