@@ -168,6 +168,43 @@ pub const UPDATE_PROGRESS_AND_APPEND_IF_UNCHANGED: &str = concat!(
     " WHERE EXISTS (SELECT 1 FROM updated) RETURNING 1) SELECT count(*) FROM updated"
 );
 
+/// One statement: [`UPDATE_INVESTIGATION`] and the events (`$23`..`$31`).
+pub const UPDATE_INVESTIGATION_AND_APPEND: &str = concat!(
+    "WITH updated AS (UPDATE investigations SET status = $2, phase = $3, lease_owner = $4, \
+     lease_epoch = $5, lease_expires_at = $6, heartbeat_at = $7, attempt = $8, last_seq = $9, \
+     last_hash = $10, waiting_on = $11, result = $12, result_raw = $13, confidence = $14, \
+     error = $15, model_turns = $16, input_tokens = $17, output_tokens = $18, cost_usd = $19, \
+     started_at = $20, updated_at = $21, finished_at = $22 WHERE id = $1 RETURNING id) ",
+    unnest_events!(
+        "$23", "$24", "$25", "$26", "$27", "$28", "$29", "$30", "$31"
+    )
+);
+
+/// One statement: [`UPDATE_PROGRESS`] and the events (`$9`..`$17`).
+pub const UPDATE_PROGRESS_AND_APPEND: &str = concat!(
+    "WITH updated AS (UPDATE investigations SET last_seq = $2, last_hash = $3, updated_at = $4, \
+     model_turns = $5, input_tokens = $6, output_tokens = $7, cost_usd = $8 WHERE id = $1 \
+     RETURNING id) ",
+    unnest_events!("$9", "$10", "$11", "$12", "$13", "$14", "$15", "$16", "$17")
+);
+
+/// One statement: [`INSERT_INVESTIGATION`] and, only if it inserted, the
+/// events (`$31`..`$39`). Returns the number of investigations inserted.
+pub const INSERT_INVESTIGATION_AND_APPEND: &str = concat!(
+    "WITH inserted AS (INSERT INTO investigations (id, status, phase, \
+     lease_owner, lease_epoch, lease_expires_at, heartbeat_at, attempt, last_seq, last_hash, \
+     waiting_on, result, result_raw, confidence, error, model_turns, input_tokens, \
+     output_tokens, cost_usd, started_at, updated_at, finished_at, agent_id, prompt, \
+     requested_by, case_ref, idempotency_key, budget, created_at, request_digest) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+     $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) \
+     ON CONFLICT (requested_by, idempotency_key) DO NOTHING RETURNING id), appended AS (",
+    unnest_events!(
+        "$31", "$32", "$33", "$34", "$35", "$36", "$37", "$38", "$39"
+    ),
+    " WHERE EXISTS (SELECT 1 FROM inserted) RETURNING 1) SELECT count(*) FROM inserted"
+);
+
 /// A checkpoint's update: the log tail and the usage counters, nothing indexed.
 pub const UPDATE_PROGRESS: &str = "UPDATE investigations SET last_seq = $2, last_hash = $3, \
      updated_at = $4, model_turns = $5, input_tokens = $6, output_tokens = $7, cost_usd = $8 \

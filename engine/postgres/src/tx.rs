@@ -247,6 +247,52 @@ impl WriteTx for PgTx {
         Ok(())
     }
 
+    async fn update_and_append(
+        &mut self,
+        before: &Investigation,
+        inv: &Investigation,
+        events: &[Event],
+    ) -> Result<()> {
+        if events.is_empty() {
+            return self.update_investigation(before, inv).await;
+        }
+        let query = if before.progress_only(inv) {
+            bind_progress(q::UPDATE_PROGRESS_AND_APPEND, inv)
+        } else {
+            bind_full(q::UPDATE_INVESTIGATION_AND_APPEND, inv)
+        };
+        EventArrays::new(events)
+            .bind(query)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn insert_and_append(
+        &mut self,
+        inv: &Investigation,
+        digest: &str,
+        events: &[Event],
+    ) -> Result<bool> {
+        let query = bind_full(q::INSERT_INVESTIGATION_AND_APPEND, inv)
+            .bind(&inv.agent_id)
+            .bind(&inv.prompt)
+            .bind(&inv.requested_by)
+            .bind(&inv.case_ref)
+            .bind(&inv.idempotency_key)
+            .bind(budget_json(inv))
+            .bind(inv.created_at)
+            .bind(digest);
+        let inserted: i64 = EventArrays::new(events)
+            .bind(query)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(map_err)
+            .and_then(|row| sqlx::Row::try_get(&row, 0).map_err(map_err))?;
+        Ok(inserted == 1)
+    }
+
     async fn insert_approval(&mut self, a: &ApprovalRequest) -> Result<()> {
         sqlx::query(q::INSERT_APPROVAL)
             .bind(a.id.0)

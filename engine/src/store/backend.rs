@@ -232,6 +232,41 @@ pub trait WriteTx: Send {
     /// Appends sealed events.
     async fn append_events(&mut self, events: &[Event]) -> Result<()>;
 
+    /// [`WriteTx::update_investigation`] then, when there are any,
+    /// [`WriteTx::append_events`]. An adapter may do both in one statement
+    /// (one round trip instead of two); the outcome must be the same.
+    async fn update_and_append(
+        &mut self,
+        before: &Investigation,
+        after: &Investigation,
+        events: &[Event],
+    ) -> Result<()> {
+        self.update_investigation(before, after).await?;
+        if !events.is_empty() {
+            self.append_events(events).await?;
+        }
+        Ok(())
+    }
+
+    /// [`WriteTx::insert_investigation`] then, if it inserted,
+    /// [`WriteTx::append_events`]. Returns `false`, writing nothing, when
+    /// (`requested_by`, `idempotency_key`) is already taken. An adapter may
+    /// do both in one statement.
+    async fn insert_and_append(
+        &mut self,
+        inv: &Investigation,
+        digest: &str,
+        events: &[Event],
+    ) -> Result<bool> {
+        if !self.insert_investigation(inv, digest).await? {
+            return Ok(false);
+        }
+        if !events.is_empty() {
+            self.append_events(events).await?;
+        }
+        Ok(true)
+    }
+
     /// Inserts a new approval request.
     async fn insert_approval(&mut self, approval: &ApprovalRequest) -> Result<()>;
 

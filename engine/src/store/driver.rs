@@ -192,9 +192,6 @@ async fn persist<T: WriteTx>(
     previous: Option<&Investigation>,
     t: &Transition,
 ) -> Result<()> {
-    if let Some(before) = previous {
-        tx.update_investigation(before, &t.next).await?;
-    }
     match &t.approval {
         Some(ApprovalWrite::Create(request)) => tx.insert_approval(request).await?,
         Some(ApprovalWrite::Resolve {
@@ -215,14 +212,25 @@ async fn persist<T: WriteTx>(
         }
         None => {}
     }
-    if !t.events.is_empty() {
-        tx.append_events(&t.events).await?;
+    match previous {
+        Some(before) => tx.update_and_append(before, &t.next, &t.events).await?,
+        None if !t.events.is_empty() => tx.append_events(&t.events).await?,
+        None => {}
     }
+    notify_if_queued(tx, previous, &t.next).await
+}
+
+/// Queues a wake-up when `next` has just become claimable.
+async fn notify_if_queued<T: WriteTx>(
+    tx: &mut T,
+    previous: Option<&Investigation>,
+    next: &Investigation,
+) -> Result<()> {
     let queued =
         |inv: &Investigation| inv.status == Status::Pending && inv.phase == Some(Phase::Queued);
-    if queued(&t.next) && !previous.is_some_and(queued) {
+    if queued(next) && !previous.is_some_and(queued) {
         tx.notify(Wakeup::Queued {
-            agent_id: t.next.agent_id.clone(),
+            agent_id: next.agent_id.clone(),
         })
         .await?;
     }
@@ -273,14 +281,15 @@ impl<B: Backend> Dispatcher for TransactionalStore<B> {
                 transition(None, Command::Dispatch(new.clone()), now)
                     .map_err(|e| Error::from_transition(new.id, e))
             );
-            let inserted = tx.insert_investigation(&t.next, &digest).await;
+            debug_assert!(t.approval.is_none(), "a dispatch writes no approval");
+            let inserted = tx.insert_and_append(&t.next, &digest, &t.events).await;
             if !tx_try!(tx, inserted) {
                 // Another dispatch with the same key committed first: read it.
                 tx.rollback().await;
                 continue;
             }
-            let written = persist(&mut tx, None, &t).await;
-            tx_try!(tx, written);
+            let notified = notify_if_queued(&mut tx, None, &t.next).await;
+            tx_try!(tx, notified);
             tx.commit().await?;
             return Ok(Dispatched {
                 investigation: t.next,
