@@ -94,15 +94,7 @@ pub async fn token_command(config: &Config, command: TokenCommand) -> anyhow::Re
 fn parse_roles(names: &[String]) -> anyhow::Result<Vec<Role>> {
     names
         .iter()
-        .map(|n| {
-            Role::ALL
-                .iter()
-                .copied()
-                .find(|r| r.as_str() == n.trim())
-                .with_context(|| {
-                    format!("unknown role `{n}` (orchestrator, operator, approver, auditor, admin)")
-                })
-        })
+        .map(|n| n.parse::<Role>().map_err(anyhow::Error::from))
         .collect()
 }
 

@@ -40,6 +40,25 @@ impl Role {
     }
 }
 
+/// A role name that is not one of [`Role::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role `{0}` (roles are orchestrator, operator, approver, auditor, admin)")]
+pub struct UnknownRole(pub String);
+
+impl std::str::FromStr for Role {
+    type Err = UnknownRole;
+
+    /// Parses a wire name (`approver`), ignoring surrounding whitespace.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let name = s.trim();
+        Role::ALL
+            .iter()
+            .copied()
+            .find(|r| r.as_str() == name)
+            .ok_or_else(|| UnknownRole(name.to_owned()))
+    }
+}
+
 /// An authenticated actor: a person, a pipeline or another agent.
 ///
 /// Every write records the principal's `name`. Tokens are never part of a
@@ -64,5 +83,22 @@ impl Principal {
     /// Whether the principal holds `role` (admins hold every role).
     pub fn has(&self, role: Role) -> bool {
         self.roles.iter().any(|r| *r == role || *r == Role::Admin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_parse_from_their_wire_names_only() {
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+        }
+        assert_eq!(" approver ".parse::<Role>(), Ok(Role::Approver));
+        let err = "root".parse::<Role>().unwrap_err();
+        assert_eq!(err, UnknownRole("root".to_owned()));
+        assert!(err.to_string().contains("orchestrator, operator"));
+        assert!("Admin".parse::<Role>().is_err());
     }
 }

@@ -75,19 +75,8 @@ pub fn parse_roles(names: &[String]) -> ApiResult<Vec<Role>> {
     names
         .iter()
         .map(|n| {
-            Role::ALL
-                .iter()
-                .copied()
-                .find(|r| r.as_str() == n)
-                .ok_or_else(|| {
-                    ApiError::invalid(
-                        "roles",
-                        format!(
-                            "unknown role {n}; roles are orchestrator, operator, approver, \
-                             auditor, admin"
-                        ),
-                    )
-                })
+            n.parse::<Role>()
+                .map_err(|e| ApiError::invalid("roles", e.to_string()))
         })
         .collect()
 }
