@@ -207,7 +207,7 @@ impl Runner {
                 .collect();
             for pending in open {
                 if let Some(step) = self
-                    .settle(inv, agent, &budget, &mut history, pending)
+                    .settle(inv, agent, &budget, &mut history, pending, &mut None)
                     .await?
                 {
                     return Ok(step);
@@ -264,10 +264,76 @@ impl Runner {
                 output_tokens: response.output_tokens,
                 cost_usd,
             });
-            for event in fenced!(self.store.checkpoint(id, epoch, vec![turn]).await) {
-                history.record(&event);
+            // The turn is journaled together with the first write its first
+            // call makes (usually that call's intent): one commit instead of
+            // two. A crash before that write loses only the model's answer,
+            // and the model is asked again on resume.
+            let first = match &turn {
+                StepEvent::ModelTurn(t) => t
+                    .tool_calls
+                    .first()
+                    .filter(|c| c.name != SUBMIT_RESULT)
+                    .cloned(),
+                _ => None,
+            };
+            let mut deferred = Some(turn);
+            if let Some(call) = first {
+                let pending = PendingCall {
+                    call,
+                    intent: None,
+                    result: None,
+                    approval: None,
+                };
+                if let Some(step) = self
+                    .settle(inv, agent, &budget, &mut history, pending, &mut deferred)
+                    .await?
+                {
+                    return Ok(step);
+                }
+            }
+            if let Some(step) = self.flush(inv, &mut history, &mut deferred).await? {
+                return Ok(step);
             }
         }
+    }
+
+    /// Journals the deferred model turn, if it is still unwritten. Returns
+    /// `Some(LeaseLost)` when the run must stop.
+    async fn flush(
+        &self,
+        inv: &Investigation,
+        history: &mut History,
+        deferred: &mut Option<StepEvent>,
+    ) -> Result<Option<Step>, Error> {
+        let Some(turn) = deferred.take() else {
+            return Ok(None);
+        };
+        for event in fenced!(
+            self.store
+                .checkpoint(inv.id, inv.lease_epoch, vec![turn])
+                .await
+        ) {
+            history.record(&event);
+        }
+        Ok(None)
+    }
+
+    /// Journals `event`, after the deferred model turn if it is still
+    /// unwritten, in one checkpoint. Returns `Some(LeaseLost)` when the run
+    /// must stop.
+    async fn journal(
+        &self,
+        inv: &Investigation,
+        history: &mut History,
+        deferred: &mut Option<StepEvent>,
+        event: StepEvent,
+    ) -> Result<Option<Step>, Error> {
+        let mut events: Vec<StepEvent> = deferred.take().into_iter().collect();
+        events.push(event);
+        for event in fenced!(self.store.checkpoint(inv.id, inv.lease_epoch, events).await) {
+            history.record(&event);
+        }
+        Ok(None)
     }
 
     /// Brings one open call of the newest turn to a result, recording what
@@ -280,11 +346,15 @@ impl Runner {
         budget: &AgentBudget,
         history: &mut History,
         pending: PendingCall,
+        deferred: &mut Option<StepEvent>,
     ) -> Result<Option<Step>, Error> {
         let (id, epoch) = (inv.id, inv.lease_epoch);
         let call = &pending.call;
         let error = |text: String| ToolOutcome::error(text, self.tools.output_cap());
         if call.name == SUBMIT_RESULT {
+            if let Some(step) = self.flush(inv, history, deferred).await? {
+                return Ok(Some(step));
+            }
             let outcome = agent.judge(&call.arguments);
             let step = match outcome {
                 Completion::Valid { .. } => Step::Completed,
@@ -294,6 +364,9 @@ impl Runner {
             return Ok(Some(step));
         }
         if pending.outcome_unknown() {
+            if let Some(step) = self.flush(inv, history, deferred).await? {
+                return Ok(Some(step));
+            }
             let reason = format!("outcome of {} unknown", call.id);
             return self.review(id, epoch, reason, None).await.map(Some);
         }
@@ -307,7 +380,7 @@ impl Runner {
                 Err(outcome) => outcome,
             };
             return self
-                .answer(inv, history, &call.id, &intent.tool, outcome)
+                .answer(inv, history, deferred, &call.id, &intent.tool, outcome)
                 .await;
         }
         if !agent.config().tools.contains(&call.name) {
@@ -317,19 +390,23 @@ impl Runner {
                 agent.config().tools.join(", ")
             );
             return self
-                .answer(inv, history, &call.id, &call.name, error(text))
+                .answer(inv, history, deferred, &call.id, &call.name, error(text))
                 .await;
         }
         let prepared = match self.tools.prepare(&call.name, &call.arguments) {
             Ok(prepared) => prepared,
             Err(outcome) => {
                 return self
-                    .answer(inv, history, &call.id, &call.name, outcome)
+                    .answer(inv, history, deferred, &call.id, &call.name, outcome)
                     .await;
             }
         };
-        let times = history.times_called(&call.name, &prepared.arguments);
+        let times = history.times_called(&call.name, &prepared.arguments)
+            + deferred_calls(deferred, &call.name, &prepared.arguments);
         if times > budget.max_repeated_calls as usize {
+            if let Some(step) = self.flush(inv, history, deferred).await? {
+                return Ok(Some(step));
+            }
             let reason = format!(
                 "repeated tool call: `{}` with the same arguments {times} times (limit {})",
                 call.name, budget.max_repeated_calls
@@ -341,6 +418,9 @@ impl Runner {
         if spec.approval.needs_approval(&prepared.arguments) {
             let refused = match &pending.approval {
                 None => {
+                    if let Some(step) = self.flush(inv, history, deferred).await? {
+                        return Ok(Some(step));
+                    }
                     let now = self.clock.now();
                     let expires_in = chrono::Duration::from_std(spec.approval.expires_in)
                         .unwrap_or_else(|_| chrono::Duration::minutes(15));
@@ -379,7 +459,7 @@ impl Runner {
             };
             if let Some(text) = refused {
                 return self
-                    .answer(inv, history, &call.id, &spec.name, error(text))
+                    .answer(inv, history, deferred, &call.id, &spec.name, error(text))
                     .await;
             }
         }
@@ -389,8 +469,8 @@ impl Runner {
             arguments: prepared.arguments.clone(),
             effect: spec.effect,
         });
-        for event in fenced!(self.store.checkpoint(id, epoch, vec![intent]).await) {
-            history.record(&event);
+        if let Some(step) = self.journal(inv, history, deferred, intent).await? {
+            return Ok(Some(step));
         }
         let preview_only = (self.mode == Mode::DryRun && spec.effect == Effect::Write)
             || (self.mode == Mode::Dummy && !prepared.tool.is_local());
@@ -401,7 +481,7 @@ impl Runner {
         } else {
             self.execute(&prepared).await
         };
-        self.answer(inv, history, &call.id, &spec.name, outcome)
+        self.answer(inv, history, deferred, &call.id, &spec.name, outcome)
             .await
     }
 
@@ -410,6 +490,7 @@ impl Runner {
         &self,
         inv: &Investigation,
         history: &mut History,
+        deferred: &mut Option<StepEvent>,
         call_id: &str,
         tool: &str,
         outcome: ToolOutcome,
@@ -422,14 +503,7 @@ impl Runner {
             truncated: outcome.truncated,
             original_bytes: outcome.original_bytes,
         });
-        for event in fenced!(
-            self.store
-                .checkpoint(inv.id, inv.lease_epoch, vec![result])
-                .await
-        ) {
-            history.record(&event);
-        }
-        Ok(None)
+        self.journal(inv, history, deferred, result).await
     }
 
     async fn execute(&self, prepared: &Prepared) -> ToolOutcome {
@@ -523,5 +597,26 @@ impl Runner {
                 return Ok(events);
             }
         }
+    }
+}
+
+/// How often the deferred turn (not yet in the history) calls `name` with
+/// `arguments`.
+fn deferred_calls(
+    deferred: &Option<StepEvent>,
+    name: &str,
+    arguments: &serde_json::Value,
+) -> usize {
+    match deferred {
+        Some(StepEvent::ModelTurn(turn)) => turn
+            .tool_calls
+            .iter()
+            .filter(|c| c.name == name)
+            .filter(|c| {
+                serde_json::from_str::<serde_json::Value>(&c.arguments)
+                    .is_ok_and(|v| v == *arguments)
+            })
+            .count(),
+        _ => 0,
     }
 }
