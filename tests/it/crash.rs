@@ -378,6 +378,24 @@ async fn two_workers_finish_two_hundred_investigations_exactly_once() {
     )
     .await;
     assert_eq!(workers, 2, "both workers took part");
+    // A tool-calling model turn is committed with its call's intent: both
+    // rows carry the same transaction id.
+    let pair = "FROM investigation_events t JOIN investigation_events i \
+                ON i.investigation_id = t.investigation_id AND i.seq = t.seq + 1 \
+                WHERE t.kind = 'model_turn' AND i.kind = 'tool_intent'";
+    assert_eq!(
+        pg_count(&db.url, &format!("SELECT count(*) {pair}")).await,
+        200
+    );
+    assert_eq!(
+        pg_count(
+            &db.url,
+            &format!("SELECT count(*) {pair} AND t.xmin::text <> i.xmin::text")
+        )
+        .await,
+        0,
+        "turn and intent in one transaction"
+    );
     let store = vigil_store_postgres::connect(
         vigil_store_postgres::Options::new(&db.url),
         Arc::new(vigil_engine::SystemClock),
