@@ -79,18 +79,44 @@ schedule = "*/1 * * * * *"
     std::fs::write(dir.join("vigil.toml"), toml).unwrap();
 }
 
+/// A child process killed when dropped, so a failing test leaves no worker
+/// running behind it.
+struct Proc(Child);
+
+impl std::ops::Deref for Proc {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Proc {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `vigil <subcommand>` in the background, its log in `dir/log`.
-fn spawn(dir: &Path, subcommand: &str, log: &str) -> Child {
+fn spawn(dir: &Path, subcommand: &str, log: &str) -> Proc {
     let mut cmd = command(dir, "info");
     cmd.arg(subcommand);
     if subcommand == "serve" {
         // Any free port: these tests do not call the API.
         cmd.args(["--listen", "127.0.0.1:0"]);
     }
-    cmd.stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join(log)).unwrap())
-        .spawn()
-        .expect("start vigil")
+    Proc(
+        cmd.stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join(log)).unwrap())
+            .spawn()
+            .expect("start vigil"),
+    )
 }
 
 fn terminate(child: &mut Child) -> std::process::ExitStatus {
