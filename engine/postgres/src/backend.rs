@@ -100,7 +100,19 @@ impl Backend for PgBackend {
     type Tx = PgTx;
 
     async fn begin(&self) -> Result<PgTx> {
-        let tx = self.pool.begin().await.map_err(map_err)?;
+        // A caller cancelled between sending BEGIN and reading its answer
+        // (a step dropped on lease loss, a claim dropped at shutdown) would
+        // leave the connection inside a transaction sqlx does not know of:
+        // sqlx only rolls back transactions whose BEGIN it saw answered. The
+        // next autocommit write on that connection would join it and could
+        // be rolled back later, after being acknowledged. So the BEGIN runs
+        // to its answer on a task of its own; if the caller is gone by then,
+        // the transaction is dropped there and rolled back properly.
+        let pool = self.pool.clone();
+        let tx = tokio::spawn(async move { pool.begin().await })
+            .await
+            .map_err(|e| Error::Database(format!("BEGIN task failed: {e}")))?
+            .map_err(map_err)?;
         Ok(PgTx::new(tx, self.channel.clone()))
     }
 

@@ -115,3 +115,88 @@ async fn an_unreachable_server_is_unavailable_not_empty() {
     let err = store.dispatch(request("triage")).await.unwrap_err();
     assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
 }
+
+/// Callers get cancelled (a heartbeat that finds the lease lost drops the
+/// step; shutdown drops the claim streams), sometimes between sending a
+/// `BEGIN` and reading its answer. The connection must not go back to the
+/// pool inside a transaction nobody owns: the next autocommit write on it
+/// would join that transaction and could be rolled back later, although
+/// the store had acknowledged it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_calls_never_swallow_acknowledged_writes() {
+    use vigil_engine::event::{ModelTurn, StepEvent};
+    use vigil_engine::store::Leases;
+
+    let harness = PgHarness::new();
+    let store = harness.store(Arc::new(SystemClock)).await;
+    let mut options = vigil_store_postgres::testing::TestSchema::new().options();
+    options.schema = Some(harness.schema().to_owned());
+    // One connection, so every call reuses the one a cancelled call left.
+    options.max_connections = 1;
+    let small = vigil_store_postgres::connect(options, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let id = small.dispatch(request("a")).await.unwrap().investigation.id;
+    let claimed = small
+        .claim_next(&["a".to_owned()], "w", chrono::Duration::minutes(10))
+        .await
+        .unwrap()
+        .unwrap();
+    let turn = || {
+        StepEvent::ModelTurn(ModelTurn {
+            model: "m".into(),
+            content: Some("thinking".into()),
+            tool_calls: vec![],
+            input_tokens: 1,
+            output_tokens: 1,
+            cost_usd: 0.0,
+        })
+    };
+    let mut acknowledged = 0;
+    for i in 0..200u64 {
+        // A claim for an agent with nothing queued (BEGIN, SELECT,
+        // ROLLBACK), cancelled after its first poll (which sends the
+        // BEGIN) or at a later point.
+        let nobody = ["nobody".to_owned()];
+        let claim = small.claim_next(&nobody, "w", chrono::Duration::minutes(1));
+        if i % 2 == 0 {
+            let _ = futures::FutureExt::now_or_never(claim);
+        } else {
+            let _ = tokio::time::timeout(Duration::from_micros(i * 10), claim).await;
+        }
+        // An autocommit write the store acknowledges.
+        if small
+            .checkpoint(id, claimed.lease_epoch, vec![turn()])
+            .await
+            .is_ok()
+        {
+            acknowledged += 1;
+        }
+    }
+    let _ = small
+        .claim_next(&["nobody".to_owned()], "w", chrono::Duration::minutes(1))
+        .await;
+    small.backend().close().await;
+    // Read through another handle: every acknowledged event is there.
+    let events = store.events(id, 0, 1000).await.unwrap();
+    assert_eq!(acknowledged, 200, "every checkpoint was acknowledged");
+    assert_eq!(
+        events.len() as i64,
+        2 + acknowledged,
+        "dispatched, claimed, then one per checkpoint"
+    );
+    let report = store.verify_chain(id).await.unwrap();
+    assert!(report.valid, "{report:?}");
+    store.backend().close().await;
+    harness_drop(harness).await;
+}
+
+async fn harness_drop(harness: PgHarness) {
+    let admin = admin_pool().await;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {} CASCADE",
+        harness.schema()
+    )))
+    .execute(&admin)
+    .await;
+}
