@@ -24,6 +24,32 @@ struct State {
     backoff: Option<Duration>,
 }
 
+/// Claims the next investigation on a task of its own. When the stream is
+/// dropped mid-claim (apalis stops it at shutdown), the claim still runs to
+/// its end, and a row it took is released at once instead of being left
+/// leased to nobody until the reaper dead-letters it.
+async fn claim(shared: &Arc<Shared>) -> vigil_engine::store::Result<Option<Investigation>> {
+    let shared = Arc::clone(shared);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let settings = &shared.settings;
+        let lease =
+            chrono::Duration::from_std(settings.lease).unwrap_or(chrono::Duration::minutes(2));
+        let claimed = shared
+            .store
+            .claim_next(&settings.agents, &settings.id, lease)
+            .await;
+        if let Err(Ok(Some(inv))) = tx.send(claimed) {
+            // Nobody is waiting for it any more: give it back.
+            let _ = shared
+                .store
+                .release(inv.id, inv.lease_epoch, "worker shutting down")
+                .await;
+        }
+    });
+    rx.await.unwrap_or(Ok(None))
+}
+
 /// Claims one investigation each time apalis has a free slot. Waits for a
 /// wake-up or the poll interval when there is nothing to claim; backs off
 /// on database faults, logging once per outage. Stops claiming (and simply
@@ -41,14 +67,7 @@ pub(crate) fn stream(shared: Arc<Shared>) -> BoxStream<'static, Result<Investiga
             if st.shared.stopping.load(Ordering::SeqCst) {
                 futures::future::pending::<()>().await;
             }
-            let lease =
-                chrono::Duration::from_std(settings.lease).unwrap_or(chrono::Duration::minutes(2));
-            match st
-                .shared
-                .store
-                .claim_next(&settings.agents, &settings.id, lease)
-                .await
-            {
+            match claim(&st.shared).await {
                 Ok(Some(inv)) => {
                     metrics::counter!("vigil_claims_total").increment(1);
                     if st.backoff.take().is_some() {
