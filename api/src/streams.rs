@@ -29,6 +29,7 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::ApiQuery;
 use crate::routes::approvals::APPROVAL_READERS;
 use crate::routes::investigations::readable;
+use crate::routes::query_number;
 use crate::state::{ApiStore, AppState};
 use crate::views::{ApprovalView, EventView};
 
@@ -93,16 +94,7 @@ pub async fn investigation_events(
                 })
         })
         .transpose()?;
-    let from_query = params
-        .after_seq
-        .as_deref()
-        .map(|s| {
-            s.parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| ApiError::invalid_query("after_seq", "after_seq must be a seq"))
-        })
-        .transpose()?;
+    let from_query = query_number("after_seq", params.after_seq.as_deref(), 0..=i64::MAX)?;
     let inv = readable(&state, &caller, &id).await?;
     let after = from_header.or(from_query).unwrap_or(0);
     let stream = EventTail {

@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 use vigil_engine::store::ApprovalQuery;
 use vigil_engine::{ApprovalId, ApprovalRequest, ApprovalStatus, Decision, Role};
 
-use super::{MAX_NOTE_CHARS, optional_text, parse_id};
+use super::{MAX_NOTE_CHARS, optional_text, parse_id, query_number, query_value};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery};
@@ -53,39 +53,13 @@ pub async fn list(
     ApiQuery(params): ApiQuery<ApprovalParams>,
 ) -> ApiResult<Json<ApprovalList>> {
     caller.require(APPROVAL_READERS, "reading approval requests")?;
-    let status = params
-        .status
-        .as_deref()
-        .map(|s| {
-            s.parse::<ApprovalStatus>()
-                .map_err(|e| ApiError::invalid_query("status", e.to_string()))
-        })
-        .transpose()?;
-    let investigation_id = params
-        .investigation_id
-        .as_deref()
-        .map(|s| {
-            s.parse()
-                .map_err(|_| ApiError::invalid_query("investigation_id", "not a valid id"))
-        })
-        .transpose()?;
-    let limit = match params.limit.as_deref() {
-        None => 100,
-        Some(raw) => raw
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=500).contains(n))
-            .ok_or_else(|| ApiError::invalid_query("limit", "limit must be 1 to 500"))?,
+    let query = ApprovalQuery {
+        status: query_value::<ApprovalStatus>("status", params.status.as_deref())?,
+        investigation_id: query_value("investigation_id", params.investigation_id.as_deref())?,
+        limit: query_number("limit", params.limit.as_deref(), 1..=500)?.unwrap_or(100),
+        ..ApprovalQuery::default()
     };
-    let rows = state
-        .store
-        .approvals(&ApprovalQuery {
-            status,
-            investigation_id,
-            limit,
-            ..ApprovalQuery::default()
-        })
-        .await?;
+    let rows = state.store.approvals(&query).await?;
     Ok(Json(ApprovalList {
         items: rows.iter().map(ApprovalView::from).collect(),
     }))

@@ -13,7 +13,10 @@ use utoipa::IntoParams;
 use vigil_engine::store::{ApprovalQuery, Cursor, DispatchRequest, ListQuery, ReviewInput};
 use vigil_engine::{ApprovalStatus, Budget, Investigation, InvestigationId, Phase, Role, Status};
 
-use super::{MAX_NOTE_CHARS, MAX_REF_CHARS, created, optional_text, parse_id, required_text};
+use super::{
+    MAX_NOTE_CHARS, MAX_REF_CHARS, created, optional_text, parse_id, query_number, query_time,
+    query_value, required_text,
+};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery};
@@ -180,41 +183,6 @@ pub struct ListParams {
     limit: Option<String>,
 }
 
-fn parse_time(field: &str, raw: Option<&str>) -> ApiResult<Option<DateTime<Utc>>> {
-    raw.map(|r| {
-        DateTime::parse_from_rfc3339(r)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| ApiError::invalid_query(field, format!("{field} must be RFC 3339: {e}")))
-    })
-    .transpose()
-}
-
-fn parse_number<T>(
-    field: &str,
-    raw: Option<&str>,
-    range: std::ops::RangeInclusive<T>,
-) -> ApiResult<Option<T>>
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display,
-{
-    raw.map(|r| {
-        r.parse::<T>()
-            .ok()
-            .filter(|n| range.contains(n))
-            .ok_or_else(|| {
-                ApiError::invalid_query(
-                    field,
-                    format!(
-                        "{field} must be a number from {} to {}",
-                        range.start(),
-                        range.end()
-                    ),
-                )
-            })
-    })
-    .transpose()
-}
-
 /// Encodes a keyset position as an opaque cursor.
 fn encode_cursor(c: &Cursor) -> String {
     format!("{}_{}", c.created_at.timestamp_micros(), c.id)
@@ -269,32 +237,16 @@ pub async fn list(
             _ => requested_by = Some(caller.name().to_owned()),
         }
     }
-    let status = params
-        .status
-        .as_deref()
-        .map(|s| {
-            s.parse::<Status>()
-                .map_err(|e| ApiError::invalid_query("status", e.to_string()))
-        })
-        .transpose()?;
-    let phase = params
-        .phase
-        .as_deref()
-        .map(|s| {
-            s.parse::<Phase>()
-                .map_err(|e| ApiError::invalid_query("phase", e.to_string()))
-        })
-        .transpose()?;
     let query = ListQuery {
-        status,
-        phase,
+        status: query_value::<Status>("status", params.status.as_deref())?,
+        phase: query_value::<Phase>("phase", params.phase.as_deref())?,
         agent_id: params.agent_id.clone(),
         requested_by,
         case_ref: params.case_ref.clone(),
-        created_after: parse_time("created_after", params.created_after.as_deref())?,
-        created_before: parse_time("created_before", params.created_before.as_deref())?,
+        created_after: query_time("created_after", params.created_after.as_deref())?,
+        created_before: query_time("created_before", params.created_before.as_deref())?,
         after: params.cursor.as_deref().map(decode_cursor).transpose()?,
-        limit: parse_number("limit", params.limit.as_deref(), 1..=500)?.unwrap_or(50),
+        limit: query_number("limit", params.limit.as_deref(), 1..=500)?.unwrap_or(50),
     };
     let page = state.store.list(&query).await?;
     let now = Utc::now();
@@ -411,8 +363,8 @@ pub async fn events(
     Path(id): Path<String>,
     ApiQuery(params): ApiQuery<EventParams>,
 ) -> ApiResult<Json<EventPage>> {
-    let after = parse_number("after_seq", params.after_seq.as_deref(), 0..=i64::MAX)?.unwrap_or(0);
-    let limit = parse_number("limit", params.limit.as_deref(), 1..=1000)?.unwrap_or(100);
+    let after = query_number("after_seq", params.after_seq.as_deref(), 0..=i64::MAX)?.unwrap_or(0);
+    let limit = query_number("limit", params.limit.as_deref(), 1..=1000)?.unwrap_or(100);
     let inv = readable(&state, &caller, &id).await?;
     let events = state.store.events(inv.id, after, limit).await?;
     Ok(Json(EventPage {

@@ -15,6 +15,59 @@ pub(crate) fn parse_id<T: std::str::FromStr>(what: &str, raw: &str) -> Result<T,
         .map_err(|_| ApiError::not_found(format!("{what} {raw} not found (not a valid id)")))
 }
 
+/// Parses an optional query parameter, naming it when its value is bad.
+pub(crate) fn query_value<T>(field: &str, raw: Option<&str>) -> Result<Option<T>, ApiError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    raw.map(|r| {
+        r.parse::<T>()
+            .map_err(|e| ApiError::invalid_query(field, format!("{field}: {e}")))
+    })
+    .transpose()
+}
+
+/// Parses an optional RFC 3339 time query parameter.
+pub(crate) fn query_time(
+    field: &str,
+    raw: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    raw.map(|r| {
+        chrono::DateTime::parse_from_rfc3339(r)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|e| ApiError::invalid_query(field, format!("{field} must be RFC 3339: {e}")))
+    })
+    .transpose()
+}
+
+/// Parses an optional number query parameter that must lie in `range`.
+pub(crate) fn query_number<T>(
+    field: &str,
+    raw: Option<&str>,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<Option<T>, ApiError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    raw.map(|r| {
+        r.parse::<T>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid_query(
+                    field,
+                    format!(
+                        "{field} must be a number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+            })
+    })
+    .transpose()
+}
+
 /// Checks a required, bounded free-text field.
 pub(crate) fn required_text(field: &str, value: &str, max_chars: usize) -> Result<(), ApiError> {
     if value.trim().is_empty() {
