@@ -117,12 +117,14 @@ function issueForm(ctx, reload) {
                 type: "button",
                 class: "secondary small",
                 onclick: async (ev) => {
+                  // currentTarget is gone once the event has been dispatched.
+                  const button = ev.currentTarget;
                   field.select();
                   try {
                     await navigator.clipboard.writeText(field.value);
-                    ev.currentTarget.textContent = "Copied";
+                    button.textContent = "Copied";
                   } catch {
-                    ev.currentTarget.textContent = "Selected: press Ctrl+C";
+                    button.textContent = "Selected: press Ctrl+C";
                   }
                 },
               },

@@ -122,9 +122,11 @@ impl ApiError {
         )
     }
 
-    /// Replaces the code of a 409 (handlers know which conflict it was).
+    /// Names a generic `conflict` more precisely (handlers know which
+    /// conflict their call can raise); other codes, such as
+    /// `invalid_transition` or `lease_lost`, are kept.
     pub fn conflict_code(mut self, code: &'static str) -> Self {
-        if self.status == StatusCode::CONFLICT {
+        if self.code == "conflict" {
             self.code = code;
         }
         self

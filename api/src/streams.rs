@@ -131,7 +131,14 @@ impl EventTail {
                 if let Some(next) = tail.buffered.pop_front() {
                     return Some((Ok(next), (tail, shutdown)));
                 }
-                match tail.store.events(tail.id, tail.after, PAGE).await {
+                // An idle poll reads only the row's `last_seq` (one
+                // primary-key read); the log is read when it has grown.
+                let fetched = match tail.store.get(tail.id).await {
+                    Ok(inv) if inv.last_seq <= tail.after => Ok(Vec::new()),
+                    Ok(_) => tail.store.events(tail.id, tail.after, PAGE).await,
+                    Err(e) => Err(e),
+                };
+                match fetched {
                     Ok(events) if !events.is_empty() => {
                         tail.down = false;
                         for e in &events {

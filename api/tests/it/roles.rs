@@ -41,6 +41,19 @@ const MATRIX: &[(&str, &str, &str, &[&str])] = &[
         "",
         &["admin", "olivia", "otto", "anna", "arne", "aude", "dual"],
     ),
+    // An approver reads only investigations that asked for an approval.
+    (
+        "GET",
+        "/api/v1/investigations/{rev}",
+        "",
+        &["admin", "olivia", "otto", "aude"],
+    ),
+    (
+        "GET",
+        "/api/v1/investigations/{rev}/events",
+        "",
+        &["admin", "olivia", "otto", "aude"],
+    ),
     (
         "GET",
         "/api/v1/investigations/{inv}/events",

@@ -31,6 +31,25 @@ pub struct PgBackend {
 }
 
 impl PgBackend {
+    /// Starts a transaction whose `BEGIN` runs to its answer even if the
+    /// caller is cancelled.
+    async fn begin_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        // A caller cancelled between sending BEGIN and reading its answer
+        // (a step dropped on lease loss, a claim dropped at shutdown) would
+        // leave the connection inside a transaction sqlx does not know of:
+        // sqlx only rolls back transactions whose BEGIN it saw answered. The
+        // next autocommit write on that connection would join it and could
+        // be rolled back later, after being acknowledged. So the BEGIN runs
+        // to its answer on a task of its own; if the caller is gone by then,
+        // the transaction is dropped there and rolled back properly.
+        let pool = self.pool.clone();
+        let tx = tokio::spawn(async move { pool.begin().await })
+            .await
+            .map_err(|e| Error::Database(format!("BEGIN task failed: {e}")))?
+            .map_err(map_err)?;
+        Ok(tx)
+    }
+
     pub(crate) fn new(
         pool: PgPool,
         listen_pool: PgPool,
@@ -100,22 +119,8 @@ impl Backend for PgBackend {
     type Tx = PgTx;
 
     async fn begin(&self) -> Result<PgTx> {
-        // A caller cancelled between sending BEGIN and reading its answer
-        // (a step dropped on lease loss, a claim dropped at shutdown) would
-        // leave the connection inside a transaction sqlx does not know of:
-        // sqlx only rolls back transactions whose BEGIN it saw answered. The
-        // next autocommit write on that connection would join it and could
-        // be rolled back later, after being acknowledged. So the BEGIN runs
-        // to its answer on a task of its own; if the caller is gone by then,
-        // the transaction is dropped there and rolled back properly.
-        let pool = self.pool.clone();
-        let tx = tokio::spawn(async move { pool.begin().await })
-            .await
-            .map_err(|e| Error::Database(format!("BEGIN task failed: {e}")))?
-            .map_err(map_err)?;
-        Ok(PgTx::new(tx, self.channel.clone()))
+        Ok(PgTx::new(self.begin_tx().await?, self.channel.clone()))
     }
-
     fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()
     }
@@ -284,7 +289,7 @@ impl Backend for PgBackend {
     }
 
     async fn enqueue_deliveries(&self, targets: &[String], at: DateTime<Utc>) -> Result<u64> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut tx = self.begin_tx().await?;
         let mut added = 0;
         for target in targets {
             let done = sqlx::query(q::ENQUEUE_DELIVERIES)

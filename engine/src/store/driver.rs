@@ -407,7 +407,10 @@ impl<B: Backend> Leases for TransactionalStore<B> {
     async fn fail(&self, id: InvestigationId, epoch: i64, reason: &str) -> Result<Investigation> {
         let reason = reason.to_owned();
         Ok(self
-            .apply(id, |_| Command::Fail { epoch, reason })
+            .apply_fenced(id, || Command::Fail {
+                epoch,
+                reason: reason.clone(),
+            })
             .await?
             .next)
     }
