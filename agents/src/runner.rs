@@ -436,7 +436,7 @@ impl Runner {
                     return Ok(Some(Step::AwaitingApproval));
                 }
                 Some(ApprovalState::Requested(approval)) => {
-                    return Err(Error::Conflict(format!(
+                    return Err(Error::corrupt(format!(
                         "tool call {} waits on approval {approval}, but the run is not parked",
                         call.id
                     )));

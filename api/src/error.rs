@@ -1,8 +1,11 @@
 //! Every HTTP error, mapped in one place to `application/problem+json`
 //! (RFC 9457) with a stable `code`.
 //!
-//! Internals never leak: a database failure is logged here, once, and the
-//! client sees a generic problem with the same request-independent code.
+//! Each store error variant is mapped once, in `From<store::Error>`, which
+//! does not log. Internals never leak: a server-side failure keeps its cause
+//! for the log, which is written once where the error is handled (when it
+//! becomes a response, or a `problem` message on a stream), and the client
+//! sees only Vigil's words and a stable code.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -33,6 +36,9 @@ pub struct Problem {
     /// Further problems of the same request (schema errors of a result).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// For `invalid_transition`: what the record's current state allows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed: Vec<String>,
 }
 
 /// An API error: a status, a stable code and a message for people.
@@ -41,8 +47,11 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     detail: String,
-    field: Option<String>,
+    field: Option<Box<str>>,
     errors: Vec<String>,
+    allowed: Box<[String]>,
+    /// What went wrong inside the server, for the log only.
+    cause: Option<Box<str>>,
 }
 
 impl ApiError {
@@ -54,12 +63,35 @@ impl ApiError {
             detail: detail.into(),
             field: None,
             errors: Vec::new(),
+            allowed: Box::default(),
+            cause: None,
+        }
+    }
+
+    /// Keeps `cause` for the log (never sent to the client).
+    pub fn with_cause(mut self, cause: impl std::fmt::Display) -> Self {
+        self.cause = Some(cause.to_string().into());
+        self
+    }
+
+    /// Lists what the current state allows (for `invalid_transition`).
+    pub fn with_allowed(mut self, allowed: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.allowed = allowed.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Logs a server-side failure once, with its cause; client errors are
+    /// not logged. Call where the error is handled.
+    pub fn log(&self) {
+        if self.status.is_server_error() {
+            let cause = self.cause.as_deref().unwrap_or("");
+            tracing::error!(code = self.code, status = self.status.as_u16(), %cause, "{}", self.detail);
         }
     }
 
     /// Names the offending field.
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
-        self.field = Some(field.into());
+        self.field = Some(field.into().into());
         self
     }
 
@@ -112,24 +144,14 @@ impl ApiError {
         )
     }
 
-    /// 500 `internal`, after logging the cause (which the client never sees).
+    /// 500 `internal`; the cause is kept for the log, never sent.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "request failed");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "the server failed to handle the request; the cause is in its log",
         )
-    }
-
-    /// Names a generic `conflict` more precisely (handlers know which
-    /// conflict their call can raise); other codes, such as
-    /// `invalid_transition` or `lease_lost`, are kept.
-    pub fn conflict_code(mut self, code: &'static str) -> Self {
-        if self.code == "conflict" {
-            self.code = code;
-        }
-        self
+        .with_cause(cause)
     }
 
     /// The HTTP status.
@@ -150,8 +172,9 @@ impl ApiError {
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             code: self.code.to_owned(),
-            field: self.field.clone(),
+            field: self.field.as_deref().map(str::to_owned),
             errors: self.errors.clone(),
+            allowed: self.allowed.to_vec(),
         }
     }
 }
@@ -167,21 +190,28 @@ impl std::error::Error for ApiError {}
 impl From<store::Error> for ApiError {
     fn from(e: store::Error) -> Self {
         use store::Error as E;
+        let detail = e.to_string();
+        let conflict = |code| ApiError::new(StatusCode::CONFLICT, code, detail.clone());
         match e {
-            E::NotFound { what, id } => ApiError::not_found(format!("{what} {id} not found")),
-            E::LeaseLost { .. } => ApiError::new(StatusCode::CONFLICT, "lease_lost", e.to_string()),
-            E::Conflict(detail) => ApiError::new(StatusCode::CONFLICT, "conflict", detail),
-            E::Forbidden(detail) => {
+            E::NotFound { .. } => ApiError::not_found(detail),
+            E::LeaseLost { .. } => conflict("lease_lost"),
+            E::IdempotencyKeyReused { .. } => conflict("idempotency_key_reused"),
+            E::ApprovalNotPending { .. } => conflict("approval_already_decided"),
+            E::ApprovalExpired { .. } => conflict("approval_expired"),
+            E::RolesDiffer { .. } => conflict("principal_roles_differ"),
+            E::AlreadyExists { .. } => conflict("already_exists"),
+            E::NotDue { .. } => conflict("not_due"),
+            E::InvalidTransition { allowed, .. } => {
+                conflict("invalid_transition").with_allowed(allowed)
+            }
+            E::SeparationOfDuties { .. } => {
                 ApiError::new(StatusCode::FORBIDDEN, "separation_of_duties", detail)
             }
             E::InvalidInput { field, message } => ApiError::invalid(&field, message),
-            E::InvalidTransition(t) => {
-                ApiError::new(StatusCode::CONFLICT, "invalid_transition", t.to_string())
-            }
-            E::Unavailable(cause) => {
-                tracing::warn!(error = %cause, "database unavailable");
-                ApiError::unavailable(format!("the database cannot be reached: {cause}"))
-            }
+            E::Unavailable(cause) => ApiError::unavailable(
+                "the database cannot be reached; the request changed nothing, retry later",
+            )
+            .with_cause(cause),
             E::Database(cause) => ApiError::internal(cause),
         }
     }
@@ -189,6 +219,7 @@ impl From<store::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        self.log();
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut response = (self.status, body).into_response();
         response

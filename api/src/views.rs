@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
-use vigil_engine::chain::{ChainReport, Problem};
+use vigil_engine::log::{ChainReport, Problem};
 use vigil_engine::store::{Delivery, TokenRecord, WorkerSeen};
-use vigil_engine::{ApprovalRequest, Event, Investigation, Status};
+use vigil_engine::{ApprovalRequest, Event, Investigation, InvestigationLog, Status};
 
 use crate::state::ToolInfo;
 
@@ -258,7 +258,7 @@ pub struct EventView {
 impl From<&Event> for EventView {
     fn from(e: &Event) -> Self {
         Self {
-            investigation_id: e.investigation_id.0,
+            investigation_id: e.aggregate_id.0,
             seq: e.seq,
             kind: e.kind.as_str().to_owned(),
             payload: e.payload.clone(),
@@ -295,10 +295,10 @@ pub struct AuditReport {
     pub problem: Option<String>,
 }
 
-impl From<&ChainReport> for AuditReport {
-    fn from(r: &ChainReport) -> Self {
+impl From<&ChainReport<InvestigationLog>> for AuditReport {
+    fn from(r: &ChainReport<InvestigationLog>) -> Self {
         Self {
-            investigation_id: r.investigation_id.0,
+            investigation_id: r.aggregate_id.0,
             valid: r.valid,
             events_checked: r.events_checked,
             broken_at_seq: r.first_break.as_ref().map(|b| b.seq),

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::approval::{ApprovalId, Decision};
+use crate::log::{Aggregate, Body, Entry, EntryKind, LogName};
 use crate::model::{Budget, InvestigationId, Status, wire_enum};
 
 wire_enum! {
@@ -338,33 +339,42 @@ impl EventBody {
     }
 }
 
-/// A stored event: one row of `investigation_events`.
-///
-/// `(investigation_id, seq)` is unique; `seq` starts at 1 and has no gaps.
-/// `hash = SHA-256(prev_hash || canonical bytes)` (see [`crate::chain`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    /// The investigation.
-    pub investigation_id: InvestigationId,
-    /// Position in the investigation's log, from 1.
-    pub seq: i64,
-    /// The kind.
-    pub kind: EventKind,
-    /// The payload.
-    pub payload: Value,
-    /// Who wrote it: a worker id, a principal name, or `system:reaper` / `system:expiry`.
-    pub actor: String,
-    /// The lease epoch in force when it was written.
-    pub epoch: i64,
-    /// When it was written.
-    pub created_at: DateTime<Utc>,
-    /// The previous event's hash (the genesis hash for seq 1), hex.
-    pub prev_hash: String,
-    /// This event's hash, hex.
-    pub hash: String,
+/// The investigation's log: `investigation_events`, keyed by `investigation_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvestigationLog;
+
+impl Aggregate for InvestigationLog {
+    const LOG: LogName = LogName::Investigation;
+    const ID_KEY: &'static str = "investigation_id";
+    type Id = InvestigationId;
+    type Kind = EventKind;
 }
 
+impl EntryKind for EventKind {
+    fn as_str(self) -> &'static str {
+        EventKind::as_str(self)
+    }
+}
+
+impl Body<InvestigationLog> for EventBody {
+    fn kind(&self) -> EventKind {
+        EventBody::kind(self)
+    }
+
+    fn payload(&self) -> Value {
+        EventBody::payload(self)
+    }
+}
+
+/// A stored event: one row of `investigation_events` (see [`crate::log`]).
+pub type Event = Entry<InvestigationLog>;
+
 impl Event {
+    /// The investigation.
+    pub fn investigation_id(&self) -> InvestigationId {
+        self.aggregate_id
+    }
+
     /// The typed body.
     pub fn body(&self) -> Result<EventBody, DecodeError> {
         EventBody::decode(self.kind, &self.payload)

@@ -2,8 +2,8 @@
 //!
 //! The domain core of Vigil: the records (investigations, their append-only
 //! event log, approval requests, principals), the pure state machine that is
-//! the only place a transition is decided, the hash chain that makes the event
-//! log tamper-evident, and the store ports every adapter implements.
+//! the only place a transition is decided, the one sealed log implementation
+//! (hash chain, verification) every aggregate's log uses, and the store ports every adapter implements.
 //!
 //! This crate does no IO. It must not depend on sqlx, reqwest, axum, apalis,
 //! async-openai or any other workspace crate; adapters depend on it.
@@ -12,9 +12,9 @@
 //! store conformance suite that every store crate instantiates.
 
 pub mod approval;
-pub mod chain;
 pub mod clock;
 pub mod event;
+pub mod log;
 pub mod machine;
 pub mod model;
 pub mod principal;
@@ -26,7 +26,7 @@ pub mod conformance;
 
 pub use approval::{ApprovalId, ApprovalRequest, ApprovalStatus, Decision};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use event::{Event, EventBody, EventKind, StepEvent};
+pub use event::{Event, EventBody, EventKind, InvestigationLog, StepEvent};
 pub use machine::{Command, Transition, TransitionError, transition};
 pub use model::{Budget, Investigation, InvestigationId, Phase, Status, Usage};
 pub use principal::{Principal, Role};

@@ -2,19 +2,25 @@
 //!
 //! [`transition`] takes the current record (or `None` for a dispatch), a
 //! [`Command`] and the time, and returns the next record, the sealed events to
-//! append and any approval row to write. It does no IO; stores persist its
-//! output in one transaction. The match over commands is exhaustive, with no
-//! catch-all arm, so a new command cannot be added without deciding every
-//! state it may come from.
+//! append, any approval row to write and the wake-up to send. It does no IO;
+//! stores persist its output in one transaction. The match over commands is
+//! exhaustive, with no catch-all arm, so a new command cannot be added without
+//! deciding every state it may come from. Each command is decided by one
+//! function: `worker` (claim and the fenced writes), `approvals` (decide,
+//! expire) and `operator` (dispatch, reap, rescue, cancel, review, annotate).
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
 use crate::approval::{ApprovalId, ApprovalRequest, ApprovalStatus, Decision};
-use crate::chain::{GENESIS, seal};
 use crate::event::{Event, EventBody, StepEvent};
-use crate::model::{Budget, Investigation, InvestigationId, Phase, Status, Usage};
+use crate::log::seal;
+use crate::model::{Budget, Investigation, InvestigationId, Phase, Status};
 use crate::result::Completion;
+
+mod approvals;
+mod operator;
+mod worker;
 
 /// The actor recorded on events written by the reaper.
 pub const REAPER: &str = "system:reaper";
@@ -221,6 +227,20 @@ pub struct Transition {
     pub events: Vec<Event>,
     /// The approval row to write, if any.
     pub approval: Option<ApprovalWrite>,
+    /// The wake-up to send once the transition has committed, if any.
+    pub wake: Option<Wakeup>,
+}
+
+/// A hint that there may be work to claim. Wake-ups can be lost; workers also poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wakeup {
+    /// An investigation for `agent_id` became queued.
+    Queued {
+        /// The agent.
+        agent_id: String,
+    },
+    /// Wake-ups may have been missed (e.g. after a reconnect): poll now.
+    Resync,
 }
 
 /// Why a command was refused. Refusals change nothing.
@@ -242,6 +262,8 @@ pub enum TransitionError {
         command: &'static str,
         /// The current state (`status` or `pending/phase`).
         from: String,
+        /// The commands that state accepts ([`allowed_commands`]).
+        allowed: Vec<&'static str>,
     },
     /// The approval request is no longer pending (someone else decided, or it expired).
     #[error("approval {id} is already {status}")]
@@ -286,17 +308,73 @@ pub enum TransitionError {
     },
 }
 
-fn state_name(inv: &Investigation) -> String {
-    match inv.phase {
-        Some(phase) if inv.status == Status::Pending => format!("pending/{phase}"),
-        _ => inv.status.to_string(),
+/// What one command decided, before its events are sealed.
+pub(crate) struct Decided {
+    /// The event bodies to seal, in order.
+    bodies: Vec<EventBody>,
+    /// Who writes them.
+    actor: String,
+    /// The approval row to write with them.
+    approval: Option<ApprovalWrite>,
+}
+
+impl Decided {
+    fn event(body: EventBody, actor: String) -> Self {
+        Self {
+            bodies: vec![body],
+            actor,
+            approval: None,
+        }
+    }
+
+    fn nothing() -> Self {
+        Self {
+            bodies: Vec::new(),
+            actor: String::new(),
+            approval: None,
+        }
     }
 }
 
-fn not_allowed(command: &'static str, inv: Option<&Investigation>) -> TransitionError {
+/// The commands a record in `inv`'s state accepts (`None`: no record yet),
+/// by name, in declaration order. A command not listed is refused with
+/// [`TransitionError::NotAllowed`]; a listed one may still be refused for
+/// other reasons (a lost lease, a lease not yet expired, bad input).
+pub fn allowed_commands(inv: Option<&Investigation>) -> Vec<&'static str> {
+    let Some(inv) = inv else {
+        return vec!["dispatch"];
+    };
+    let names: &[&'static str] = match (inv.status, inv.phase) {
+        (Status::Pending, Some(Phase::Queued)) => &["claim", "cancel", "annotate"],
+        (Status::Pending, Some(Phase::Running)) => &[
+            "heartbeat",
+            "checkpoint",
+            "await_approval",
+            "release",
+            "complete",
+            "fail",
+            "reap",
+            "cancel",
+            "annotate",
+        ],
+        (Status::Pending, Some(Phase::AwaitingApproval)) => {
+            &["decide", "expire", "cancel", "annotate"]
+        }
+        // A pending row without a phase breaks a database CHECK; only
+        // operator commands are offered on it.
+        (Status::Pending, None) => &["cancel", "annotate"],
+        (Status::Completed, _) => &["annotate"],
+        (Status::ReviewRequired, _) => &["review", "annotate"],
+        (Status::Failed | Status::DeadLettered, _) => &["rescue", "annotate"],
+    };
+    names.to_vec()
+}
+
+fn not_allowed(command: &'static str, inv: &Investigation) -> TransitionError {
     TransitionError::NotAllowed {
         command,
-        from: inv.map_or_else(|| "absent".to_owned(), state_name),
+        from: inv.state_name(),
+        allowed: allowed_commands(Some(inv)),
     }
 }
 
@@ -312,9 +390,7 @@ fn require_text(field: &'static str, value: &str) -> Result<(), TransitionError>
 
 /// Checks that `inv` is running under `epoch` with an unexpired lease.
 fn fence(inv: &Investigation, epoch: i64, now: DateTime<Utc>) -> Result<(), TransitionError> {
-    let running = inv.status == Status::Pending && inv.phase == Some(Phase::Running);
-    let unexpired = inv.lease_expires_at.is_some_and(|t| now < t);
-    if running && unexpired && inv.lease_epoch == epoch {
+    if inv.is_running() && inv.holds_lease(epoch, now) {
         Ok(())
     } else {
         Err(TransitionError::LeaseLost {
@@ -337,405 +413,6 @@ fn finish(inv: &mut Investigation, status: Status, now: DateTime<Utc>) {
     clear_lease(inv);
 }
 
-fn new_record(new: &NewInvestigation, now: DateTime<Utc>) -> Investigation {
-    Investigation {
-        id: new.id,
-        agent_id: new.agent_id.clone(),
-        prompt: new.prompt.clone(),
-        requested_by: new.requested_by.clone(),
-        case_ref: new.case_ref.clone(),
-        idempotency_key: new.idempotency_key.clone(),
-        status: Status::Pending,
-        phase: Some(Phase::Queued),
-        lease_owner: None,
-        lease_epoch: 0,
-        lease_expires_at: None,
-        heartbeat_at: None,
-        attempt: 0,
-        last_seq: 0,
-        last_hash: GENESIS.to_owned(),
-        waiting_on: None,
-        result: None,
-        result_raw: None,
-        confidence: None,
-        error: None,
-        usage: Usage::default(),
-        budget: new.budget.clone(),
-        created_at: now,
-        started_at: None,
-        updated_at: now,
-        finished_at: None,
-    }
-}
-
-/// Decides the effect of `command` on `current` at `now`.
-///
-/// `current` is `None` only for [`Command::Dispatch`]. On success the caller
-/// must persist `next`, `events` and `approval` in one transaction; on error
-/// nothing may be written.
-pub fn transition(
-    current: Option<&Investigation>,
-    command: Command,
-    now: DateTime<Utc>,
-) -> Result<Transition, TransitionError> {
-    let Some(cur) = current else {
-        return match command {
-            Command::Dispatch(new) => dispatch(new, now),
-            other => Err(not_allowed(other.name(), None)),
-        };
-    };
-    let name = command.name();
-    let mut next = cur.clone();
-    next.updated_at = now;
-    let mut approval_out = None;
-    // The event bodies to seal and the actor that writes them.
-    let (bodies, actor): (Vec<EventBody>, String) = match command {
-        Command::Dispatch(_) => return Err(not_allowed(name, Some(cur))),
-        Command::Claim { worker, lease_for } => {
-            if !(cur.status == Status::Pending && cur.phase == Some(Phase::Queued)) {
-                return Err(not_allowed(name, Some(cur)));
-            }
-            require_text("worker", &worker)?;
-            require_positive("lease_for", lease_for)?;
-            next.phase = Some(Phase::Running);
-            next.lease_epoch += 1;
-            next.attempt += 1;
-            next.lease_owner = Some(worker.clone());
-            next.lease_expires_at = Some(now + lease_for);
-            next.heartbeat_at = Some(now);
-            next.started_at.get_or_insert(now);
-            let body = EventBody::Claimed {
-                worker: worker.clone(),
-                attempt: next.attempt,
-                lease_expires_at: now + lease_for,
-            };
-            (vec![body], worker)
-        }
-        Command::Heartbeat { epoch, lease_for } => {
-            fence(cur, epoch, now)?;
-            require_positive("lease_for", lease_for)?;
-            next.lease_expires_at = Some(now + lease_for);
-            next.heartbeat_at = Some(now);
-            (Vec::new(), String::new())
-        }
-        Command::Checkpoint { epoch, events } => {
-            fence(cur, epoch, now)?;
-            if events.is_empty() {
-                return Err(TransitionError::InvalidInput {
-                    field: "events",
-                    message: "a checkpoint appends at least one event".to_owned(),
-                });
-            }
-            for event in &events {
-                if let StepEvent::ModelTurn(turn) = event {
-                    next.usage.model_turns += 1;
-                    next.usage.input_tokens += turn.input_tokens.max(0);
-                    next.usage.output_tokens += turn.output_tokens.max(0);
-                    next.usage.cost_usd += turn.cost_usd.max(0.0);
-                }
-            }
-            let actor = cur.lease_owner.clone().unwrap_or_default();
-            (events.into_iter().map(EventBody::from).collect(), actor)
-        }
-        Command::AwaitApproval { epoch, request } => {
-            fence(cur, epoch, now)?;
-            require_text("tool_call_id", &request.tool_call_id)?;
-            require_text("action", &request.action)?;
-            if request.expires_at <= now {
-                return Err(TransitionError::InvalidInput {
-                    field: "expires_at",
-                    message: "must be in the future".to_owned(),
-                });
-            }
-            let actor = cur.lease_owner.clone().unwrap_or_default();
-            next.phase = Some(Phase::AwaitingApproval);
-            next.waiting_on = Some(request.id);
-            clear_lease(&mut next);
-            approval_out = Some(ApprovalWrite::Create(ApprovalRequest {
-                id: request.id,
-                investigation_id: cur.id,
-                tool_call_id: request.tool_call_id.clone(),
-                action: request.action.clone(),
-                arguments: request.arguments.clone(),
-                rationale: request.rationale.clone(),
-                status: ApprovalStatus::Pending,
-                created_at: now,
-                expires_at: request.expires_at,
-                decided_by: None,
-                decided_at: None,
-                comment: None,
-            }));
-            let body = EventBody::ApprovalRequested {
-                approval_id: request.id,
-                tool_call_id: request.tool_call_id,
-                action: request.action,
-                arguments: request.arguments,
-                rationale: request.rationale,
-                expires_at: request.expires_at,
-            };
-            (vec![body], actor)
-        }
-        Command::Decide {
-            approval,
-            decision,
-            by,
-            comment,
-        } => {
-            if approval.status != ApprovalStatus::Pending {
-                return Err(TransitionError::ApprovalNotPending {
-                    id: approval.id,
-                    status: approval.status,
-                });
-            }
-            if !waits_on(cur, approval.id) {
-                return Err(not_allowed(name, Some(cur)));
-            }
-            require_text("decided_by", &by)?;
-            if now >= approval.expires_at {
-                return Err(TransitionError::ApprovalExpired {
-                    id: approval.id,
-                    expires_at: approval.expires_at,
-                });
-            }
-            if by == cur.requested_by {
-                return Err(TransitionError::SeparationOfDuties { by: by.clone() });
-            }
-            next.phase = Some(Phase::Queued);
-            next.waiting_on = None;
-            let write = ApprovalWrite::Resolve {
-                id: approval.id,
-                status: decision.status(),
-                decided_by: Some(by.clone()),
-                decided_at: now,
-                comment: comment.clone(),
-            };
-            let body = EventBody::ApprovalDecided {
-                approval_id: approval.id,
-                tool_call_id: approval.tool_call_id.clone(),
-                decision,
-                decided_by: by.clone(),
-                comment: comment.clone(),
-            };
-            approval_out = Some(write);
-            (vec![body], by.clone())
-        }
-        Command::Expire { approval } => {
-            if approval.status != ApprovalStatus::Pending {
-                return Err(TransitionError::ApprovalNotPending {
-                    id: approval.id,
-                    status: approval.status,
-                });
-            }
-            if !waits_on(cur, approval.id) {
-                return Err(not_allowed(name, Some(cur)));
-            }
-            if now < approval.expires_at {
-                return Err(TransitionError::ApprovalNotDue {
-                    id: approval.id,
-                    expires_at: approval.expires_at,
-                });
-            }
-            next.phase = Some(Phase::Queued);
-            next.waiting_on = None;
-            approval_out = Some(ApprovalWrite::Resolve {
-                id: approval.id,
-                status: ApprovalStatus::Expired,
-                decided_by: None,
-                decided_at: now,
-                comment: None,
-            });
-            let body = EventBody::ApprovalExpired {
-                approval_id: approval.id,
-                tool_call_id: approval.tool_call_id,
-            };
-            (vec![body], EXPIRY.to_owned())
-        }
-        Command::Release { epoch, reason } => {
-            fence(cur, epoch, now)?;
-            require_text("reason", &reason)?;
-            let worker = cur.lease_owner.clone().unwrap_or_default();
-            next.phase = Some(Phase::Queued);
-            clear_lease(&mut next);
-            let body = EventBody::Released {
-                worker: worker.clone(),
-                reason,
-            };
-            (vec![body], worker)
-        }
-        Command::Complete { epoch, outcome } => {
-            fence(cur, epoch, now)?;
-            let worker = cur.lease_owner.clone().unwrap_or_default();
-            let body = match outcome {
-                Completion::Valid { result, confidence } => {
-                    check_confidence(confidence)?;
-                    finish(&mut next, Status::Completed, now);
-                    next.result = Some(result.clone());
-                    next.confidence = confidence;
-                    next.error = None;
-                    EventBody::Completed { result, confidence }
-                }
-                Completion::Invalid {
-                    reason,
-                    result_raw,
-                    errors,
-                } => {
-                    require_text("reason", &reason)?;
-                    finish(&mut next, Status::ReviewRequired, now);
-                    next.result_raw = result_raw.clone();
-                    next.error = Some(reason.clone());
-                    EventBody::ReviewRequired {
-                        reason,
-                        result_raw,
-                        errors,
-                    }
-                }
-            };
-            (vec![body], worker)
-        }
-        Command::Fail { epoch, reason } => {
-            fence(cur, epoch, now)?;
-            require_text("reason", &reason)?;
-            let worker = cur.lease_owner.clone().unwrap_or_default();
-            finish(&mut next, Status::Failed, now);
-            next.error = Some(reason.clone());
-            (vec![EventBody::Failed { reason }], worker)
-        }
-        Command::Reap => {
-            if !(cur.status == Status::Pending && cur.phase == Some(Phase::Running)) {
-                return Err(not_allowed(name, Some(cur)));
-            }
-            if cur.lease_expires_at.is_some_and(|t| now < t) {
-                return Err(TransitionError::LeaseNotExpired);
-            }
-            finish(&mut next, Status::DeadLettered, now);
-            next.lease_epoch += 1;
-            next.error = Some(format!(
-                "lease held by {} expired; last heartbeat {}",
-                cur.lease_owner.as_deref().unwrap_or("unknown worker"),
-                cur.heartbeat_at
-                    .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339())
-            ));
-            let body = EventBody::DeadLettered {
-                worker: cur.lease_owner.clone(),
-                last_heartbeat_at: cur.heartbeat_at,
-                lease_expired_at: cur.lease_expires_at,
-                attempt: cur.attempt,
-            };
-            (vec![body], REAPER.to_owned())
-        }
-        Command::Rescue { by, reason } => {
-            if !matches!(cur.status, Status::DeadLettered | Status::Failed) {
-                return Err(not_allowed(name, Some(cur)));
-            }
-            require_text("by", &by)?;
-            require_text("reason", &reason)?;
-            next.status = Status::Pending;
-            next.phase = Some(Phase::Queued);
-            next.lease_epoch += 1;
-            next.error = None;
-            next.finished_at = None;
-            next.waiting_on = None;
-            clear_lease(&mut next);
-            let body = EventBody::Rescued {
-                by: by.clone(),
-                reason,
-                from: cur.status,
-            };
-            (vec![body], by)
-        }
-        Command::Cancel {
-            by,
-            reason,
-            pending_approval,
-        } => {
-            if cur.status != Status::Pending {
-                return Err(not_allowed(name, Some(cur)));
-            }
-            require_text("by", &by)?;
-            require_text("reason", &reason)?;
-            // A parked run's request is resolved with it: the caller must
-            // hand over that very request, still pending, or nothing changes.
-            let resolves = match (cur.waiting_on, &pending_approval) {
-                (None, _) => None,
-                (Some(id), Some(a)) if a.id == id && a.status == ApprovalStatus::Pending => {
-                    Some(id)
-                }
-                (Some(id), _) => {
-                    return Err(TransitionError::InvalidInput {
-                        field: "pending_approval",
-                        message: format!(
-                            "the pending approval request {id} must be resolved with the cancel"
-                        ),
-                    });
-                }
-            };
-            finish(&mut next, Status::Failed, now);
-            next.lease_epoch += 1;
-            next.error = Some(format!("cancelled by {by}: {reason}"));
-            if let Some(id) = resolves {
-                approval_out = Some(ApprovalWrite::Resolve {
-                    id,
-                    status: ApprovalStatus::Rejected,
-                    decided_by: Some(by.clone()),
-                    decided_at: now,
-                    comment: Some(format!("investigation cancelled: {reason}")),
-                });
-            }
-            let body = EventBody::Cancelled {
-                by: by.clone(),
-                reason,
-            };
-            (vec![body], by)
-        }
-        Command::Review {
-            by,
-            result,
-            confidence,
-            note,
-        } => {
-            if cur.status != Status::ReviewRequired {
-                return Err(not_allowed(name, Some(cur)));
-            }
-            require_text("by", &by)?;
-            check_confidence(confidence)?;
-            next.status = Status::Completed;
-            next.result = Some(result.clone());
-            next.confidence = confidence;
-            next.finished_at = Some(now);
-            next.error = None;
-            let body = EventBody::Reviewed {
-                by: by.clone(),
-                result,
-                confidence,
-                note,
-            };
-            (vec![body], by)
-        }
-        Command::Annotate { by, text } => {
-            require_text("by", &by)?;
-            require_text("text", &text)?;
-            let body = EventBody::OperatorNote {
-                by: by.clone(),
-                text,
-            };
-            (vec![body], by)
-        }
-    };
-    let epoch = next.lease_epoch;
-    let events = seal(&mut next, bodies, &actor, epoch, now);
-    Ok(Transition {
-        next,
-        events,
-        approval: approval_out,
-    })
-}
-
-fn waits_on(inv: &Investigation, approval: ApprovalId) -> bool {
-    inv.status == Status::Pending
-        && inv.phase == Some(Phase::AwaitingApproval)
-        && inv.waiting_on == Some(approval)
-}
-
 fn require_positive(field: &'static str, d: Duration) -> Result<(), TransitionError> {
     if d <= Duration::zero() {
         return Err(TransitionError::InvalidInput {
@@ -756,24 +433,90 @@ fn check_confidence(confidence: Option<f64>) -> Result<(), TransitionError> {
     }
 }
 
-fn dispatch(new: NewInvestigation, now: DateTime<Utc>) -> Result<Transition, TransitionError> {
-    require_text("agent_id", &new.agent_id)?;
-    require_text("prompt", &new.prompt)?;
-    require_text("requested_by", &new.requested_by)?;
-    let mut next = new_record(&new, now);
-    let body = EventBody::Dispatched {
-        agent_id: new.agent_id,
-        prompt: new.prompt,
-        requested_by: new.requested_by.clone(),
-        case_ref: new.case_ref,
-        budget: new.budget,
+/// Decides the effect of `command` on `current` at `now`.
+///
+/// `current` is `None` only for [`Command::Dispatch`]. On success the caller
+/// must persist `next`, `events` and `approval` in one transaction, and send
+/// `wake` once it has committed; on error nothing may be written.
+pub fn transition(
+    current: Option<&Investigation>,
+    command: Command,
+    now: DateTime<Utc>,
+) -> Result<Transition, TransitionError> {
+    let Some(cur) = current else {
+        return match command {
+            Command::Dispatch(new) => {
+                let (next, decided) = operator::dispatch(new, now)?;
+                Ok(seal_decided(None, next, decided, now))
+            }
+            other => Err(TransitionError::NotAllowed {
+                command: other.name(),
+                from: "absent".to_owned(),
+                allowed: allowed_commands(None),
+            }),
+        };
     };
-    let events = seal(&mut next, vec![body], &new.requested_by, 0, now);
-    Ok(Transition {
+    let mut next = cur.clone();
+    next.updated_at = now;
+    let n = &mut next;
+    let decided = match command {
+        Command::Dispatch(_) => Err(not_allowed("dispatch", cur)),
+        Command::Claim { worker, lease_for } => worker::claim(cur, n, worker, lease_for, now),
+        Command::Heartbeat { epoch, lease_for } => worker::heartbeat(cur, n, epoch, lease_for, now),
+        Command::Checkpoint { epoch, events } => worker::checkpoint(cur, n, epoch, events, now),
+        Command::AwaitApproval { epoch, request } => {
+            worker::await_approval(cur, n, epoch, request, now)
+        }
+        Command::Decide {
+            approval,
+            decision,
+            by,
+            comment,
+        } => approvals::decide(cur, n, approval, decision, by, comment, now),
+        Command::Expire { approval } => approvals::expire(cur, n, approval, now),
+        Command::Release { epoch, reason } => worker::release(cur, n, epoch, reason, now),
+        Command::Complete { epoch, outcome } => worker::complete(cur, n, epoch, outcome, now),
+        Command::Fail { epoch, reason } => worker::fail(cur, n, epoch, reason, now),
+        Command::Reap => operator::reap(cur, n, now),
+        Command::Rescue { by, reason } => operator::rescue(cur, n, by, reason),
+        Command::Cancel {
+            by,
+            reason,
+            pending_approval,
+        } => operator::cancel(cur, n, by, reason, pending_approval, now),
+        Command::Review {
+            by,
+            result,
+            confidence,
+            note,
+        } => operator::review(cur, n, by, result, confidence, note, now),
+        Command::Annotate { by, text } => operator::annotate(by, text),
+    }?;
+    Ok(seal_decided(Some(cur), next, decided, now))
+}
+
+/// Seals the decided events onto `next`'s log under its epoch, and decides
+/// the wake-up: workers of its agent are woken when it has just become
+/// claimable.
+fn seal_decided(
+    previous: Option<&Investigation>,
+    mut next: Investigation,
+    decided: Decided,
+    now: DateTime<Utc>,
+) -> Transition {
+    let epoch = next.lease_epoch;
+    let events = seal(&mut next, decided.bodies, &decided.actor, epoch, now);
+    let wake = (next.is_queued() && !previous.is_some_and(Investigation::is_queued)).then(|| {
+        Wakeup::Queued {
+            agent_id: next.agent_id.clone(),
+        }
+    });
+    Transition {
         next,
         events,
-        approval: None,
-    })
+        approval: decided.approval,
+        wake,
+    }
 }
 
 #[cfg(test)]

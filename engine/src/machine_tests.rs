@@ -14,8 +14,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::*;
-use crate::chain::Verifier;
 use crate::event::{Effect, EventKind, ModelTurn, ToolCall, ToolIntent, ToolResult};
+use crate::log::{GENESIS, Verifier};
 
 const REQUESTER: &str = "alice";
 const APPROVER: &str = "bob";
@@ -134,7 +134,7 @@ fn assert_continues_chain(prev_seq: i64, prev_hash: &str, t: &Transition) {
     for event in &t.events {
         assert_eq!(event.seq, seq + 1, "seq must be contiguous: {event:?}");
         assert_eq!(event.prev_hash, hash, "prev_hash must link: {event:?}");
-        assert_eq!(event.investigation_id, t.next.id);
+        assert_eq!(event.investigation_id(), t.next.id);
         seq = event.seq;
         hash = event.hash.clone();
     }
@@ -363,6 +363,27 @@ impl Cmd {
             Command::Cancel { .. } => Cmd::Cancel,
             Command::Review { .. } => Cmd::Review,
             Command::Annotate { .. } => Cmd::Annotate,
+        }
+    }
+
+    /// The command's name, as [`Command::name`] gives it.
+    fn name(self) -> &'static str {
+        match self {
+            Cmd::Dispatch => "dispatch",
+            Cmd::Claim => "claim",
+            Cmd::Heartbeat => "heartbeat",
+            Cmd::Checkpoint => "checkpoint",
+            Cmd::AwaitApproval => "await_approval",
+            Cmd::Decide => "decide",
+            Cmd::Expire => "expire",
+            Cmd::Release => "release",
+            Cmd::Complete => "complete",
+            Cmd::Fail => "fail",
+            Cmd::Reap => "reap",
+            Cmd::Rescue => "rescue",
+            Cmd::Cancel => "cancel",
+            Cmd::Review => "review",
+            Cmd::Annotate => "annotate",
         }
     }
 
@@ -770,6 +791,19 @@ fn table_approval_write(state: State, cmd: Cmd) -> Option<ApprovalStatus> {
 
 fn check_table_success(state: State, cmd: Cmd, fx: &Fixture, t: &Transition) {
     let ctx = format!("{state:?} --{cmd:?}-->");
+    let name = cmd.name();
+    assert!(
+        allowed_commands(fx.inv.as_ref()).contains(&name),
+        "{ctx} succeeded but {name} is not among the allowed commands"
+    );
+    let claimable = t.next.is_queued() && !fx.inv.as_ref().is_some_and(Investigation::is_queued);
+    assert_eq!(
+        t.wake,
+        claimable.then(|| Wakeup::Queued {
+            agent_id: t.next.agent_id.clone()
+        }),
+        "{ctx} wake-up"
+    );
     let (prev_seq, prev_hash, prev_epoch) = fx.inv.as_ref().map_or((0, GENESIS, 0), |inv| {
         (inv.last_seq, inv.last_hash.as_str(), inv.lease_epoch)
     });
@@ -821,9 +855,12 @@ fn check_table_refusal(
         TransitionError::NotAllowed {
             command: name,
             from,
+            allowed,
         } => {
             assert_eq!(*name, command.name());
             assert_eq!(from, state.label());
+            assert_eq!(allowed, &allowed_commands(fx.inv.as_ref()), "{state:?}");
+            assert!(!allowed.contains(name), "{state:?} lists {name} as allowed");
         }
         TransitionError::LeaseLost { held, current } => {
             assert_eq!(Some(*held), held_epoch(command), "{state:?} {cmd:?}");

@@ -34,6 +34,16 @@ impl FromStr for InvestigationId {
     }
 }
 
+impl crate::log::LogId for InvestigationId {
+    fn uuid(self) -> Uuid {
+        self.0
+    }
+
+    fn from_uuid(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
+}
+
 /// A UUID v7 carrying the millisecond timestamp of `at`.
 pub(crate) fn new_v7(at: DateTime<Utc>) -> Uuid {
     let secs = u64::try_from(at.timestamp()).unwrap_or(0);
@@ -212,7 +222,58 @@ pub struct Investigation {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+impl crate::log::Tail<crate::event::InvestigationLog> for Investigation {
+    fn log_id(&self) -> InvestigationId {
+        self.id
+    }
+
+    fn last_seq(&self) -> i64 {
+        self.last_seq
+    }
+
+    fn last_hash(&self) -> &str {
+        &self.last_hash
+    }
+
+    fn advance(&mut self, seq: i64, hash: String) {
+        self.last_seq = seq;
+        self.last_hash = hash;
+    }
+}
+
 impl Investigation {
+    /// Whether it waits in the queue (`pending/queued`).
+    pub fn is_queued(&self) -> bool {
+        self.status == Status::Pending && self.phase == Some(Phase::Queued)
+    }
+
+    /// Whether a worker holds (or held, if it expired) its lease
+    /// (`pending/running`).
+    pub fn is_running(&self) -> bool {
+        self.status == Status::Pending && self.phase == Some(Phase::Running)
+    }
+
+    /// Whether it is parked on approval request `approval`.
+    pub fn is_parked_on(&self, approval: ApprovalId) -> bool {
+        self.status == Status::Pending
+            && self.phase == Some(Phase::AwaitingApproval)
+            && self.waiting_on == Some(approval)
+    }
+
+    /// Whether the lease under `epoch` is current and unexpired at `now`
+    /// (whatever the phase: see [`Self::is_running`]).
+    pub fn holds_lease(&self, epoch: i64, now: DateTime<Utc>) -> bool {
+        self.lease_epoch == epoch && self.lease_expires_at.is_some_and(|t| now < t)
+    }
+
+    /// The state as operators read it: the status, or `pending/<phase>`.
+    pub fn state_name(&self) -> String {
+        match self.phase {
+            Some(phase) if self.status == Status::Pending => format!("pending/{phase}"),
+            _ => self.status.to_string(),
+        }
+    }
+
     /// Whether `after` differs from `self` only in the progress columns a
     /// checkpoint moves: `last_seq`, `last_hash`, `updated_at` and `usage`.
     /// Stores then write just those columns, leaving every index untouched.

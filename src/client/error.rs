@@ -141,6 +141,7 @@ mod tests {
                 code: code.into(),
                 field: Some("agent_id".into()),
                 errors: vec!["/confidence: too big".into()],
+                allowed: Vec::new(),
             }),
             raw: "{}".into(),
         }

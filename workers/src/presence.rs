@@ -120,7 +120,9 @@ mod tests {
             };
             self.called.notify_one();
             if self.fail.contains(&n) {
-                Err(Error::Unavailable("database down".to_owned()))
+                Err(Error::Unavailable(vigil_engine::store::Cause::msg(
+                    "database down",
+                )))
             } else {
                 Ok(())
             }

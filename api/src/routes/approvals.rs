@@ -184,8 +184,7 @@ pub async fn decide(
     let decided = state
         .store
         .decide_approval(id, caller.name(), decision, comment)
-        .await
-        .map_err(|e| ApiError::from(e).conflict_code("approval_already_decided"))?;
+        .await?;
     metrics::counter!("vigil_approval_decisions_total", "decision" => decision.as_str())
         .increment(1);
     Ok(Json(ApprovalView::from(&decided)))

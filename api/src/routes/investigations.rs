@@ -146,11 +146,7 @@ pub async fn dispatch(
             max_wall_secs: budget.max_wall_secs,
         },
     };
-    let dispatched = state
-        .store
-        .dispatch(request)
-        .await
-        .map_err(|e| ApiError::from(e).conflict_code("idempotency_key_reused"))?;
+    let dispatched = state.store.dispatch(request).await?;
     if dispatched.created {
         metrics::counter!("vigil_dispatches_total").increment(1);
     }

@@ -87,16 +87,13 @@ pub async fn healthz() -> Json<HealthView> {
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<HealthView>> {
-    state
-        .store
-        .ping()
-        .await
-        .map_err(|e| match ApiError::from(e) {
-            e if e.status().is_server_error() && e.code() != "database_unavailable" => {
-                ApiError::unavailable("the database answered with an error; see the server log")
-            }
-            e => e,
-        })?;
+    state.store.ping().await.map_err(|e| match e {
+        vigil_engine::store::Error::Database(cause) => {
+            ApiError::unavailable("the database answered with an error; see the server log")
+                .with_cause(cause)
+        }
+        other => ApiError::from(other),
+    })?;
     Ok(Json(HealthView {
         status: "ready".into(),
     }))

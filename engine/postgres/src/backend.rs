@@ -7,13 +7,13 @@ use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, QueryBuilder};
-use vigil_engine::store::backend::{Backend, DeliveryChange, Optimistic};
+use vigil_engine::log::{Aggregate, Entry, LogId};
+use vigil_engine::store::backend::{Backend, DeliveryChange};
 use vigil_engine::store::{
-    ApprovalQuery, Delivery, Error, ListQuery, Result, Stats, TokenRecord, Wakeup, WorkerSeen,
+    ApprovalQuery, Cause, Delivery, Error, ListQuery, Result, Stats, TokenRecord, Wakeup,
+    WorkerSeen,
 };
-use vigil_engine::{
-    ApprovalId, ApprovalRequest, Clock, Event, Investigation, InvestigationId, Transition,
-};
+use vigil_engine::{ApprovalId, ApprovalRequest, Clock, Event, Investigation, InvestigationId};
 
 use crate::queries as q;
 use crate::rows::{self, map_err};
@@ -45,7 +45,7 @@ impl PgBackend {
         let pool = self.pool.clone();
         let tx = tokio::spawn(async move { pool.begin().await })
             .await
-            .map_err(|e| Error::Database(format!("BEGIN task failed: {e}")))?
+            .map_err(|e| Error::Database(Cause::new(e)))?
             .map_err(map_err)?;
         Ok(tx)
     }
@@ -150,16 +150,21 @@ impl Backend for PgBackend {
             .collect()
     }
 
-    async fn events(&self, id: InvestigationId, after_seq: i64, limit: u32) -> Result<Vec<Event>> {
-        sqlx::query(q::EVENTS_AFTER)
-            .bind(id.0)
+    async fn log<A: Aggregate>(
+        &self,
+        id: A::Id,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<Entry<A>>> {
+        sqlx::query(q::log_sql(A::LOG).after)
+            .bind(id.uuid())
             .bind(after_seq)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await
             .map_err(map_err)?
             .iter()
-            .map(rows::event)
+            .map(rows::entry::<A>)
             .collect()
     }
 
@@ -200,51 +205,29 @@ impl Backend for PgBackend {
             .collect()
     }
 
-    async fn write_if_unchanged<F>(
+    async fn update_if_unchanged(
         &self,
-        id: InvestigationId,
-        known: Option<Investigation>,
-        decide: F,
-    ) -> Result<Optimistic>
-    where
-        F: FnOnce(&Investigation) -> Result<Transition> + Send,
-    {
-        // One connection for the read (if any) and the write: one checkout.
-        let mut conn = self.pool.acquire().await.map_err(map_err)?;
-        let before = match known {
-            Some(row) => row,
-            None => sqlx::query(q::GET_INVESTIGATION)
-                .bind(id.0)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(map_err)?
-                .as_ref()
-                .map(rows::investigation)
-                .transpose()?
-                .ok_or_else(|| Error::investigation_not_found(id))?,
-        };
-        let t = decide(&before)?;
-        let query: PgQuery<'_> = if before.progress_only(&t.next) {
-            bind_progress(q::UPDATE_PROGRESS_AND_APPEND_IF_UNCHANGED, &t.next)
+        before: &Investigation,
+        after: &Investigation,
+        events: &[Event],
+    ) -> Result<bool> {
+        let query: PgQuery<'_> = if before.progress_only(after) {
+            bind_progress(q::UPDATE_PROGRESS_AND_APPEND_IF_UNCHANGED, after)
         } else {
-            bind_full(q::UPDATE_INVESTIGATION_AND_APPEND_IF_UNCHANGED, &t.next)
+            bind_full(q::UPDATE_INVESTIGATION_AND_APPEND_IF_UNCHANGED, after)
         };
         let query = query
             .bind(before.last_seq)
             .bind(before.lease_epoch)
             .bind(before.lease_expires_at)
             .bind(before.heartbeat_at);
-        let updated: i64 = EventArrays::new(&t.events)
+        let updated: i64 = EventArrays::new(events)
             .bind(query)
-            .fetch_one(&mut *conn)
+            .fetch_one(&self.pool)
             .await
             .map_err(map_err)
             .and_then(|row| sqlx::Row::try_get(&row, 0).map_err(map_err))?;
-        Ok(if updated == 1 {
-            Optimistic::Written(Box::new(t))
-        } else {
-            Optimistic::Changed
-        })
+        Ok(updated == 1)
     }
 
     async fn stats(&self) -> Result<Stats> {

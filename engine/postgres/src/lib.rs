@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use vigil_engine::Clock;
-use vigil_engine::store::{Error, Result, TransactionalStore};
+use vigil_engine::store::{Cause, Error, Result, TransactionalStore};
 
 pub use backend::PgBackend;
 
@@ -130,7 +130,7 @@ pub async fn migrate(store: &PgStore) -> Result<Vec<i64>> {
         .await
         .map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(inner) => rows::map_err(inner),
-            other => Error::Database(format!("migration failed: {other}")),
+            other => Error::Database(Cause::new(other)),
         })?;
     let after = applied_versions(pool).await;
     Ok(after.into_iter().filter(|v| !before.contains(v)).collect())

@@ -1,6 +1,8 @@
 //! Every SQL statement of the PostgreSQL store, one named constant each. The
 //! SQLite store uses the same names for the same statements.
 
+use vigil_engine::log::LogName;
+
 macro_rules! investigation_columns {
     () => {
         "id, agent_id, prompt, requested_by, case_ref, idempotency_key, status, phase, \
@@ -106,13 +108,17 @@ pub const UPDATE_INVESTIGATION: &str = "UPDATE investigations SET status = $2, p
      confidence = $14, error = $15, model_turns = $16, input_tokens = $17, output_tokens = $18, \
      cost_usd = $19, started_at = $20, updated_at = $21, finished_at = $22 WHERE id = $1";
 
-/// The event columns unnested from one array parameter each, starting at `$N`.
-macro_rules! unnest_events {
-    ($a:literal, $b:literal, $c:literal, $d:literal, $e:literal, $f:literal, $g:literal, $h:literal, $i:literal) => {
+/// Appends log entries to `$table` (id column `$id`) from one array
+/// parameter per column, starting at `$a`, in seq order.
+macro_rules! unnest_entries {
+    ($table:literal, $id:literal, $a:literal, $b:literal, $c:literal, $d:literal, $e:literal, $f:literal, $g:literal, $h:literal, $i:literal) => {
         concat!(
-            "INSERT INTO investigation_events \
-             (investigation_id, seq, kind, payload, actor, epoch, created_at, prev_hash, hash) \
-             SELECT e.investigation_id, e.seq, e.kind, e.payload::json, e.actor, e.epoch, \
+            "INSERT INTO ",
+            $table,
+            " (",
+            $id,
+            ", seq, kind, payload, actor, epoch, created_at, prev_hash, hash) \
+             SELECT e.aggregate_id, e.seq, e.kind, e.payload::json, e.actor, e.epoch, \
              e.created_at, e.prev_hash, e.hash FROM UNNEST(",
             $a,
             "::uuid[], ",
@@ -131,9 +137,16 @@ macro_rules! unnest_events {
             $h,
             "::text[], ",
             $i,
-            "::text[]) AS e(investigation_id, seq, kind, payload, actor, epoch, created_at, \
+            "::text[]) AS e(aggregate_id, seq, kind, payload, actor, epoch, created_at, \
              prev_hash, hash)"
         )
+    };
+}
+
+/// [`unnest_entries`] into `investigation_events`.
+macro_rules! unnest_events {
+    ($($arg:literal),+) => {
+        unnest_entries!("investigation_events", "investigation_id", $($arg),+)
     };
 }
 
@@ -210,13 +223,45 @@ pub const UPDATE_PROGRESS: &str = "UPDATE investigations SET last_seq = $2, last
      updated_at = $4, model_turns = $5, input_tokens = $6, output_tokens = $7, cost_usd = $8 \
      WHERE id = $1";
 
-/// Appends a batch of events: one array per column, unnested in seq order.
-pub const INSERT_EVENT: &str = unnest_events!("$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9");
+/// The two statements of one log table (see `vigil_engine::log`).
+pub struct LogSql {
+    /// Appends a batch of entries: one array per column (`$1`..`$9`: id,
+    /// seq, kind, payload, actor, epoch, created_at, prev_hash, hash),
+    /// unnested in seq order.
+    pub insert: &'static str,
+    /// Entries of `$1` after seq `$2`, in seq order, at most `$3`, with the
+    /// id column named `aggregate_id` and `payload` read back as the exact
+    /// text that was written.
+    pub after: &'static str,
+}
 
-/// `payload` is read back as the exact text that was written.
-pub const EVENTS_AFTER: &str = "SELECT investigation_id, seq, kind, payload::text AS payload, \
-     actor, epoch, created_at, prev_hash, hash FROM investigation_events \
-     WHERE investigation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+macro_rules! log_sql {
+    ($table:literal, $id:literal) => {
+        LogSql {
+            insert: unnest_entries!(
+                $table, $id, "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9"
+            ),
+            after: concat!(
+                "SELECT ",
+                $id,
+                " AS aggregate_id, seq, kind, payload::text AS payload, actor, epoch, \
+                 created_at, prev_hash, hash FROM ",
+                $table,
+                " WHERE ",
+                $id,
+                " = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+            ),
+        }
+    };
+}
+
+/// The table behind each log.
+pub fn log_sql(log: LogName) -> &'static LogSql {
+    const INVESTIGATION: LogSql = log_sql!("investigation_events", "investigation_id");
+    match log {
+        LogName::Investigation => &INVESTIGATION,
+    }
+}
 
 pub const INSERT_APPROVAL: &str = concat!(
     "INSERT INTO approval_requests (",

@@ -6,36 +6,45 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use uuid::Uuid;
-use vigil_engine::store::{Delivery, Error, Result, StateCount, TokenRecord, WorkerSeen};
-use vigil_engine::{
-    ApprovalId, ApprovalRequest, Event, Investigation, InvestigationId, Role, Usage,
+use vigil_engine::log::{Aggregate, Entry, EntryKind, LogId, StoredEntry};
+use vigil_engine::store::{
+    Cause, Delivery, Error, Result, StateCount, TokenRecord, WorkerSeen, record_in,
 };
+use vigil_engine::{ApprovalId, ApprovalRequest, Investigation, InvestigationId, Role, Usage};
 
-/// Maps a sqlx error to the store's error: connection-level faults and
-/// server shutdowns are transient ([`Error::Unavailable`]); unique violations
-/// are conflicts.
+/// Maps a sqlx error to the store's error: connection-level faults, server
+/// shutdowns and serialization failures are transient
+/// ([`Error::Unavailable`]); unique violations are [`Error::AlreadyExists`];
+/// the driver error is kept as the cause.
 pub(crate) fn map_err(e: sqlx::Error) -> Error {
-    match &e {
+    enum Kind {
+        Transient,
+        Duplicate(&'static str),
+        Other,
+    }
+    let kind = match &e {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => Error::Unavailable(e.to_string()),
-        sqlx::Error::Database(db) => {
-            let code = db.code();
-            match code.as_deref() {
-                // connection_exception, operator_intervention (shutdown,
-                // cannot_connect_now), serialization/deadlock: retry later.
-                Some(c) if c.starts_with("08") || c.starts_with("57") => {
-                    Error::Unavailable(e.to_string())
-                }
-                Some("40001" | "40P01") => Error::Unavailable(e.to_string()),
-                _ if db.is_unique_violation() => Error::Conflict(db.message().to_owned()),
-                _ => Error::Database(e.to_string()),
+        | sqlx::Error::WorkerCrashed => Kind::Transient,
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            // connection_exception, operator_intervention (shutdown,
+            // cannot_connect_now), serialization/deadlock: retry later.
+            Some(c) if c.starts_with("08") || c.starts_with("57") => Kind::Transient,
+            Some("40001" | "40P01") => Kind::Transient,
+            _ if db.is_unique_violation() => {
+                Kind::Duplicate(record_in(db.constraint().unwrap_or_else(|| db.message())))
             }
-        }
-        _ => Error::Database(e.to_string()),
+            _ => Kind::Other,
+        },
+        _ => Kind::Other,
+    };
+    match kind {
+        Kind::Transient => Error::Unavailable(Cause::new(e)),
+        Kind::Duplicate(what) => Error::AlreadyExists { what },
+        Kind::Other => Error::Database(Cause::new(e)),
     }
 }
 
@@ -50,8 +59,7 @@ fn parse<T: std::str::FromStr>(s: &str) -> Result<T>
 where
     T::Err: std::fmt::Display,
 {
-    s.parse()
-        .map_err(|e: T::Err| Error::Database(e.to_string()))
+    s.parse().map_err(|e: T::Err| Error::corrupt(e.to_string()))
 }
 
 pub(crate) fn investigation(row: &PgRow) -> Result<Investigation> {
@@ -86,7 +94,7 @@ pub(crate) fn investigation(row: &PgRow) -> Result<Investigation> {
             cost_usd: col(row, "cost_usd")?,
         },
         budget: serde_json::from_value(budget)
-            .map_err(|e| Error::Database(format!("bad budget: {e}")))?,
+            .map_err(|e| Error::corrupt(format!("bad budget: {e}")))?,
         created_at: col(row, "created_at")?,
         started_at: col(row, "started_at")?,
         updated_at: col(row, "updated_at")?,
@@ -111,20 +119,24 @@ pub(crate) fn approval(row: &PgRow) -> Result<ApprovalRequest> {
     })
 }
 
-pub(crate) fn event(row: &PgRow) -> Result<Event> {
+/// One entry of `A`'s log; the query names the aggregate's id column
+/// `aggregate_id`.
+pub(crate) fn entry<A: Aggregate>(row: &PgRow) -> Result<Entry<A>> {
     let payload: String = col(row, "payload")?;
-    Ok(Event {
-        investigation_id: InvestigationId(col(row, "investigation_id")?),
+    let kind: String = col(row, "kind")?;
+    Ok(Entry::from(StoredEntry::<A> {
+        aggregate_id: A::Id::from_uuid(col(row, "aggregate_id")?),
         seq: col(row, "seq")?,
-        kind: parse(&col::<String>(row, "kind")?)?,
+        kind: A::Kind::from_name(&kind)
+            .ok_or_else(|| Error::corrupt(format!("unknown entry kind `{kind}`")))?,
         payload: serde_json::from_str(&payload)
-            .map_err(|e| Error::Database(format!("bad event payload: {e}")))?,
+            .map_err(|e| Error::corrupt(format!("bad event payload: {e}")))?,
         actor: col(row, "actor")?,
         epoch: col(row, "epoch")?,
         created_at: col(row, "created_at")?,
         prev_hash: col(row, "prev_hash")?,
         hash: col(row, "hash")?,
-    })
+    }))
 }
 
 pub(crate) fn roles_of(row: &PgRow) -> Result<Vec<Role>> {

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{Postgres, Transaction};
+use vigil_engine::log::{Aggregate, Entry, EntryKind, LogId};
 use vigil_engine::store::backend::{TokenLock, WriteTx};
 use vigil_engine::store::{Result, TokenRecord, Wakeup};
 use vigil_engine::{
@@ -82,9 +83,9 @@ pub(crate) struct EventArrays {
 }
 
 impl EventArrays {
-    pub(crate) fn new(events: &[Event]) -> Self {
+    pub(crate) fn new<A: Aggregate>(events: &[Entry<A>]) -> Self {
         Self {
-            ids: events.iter().map(|e| e.investigation_id.0).collect(),
+            ids: events.iter().map(|e| e.aggregate_id.uuid()).collect(),
             seqs: events.iter().map(|e| e.seq).collect(),
             kinds: events.iter().map(|e| e.kind.as_str().to_owned()).collect(),
             payloads: events.iter().map(|e| e.payload.to_string()).collect(),
@@ -238,9 +239,9 @@ impl WriteTx for PgTx {
         Ok(())
     }
 
-    async fn append_events(&mut self, events: &[Event]) -> Result<()> {
-        EventArrays::new(events)
-            .bind(sqlx::query(q::INSERT_EVENT))
+    async fn append<A: Aggregate>(&mut self, entries: &[Entry<A>]) -> Result<()> {
+        EventArrays::new(entries)
+            .bind(sqlx::query(q::log_sql(A::LOG).insert))
             .execute(&mut *self.tx)
             .await
             .map_err(map_err)?;

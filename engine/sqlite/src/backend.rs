@@ -7,13 +7,12 @@ use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 use tokio::sync::broadcast;
-use vigil_engine::store::backend::{Backend, DeliveryChange, Optimistic, WriteTx};
+use vigil_engine::log::{Aggregate, Entry, LogId};
+use vigil_engine::store::backend::{Backend, DeliveryChange, WriteTx};
 use vigil_engine::store::{
-    ApprovalQuery, Delivery, Error, ListQuery, Result, Stats, TokenRecord, Wakeup, WorkerSeen,
+    ApprovalQuery, Delivery, ListQuery, Result, Stats, TokenRecord, Wakeup, WorkerSeen,
 };
-use vigil_engine::{
-    ApprovalId, ApprovalRequest, Clock, Event, Investigation, InvestigationId, Transition,
-};
+use vigil_engine::{ApprovalId, ApprovalRequest, Clock, Event, Investigation, InvestigationId};
 
 use crate::queries as q;
 use crate::rows::{self, map_err, micros, opt_micros, to_json};
@@ -159,16 +158,21 @@ impl Backend for SqliteBackend {
             .collect()
     }
 
-    async fn events(&self, id: InvestigationId, after_seq: i64, limit: u32) -> Result<Vec<Event>> {
-        sqlx::query(q::EVENTS_AFTER)
-            .bind(id.to_string())
+    async fn log<A: Aggregate>(
+        &self,
+        id: A::Id,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<Entry<A>>> {
+        sqlx::query(q::log_sql(A::LOG).after)
+            .bind(id.uuid().to_string())
             .bind(after_seq)
             .bind(i64::from(limit))
             .fetch_all(&self.reader)
             .await
             .map_err(map_err)?
             .iter()
-            .map(rows::event)
+            .map(rows::entry::<A>)
             .collect()
     }
 
@@ -209,44 +213,32 @@ impl Backend for SqliteBackend {
             .collect()
     }
 
-    async fn write_if_unchanged<F>(
+    async fn update_if_unchanged(
         &self,
-        id: InvestigationId,
-        known: Option<Investigation>,
-        decide: F,
-    ) -> Result<Optimistic>
-    where
-        F: FnOnce(&Investigation) -> Result<Transition> + Send,
-    {
-        // Read on the read pool, so only the write itself takes the writer.
-        let before = match known {
-            Some(row) => row,
-            None => self
-                .get(id)
-                .await?
-                .ok_or_else(|| Error::investigation_not_found(id))?,
-        };
-        let t = decide(&before)?;
+        before: &Investigation,
+        after: &Investigation,
+        events: &[Event],
+    ) -> Result<bool> {
         let mut tx = self.begin().await?;
-        match tx.update_if_unchanged(&before, &t.next).await {
+        match tx.update_if_unchanged(before, after).await {
             Ok(true) => {}
             Ok(false) => {
                 tx.rollback().await;
-                return Ok(Optimistic::Changed);
+                return Ok(false);
             }
             Err(e) => {
                 tx.rollback().await;
                 return Err(e);
             }
         }
-        if !t.events.is_empty()
-            && let Err(e) = tx.append_events(&t.events).await
+        if !events.is_empty()
+            && let Err(e) = tx.append(events).await
         {
             tx.rollback().await;
             return Err(e);
         }
         tx.commit().await?;
-        Ok(Optimistic::Written(Box::new(t)))
+        Ok(true)
     }
 
     async fn stats(&self) -> Result<Stats> {

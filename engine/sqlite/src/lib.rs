@@ -28,7 +28,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::broadcast;
 use vigil_engine::Clock;
-use vigil_engine::store::{Error, Result, TransactionalStore, Wakeup};
+use vigil_engine::store::{Cause, Error, Result, TransactionalStore, Wakeup};
 
 pub use backend::SqliteBackend;
 
@@ -120,7 +120,7 @@ pub async fn migrate(store: &SqliteStore) -> Result<Vec<i64>> {
     migrator
         .run(pool)
         .await
-        .map_err(|e| Error::Database(format!("migration failed: {e}")))?;
+        .map_err(|e| Error::Database(Cause::new(e)))?;
     let after = applied_versions(pool).await;
     Ok(after.into_iter().filter(|v| !before.contains(v)).collect())
 }

@@ -1,6 +1,8 @@
 //! Every SQL statement of the SQLite store, one named constant each. The
 //! PostgreSQL store uses the same names for the same statements.
 
+use vigil_engine::log::LogName;
+
 /// The investigation columns, in the order `rows::investigation` reads them.
 macro_rules! investigation_columns {
     () => {
@@ -15,12 +17,6 @@ macro_rules! approval_columns {
     () => {
         "id, investigation_id, tool_call_id, action, arguments, rationale, status, created_at, \
          expires_at, decided_by, decided_at, comment"
-    };
-}
-
-macro_rules! event_columns {
-    () => {
-        "investigation_id, seq, kind, payload, actor, epoch, created_at, prev_hash, hash"
     };
 }
 
@@ -131,17 +127,49 @@ pub const UPDATE_PROGRESS: &str = "UPDATE investigations SET last_seq = ?2, last
      updated_at = ?4, model_turns = ?5, input_tokens = ?6, output_tokens = ?7, cost_usd = ?8 \
      WHERE id = ?1";
 
-pub const INSERT_EVENT: &str = concat!(
-    "INSERT INTO investigation_events (",
-    event_columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-);
+/// The two statements of one log table (see `vigil_engine::log`): append one
+/// entry, and read entries after a seq with the id column named
+/// `aggregate_id`.
+pub struct LogSql {
+    /// `INSERT` one entry: id, seq, kind, payload, actor, epoch, created_at,
+    /// prev_hash, hash as `?1`..`?9`.
+    pub insert: &'static str,
+    /// Entries of `?1` after seq `?2`, in seq order, at most `?3`.
+    pub after: &'static str,
+}
 
-pub const EVENTS_AFTER: &str = concat!(
-    "SELECT ",
-    event_columns!(),
-    " FROM investigation_events WHERE investigation_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
-);
+macro_rules! log_sql {
+    ($table:literal, $id:literal) => {
+        LogSql {
+            insert: concat!(
+                "INSERT INTO ",
+                $table,
+                " (",
+                $id,
+                ", seq, kind, payload, actor, epoch, created_at, prev_hash, hash) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ),
+            after: concat!(
+                "SELECT ",
+                $id,
+                " AS aggregate_id, seq, kind, payload, actor, epoch, created_at, prev_hash, hash \
+                 FROM ",
+                $table,
+                " WHERE ",
+                $id,
+                " = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+            ),
+        }
+    };
+}
+
+/// The table behind each log.
+pub fn log_sql(log: LogName) -> &'static LogSql {
+    const INVESTIGATION: LogSql = log_sql!("investigation_events", "investigation_id");
+    match log {
+        LogName::Investigation => &INVESTIGATION,
+    }
+}
 
 pub const INSERT_APPROVAL: &str = concat!(
     "INSERT INTO approval_requests (",

@@ -8,32 +8,41 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
-use vigil_engine::store::{Delivery, Error, Result, StateCount, TokenRecord, WorkerSeen};
-use vigil_engine::{
-    ApprovalId, ApprovalRequest, Event, Investigation, InvestigationId, Role, Usage,
+use vigil_engine::log::{Aggregate, Entry, EntryKind, LogId, StoredEntry};
+use vigil_engine::store::{
+    Cause, Delivery, Error, Result, StateCount, TokenRecord, WorkerSeen, record_in,
 };
+use vigil_engine::{ApprovalId, ApprovalRequest, Investigation, InvestigationId, Role, Usage};
 
-/// Maps a sqlx error to the store's error: connection-level faults are
-/// transient ([`Error::Unavailable`]); unique violations are conflicts.
+/// Maps a sqlx error to the store's error: connection-level faults and a
+/// write lock held too long are transient ([`Error::Unavailable`]); unique
+/// violations are [`Error::AlreadyExists`]; the driver error is kept as the
+/// cause.
 pub(crate) fn map_err(e: sqlx::Error) -> Error {
-    match &e {
+    enum Kind {
+        Transient,
+        Duplicate(&'static str),
+        Other,
+    }
+    let kind = match &e {
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => Error::Unavailable(e.to_string()),
-        sqlx::Error::Database(db) => {
-            // SQLITE_BUSY (5) / SQLITE_LOCKED (6) after busy_timeout: another
-            // process holds the write lock for too long.
-            let code = db.code();
-            if matches!(code.as_deref(), Some("5" | "6" | "517")) {
-                Error::Unavailable(e.to_string())
-            } else if db.is_unique_violation() {
-                Error::Conflict(db.message().to_owned())
-            } else {
-                Error::Database(e.to_string())
-            }
+        | sqlx::Error::WorkerCrashed => Kind::Transient,
+        // SQLITE_BUSY (5) / SQLITE_LOCKED (6) after busy_timeout: another
+        // process holds the write lock for too long.
+        sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("5" | "6" | "517")) => {
+            Kind::Transient
         }
-        _ => Error::Database(e.to_string()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            Kind::Duplicate(record_in(db.message()))
+        }
+        _ => Kind::Other,
+    };
+    match kind {
+        Kind::Transient => Error::Unavailable(Cause::new(e)),
+        Kind::Duplicate(what) => Error::AlreadyExists { what },
+        Kind::Other => Error::Database(Cause::new(e)),
     }
 }
 
@@ -47,7 +56,7 @@ pub(crate) fn opt_micros(t: Option<DateTime<Utc>>) -> Option<i64> {
 
 fn time(v: i64) -> Result<DateTime<Utc>> {
     DateTime::from_timestamp_micros(v)
-        .ok_or_else(|| Error::Database(format!("timestamp {v} out of range")))
+        .ok_or_else(|| Error::corrupt(format!("timestamp {v} out of range")))
 }
 
 fn opt_time(v: Option<i64>) -> Result<Option<DateTime<Utc>>> {
@@ -55,19 +64,18 @@ fn opt_time(v: Option<i64>) -> Result<Option<DateTime<Utc>>> {
 }
 
 fn uuid(s: &str) -> Result<Uuid> {
-    Uuid::parse_str(s).map_err(|e| Error::Database(format!("bad uuid `{s}`: {e}")))
+    Uuid::parse_str(s).map_err(|e| Error::corrupt(format!("bad uuid `{s}`: {e}")))
 }
 
 fn parse<T: std::str::FromStr>(s: &str) -> Result<T>
 where
     T::Err: std::fmt::Display,
 {
-    s.parse()
-        .map_err(|e: T::Err| Error::Database(e.to_string()))
+    s.parse().map_err(|e: T::Err| Error::corrupt(e.to_string()))
 }
 
 fn json(s: &str) -> Result<Value> {
-    serde_json::from_str(s).map_err(|e| Error::Database(format!("bad JSON in row: {e}")))
+    serde_json::from_str(s).map_err(|e| Error::corrupt(format!("bad JSON in row: {e}")))
 }
 
 pub(crate) fn to_json(v: &impl serde::Serialize) -> String {
@@ -114,7 +122,7 @@ pub(crate) fn investigation(row: &SqliteRow) -> Result<Investigation> {
             cost_usd: col(row, "cost_usd")?,
         },
         budget: serde_json::from_str(&budget)
-            .map_err(|e| Error::Database(format!("bad budget: {e}")))?,
+            .map_err(|e| Error::corrupt(format!("bad budget: {e}")))?,
         created_at: time(col(row, "created_at")?)?,
         started_at: opt_time(col(row, "started_at")?)?,
         updated_at: time(col(row, "updated_at")?)?,
@@ -139,22 +147,26 @@ pub(crate) fn approval(row: &SqliteRow) -> Result<ApprovalRequest> {
     })
 }
 
-pub(crate) fn event(row: &SqliteRow) -> Result<Event> {
-    Ok(Event {
-        investigation_id: InvestigationId(uuid(&col::<String>(row, "investigation_id")?)?),
+/// One entry of `A`'s log; the query names the aggregate's id column
+/// `aggregate_id`.
+pub(crate) fn entry<A: Aggregate>(row: &SqliteRow) -> Result<Entry<A>> {
+    let kind: String = col(row, "kind")?;
+    Ok(Entry::from(StoredEntry::<A> {
+        aggregate_id: A::Id::from_uuid(uuid(&col::<String>(row, "aggregate_id")?)?),
         seq: col(row, "seq")?,
-        kind: parse(&col::<String>(row, "kind")?)?,
+        kind: A::Kind::from_name(&kind)
+            .ok_or_else(|| Error::corrupt(format!("unknown entry kind `{kind}`")))?,
         payload: json(&col::<String>(row, "payload")?)?,
         actor: col(row, "actor")?,
         epoch: col(row, "epoch")?,
         created_at: time(col(row, "created_at")?)?,
         prev_hash: col(row, "prev_hash")?,
         hash: col(row, "hash")?,
-    })
+    }))
 }
 
 fn roles(s: &str) -> Result<Vec<Role>> {
-    serde_json::from_str(s).map_err(|e| Error::Database(format!("bad roles `{s}`: {e}")))
+    serde_json::from_str(s).map_err(|e| Error::corrupt(format!("bad roles `{s}`: {e}")))
 }
 
 pub(crate) fn roles_of(row: &SqliteRow) -> Result<Vec<Role>> {
@@ -192,7 +204,7 @@ pub(crate) fn worker(row: &SqliteRow) -> Result<WorkerSeen> {
     Ok(WorkerSeen {
         id: col(row, "id")?,
         agents: serde_json::from_str(&agents)
-            .map_err(|e| Error::Database(format!("bad agents `{agents}`: {e}")))?,
+            .map_err(|e| Error::corrupt(format!("bad agents `{agents}`: {e}")))?,
         started_at: time(col(row, "started_at")?)?,
         seen_at: time(col(row, "seen_at")?)?,
     })

@@ -4,10 +4,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 use tokio::sync::broadcast;
+use vigil_engine::log::{Aggregate, Entry, EntryKind, LogId};
 use vigil_engine::store::backend::{TokenLock, WriteTx};
 use vigil_engine::store::{Result, TokenRecord, Wakeup};
 use vigil_engine::{
-    ApprovalId, ApprovalRequest, ApprovalStatus, Event, Investigation, InvestigationId, Role,
+    ApprovalId, ApprovalRequest, ApprovalStatus, Investigation, InvestigationId, Role,
 };
 
 use crate::queries as q;
@@ -225,10 +226,11 @@ impl WriteTx for SqliteTx {
         Ok(())
     }
 
-    async fn append_events(&mut self, events: &[Event]) -> Result<()> {
-        for e in events {
-            sqlx::query(q::INSERT_EVENT)
-                .bind(e.investigation_id.to_string())
+    async fn append<A: Aggregate>(&mut self, entries: &[Entry<A>]) -> Result<()> {
+        let sql = q::log_sql(A::LOG).insert;
+        for e in entries {
+            sqlx::query(sql)
+                .bind(e.aggregate_id.uuid().to_string())
                 .bind(e.seq)
                 .bind(e.kind.as_str())
                 .bind(to_json(&e.payload))

@@ -13,14 +13,19 @@
 //! depend on tokio with the `macros` and `rt-multi-thread` features.
 
 pub mod cases;
+mod logs;
 mod support;
+
+pub use logs::LogFixture;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use uuid::Uuid;
+
 use crate::clock::ManualClock;
-use crate::model::InvestigationId;
+use crate::log::LogName;
 use crate::store::Store;
 
 /// What a store crate provides to run the suite.
@@ -37,27 +42,37 @@ pub trait Harness: Send + Sync + 'static {
     /// pools and memory, as a second process would have.
     async fn reopen(&self, clock: Arc<ManualClock>) -> Self::Store;
 
-    /// Runs a raw `UPDATE` of one event row; returns the database's error
-    /// message if it refused.
-    async fn raw_update_event(
+    /// Runs a raw `UPDATE` of one entry of `log` (the aggregate `id`, at
+    /// `seq`); returns the database's error message if it refused.
+    async fn raw_update_entry(
         &self,
         store: &Self::Store,
-        id: InvestigationId,
+        log: LogName,
+        id: Uuid,
         seq: i64,
     ) -> Result<u64, String>;
 
-    /// Runs a raw `DELETE` of one event row; returns the database's error
-    /// message if it refused.
-    async fn raw_delete_event(
+    /// Runs a raw `DELETE` of one entry of `log`; returns the database's
+    /// error message if it refused.
+    async fn raw_delete_entry(
         &self,
         store: &Self::Store,
-        id: InvestigationId,
+        log: LogName,
+        id: Uuid,
         seq: i64,
     ) -> Result<u64, String>;
 
-    /// Behind the trigger's back (drop it, write, restore it), replaces one
-    /// event's stored payload with the JSON text `payload`.
-    async fn tamper_event(&self, store: &Self::Store, id: InvestigationId, seq: i64, payload: &str);
+    /// Behind the append-only trigger's back (disable or drop it, write,
+    /// restore it), replaces one entry's stored payload with the JSON text
+    /// `payload`.
+    async fn tamper_entry(
+        &self,
+        store: &Self::Store,
+        log: LogName,
+        id: Uuid,
+        seq: i64,
+        payload: &str,
+    );
 
     /// Releases what `fresh` created (a schema, a file).
     async fn cleanup(&self, store: Self::Store) {

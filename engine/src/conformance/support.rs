@@ -163,16 +163,17 @@ pub fn assert_not_found<T: std::fmt::Debug>(result: Result<T, Error>) {
 /// Asserts `result` is an `InvalidTransition` error.
 pub fn assert_invalid_transition<T: std::fmt::Debug>(result: Result<T, Error>) {
     match result {
-        Err(Error::InvalidTransition(_)) => {}
+        Err(Error::InvalidTransition { .. }) => {}
         other => panic!("expected InvalidTransition, got {other:?}"),
     }
 }
 
-/// Asserts `result` is a `Conflict` error.
-pub fn assert_conflict<T: std::fmt::Debug>(result: Result<T, Error>) {
+/// Asserts `result` says the approval request was already decided or
+/// expired.
+pub fn assert_already_decided<T: std::fmt::Debug>(result: Result<T, Error>) {
     match result {
-        Err(Error::Conflict(_)) => {}
-        other => panic!("expected Conflict, got {other:?}"),
+        Err(Error::ApprovalNotPending { .. } | Error::ApprovalExpired { .. }) => {}
+        other => panic!("expected ApprovalNotPending, got {other:?}"),
     }
 }
 

@@ -1,10 +1,13 @@
 //! The primitives a database adapter provides.
 //!
-//! An adapter implements [`Backend`] (transactions and reads) and [`WriteTx`]
-//! (row-level reads and writes inside one transaction). It decides nothing:
-//! [`super::TransactionalStore`] loads rows through these primitives, asks
-//! [`crate::transition`] what to do, and writes the result back before
-//! committing. Locking is the adapter's job: every `lock_*` method must hold
+//! An adapter implements [`Backend`] (transactions, reads, and one atomic
+//! compare-and-set write) and [`WriteTx`] (row-level reads and writes inside
+//! one transaction). It decides nothing: [`super::TransactionalStore`] loads
+//! rows through these primitives, asks [`crate::transition`] what to do, and
+//! writes the result back before committing. Every log (see [`crate::log`])
+//! is read and appended through the same generic primitives
+//! ([`Backend::log`], [`WriteTx::append`]); the adapter maps
+//! [`crate::log::LogName`] to its table. Locking is the adapter's job: every `lock_*` method must hold
 //! the returned investigation rows against concurrent writers until commit or
 //! rollback (`FOR UPDATE`, or an exclusive `BEGIN IMMEDIATE`).
 //!
@@ -17,13 +20,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
-use super::admin::{Delivery, DeliveryStatus, Stats, TokenRecord, WorkerSeen};
 use super::error::Result;
 use super::query::{ApprovalQuery, ListQuery, Wakeup};
+use super::records::{Delivery, DeliveryStatus, Stats, TokenRecord, WorkerSeen};
 use crate::approval::{ApprovalId, ApprovalRequest, ApprovalStatus};
 use crate::clock::Clock;
 use crate::event::Event;
-use crate::machine::Transition;
+use crate::log::{Aggregate, Entry};
 use crate::model::{Investigation, InvestigationId};
 use crate::principal::Role;
 
@@ -46,8 +49,14 @@ pub trait Backend: Send + Sync + 'static {
     /// `query.page_size()` rows.
     async fn list(&self, query: &ListQuery) -> Result<Vec<Investigation>>;
 
-    /// Events after `after_seq`, in seq order, at most `limit`.
-    async fn events(&self, id: InvestigationId, after_seq: i64, limit: u32) -> Result<Vec<Event>>;
+    /// Entries of `A`'s log of `id` after `after_seq`, in seq order, at most
+    /// `limit`.
+    async fn log<A: Aggregate>(
+        &self,
+        id: A::Id,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<Entry<A>>>;
 
     /// One approval request.
     async fn approval(&self, id: ApprovalId) -> Result<Option<ApprovalRequest>>;
@@ -110,30 +119,25 @@ pub trait Backend: Send + Sync + 'static {
     /// A trivial round trip.
     async fn ping(&self) -> Result<()>;
 
-    /// Takes `known` (or, when `None`, reads investigation `id`) as the
-    /// current row, lets `decide` compute a transition from it, and writes
-    /// the transition (its row and its events) in one atomic step, but only
-    /// if the stored row still has that row's `last_seq`, `lease_epoch`,
-    /// `lease_expires_at` and `heartbeat_at`.
-    ///
-    /// Returns [`Optimistic::Changed`], having written nothing, when the row
-    /// moved in between; `decide`'s error, having written nothing, when it
-    /// refuses; [`super::Error::NotFound`] when there is no such row.
+    /// Writes investigation `after` and appends `events` in one atomic step,
+    /// but only if the stored row still has `before`'s `last_seq`,
+    /// `lease_epoch`, `lease_expires_at` and `heartbeat_at`. Returns whether
+    /// it wrote; `false` means the row moved and nothing was written. Takes
+    /// no lock that outlives the call.
     ///
     /// Every transition except a heartbeat appends an event (moving
     /// `last_seq`), and a heartbeat sets `heartbeat_at` and
     /// `lease_expires_at` from the time, so a row that passes the check is
-    /// the row the transition was computed from, however old `known` is. Used
-    /// only for transitions that write no approval request and send no
-    /// wake-up. The read takes no lock.
-    async fn write_if_unchanged<F>(
+    /// the row `after` was decided from, however old `before` is. Used only
+    /// for transitions that write no approval request and send no wake-up.
+    /// Only the progress columns need be written when
+    /// [`Investigation::progress_only`] holds.
+    async fn update_if_unchanged(
         &self,
-        id: InvestigationId,
-        known: Option<Investigation>,
-        decide: F,
-    ) -> Result<Optimistic>
-    where
-        F: FnOnce(&Investigation) -> Result<Transition> + Send;
+        before: &Investigation,
+        after: &Investigation,
+        events: &[Event],
+    ) -> Result<bool>;
 
     /// Wake-up hints (see [`super::Wakeups`]).
     fn wakeups(&self) -> BoxStream<'static, Wakeup>;
@@ -167,15 +171,6 @@ pub enum TokenLock {
     /// No other transaction writes tokens until this one ends, so a check
     /// for existing tokens stays true until then. Reads are not blocked.
     Exclusive,
-}
-
-/// The outcome of [`Backend::write_if_unchanged`].
-#[derive(Debug)]
-pub enum Optimistic {
-    /// The transition was written.
-    Written(Box<Transition>),
-    /// The row changed after it was read; nothing was written.
-    Changed,
 }
 
 /// One write transaction, ended by [`WriteTx::commit`] or [`WriteTx::rollback`].
@@ -229,11 +224,11 @@ pub trait WriteTx: Send {
         after: &Investigation,
     ) -> Result<()>;
 
-    /// Appends sealed events.
-    async fn append_events(&mut self, events: &[Event]) -> Result<()>;
+    /// Appends sealed entries to `A`'s log.
+    async fn append<A: Aggregate>(&mut self, entries: &[Entry<A>]) -> Result<()>;
 
     /// [`WriteTx::update_investigation`] then, when there are any,
-    /// [`WriteTx::append_events`]. An adapter may do both in one statement
+    /// [`WriteTx::append`]. An adapter may do both in one statement
     /// (one round trip instead of two); the outcome must be the same.
     async fn update_and_append(
         &mut self,
@@ -243,13 +238,13 @@ pub trait WriteTx: Send {
     ) -> Result<()> {
         self.update_investigation(before, after).await?;
         if !events.is_empty() {
-            self.append_events(events).await?;
+            self.append(events).await?;
         }
         Ok(())
     }
 
     /// [`WriteTx::insert_investigation`] then, if it inserted,
-    /// [`WriteTx::append_events`]. Returns `false`, writing nothing, when
+    /// [`WriteTx::append`]. Returns `false`, writing nothing, when
     /// (`requested_by`, `idempotency_key`) is already taken. An adapter may
     /// do both in one statement.
     async fn insert_and_append(
@@ -262,7 +257,7 @@ pub trait WriteTx: Send {
             return Ok(false);
         }
         if !events.is_empty() {
-            self.append_events(events).await?;
+            self.append(events).await?;
         }
         Ok(true)
     }

@@ -13,19 +13,15 @@
 //! [`TransactionalStore`], so both backends share one implementation of the
 //! rules.
 
-mod admin;
-mod driver;
 mod error;
 mod ports;
 mod query;
+mod records;
+mod transactional;
 
 pub mod backend;
 
-pub use admin::{
-    Delivery, DeliveryOutcome, DeliveryStatus, NewToken, StateCount, Stats, TokenRecord, WorkerSeen,
-};
-pub use driver::TransactionalStore;
-pub use error::{Error, Result};
+pub use error::{Cause, Error, Result, record_in};
 pub use ports::{
     Dispatcher, Leases, Notifications, Operations, Presence, Reads, Store, Sweeps, Tokens, Wakeups,
 };
@@ -33,3 +29,7 @@ pub use query::{
     ApprovalQuery, Cursor, DispatchRequest, Dispatched, ListQuery, Page, Reaped, ReviewInput,
     Wakeup,
 };
+pub use records::{
+    Delivery, DeliveryOutcome, DeliveryStatus, NewToken, StateCount, Stats, TokenRecord, WorkerSeen,
+};
+pub use transactional::TransactionalStore;

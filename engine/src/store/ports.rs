@@ -4,14 +4,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::BoxStream;
 
-use super::admin::{Delivery, DeliveryOutcome, NewToken, Stats, TokenRecord, WorkerSeen};
 use super::error::Result;
 use super::query::{
     ApprovalQuery, DispatchRequest, Dispatched, ListQuery, Page, Reaped, ReviewInput, Wakeup,
 };
+use super::records::{Delivery, DeliveryOutcome, NewToken, Stats, TokenRecord, WorkerSeen};
 use crate::approval::{ApprovalId, ApprovalRequest, Decision};
-use crate::chain::ChainReport;
+use crate::event::InvestigationLog;
 use crate::event::{Event, StepEvent};
+use crate::log::ChainReport;
 use crate::machine::ApprovalDraft;
 use crate::model::{Investigation, InvestigationId};
 use crate::result::Completion;
@@ -24,7 +25,7 @@ pub trait Dispatcher: Send + Sync {
     ///
     /// With an idempotency key, a repeat of the same request by the same
     /// requester returns the existing investigation (`created: false`), and a
-    /// different request under the same key is [`super::Error::Conflict`].
+    /// different request under the same key is [`super::Error::IdempotencyKeyReused`].
     async fn dispatch(&self, request: DispatchRequest) -> Result<Dispatched>;
 }
 
@@ -123,8 +124,9 @@ pub trait Operations: Send + Sync {
 
     /// Decides a pending approval request and queues its investigation again.
     /// Of concurrent deciders (or a decision racing expiry) exactly one wins;
-    /// the others get [`super::Error::Conflict`]. The investigation's
-    /// requester cannot decide ([`super::Error::Forbidden`]).
+    /// the others get [`super::Error::ApprovalNotPending`] (or
+    /// [`super::Error::ApprovalExpired`] past the deadline). The investigation's
+    /// requester cannot decide ([`super::Error::SeparationOfDuties`]).
     async fn decide_approval(
         &self,
         id: ApprovalId,
@@ -155,7 +157,7 @@ pub trait Reads: Send + Sync {
 
     /// Walks the investigation's seq sequence and hash chain and reports the
     /// first gap or broken link.
-    async fn verify_chain(&self, id: InvestigationId) -> Result<ChainReport>;
+    async fn verify_chain(&self, id: InvestigationId) -> Result<ChainReport<InvestigationLog>>;
 
     /// Investigations per (status, phase) and pending approvals, counted now.
     async fn stats(&self) -> Result<Stats>;
@@ -170,7 +172,7 @@ pub trait Reads: Send + Sync {
 pub trait Tokens: Send + Sync {
     /// Stores a token, creating its principal with `token.roles` if the name
     /// is new. For an existing principal, empty `roles` keeps its roles and
-    /// different roles are [`super::Error::Conflict`] (roles never change
+    /// different roles are [`super::Error::RolesDiffer`] (roles never change
     /// behind a token holder's back). Empty roles for a new principal, a
     /// blank name or an id already taken are [`super::Error::InvalidInput`].
     async fn create_token(&self, token: NewToken) -> Result<TokenRecord>;

@@ -6,7 +6,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::approval::ApprovalStatus;
-use crate::chain::write_canonical;
+use crate::log::write_canonical;
+pub use crate::machine::Wakeup;
 use crate::model::{Budget, Investigation, InvestigationId, Phase, Status};
 
 /// A dispatch request.
@@ -147,16 +148,4 @@ pub struct Reaped {
     pub worker: Option<String>,
     /// The new epoch (the old owner's writes are now refused).
     pub epoch: i64,
-}
-
-/// A hint that there may be work to claim. Wake-ups can be lost; workers also poll.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Wakeup {
-    /// An investigation for `agent_id` became queued.
-    Queued {
-        /// The agent.
-        agent_id: String,
-    },
-    /// Wake-ups may have been missed (e.g. after a reconnect): poll now.
-    Resync,
 }

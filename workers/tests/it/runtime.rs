@@ -152,7 +152,7 @@ fn sweeps() -> SweepSettings {
 }
 
 fn running(inv: &Investigation) -> bool {
-    inv.status == Status::Pending && inv.phase == Some(Phase::Running)
+    inv.is_running()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

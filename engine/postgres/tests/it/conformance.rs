@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::AssertSqlSafe;
+use uuid::Uuid;
 use vigil_engine::conformance::Harness;
-use vigil_engine::{Clock, InvestigationId, ManualClock};
+use vigil_engine::log::LogName;
+use vigil_engine::{Clock, ManualClock};
 use vigil_store_postgres::PgStore;
 
 use vigil_store_postgres::testing::TestSchema;
@@ -33,6 +35,13 @@ impl PgHarness {
     }
 }
 
+/// The table and id column behind each log.
+fn log_table(log: LogName) -> (&'static str, &'static str) {
+    match log {
+        LogName::Investigation => ("investigation_events", "investigation_id"),
+    }
+}
+
 async fn raw(store: &PgStore, sql: String) -> Result<u64, String> {
     sqlx::query(AssertSqlSafe(sql))
         .execute(store.backend().pool())
@@ -55,44 +64,46 @@ impl Harness for PgHarness {
             .expect("reopen PostgreSQL store")
     }
 
-    async fn raw_update_event(
+    async fn raw_update_entry(
         &self,
         store: &PgStore,
-        id: InvestigationId,
+        log: LogName,
+        id: Uuid,
         seq: i64,
     ) -> Result<u64, String> {
-        raw(store, format!(
-            "UPDATE investigation_events SET payload = '{{}}' WHERE investigation_id = '{id}' AND seq = {seq}"
-        ))
-        .await
-    }
-
-    async fn raw_delete_event(
-        &self,
-        store: &PgStore,
-        id: InvestigationId,
-        seq: i64,
-    ) -> Result<u64, String> {
+        let (table, column) = log_table(log);
         raw(
             store,
-            format!(
-                "DELETE FROM investigation_events WHERE investigation_id = '{id}' AND seq = {seq}"
-            ),
+            format!("UPDATE {table} SET payload = '{{}}' WHERE {column} = '{id}' AND seq = {seq}"),
         )
         .await
     }
 
-    async fn tamper_event(&self, store: &PgStore, id: InvestigationId, seq: i64, payload: &str) {
+    async fn raw_delete_entry(
+        &self,
+        store: &PgStore,
+        log: LogName,
+        id: Uuid,
+        seq: i64,
+    ) -> Result<u64, String> {
+        let (table, column) = log_table(log);
+        raw(
+            store,
+            format!("DELETE FROM {table} WHERE {column} = '{id}' AND seq = {seq}"),
+        )
+        .await
+    }
+
+    async fn tamper_entry(&self, store: &PgStore, log: LogName, id: Uuid, seq: i64, payload: &str) {
+        let (table, column) = log_table(log);
         let payload = payload.replace('\'', "''");
         let mut tx = store.backend().pool().begin().await.unwrap();
         for sql in [
-            "ALTER TABLE investigation_events DISABLE TRIGGER investigation_events_append_only"
-                .to_owned(),
+            format!("ALTER TABLE {table} DISABLE TRIGGER {table}_append_only"),
             format!(
-                "UPDATE investigation_events SET payload = '{payload}' WHERE investigation_id = '{id}' AND seq = {seq}"
+                "UPDATE {table} SET payload = '{payload}' WHERE {column} = '{id}' AND seq = {seq}"
             ),
-            "ALTER TABLE investigation_events ENABLE TRIGGER investigation_events_append_only"
-                .to_owned(),
+            format!("ALTER TABLE {table} ENABLE TRIGGER {table}_append_only"),
         ] {
             sqlx::query(AssertSqlSafe(sql))
                 .execute(&mut *tx)

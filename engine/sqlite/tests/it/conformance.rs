@@ -5,8 +5,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sqlx::AssertSqlSafe;
 use tempfile::TempDir;
+use uuid::Uuid;
+use vigil_engine::ManualClock;
 use vigil_engine::conformance::Harness;
-use vigil_engine::{InvestigationId, ManualClock};
+use vigil_engine::log::LogName;
 use vigil_store_sqlite::{Options, SqliteStore};
 
 /// Each test gets its own temporary directory and database file.
@@ -23,6 +25,13 @@ impl SqliteHarness {
 
     pub fn url(&self) -> String {
         format!("sqlite://{}", self.dir.path().join("vigil.db").display())
+    }
+}
+
+/// The table and id column behind each log.
+fn log_table(log: LogName) -> (&'static str, &'static str) {
+    match log {
+        LogName::Investigation => ("investigation_events", "investigation_id"),
     }
 }
 
@@ -48,46 +57,52 @@ impl Harness for SqliteHarness {
         self.fresh(clock).await
     }
 
-    async fn raw_update_event(
+    async fn raw_update_entry(
         &self,
         store: &SqliteStore,
-        id: InvestigationId,
+        log: LogName,
+        id: Uuid,
         seq: i64,
     ) -> Result<u64, String> {
-        raw(store, format!(
-            "UPDATE investigation_events SET payload = '{{}}' WHERE investigation_id = '{id}' AND seq = {seq}"
-        ))
-        .await
-    }
-
-    async fn raw_delete_event(
-        &self,
-        store: &SqliteStore,
-        id: InvestigationId,
-        seq: i64,
-    ) -> Result<u64, String> {
+        let (table, column) = log_table(log);
         raw(
             store,
-            format!(
-                "DELETE FROM investigation_events WHERE investigation_id = '{id}' AND seq = {seq}"
-            ),
+            format!("UPDATE {table} SET payload = '{{}}' WHERE {column} = '{id}' AND seq = {seq}"),
         )
         .await
     }
 
-    async fn tamper_event(
+    async fn raw_delete_entry(
         &self,
         store: &SqliteStore,
-        id: InvestigationId,
+        log: LogName,
+        id: Uuid,
+        seq: i64,
+    ) -> Result<u64, String> {
+        let (table, column) = log_table(log);
+        raw(
+            store,
+            format!("DELETE FROM {table} WHERE {column} = '{id}' AND seq = {seq}"),
+        )
+        .await
+    }
+
+    async fn tamper_entry(
+        &self,
+        store: &SqliteStore,
+        log: LogName,
+        id: Uuid,
         seq: i64,
         payload: &str,
     ) {
+        let (table, column) = log_table(log);
+        let trigger = format!("{table}_no_update");
         let payload = payload.replace('\'', "''");
         let mut tx = store.backend().writer().begin().await.unwrap();
         for sql in [
-            "DROP TRIGGER investigation_events_no_update".to_owned(),
+            format!("DROP TRIGGER {trigger}"),
             format!(
-                "UPDATE investigation_events SET payload = '{payload}' WHERE investigation_id = '{id}' AND seq = {seq}"
+                "UPDATE {table} SET payload = '{payload}' WHERE {column} = '{id}' AND seq = {seq}"
             ),
         ] {
             sqlx::query(AssertSqlSafe(sql))
@@ -95,14 +110,14 @@ impl Harness for SqliteHarness {
                 .await
                 .unwrap();
         }
-        let restore = vigil_migrations::sqlite().migrations[0]
-            .sql
-            .as_str()
-            .split("CREATE TRIGGER investigation_events_no_update")
-            .nth(1)
+        let create = format!("CREATE TRIGGER {trigger}");
+        let restore = vigil_migrations::sqlite()
+            .migrations
+            .iter()
+            .find_map(|m| m.sql.as_str().split(create.as_str()).nth(1))
             .and_then(|rest| rest.split("END;").next())
-            .map(|body| format!("CREATE TRIGGER investigation_events_no_update{body}END;"))
-            .expect("trigger in migration 0001");
+            .map(|body| format!("{create}{body}END;"))
+            .expect("the trigger in a migration");
         sqlx::query(AssertSqlSafe(restore))
             .execute(&mut *tx)
             .await

@@ -1,4 +1,7 @@
-//! [`TransactionalStore`]: every store port, implemented once over a [`Backend`].
+//! [`TransactionalStore`]: the engine's implementation of every store port,
+//! written once over a [`Backend`]. The engine reads, decides with
+//! [`transition`] and asks the backend to compare and set; adapters only run
+//! SQL.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -7,17 +10,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::BoxStream;
 
-use super::admin::Stats;
-use super::backend::{Backend, Optimistic, WriteTx};
+use super::backend::{Backend, WriteTx};
 use super::error::{Error, Result};
 use super::ports::{Dispatcher, Leases, Operations, Reads, Sweeps, Wakeups};
 use super::query::{
     ApprovalQuery, Cursor, DispatchRequest, Dispatched, ListQuery, Page, Reaped, ReviewInput,
     Wakeup,
 };
+use super::records::Stats;
 use crate::approval::{ApprovalId, ApprovalRequest, Decision};
-use crate::chain::{ChainReport, Verifier};
-use crate::event::{Event, StepEvent};
+use crate::event::{Event, InvestigationLog, StepEvent};
+use crate::log::{Aggregate, ChainReport, Verifier};
 use crate::machine::{
     ApprovalDraft, ApprovalWrite, Command, NewInvestigation, Transition, transition,
 };
@@ -37,7 +40,7 @@ macro_rules! tx_try {
     };
 }
 
-mod admin_ports;
+mod records;
 
 /// Optimistic attempts of a worker write before it takes the row lock.
 const OPTIMISTIC_ATTEMPTS: usize = 3;
@@ -52,10 +55,11 @@ const VERIFY_PAGE: u32 = 1000;
 /// writes the new row, its events and any approval change before committing.
 ///
 /// Worker writes (heartbeat, checkpoint, complete, fail) take an optimistic
-/// path: the store remembers the last row it wrote for each running
-/// investigation and offers it to [`Backend::write_if_unchanged`], which
-/// writes only if the database row still matches. A stale memory costs a
-/// retry from a fresh read, never a wrong write.
+/// path: the store decides from the last row it wrote for each running
+/// investigation (or a fresh read) and asks
+/// [`Backend::update_if_unchanged`] to write only if the database row still
+/// matches. A stale memory costs a retry from a fresh read, never a wrong
+/// write.
 #[derive(Debug)]
 pub struct TransactionalStore<B> {
     backend: Arc<B>,
@@ -96,7 +100,7 @@ impl RowCache {
     /// Remembers `row` while it is running; forgets it otherwise.
     fn record(&self, row: &Investigation) {
         let mut rows = self.lock();
-        if row.status == Status::Pending && row.phase == Some(Phase::Running) {
+        if row.is_running() {
             if rows.len() >= ROW_CACHE_CAPACITY && !rows.contains_key(&row.id) {
                 rows.clear();
             }
@@ -125,6 +129,32 @@ impl<B: Backend> TransactionalStore<B> {
         self.backend.clock().now()
     }
 
+    /// Walks `A`'s log of `id` in pages up to the tail the aggregate's row
+    /// recorded (`last_seq`, `last_hash`, read before the walk) and reports
+    /// the first problem. Entries appended after that read are not walked.
+    async fn verify_log<A: Aggregate>(
+        &self,
+        id: A::Id,
+        last_seq: i64,
+        last_hash: &str,
+    ) -> Result<ChainReport<A>> {
+        let mut verifier = Verifier::<A>::new(id);
+        let mut after = 0;
+        'walk: while after < last_seq {
+            let page = self.backend.log::<A>(id, after, VERIFY_PAGE).await?;
+            if page.is_empty() {
+                break;
+            }
+            for entry in &page {
+                if entry.seq > last_seq || !verifier.push(entry) {
+                    break 'walk;
+                }
+                after = entry.seq;
+            }
+        }
+        Ok(verifier.finish(last_seq, last_hash))
+    }
+
     /// Locks `id`, builds a command from the locked row, applies it and commits.
     async fn apply<F>(&self, id: InvestigationId, command: F) -> Result<Transition>
     where
@@ -150,43 +180,53 @@ impl<B: Backend> TransactionalStore<B> {
 }
 
 impl<B: Backend> TransactionalStore<B> {
-    /// A worker write (heartbeat, checkpoint, complete, fail): reads the row
-    /// without a lock, decides, and writes only if the row is unchanged
-    /// ([`Backend::write_if_unchanged`]); after repeated interference it
-    /// falls back to [`Self::apply`]. A refusal computed from the read is
+    /// A worker write (heartbeat, checkpoint, complete, fail): decides from
+    /// a known row without a lock and asks the backend to write the
+    /// transition only if the row is unchanged
+    /// ([`Backend::update_if_unchanged`]); after repeated interference it
+    /// falls back to [`Self::apply`]. The known row is the last one this
+    /// store wrote, or a fresh read. A refusal decided on a fresh read is
     /// final: the epoch never goes back and leases never revive, so a read
-    /// that shows the lease lost shows it for good.
+    /// that shows the lease lost shows it for good. A refusal decided on a
+    /// remembered row is not trusted: the memory is dropped and the command
+    /// decided again.
     async fn apply_fenced<F>(&self, id: InvestigationId, command: F) -> Result<Transition>
     where
         F: Fn() -> Command + Send + Sync,
     {
         for _ in 0..OPTIMISTIC_ATTEMPTS {
-            let known = self.running.get(id);
-            let from_memory = known.is_some();
-            let now = self.now();
-            let decide = |before: &Investigation| {
-                let t = transition(Some(before), command(), now)
-                    .map_err(|e| Error::from_transition(id, e))?;
-                debug_assert!(t.approval.is_none(), "fenced fast path writes no approval");
-                Ok(t)
+            let (before, from_memory) = match self.running.get(id) {
+                Some(row) => (row, true),
+                None => (Reads::get(self, id).await?, false),
             };
-            match self.backend.write_if_unchanged(id, known, decide).await {
-                Ok(Optimistic::Written(t)) => {
-                    self.running.record(&t.next);
-                    return Ok(*t);
+            let t = match transition(Some(&before), command(), self.now()) {
+                Ok(t) => t,
+                Err(_) if from_memory => {
+                    self.running.forget(id);
+                    continue;
                 }
-                Ok(Optimistic::Changed) => self.running.forget(id),
-                // Only a refusal decided on a fresh read is final.
-                Err(e) if from_memory && !e.is_transient() => self.running.forget(id),
-                Err(e) => return Err(e),
+                Err(e) => return Err(Error::from_transition(id, e)),
+            };
+            debug_assert!(
+                t.approval.is_none() && t.wake.is_none(),
+                "the fenced fast path writes no approval and wakes nobody"
+            );
+            if self
+                .backend
+                .update_if_unchanged(&before, &t.next, &t.events)
+                .await?
+            {
+                self.running.record(&t.next);
+                return Ok(t);
             }
+            self.running.forget(id);
         }
         self.apply(id, |_| command()).await
     }
 }
 
-/// Writes a transition's row, events and approval change, and queues a
-/// wake-up when the investigation has just become claimable.
+/// Writes a transition's row, events and approval change, and queues its
+/// wake-up to be sent on commit.
 async fn persist<T: WriteTx>(
     tx: &mut T,
     previous: Option<&Investigation>,
@@ -214,25 +254,11 @@ async fn persist<T: WriteTx>(
     }
     match previous {
         Some(before) => tx.update_and_append(before, &t.next, &t.events).await?,
-        None if !t.events.is_empty() => tx.append_events(&t.events).await?,
+        None if !t.events.is_empty() => tx.append(&t.events).await?,
         None => {}
     }
-    notify_if_queued(tx, previous, &t.next).await
-}
-
-/// Queues a wake-up when `next` has just become claimable.
-async fn notify_if_queued<T: WriteTx>(
-    tx: &mut T,
-    previous: Option<&Investigation>,
-    next: &Investigation,
-) -> Result<()> {
-    let queued =
-        |inv: &Investigation| inv.status == Status::Pending && inv.phase == Some(Phase::Queued);
-    if queued(next) && !previous.is_some_and(queued) {
-        tx.notify(Wakeup::Queued {
-            agent_id: next.agent_id.clone(),
-        })
-        .await?;
+    if let Some(wake) = &t.wake {
+        tx.notify(wake.clone()).await?;
     }
     Ok(())
 }
@@ -240,7 +266,7 @@ async fn notify_if_queued<T: WriteTx>(
 fn lone_event(mut t: Transition) -> Result<Event> {
     t.events
         .pop()
-        .ok_or_else(|| Error::Database("transition produced no event".to_owned()))
+        .ok_or_else(|| Error::corrupt("transition produced no event"))
 }
 
 #[async_trait]
@@ -259,10 +285,11 @@ impl<B: Backend> Dispatcher for TransactionalStore<B> {
                             created: false,
                         })
                     } else {
-                        Err(Error::Conflict(format!(
-                            "idempotency key `{key}` was already used by {} for a different request (investigation {})",
-                            request.requested_by, existing.id
-                        )))
+                        Err(Error::IdempotencyKeyReused {
+                            key: key.clone(),
+                            requested_by: request.requested_by.clone(),
+                            existing: existing.id,
+                        })
                     };
                 }
             }
@@ -288,17 +315,21 @@ impl<B: Backend> Dispatcher for TransactionalStore<B> {
                 tx.rollback().await;
                 continue;
             }
-            let notified = notify_if_queued(&mut tx, None, &t.next).await;
-            tx_try!(tx, notified);
+            if let Some(wake) = t.wake.clone() {
+                let notified = tx.notify(wake).await;
+                tx_try!(tx, notified);
+            }
             tx.commit().await?;
             return Ok(Dispatched {
                 investigation: t.next,
                 created: true,
             });
         }
-        Err(Error::Conflict(
-            "idempotency key is being used concurrently; retry".to_owned(),
-        ))
+        // Every attempt lost a race on the key to a dispatch that has not
+        // committed yet (or was rolled back): the request may be retried as is.
+        Err(Error::Unavailable(super::error::Cause::msg(
+            "idempotency key is being used concurrently; retry",
+        )))
     }
 }
 
@@ -370,8 +401,8 @@ impl<B: Backend> Leases for TransactionalStore<B> {
             .await?;
         match t.approval {
             Some(ApprovalWrite::Create(created)) => Ok(created),
-            _ => Err(Error::Database(
-                "await_approval produced no approval request".to_owned(),
+            _ => Err(Error::corrupt(
+                "await_approval produced no approval request",
             )),
         }
     }
@@ -604,7 +635,7 @@ impl<B: Backend> Reads for TransactionalStore<B> {
     async fn events(&self, id: InvestigationId, after_seq: i64, limit: u32) -> Result<Vec<Event>> {
         let events = self
             .backend
-            .events(id, after_seq, limit.clamp(1, 1000))
+            .log::<InvestigationLog>(id, after_seq, limit.clamp(1, 1000))
             .await?;
         if events.is_empty() && self.backend.get(id).await?.is_none() {
             return Err(Error::investigation_not_found(id));
@@ -623,25 +654,12 @@ impl<B: Backend> Reads for TransactionalStore<B> {
         self.backend.approvals(query).await
     }
 
-    async fn verify_chain(&self, id: InvestigationId) -> Result<ChainReport> {
+    async fn verify_chain(&self, id: InvestigationId) -> Result<ChainReport<InvestigationLog>> {
         // The row is read first: events appended after it are outside this
         // walk, so a concurrent append is never mistaken for a broken tail.
         let inv = Reads::get(self, id).await?;
-        let mut verifier = Verifier::new(id);
-        let mut after = 0;
-        'walk: while after < inv.last_seq {
-            let page = self.backend.events(id, after, VERIFY_PAGE).await?;
-            if page.is_empty() {
-                break;
-            }
-            for event in &page {
-                if event.seq > inv.last_seq || !verifier.push(event) {
-                    break 'walk;
-                }
-                after = event.seq;
-            }
-        }
-        Ok(verifier.finish(inv.last_seq, &inv.last_hash))
+        self.verify_log::<InvestigationLog>(id, inv.last_seq, &inv.last_hash)
+            .await
     }
 
     async fn stats(&self) -> Result<Stats> {

@@ -10,12 +10,12 @@ use chrono::{DateTime, Duration, Utc};
 use super::TransactionalStore;
 use crate::approval::ApprovalId;
 use crate::principal::Role;
-use crate::store::admin::{
-    Delivery, DeliveryOutcome, DeliveryStatus, NewToken, TokenRecord, WorkerSeen,
-};
 use crate::store::backend::{Backend, DeliveryChange, TokenLock, WriteTx};
 use crate::store::error::{Error, Result};
 use crate::store::ports::{Notifications, Presence, Tokens};
+use crate::store::records::{
+    Delivery, DeliveryOutcome, DeliveryStatus, NewToken, TokenRecord, WorkerSeen,
+};
 
 /// Most deliveries one claim takes.
 const MAX_CLAIM: u32 = 500;
@@ -62,18 +62,11 @@ fn existing_roles(name: &str, stored: Vec<Role>, requested: &[Role]) -> Result<V
     if requested.is_empty() || normalized(requested) == stored {
         Ok(stored)
     } else {
-        let names = |roles: &[Role]| {
-            roles
-                .iter()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        Err(Error::Conflict(format!(
-            "principal `{name}` holds roles [{}], not [{}]; roles are not changed by creating a token",
-            names(&stored),
-            names(&normalized(requested)),
-        )))
+        Err(Error::RolesDiffer {
+            principal: name.to_owned(),
+            held: stored,
+            requested: normalized(requested),
+        })
     }
 }
 
@@ -101,7 +94,7 @@ async fn insert_in<T: WriteTx>(
                 let stored = tx
                     .lock_principal(name)
                     .await?
-                    .ok_or_else(|| Error::Database(format!("principal `{name}` vanished")))?;
+                    .ok_or_else(|| Error::corrupt(format!("principal `{name}` vanished")))?;
                 existing_roles(name, stored, &token.roles)?
             }
         }
@@ -324,7 +317,7 @@ mod tests {
         );
         assert!(matches!(
             existing_roles("alice", stored, &[Role::Operator]),
-            Err(Error::Conflict(_))
+            Err(Error::RolesDiffer { .. })
         ));
     }
 

@@ -1,0 +1,177 @@
+//! Claims: which rows a claim takes, exclusivity under concurrent claimers, no lock left behind, wake-ups.
+
+use super::prelude::*;
+
+/// Claims take the oldest queued row among the requested agents and set the lease.
+pub async fn claim_takes_oldest_queued_for_requested_agents<H: Harness>(h: &H) {
+    let (store, clock) = setup(h).await;
+    let a = dispatch(&store, "triage").await;
+    clock.advance(Duration::seconds(1));
+    let b = dispatch(&store, "phishing").await;
+    clock.advance(Duration::seconds(1));
+    let c = dispatch(&store, "triage").await;
+
+    let got = store
+        .claim_next(&["phishing".to_owned()], "w1", LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.id, b.id);
+    let got = store
+        .claim_next(&["triage".to_owned(), "malware".to_owned()], "w1", LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.id, a.id);
+    assert_eq!(
+        (got.phase, got.lease_epoch, got.attempt),
+        (Some(Phase::Running), 1, 1)
+    );
+    assert_eq!(got.lease_owner.as_deref(), Some("w1"));
+    assert_eq!(got.lease_expires_at, Some(clock.now() + LEASE));
+    assert_eq!(got.started_at, Some(clock.now()));
+    assert_eq!(
+        kinds(&store, &got).await,
+        [EventKind::Dispatched, EventKind::Claimed]
+    );
+
+    let got = store.claim_next(&[], "w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(got.id, c.id, "an empty agent list claims any agent");
+    assert!(store.claim_next(&[], "w1", LEASE).await.unwrap().is_none());
+    h.cleanup(store).await;
+}
+
+/// A running or awaiting row is never claimed.
+pub async fn claim_never_takes_running_or_awaiting_rows<H: Harness>(h: &H) {
+    let (store, clock) = setup(h).await;
+    let running = claimed(&store, "triage").await;
+    let awaiting = claimed(&store, "triage").await;
+    let draft = approval_draft(clock.now(), "call-1", Duration::minutes(10));
+    store
+        .await_approval(awaiting.id, awaiting.lease_epoch, draft)
+        .await
+        .unwrap();
+    assert!(store.claim_next(&[], "w2", LEASE).await.unwrap().is_none());
+    let queued = dispatch(&store, "triage").await;
+    let got = store.claim_next(&[], "w2", LEASE).await.unwrap().unwrap();
+    assert_eq!(got.id, queued.id);
+    assert_eq!(
+        store.get(running.id).await.unwrap().lease_owner.as_deref(),
+        Some("worker-a")
+    );
+    h.cleanup(store).await;
+}
+
+/// Refused commands hold no lock once they return: right after several
+/// concurrent refusals, the row is claimable at once.
+pub async fn refused_commands_leave_no_lock_behind<H: Harness>(h: &H) {
+    let (store, _) = setup(h).await;
+    for round in 0..40 {
+        let inv = dispatch(&store, "triage").await;
+        // Refusals that lock the row before refusing, then a claim at once.
+        let (a, b, c) = futures::join!(
+            store.rescue(inv.id, "oncall", "not dead"),
+            store.rescue(inv.id, "oncall", "not dead"),
+            store.review(
+                inv.id,
+                "analyst",
+                ReviewInput {
+                    result: json!({}),
+                    confidence: None,
+                    note: None,
+                },
+            ),
+        );
+        assert_invalid_transition(a);
+        assert_invalid_transition(b);
+        assert_invalid_transition(c);
+        let got = store.claim_next(&[], "w", LEASE).await.unwrap();
+        assert_eq!(
+            got.map(|i| i.id),
+            Some(inv.id),
+            "round {round}: a refused command left its row locked"
+        );
+    }
+    h.cleanup(store).await;
+}
+
+/// Eight concurrent claimers over 200 queued rows claim every row exactly once.
+pub async fn concurrent_claimers_claim_each_row_exactly_once<H: Harness>(h: &H) {
+    let (store, _) = setup(h).await;
+    let mut queued = BTreeSet::new();
+    for i in 0..200 {
+        let d = store
+            .dispatch(request("triage", &format!("alert {i}")))
+            .await
+            .unwrap();
+        queued.insert(d.investigation.id);
+    }
+    let tasks: Vec<_> = (0..8)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                while let Some(inv) = store
+                    .claim_next(&[], &format!("worker-{w}"), LEASE)
+                    .await
+                    .expect("claim")
+                {
+                    mine.push(inv.id);
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for task in tasks {
+        claimed.extend(task.await.unwrap());
+    }
+    let unique: BTreeSet<_> = claimed.iter().copied().collect();
+    assert_eq!(claimed.len(), 200, "no row claimed twice");
+    assert_eq!(unique, queued, "every row claimed");
+    for id in queued.iter().take(20) {
+        let inv = store.get(*id).await.unwrap();
+        assert_eq!((inv.lease_epoch, inv.attempt), (1, 1));
+    }
+    h.cleanup(store).await;
+}
+
+/// Dispatch and a decision that re-queues work both wake subscribed workers.
+pub async fn queued_work_wakes_workers<H: Harness>(h: &H) {
+    let (store, clock) = setup(h).await;
+    let mut wakeups = store.wakeups();
+    // Give a LISTEN-based stream time to subscribe before the first NOTIFY.
+    let ready = tokio::time::timeout(std::time::Duration::from_millis(500), wakeups.next()).await;
+    assert!(
+        matches!(ready, Err(_) | Ok(Some(Wakeup::Resync))),
+        "no wake-up before any work: {ready:?}"
+    );
+    let next_queued = async |wakeups: &mut futures::stream::BoxStream<'static, Wakeup>| loop {
+        let got = tokio::time::timeout(std::time::Duration::from_secs(10), wakeups.next())
+            .await
+            .expect("a wake-up within 10 s")
+            .expect("the stream does not end");
+        if let Wakeup::Queued { agent_id } = got {
+            return agent_id;
+        }
+    };
+    let inv = claimed(&store, "phishing").await;
+    assert_eq!(next_queued(&mut wakeups).await, "phishing");
+    let req = store
+        .await_approval(
+            inv.id,
+            1,
+            approval_draft(clock.now(), "c1", Duration::minutes(5)),
+        )
+        .await
+        .unwrap();
+    store
+        .decide_approval(req.id, "alice", Decision::Approve, None)
+        .await
+        .unwrap();
+    assert_eq!(next_queued(&mut wakeups).await, "phishing");
+    h.cleanup(store).await;
+}
+
+#[allow(dead_code)]
+fn _assert_store_is_object_safe(_: Arc<dyn Store>) {}

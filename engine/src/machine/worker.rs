@@ -1,0 +1,205 @@
+//! Worker commands: claim, heartbeat, checkpoint, await_approval, release,
+//! complete, fail. All but claim are fenced by the lease epoch they name.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{
+    ApprovalDraft, ApprovalWrite, Decided, TransitionError, check_confidence, clear_lease, fence,
+    finish, not_allowed, require_positive, require_text,
+};
+use crate::approval::{ApprovalRequest, ApprovalStatus};
+use crate::event::{EventBody, StepEvent};
+use crate::model::{Investigation, Phase, Status};
+use crate::result::Completion;
+
+pub(super) fn claim(
+    cur: &Investigation,
+    next: &mut Investigation,
+    worker: String,
+    lease_for: Duration,
+    now: DateTime<Utc>,
+) -> Result<Decided, TransitionError> {
+    if !cur.is_queued() {
+        return Err(not_allowed("claim", cur));
+    }
+    require_text("worker", &worker)?;
+    require_positive("lease_for", lease_for)?;
+    next.phase = Some(Phase::Running);
+    next.lease_epoch += 1;
+    next.attempt += 1;
+    next.lease_owner = Some(worker.clone());
+    next.lease_expires_at = Some(now + lease_for);
+    next.heartbeat_at = Some(now);
+    next.started_at.get_or_insert(now);
+    let body = EventBody::Claimed {
+        worker: worker.clone(),
+        attempt: next.attempt,
+        lease_expires_at: now + lease_for,
+    };
+    Ok(Decided::event(body, worker))
+}
+
+pub(super) fn heartbeat(
+    cur: &Investigation,
+    next: &mut Investigation,
+    epoch: i64,
+    lease_for: Duration,
+    now: DateTime<Utc>,
+) -> Result<Decided, TransitionError> {
+    fence(cur, epoch, now)?;
+    require_positive("lease_for", lease_for)?;
+    next.lease_expires_at = Some(now + lease_for);
+    next.heartbeat_at = Some(now);
+    Ok(Decided::nothing())
+}
+
+pub(super) fn checkpoint(
+    cur: &Investigation,
+    next: &mut Investigation,
+    epoch: i64,
+    events: Vec<StepEvent>,
+    now: DateTime<Utc>,
+) -> Result<Decided, TransitionError> {
+    fence(cur, epoch, now)?;
+    if events.is_empty() {
+        return Err(TransitionError::InvalidInput {
+            field: "events",
+            message: "a checkpoint appends at least one event".to_owned(),
+        });
+    }
+    for event in &events {
+        if let StepEvent::ModelTurn(turn) = event {
+            next.usage.model_turns += 1;
+            next.usage.input_tokens += turn.input_tokens.max(0);
+            next.usage.output_tokens += turn.output_tokens.max(0);
+            next.usage.cost_usd += turn.cost_usd.max(0.0);
+        }
+    }
+    Ok(Decided {
+        bodies: events.into_iter().map(EventBody::from).collect(),
+        actor: owner(cur),
+        approval: None,
+    })
+}
+
+pub(super) fn await_approval(
+    cur: &Investigation,
+    next: &mut Investigation,
+    epoch: i64,
+    request: ApprovalDraft,
+    now: DateTime<Utc>,
+) -> Result<Decided, TransitionError> {
+    fence(cur, epoch, now)?;
+    require_text("tool_call_id", &request.tool_call_id)?;
+    require_text("action", &request.action)?;
+    if request.expires_at <= now {
+        return Err(TransitionError::InvalidInput {
+            field: "expires_at",
+            message: "must be in the future".to_owned(),
+        });
+    }
+    next.phase = Some(Phase::AwaitingApproval);
+    next.waiting_on = Some(request.id);
+    clear_lease(next);
+    let created = ApprovalRequest {
+        id: request.id,
+        investigation_id: cur.id,
+        tool_call_id: request.tool_call_id.clone(),
+        action: request.action.clone(),
+        arguments: request.arguments.clone(),
+        rationale: request.rationale.clone(),
+        status: ApprovalStatus::Pending,
+        created_at: now,
+        expires_at: request.expires_at,
+        decided_by: None,
+        decided_at: None,
+        comment: None,
+    };
+    let body = EventBody::ApprovalRequested {
+        approval_id: request.id,
+        tool_call_id: request.tool_call_id,
+        action: request.action,
+        arguments: request.arguments,
+        rationale: request.rationale,
+        expires_at: request.expires_at,
+    };
+    Ok(Decided {
+        bodies: vec![body],
+        actor: owner(cur),
+        approval: Some(ApprovalWrite::Create(created)),
+    })
+}
+
+pub(super) fn release(
+    cur: &Investigation,
+    next: &mut Investigation,
+    epoch: i64,
+    reason: String,
+    now: DateTime<Utc>,
+) -> Result<Decided, TransitionError> {
+    fence(cur, epoch, now)?;
+    require_text("reason", &reason)?;
+    let worker = owner(cur);
+    next.phase = Some(Phase::Queued);
+    clear_lease(next);
+    let body = EventBody::Released {
+        worker: worker.clone(),
+        reason,
+    };
+    Ok(Decided::event(body, worker))
+}
+
+pub(super) fn complete(
+    cur: &Investigation,
+    next: &mut Investigation,
+    epoch: i64,
+    outcome: Completion,
+    now: DateTime<Utc>,
+) -> Result<Decided, TransitionError> {
+    fence(cur, epoch, now)?;
+    let body = match outcome {
+        Completion::Valid { result, confidence } => {
+            check_confidence(confidence)?;
+            finish(next, Status::Completed, now);
+            next.result = Some(result.clone());
+            next.confidence = confidence;
+            next.error = None;
+            EventBody::Completed { result, confidence }
+        }
+        Completion::Invalid {
+            reason,
+            result_raw,
+            errors,
+        } => {
+            require_text("reason", &reason)?;
+            finish(next, Status::ReviewRequired, now);
+            next.result_raw = result_raw.clone();
+            next.error = Some(reason.clone());
+            EventBody::ReviewRequired {
+                reason,
+                result_raw,
+                errors,
+            }
+        }
+    };
+    Ok(Decided::event(body, owner(cur)))
+}
+
+pub(super) fn fail(
+    cur: &Investigation,
+    next: &mut Investigation,
+    epoch: i64,
+    reason: String,
+    now: DateTime<Utc>,
+) -> Result<Decided, TransitionError> {
+    fence(cur, epoch, now)?;
+    require_text("reason", &reason)?;
+    finish(next, Status::Failed, now);
+    next.error = Some(reason.clone());
+    Ok(Decided::event(EventBody::Failed { reason }, owner(cur)))
+}
+
+/// The lease holder, the actor of every fenced write.
+fn owner(cur: &Investigation) -> String {
+    cur.lease_owner.clone().unwrap_or_default()
+}
