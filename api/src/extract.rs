@@ -81,7 +81,54 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })?;
     de.end()
         .map_err(|e| ApiError::invalid_body(None, format!("malformed JSON: {e}")))?;
+    // JSON can carry a NUL only as the escape `\u0000`; look closer only then.
+    if bytes.windows(6).any(|w| w == br"\u0000")
+        && let Ok(doc) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(field) = nul_path(&doc, String::new())
+    {
+        return Err(nul_refused(&field));
+    }
     Ok(value)
+}
+
+/// The path (`prompt`, `budget.note`, `items[2]`) of the first string or
+/// object key in `value` that contains a NUL character.
+fn nul_path(value: &serde_json::Value, at: String) -> Option<String> {
+    use serde_json::Value;
+    let child = |key: &str| {
+        if at.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{at}.{key}")
+        }
+    };
+    match value {
+        Value::String(s) if s.contains('\0') => {
+            Some(if at.is_empty() { ".".to_owned() } else { at })
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_path(v, format!("{at}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some(child(&k.replace('\0', "\\u0000")))
+            } else {
+                nul_path(v, child(k))
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// 422 `invalid_input` for a NUL character in `field`. Both stores refuse
+/// the same way, before either sees the value (PostgreSQL cannot store NUL
+/// in text at all).
+fn nul_refused(field: &str) -> ApiError {
+    ApiError::invalid(
+        field,
+        format!("{field} must not contain a NUL character (\\u0000)"),
+    )
 }
 
 /// The field a serde message names as missing (``missing field `prompt` ``).
@@ -126,6 +173,13 @@ fn serde_urlencoded_deserializer<T: DeserializeOwned>(query: &str) -> Result<T, 
             return Err(ApiError::invalid_query(
                 &k,
                 format!("{k} is given more than once"),
+            ));
+        }
+        if v.contains('\0') || k.contains('\0') {
+            let name = k.replace('\0', "\\u0000");
+            return Err(ApiError::invalid_query(
+                &name,
+                format!("{name} must not contain a NUL character (%00)"),
             ));
         }
         map.insert(k, serde_json::Value::String(v));

@@ -151,6 +151,44 @@ pub struct Budget {
     pub max_wall_secs: Option<u64>,
 }
 
+impl Budget {
+    /// The most model turns a dispatch may ask for.
+    pub const MAX_TURNS: u32 = 1_000;
+    /// The most tokens a dispatch may ask for.
+    pub const MAX_TOKENS: u64 = 100_000_000;
+    /// The longest wall time a dispatch may ask for: seven days.
+    pub const MAX_WALL_SECS: u64 = 7 * 24 * 60 * 60;
+
+    /// Checks each override is within `1..=MAX`: a zero budget would end a
+    /// run before its first turn, and an unbounded one is no budget. Returns
+    /// the offending field (`budget.max_turns`, ...) and why.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        fn within(
+            field: &'static str,
+            value: Option<u64>,
+            max: u64,
+        ) -> Result<(), (&'static str, String)> {
+            match value {
+                Some(v) if v == 0 || v > max => {
+                    Err((field, format!("must be between 1 and {max}, not {v}")))
+                }
+                _ => Ok(()),
+            }
+        }
+        within(
+            "budget.max_turns",
+            self.max_turns.map(u64::from),
+            u64::from(Self::MAX_TURNS),
+        )?;
+        within("budget.max_tokens", self.max_tokens, Self::MAX_TOKENS)?;
+        within(
+            "budget.max_wall_secs",
+            self.max_wall_secs,
+            Self::MAX_WALL_SECS,
+        )
+    }
+}
+
 /// What an investigation has consumed so far, summed from its model turns.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {

@@ -35,7 +35,8 @@ pub(crate) const AUDITORS: &[Role] = &[Role::Auditor, Role::Operator];
 
 /// Loads an investigation the caller may read: operators, auditors and
 /// admins read all; an orchestrator reads the ones it dispatched; an
-/// approver reads the ones that asked for an approval.
+/// approver reads the ones that asked for an approval. Any other is 404
+/// `not_found`, word for word as for an unknown id.
 pub(crate) async fn readable(
     state: &AppState,
     caller: &Caller,
@@ -62,11 +63,9 @@ pub(crate) async fn readable(
             return Ok(inv);
         }
     }
-    Err(ApiError::forbidden(format!(
-        "{} may read only investigations it dispatched (or, as an approver, ones that asked \
-         for an approval); investigation {id} was dispatched by someone else",
-        caller.name()
-    )))
+    // Answered exactly as for an id that does not exist, so a caller learns
+    // nothing about investigations it may not read.
+    Err(vigil_engine::store::Error::investigation_not_found(id).into())
 }
 
 /// Dispatches an investigation.

@@ -472,9 +472,31 @@ async fn orchestrators_see_only_their_own(app: &TestApp) {
     app.get("/api/v1/investigations?requested_by=oscar", "olivia")
         .await
         .problem(StatusCode::FORBIDDEN, "forbidden");
-    app.get(&format!("/api/v1/investigations/{theirs}"), "olivia")
-        .await
-        .problem(StatusCode::FORBIDDEN, "forbidden");
+    // Another orchestrator's investigation answers exactly like one that
+    // does not exist: its existence is not disclosed.
+    let unknown = "0190aaaa-aaaa-7aaa-8aaa-aaaaaaaaaaaa";
+    for path in ["", "/events", "/events/stream", "/audit"] {
+        let theirs = app
+            .get(&format!("/api/v1/investigations/{theirs}{path}"), "olivia")
+            .await;
+        let none = app
+            .get(&format!("/api/v1/investigations/{unknown}{path}"), "olivia")
+            .await;
+        assert_eq!(
+            (theirs.status, &theirs.body["code"]),
+            (none.status, &none.body["code"]),
+            "{path}: {} vs {}",
+            theirs.body,
+            none.body
+        );
+        // The audit needs a role olivia lacks, whatever the id.
+        let expected = if path == "/audit" {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        assert_eq!(theirs.status, expected, "{path}");
+    }
     let ok = app
         .get(&format!("/api/v1/investigations/{mine}"), "olivia")
         .await;

@@ -21,6 +21,9 @@ pub(super) fn dispatch(
     require_text("agent_id", &new.agent_id)?;
     require_text("prompt", &new.prompt)?;
     require_text("requested_by", &new.requested_by)?;
+    new.budget
+        .check()
+        .map_err(|(field, message)| TransitionError::InvalidInput { field, message })?;
     let record = Investigation {
         id: new.id,
         agent_id: new.agent_id.clone(),
