@@ -293,6 +293,21 @@ pub struct AuditReport {
     pub broken_at_seq: Option<i64>,
     /// What is wrong there.
     pub problem: Option<String>,
+    /// Fields of the investigation that its (intact) events do not support:
+    /// a forged result, a status whose event was cut off.
+    #[serde(default)]
+    pub mismatches: Vec<MismatchView>,
+}
+
+/// A field of the record that its log, replayed, does not support.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MismatchView {
+    /// The field (`status`, `phase`, `result`, `confidence`).
+    pub field: String,
+    /// What the stored record says.
+    pub row: Value,
+    /// What replaying the events says.
+    pub log: Value,
 }
 
 impl From<&ChainReport<InvestigationLog>> for AuditReport {
@@ -315,6 +330,15 @@ impl From<&ChainReport<InvestigationLog>> for AuditReport {
                     "log ends at seq {found_last_seq}, the investigation says {expected_last_seq}"
                 ),
             }),
+            mismatches: r
+                .mismatches
+                .iter()
+                .map(|m| MismatchView {
+                    field: m.field.clone(),
+                    row: m.row.clone(),
+                    log: m.log.clone(),
+                })
+                .collect(),
         }
     }
 }

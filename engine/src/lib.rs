@@ -12,6 +12,7 @@
 //! store conformance suite that every store crate instantiates.
 
 pub mod approval;
+pub mod audit;
 pub mod clock;
 pub mod event;
 pub mod log;

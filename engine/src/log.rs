@@ -356,6 +356,34 @@ pub struct ChainReport<A: Aggregate> {
     pub valid: bool,
     /// The first problem, if any.
     pub first_break: Option<Break>,
+    /// Where the aggregate's row disagrees with what its log says (status,
+    /// result, ...). Empty when the chain is broken, since a broken log
+    /// proves nothing about the row.
+    #[serde(default)]
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// A field of an aggregate's row that its log, replayed, does not support.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mismatch {
+    /// The row's field.
+    pub field: String,
+    /// What the row says.
+    pub row: Value,
+    /// What replaying the log says.
+    pub log: Value,
+}
+
+impl<A: Aggregate> ChainReport<A> {
+    /// Records where `row` and `log` disagree, as compared by the caller, and
+    /// marks the report invalid if they do.
+    pub fn with_mismatches(mut self, mismatches: Vec<Mismatch>) -> Self {
+        if self.first_break.is_none() && !mismatches.is_empty() {
+            self.valid = false;
+            self.mismatches = mismatches;
+        }
+        self
+    }
 }
 
 /// Walks entries in seq order, one at a time, so a long log need not be held
@@ -392,6 +420,8 @@ impl<A: Aggregate> Verifier<A> {
             return false;
         }
         let problem = if event.seq != self.expected_seq {
+            // A missing entry is reported at its own seq, a repeated one at
+            // the repeat.
             Some(Problem::Gap {
                 expected: self.expected_seq,
                 found: event.seq,
@@ -405,10 +435,11 @@ impl<A: Aggregate> Verifier<A> {
         };
         match problem {
             Some(problem) => {
-                self.broken = Some(Break {
-                    seq: event.seq,
-                    problem,
-                });
+                let seq = match problem {
+                    Problem::Gap { expected, found } if found > expected => expected,
+                    _ => event.seq,
+                };
+                self.broken = Some(Break { seq, problem });
                 false
             }
             None => {
@@ -439,6 +470,7 @@ impl<A: Aggregate> Verifier<A> {
             events_checked: self.checked,
             valid: self.broken.is_none(),
             first_break: self.broken,
+            mismatches: Vec::new(),
         }
     }
 }

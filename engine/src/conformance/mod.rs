@@ -74,6 +74,24 @@ pub trait Harness: Send + Sync + 'static {
         payload: &str,
     );
 
+    /// Behind the append-only trigger's back, deletes every entry of `log`
+    /// from `from_seq` on; with `rewind`, also moves the aggregate row's
+    /// tail (`last_seq`, `last_hash`) back to the entry before `from_seq`,
+    /// as a database superuser covering their tracks would.
+    async fn cut_entries(
+        &self,
+        store: &Self::Store,
+        log: LogName,
+        id: Uuid,
+        from_seq: i64,
+        to_seq: i64,
+        rewind: bool,
+    );
+
+    /// Sets one column of investigation `id`'s row to the SQL literal
+    /// `value` (valid on both dialects, such as `'{"summary":"x"}'`).
+    async fn tamper_investigation(&self, store: &Self::Store, id: Uuid, column: &str, value: &str);
+
     /// Releases what `fresh` created (a schema, a file).
     async fn cleanup(&self, store: Self::Store) {
         drop(store);
@@ -103,6 +121,8 @@ macro_rules! conformance_tests {
             concurrent_appenders_keep_seq_contiguous,
             hash_chain_verifies_and_tampering_is_reported_at_the_right_seq,
             events_cannot_be_updated_or_deleted,
+            missing_events_are_reported_where_they_are_missing,
+            audit_reports_a_row_its_events_do_not_support,
             reap_touches_only_expired_running_rows,
             concurrent_reapers_dead_letter_each_row_once,
             rescue_only_from_dead_lettered_or_failed,

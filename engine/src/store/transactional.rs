@@ -19,8 +19,9 @@ use super::query::{
 };
 use super::records::Stats;
 use crate::approval::{ApprovalId, ApprovalRequest, Decision};
+use crate::audit::Replay;
 use crate::event::{Event, InvestigationLog, StepEvent};
-use crate::log::{Aggregate, ChainReport, Verifier};
+use crate::log::{Aggregate, ChainReport, Entry, Verifier};
 use crate::machine::{
     ApprovalDraft, ApprovalWrite, Command, NewInvestigation, Transition, transition,
 };
@@ -132,11 +133,13 @@ impl<B: Backend> TransactionalStore<B> {
     /// Walks `A`'s log of `id` in pages up to the tail the aggregate's row
     /// recorded (`last_seq`, `last_hash`, read before the walk) and reports
     /// the first problem. Entries appended after that read are not walked.
+    /// `on_entry` sees every entry that checked out, in order.
     async fn verify_log<A: Aggregate>(
         &self,
         id: A::Id,
         last_seq: i64,
         last_hash: &str,
+        mut on_entry: impl FnMut(&Entry<A>) + Send,
     ) -> Result<ChainReport<A>> {
         let mut verifier = Verifier::<A>::new(id);
         let mut after = 0;
@@ -149,6 +152,7 @@ impl<B: Backend> TransactionalStore<B> {
                 if entry.seq > last_seq || !verifier.push(entry) {
                     break 'walk;
                 }
+                on_entry(entry);
                 after = entry.seq;
             }
         }
@@ -657,9 +661,13 @@ impl<B: Backend> Reads for TransactionalStore<B> {
     async fn verify_chain(&self, id: InvestigationId) -> Result<ChainReport<InvestigationLog>> {
         // The row is read first: events appended after it are outside this
         // walk, so a concurrent append is never mistaken for a broken tail.
+        // The row is then compared with what its events imply.
         let inv = Reads::get(self, id).await?;
-        self.verify_log::<InvestigationLog>(id, inv.last_seq, &inv.last_hash)
-            .await
+        let mut replay = Replay::default();
+        let report = self
+            .verify_log::<InvestigationLog>(id, inv.last_seq, &inv.last_hash, |e| replay.apply(e))
+            .await?;
+        Ok(report.with_mismatches(replay.compare(&inv)))
     }
 
     async fn stats(&self) -> Result<Stats> {

@@ -42,6 +42,13 @@ fn log_table(log: LogName) -> (&'static str, &'static str) {
     }
 }
 
+/// The table holding the aggregate rows whose log is `log`.
+fn log_owner(log: LogName) -> &'static str {
+    match log {
+        LogName::Investigation => "investigations",
+    }
+}
+
 async fn raw(store: &PgStore, sql: String) -> Result<u64, String> {
     sqlx::query(AssertSqlSafe(sql))
         .execute(store.backend().pool())
@@ -111,6 +118,52 @@ impl Harness for PgHarness {
                 .unwrap();
         }
         tx.commit().await.unwrap();
+    }
+
+    async fn cut_entries(
+        &self,
+        store: &PgStore,
+        log: LogName,
+        id: Uuid,
+        from_seq: i64,
+        to_seq: i64,
+        rewind: bool,
+    ) {
+        let (table, column) = log_table(log);
+        let mut statements = vec![
+            format!("ALTER TABLE {table} DISABLE TRIGGER {table}_append_only"),
+            format!(
+                "DELETE FROM {table} WHERE {column} = '{id}' AND seq BETWEEN {from_seq} AND {to_seq}"
+            ),
+        ];
+        if rewind {
+            statements.push(format!(
+                "UPDATE {owner} SET last_seq = {prev}, last_hash = \
+                 (SELECT hash FROM {table} WHERE {column} = '{id}' AND seq = {prev}) WHERE id = '{id}'",
+                owner = log_owner(log),
+                prev = from_seq - 1,
+            ));
+        }
+        statements.push(format!(
+            "ALTER TABLE {table} ENABLE TRIGGER {table}_append_only"
+        ));
+        let mut tx = store.backend().pool().begin().await.unwrap();
+        for sql in statements {
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+
+    async fn tamper_investigation(&self, store: &PgStore, id: Uuid, column: &str, value: &str) {
+        raw(
+            store,
+            format!("UPDATE investigations SET {column} = {value} WHERE id = '{id}'"),
+        )
+        .await
+        .unwrap();
     }
 
     async fn cleanup(&self, store: PgStore) {

@@ -35,6 +35,24 @@ fn log_table(log: LogName) -> (&'static str, &'static str) {
     }
 }
 
+/// The table holding the aggregate rows whose log is `log`.
+fn log_owner(log: LogName) -> &'static str {
+    match log {
+        LogName::Investigation => "investigations",
+    }
+}
+
+/// The statement `create` (`CREATE TRIGGER <name>`) as a migration wrote it.
+fn trigger_sql(create: &str) -> String {
+    vigil_migrations::sqlite()
+        .migrations
+        .iter()
+        .find_map(|m| m.sql.as_str().split(create).nth(1))
+        .and_then(|rest| rest.split("END;").next())
+        .map(|body| format!("{create}{body}END;"))
+        .expect("the trigger in a migration")
+}
+
 async fn raw(store: &SqliteStore, sql: String) -> Result<u64, String> {
     sqlx::query(AssertSqlSafe(sql))
         .execute(store.backend().writer())
@@ -110,19 +128,57 @@ impl Harness for SqliteHarness {
                 .await
                 .unwrap();
         }
-        let create = format!("CREATE TRIGGER {trigger}");
-        let restore = vigil_migrations::sqlite()
-            .migrations
-            .iter()
-            .find_map(|m| m.sql.as_str().split(create.as_str()).nth(1))
-            .and_then(|rest| rest.split("END;").next())
-            .map(|body| format!("{create}{body}END;"))
-            .expect("the trigger in a migration");
+        let restore = trigger_sql(&format!("CREATE TRIGGER {trigger}"));
         sqlx::query(AssertSqlSafe(restore))
             .execute(&mut *tx)
             .await
             .unwrap();
         tx.commit().await.unwrap();
+    }
+
+    async fn cut_entries(
+        &self,
+        store: &SqliteStore,
+        log: LogName,
+        id: Uuid,
+        from_seq: i64,
+        to_seq: i64,
+        rewind: bool,
+    ) {
+        let (table, column) = log_table(log);
+        let trigger = format!("{table}_no_delete");
+        let mut statements = vec![
+            format!("DROP TRIGGER {trigger}"),
+            format!(
+                "DELETE FROM {table} WHERE {column} = '{id}' AND seq BETWEEN {from_seq} AND {to_seq}"
+            ),
+        ];
+        if rewind {
+            statements.push(format!(
+                "UPDATE {owner} SET last_seq = {prev}, last_hash = \
+                 (SELECT hash FROM {table} WHERE {column} = '{id}' AND seq = {prev}) WHERE id = '{id}'",
+                owner = log_owner(log),
+                prev = from_seq - 1,
+            ));
+        }
+        statements.push(trigger_sql(&format!("CREATE TRIGGER {trigger}")));
+        let mut tx = store.backend().writer().begin().await.unwrap();
+        for sql in statements {
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+
+    async fn tamper_investigation(&self, store: &SqliteStore, id: Uuid, column: &str, value: &str) {
+        raw(
+            store,
+            format!("UPDATE investigations SET {column} = {value} WHERE id = '{id}'"),
+        )
+        .await
+        .unwrap();
     }
 
     async fn cleanup(&self, store: SqliteStore) {

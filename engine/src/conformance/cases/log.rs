@@ -143,6 +143,49 @@ pub async fn log_entries_read_after_seq_with_limit<L: LogFixture, H: Harness>(h:
     h.cleanup(store).await;
 }
 
+/// An entry deleted behind the trigger's back is reported at its own seq;
+/// a cut-off tail at the first missing seq.
+pub async fn log_missing_entries_are_reported_where_they_are_missing<L: LogFixture, H: Harness>(
+    h: &H,
+) {
+    let (store, _) = setup(h).await;
+    let id = L::create(&store).await;
+    for tag in ["c1", "c2", "c3", "c4"] {
+        L::append(&store, id, tag).await;
+    }
+    let last = L::INITIAL + 4;
+    h.cut_entries(&store, L::LOG, id.uuid(), 3, 3, false).await;
+    let broken = L::verify(&store, id).await.first_break.expect("a break");
+    assert_eq!(broken.seq, 3, "{broken:?}");
+    assert_eq!(
+        broken.problem,
+        Problem::Gap {
+            expected: 3,
+            found: 4
+        }
+    );
+
+    let other = L::create(&store).await;
+    for tag in ["c1", "c2", "c3"] {
+        L::append(&store, other, tag).await;
+    }
+    h.cut_entries(&store, L::LOG, other.uuid(), last - 1, last, false)
+        .await;
+    let broken = L::verify(&store, other).await.first_break.expect("a break");
+    assert_eq!(broken.seq, last - 1, "{broken:?}");
+    assert!(
+        matches!(broken.problem, Problem::TailMismatch { .. }),
+        "{broken:?}"
+    );
+    h.cleanup(store).await;
+}
+
+/// [`log_missing_entries_are_reported_where_they_are_missing`] on
+/// investigation events.
+pub async fn missing_events_are_reported_where_they_are_missing<H: Harness>(h: &H) {
+    log_missing_entries_are_reported_where_they_are_missing::<InvestigationLog, H>(h).await;
+}
+
 /// [`log_concurrent_appenders_keep_seq_contiguous`] on investigation events.
 pub async fn concurrent_appenders_keep_seq_contiguous<H: Harness>(h: &H) {
     log_concurrent_appenders_keep_seq_contiguous::<InvestigationLog, H>(h).await;

@@ -2,6 +2,7 @@
 //! builds a fresh store and asserts behaviour through the store ports only.
 
 mod approvals;
+mod audit;
 mod claims;
 mod completion;
 mod dispatch;
@@ -12,6 +13,7 @@ mod records;
 mod sweeps;
 
 pub use approvals::*;
+pub use audit::*;
 pub use claims::*;
 pub use completion::*;
 pub use dispatch::*;
