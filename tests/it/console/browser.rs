@@ -28,7 +28,7 @@ impl Driver {
             assert!(
                 Path::new(path).exists(),
                 "{path} is missing: the console tests need Debian's `{package}` package \
-                 (`apt-get install -y chromium chromium-driver`; .ci/run installs it)"
+                 (`apt-get install -y chromium chromium-driver`; ./test installs it)"
             );
         }
         let port = free_port();

@@ -15,7 +15,7 @@
 //!
 //! Each main view is saved as a PNG under `target/console-screenshots/` and
 //! checked not to be blank. Chromium and chromedriver come from Debian's
-//! `chromium` and `chromium-driver` packages (`.ci/run` installs them); the
+//! `chromium` and `chromium-driver` packages (`./test` installs them); the
 //! test fails, never skips, without them.
 
 use std::path::{Path, PathBuf};
