@@ -190,46 +190,39 @@ impl PrivateCluster {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
-    /// Starts the stopped cluster again.
-    pub fn up(&self) {
-        let opts = format!("-p {} -k /tmp -c listen_addresses=127.0.0.1", self.port);
-        let out = as_postgres(&[
-            &pg_bin("pg_ctl"),
-            "-D",
-            &self.data(),
-            "-o",
-            &opts,
-            "-l",
-            &self.log_path(),
-            "-w",
-            "start",
-        ]);
+    /// Runs `pg_ctl -D <data> <args>` as `postgres`.
+    fn pg_ctl(&self, args: &[&str]) -> Output {
+        let (bin, data) = (pg_bin("pg_ctl"), self.data());
+        let mut argv = vec![bin.as_str(), "-D", data.as_str()];
+        argv.extend_from_slice(args);
+        as_postgres(&argv)
+    }
+
+    /// [`Self::pg_ctl`], failing the test with pg_ctl's output and the
+    /// cluster's log unless it succeeds.
+    fn pg_ctl_ok(&self, args: &[&str]) {
+        let out = self.pg_ctl(args);
         assert!(
             out.status.success(),
-            "pg_ctl start failed:\n{}\nthe cluster's log:\n{}",
+            "pg_ctl {} failed:\n{}\nthe cluster's log:\n{}",
+            args.join(" "),
             printed(&out),
             self.log()
         );
+    }
+
+    /// Starts the stopped cluster again.
+    pub fn up(&self) {
+        let opts = format!("-p {} -k /tmp -c listen_addresses=127.0.0.1", self.port);
+        // Set first: a start that reports failure may still have left a
+        // server running, which drop then stops.
         self.running.set(true);
+        self.pg_ctl_ok(&["-o", &opts, "-l", &self.log_path(), "-w", "start"]);
     }
 
     /// Stops the cluster (fast shutdown), as an outage would.
     pub fn down(&self) {
-        let out = as_postgres(&[
-            &pg_bin("pg_ctl"),
-            "-D",
-            &self.data(),
-            "-m",
-            "fast",
-            "-w",
-            "stop",
-        ]);
-        assert!(
-            out.status.success(),
-            "pg_ctl stop failed:\n{}\nthe cluster's log:\n{}",
-            printed(&out),
-            self.log()
-        );
+        self.pg_ctl_ok(&["-m", "fast", "-w", "stop"]);
         self.running.set(false);
     }
 
@@ -244,15 +237,7 @@ impl Drop for PrivateCluster {
         if !self.running.get() {
             return;
         }
-        let out = as_postgres(&[
-            &pg_bin("pg_ctl"),
-            "-D",
-            &self.data(),
-            "-m",
-            "immediate",
-            "-w",
-            "stop",
-        ]);
+        let out = self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
         // No panic in drop (it may run during one): say it instead.
         if !out.status.success() {
             eprintln!(
