@@ -197,21 +197,5 @@ fn client_main(
         },
         "info,sqlx=warn",
     );
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("vigil: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(client::run(command, settings)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            client::error::print(&e, settings.json);
-            ExitCode::from(client::error::exit_code(&e))
-        }
-    }
+    client::main(command, settings)
 }

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt as _;
 use reqwest::Method;
 use vigil_api::Problem;
 use vigil_api::views::{EventPage, EventView, InvestigationDetail};
@@ -16,7 +17,7 @@ use vigil_engine::event::EventKind;
 use vigil_engine::{Phase, Status};
 
 use super::render;
-use super::sse::{Decoder, Message};
+use super::stream::{self, Dropped, Event as Message};
 use super::{Client, Error};
 
 /// Events read per page when not following.
@@ -205,7 +206,7 @@ async fn follow(client: &Client, args: &EventsArgs, json: bool) -> anyhow::Resul
         if last > 0 {
             request = request.header("last-event-id", last.to_string());
         }
-        let mut response = match client.send(request, true).await {
+        let response = match client.send(request, true).await {
             Ok(response) => response,
             // The first connection must work; later ones are retried
             // until the server is back, as `tail -F` would.
@@ -222,33 +223,34 @@ async fn follow(client: &Client, args: &EventsArgs, json: bool) -> anyhow::Resul
         }
         connected_once = true;
         backoff = Duration::from_millis(250);
-        let mut decoder = Decoder::default();
+        let mut messages = std::pin::pin!(stream::messages(response, SILENCE));
         let dropped = loop {
-            let chunk = match tokio::time::timeout(SILENCE, response.chunk()).await {
-                Err(_) => break "the stream went silent".to_owned(),
-                Ok(Err(e)) => break client.transport(e).to_string(),
-                Ok(Ok(None)) => break "the server closed the stream".to_owned(),
-                Ok(Ok(Some(chunk))) => chunk,
+            let message = match messages.next().await {
+                None => break "the server closed the stream".to_owned(),
+                Some(Err(Dropped::Silent)) => break "the stream went silent".to_owned(),
+                Some(Err(Dropped::Transport(e))) => break client.transport(e).to_string(),
+                Some(Err(Dropped::Malformed(e))) => {
+                    break format!("the stream is not an event stream ({e})");
+                }
+                Some(Ok(message)) => message,
             };
-            for message in decoder.feed(&chunk) {
-                let Some(event) = decode(&message)? else {
-                    continue;
-                };
-                if event.seq <= last {
-                    continue;
-                }
-                if json {
-                    println!("{}", message.data);
-                } else {
-                    println!("{}", render::event_line(&event));
-                }
-                last = event.seq;
-                if let Some(stopper) = &mut stopper
-                    && stopper.done_after(&event)
-                {
-                    announce(&args.id, stopper);
-                    return Ok(());
-                }
+            let Some(event) = decode(&message)? else {
+                continue;
+            };
+            if event.seq <= last {
+                continue;
+            }
+            if json {
+                println!("{}", message.data);
+            } else {
+                println!("{}", render::event_line(&event));
+            }
+            last = event.seq;
+            if let Some(stopper) = &mut stopper
+                && stopper.done_after(&event)
+            {
+                announce(&args.id, stopper);
+                return Ok(());
             }
         };
         eprintln!("vigil: {dropped}; reconnecting");

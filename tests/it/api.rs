@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{PrivateCluster, Served, vigil};
+use crate::support::{PrivateCluster, Served, ok, vigil};
 
 async fn call(
     client: &reqwest::Client,
@@ -43,11 +43,7 @@ async fn data_endpoints_answer_503_while_postgres_is_down_and_recover() {
         dir.path().join("vigil.toml"),
     )
     .unwrap();
-    assert!(
-        vigil(dir.path(), &["--database", &url, "migrate"])
-            .status
-            .success()
-    );
+    ok(&vigil(dir.path(), &["--database", &url, "migrate"]));
     let served = Served::start(dir.path(), &url);
     let client = reqwest::Client::new();
     use reqwest::Method;
@@ -173,5 +169,5 @@ async fn data_endpoints_answer_503_while_postgres_is_down_and_recover() {
         2,
         "nothing lost, nothing doubled"
     );
-    assert!(served.terminate().success());
+    served.stop_gracefully();
 }

@@ -4,9 +4,8 @@
 //! `vigil.toml` (dummy mode: the scripted triage run asks for an
 //! `isolate_host` approval).
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -16,15 +15,10 @@ use crate::support::*;
 
 const PROMPT: &str = "Failed SSH logins on web-01 from 185.220.101.4";
 
-/// A port nothing listens on (bound, read, released).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// A `vigil serve` child, killed if the test panics.
+/// A `vigil serve` in a directory of its own with the sample
+/// configuration; killed if the test panics.
 struct Server {
-    child: Child,
+    proc: Proc,
     dir: tempfile::TempDir,
     listen: String,
     url: String,
@@ -42,9 +36,9 @@ impl Server {
         )
         .unwrap();
         let listen = format!("127.0.0.1:{}", free_port());
-        let (child, admin) = serve(dir.path(), &listen);
+        let (proc, admin) = serve(dir.path(), &[], &listen);
         let server = Server {
-            child,
+            proc,
             url: format!("http://{listen}"),
             listen,
             dir,
@@ -52,20 +46,21 @@ impl Server {
         };
         assert!(
             server.admin.starts_with("vgl_"),
-            "the first start prints an admin token"
+            "the first start prints an admin token; the log:\n{}",
+            server.log()
         );
         server
     }
 
     /// Starts `vigil serve` again on the same database and address.
     fn restart(&mut self) {
-        let (child, admin) = serve(self.dir.path(), &self.listen);
-        self.child = child;
+        let (proc, admin) = serve(self.dir.path(), &[], &self.listen);
+        self.proc = proc;
         assert_eq!(admin, None, "the admin token is printed only once");
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+        self.proc.log()
     }
 
     /// `vigil <args>` against this server with `token` (none: no token).
@@ -78,76 +73,9 @@ impl Server {
         finish(self.cli(token, args), Duration::from_secs(60))
     }
 
-    /// Stops the server with SIGTERM and waits for its graceful exit.
+    /// Stops the server with SIGTERM and waits for its exit.
     fn stop(&mut self) -> ExitStatus {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "serve did not stop: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Spawns `vigil serve --listen <listen>` in `dir` and waits until it
-/// listens; returns it and the admin token, if it printed one.
-fn serve(dir: &Path, listen: &str) -> (Child, Option<String>) {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("serve.log"))
-        .unwrap();
-    let mut child = command(dir, "warn")
-        .args(["serve", "--listen", listen])
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("start vigil serve");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut admin = None;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(line) = rx.recv_timeout(left) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
-            panic!("vigil serve did not start: {log}");
-        };
-        if let Some(token) = line.split_whitespace().find(|w| w.starts_with("vgl_")) {
-            admin = Some(token.to_owned());
-        }
-        if line.contains("listening on") {
-            return (child, admin);
-        }
+        self.proc.terminate()
     }
 }
 
@@ -186,18 +114,6 @@ fn finish(mut cmd: Command, within: Duration) -> Output {
 
 fn code(out: &Output) -> Option<i32> {
     out.status.code()
-}
-
-#[track_caller]
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        stdout(out),
-        stderr(out)
-    );
-    stdout(out)
 }
 
 fn json(text: &str) -> Value {
@@ -517,18 +433,6 @@ fn an_unreachable_server_and_bad_settings_have_their_own_codes() {
     );
 }
 
-/// A child process killed when the test ends, even by a panic.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 /// Polls `check` every 50 ms until it holds, failing after `within`.
 #[track_caller]
 fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
@@ -566,16 +470,14 @@ fn a_follow_resumes_after_a_server_restart_without_gaps_or_repeats() {
 
     let out_path = server.dir.path().join("follow.out");
     let err_path = server.dir.path().join("follow.err");
-    let mut follower = Killed(
+    let mut follower = Proc::spawn(
         server
             .cli(
                 admin,
                 &["--json", "events", &id, "--until-state", "finished"],
             )
-            .stdout(std::fs::File::create(&out_path).unwrap())
-            .stderr(std::fs::File::create(&err_path).unwrap())
-            .spawn()
-            .unwrap(),
+            .stdout(std::fs::File::create(&out_path).unwrap()),
+        &err_path,
     );
     let lines = || {
         std::fs::read_to_string(&out_path)
@@ -600,7 +502,7 @@ fn a_follow_resumes_after_a_server_restart_without_gaps_or_repeats() {
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
-        if let Some(status) = follower.0.try_wait().unwrap() {
+        if let Some(status) = follower.try_wait() {
             break status;
         }
         if Instant::now() > deadline {

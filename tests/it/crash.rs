@@ -2,7 +2,7 @@
 //! tool server on loopback.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -79,30 +79,6 @@ schedule = "*/1 * * * * *"
     std::fs::write(dir.join("vigil.toml"), toml).unwrap();
 }
 
-/// A child process killed when dropped, so a failing test leaves no worker
-/// running behind it.
-struct Proc(Child);
-
-impl std::ops::Deref for Proc {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Proc {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `vigil <subcommand>` in the background, its log in `dir/log`.
 fn spawn(dir: &Path, subcommand: &str, log: &str) -> Proc {
     let mut cmd = command(dir, "info");
@@ -111,20 +87,7 @@ fn spawn(dir: &Path, subcommand: &str, log: &str) -> Proc {
         // Any free port: these tests do not call the API.
         cmd.args(["--listen", "127.0.0.1:0"]);
     }
-    Proc(
-        cmd.stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join(log)).unwrap())
-            .spawn()
-            .expect("start vigil"),
-    )
-}
-
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap()
+    Proc::spawn(cmd.stdout(Stdio::null()), &dir.join(log))
 }
 
 /// Polls `vigil admin status` until the investigation's state (`status` or
@@ -162,8 +125,7 @@ async fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> boo
 }
 
 fn dispatched_id(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "{}", stderr(out));
-    stdout(out).split_whitespace().next().unwrap().to_owned()
+    ok(out).split_whitespace().next().unwrap().to_owned()
 }
 
 async fn kill_rescue_finish(dir: &Path, url: &str, serve_cmd: &str) {
@@ -171,7 +133,7 @@ async fn kill_rescue_finish(dir: &Path, url: &str, serve_cmd: &str) {
     let (tool_addr, tool_log) = tools::serve().await;
     config(dir, url, model, tool_addr);
     if url.starts_with("postgres") {
-        assert!(vigil(dir, &["migrate"]).status.success());
+        ok(&vigil(dir, &["migrate"]));
     }
     let id = dispatched_id(&vigil(
         dir,
@@ -193,31 +155,28 @@ async fn kill_rescue_finish(dir: &Path, url: &str, serve_cmd: &str) {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    first.kill().unwrap(); // SIGKILL
-    first.wait().unwrap();
+    first.kill(); // SIGKILL
 
     let mut second = spawn(dir, serve_cmd, "second.log");
     let state = wait_for_state(url, &id, "dead_lettered", Duration::from_secs(15)).await;
-    assert_eq!(state, "dead_lettered", "reaped within stale_after + a tick");
-    let rescued = vigil(
-        dir,
-        &["admin", "rescue", &id, "--reason", "worker host died"],
-    );
-    assert!(rescued.status.success(), "{}", stderr(&rescued));
-    let state = wait_for_state(url, &id, "completed", Duration::from_secs(30)).await;
     assert_eq!(
         state,
-        "completed",
-        "{}",
-        std::fs::read_to_string(dir.join("second.log")).unwrap_or_default()
+        "dead_lettered",
+        "reaped within stale_after + a tick; the second process's log:\n{}",
+        second.log()
     );
+    ok(&vigil(
+        dir,
+        &["admin", "rescue", &id, "--reason", "worker host died"],
+    ));
+    let state = wait_for_state(url, &id, "completed", Duration::from_secs(30)).await;
+    assert_eq!(state, "completed", "{}", second.log());
     assert_eq!(
         tool_log.count(),
         1,
         "the tool call that had a result was not called again"
     );
-    let status = terminate(&mut second);
-    assert!(status.success(), "graceful exit: {status:?}");
+    second.stop_gracefully();
     let audit = vigil(dir, &["--database", url, "admin", "audit", &id]);
     assert!(stdout(&audit).contains("chain valid"), "{}", stdout(&audit));
 }
@@ -293,7 +252,7 @@ async fn a_stopped_zombie_worker_writes_nothing_after_it_was_reaped() {
     let model = model_with_stall(Duration::from_secs(8)).await;
     let (tool_addr, tool_log) = tools::serve().await;
     config(dir.path(), &db.url, model, tool_addr);
-    assert!(vigil(dir.path(), &["migrate"]).status.success());
+    ok(&vigil(dir.path(), &["migrate"]));
     let id = dispatched_id(&vigil(
         dir.path(),
         &[
@@ -313,39 +272,30 @@ async fn a_stopped_zombie_worker_writes_nothing_after_it_was_reaped() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    Command::new("kill")
-        .args(["-STOP", &zombie.id().to_string()])
-        .status()
-        .unwrap();
+    zombie.signal("STOP");
 
     let mut other = spawn(dir.path(), "worker", "other.log");
     assert_eq!(
         wait_for_state(&db.url, &id, "dead_lettered", Duration::from_secs(15)).await,
-        "dead_lettered"
+        "dead_lettered",
+        "the other worker's log:\n{}",
+        other.log()
     );
-    assert!(
-        vigil(
-            dir.path(),
-            &["admin", "rescue", &id, "--reason", "worker frozen"]
-        )
-        .status
-        .success()
-    );
+    ok(&vigil(
+        dir.path(),
+        &["admin", "rescue", &id, "--reason", "worker frozen"],
+    ));
     assert_eq!(
         wait_for_state(&db.url, &id, "completed", Duration::from_secs(30)).await,
-        "completed"
+        "completed",
+        "the other worker's log:\n{}",
+        other.log()
     );
 
     // Wake the zombie: its stalled model call returns and it tries to go on.
-    Command::new("kill")
-        .args(["-CONT", &zombie.id().to_string()])
-        .status()
-        .unwrap();
-    let log = dir.path().join("zombie.log");
+    zombie.signal("CONT");
     wait_until("the zombie to notice", Duration::from_secs(20), || {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("lease lost")
+        zombie.log().contains("lease lost")
     })
     .await;
     let late = pg_count(
@@ -363,8 +313,8 @@ async fn a_stopped_zombie_worker_writes_nothing_after_it_was_reaped() {
         "the zombie did not call the tool again"
     );
     assert!(stdout(&vigil(dir.path(), &["admin", "audit", &id])).contains("chain valid"));
-    assert!(terminate(&mut zombie).success());
-    assert!(terminate(&mut other).success());
+    zombie.stop_gracefully();
+    other.stop_gracefully();
     db.drop_now().await;
 }
 
@@ -375,7 +325,7 @@ async fn two_workers_finish_two_hundred_investigations_exactly_once() {
     let model = steady_model(Duration::ZERO).await;
     let (tool_addr, tool_log) = tools::serve().await;
     config(dir.path(), &db.url, model, tool_addr);
-    assert!(vigil(dir.path(), &["migrate"]).status.success());
+    ok(&vigil(dir.path(), &["migrate"]));
     let mut a = spawn(dir.path(), "worker", "a.log");
     let mut b = spawn(dir.path(), "worker", "b.log");
     dispatch_many(&db.url, 200).await;
@@ -441,8 +391,8 @@ async fn two_workers_finish_two_hundred_investigations_exactly_once() {
         assert!(report.valid, "{report:?}");
     }
     store.backend().close().await;
-    assert!(terminate(&mut a).success());
-    assert!(terminate(&mut b).success());
+    a.stop_gracefully();
+    b.stop_gracefully();
     db.drop_now().await;
 }
 
@@ -453,7 +403,7 @@ async fn sigterm_under_load_releases_runs_that_the_other_worker_finishes() {
     let model = steady_model(Duration::from_millis(400)).await;
     let (tool_addr, _) = tools::serve().await;
     config(dir.path(), &db.url, model, tool_addr);
-    assert!(vigil(dir.path(), &["migrate"]).status.success());
+    ok(&vigil(dir.path(), &["migrate"]));
     let mut a = spawn(dir.path(), "worker", "a.log");
     let mut b = spawn(dir.path(), "worker", "b.log");
     dispatch_many(&db.url, 60).await;
@@ -463,8 +413,7 @@ async fn sigterm_under_load_releases_runs_that_the_other_worker_finishes() {
         5,
     )
     .await;
-    let status = terminate(&mut a);
-    assert!(status.success(), "graceful exit: {status:?}");
+    a.stop_gracefully();
     wait_for_completed(&db.url, 60, Duration::from_secs(90)).await;
     assert_eq!(
         pg_count(
@@ -480,7 +429,7 @@ async fn sigterm_under_load_releases_runs_that_the_other_worker_finishes() {
     )
     .await;
     assert!(released > 0, "runs in flight were released, not abandoned");
-    assert!(terminate(&mut b).success());
+    b.stop_gracefully();
     db.drop_now().await;
 }
 
@@ -491,9 +440,6 @@ async fn wait_until_pg(url: &str, sql: &str, at_least: i64) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
-
-/// A PostgreSQL cluster of the test's own (the shared server is never
-/// stopped): `initdb` in a temporary directory, run as `postgres`.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_ride_out_a_database_restart() {
@@ -508,7 +454,7 @@ async fn workers_ride_out_a_database_restart() {
         .unwrap()
         .replace("stale_after = \"3s\"", "stale_after = \"30s\"");
     std::fs::write(dir.path().join("vigil.toml"), toml).unwrap();
-    assert!(vigil(dir.path(), &["migrate"]).status.success());
+    ok(&vigil(dir.path(), &["migrate"]));
     let mut a = spawn(dir.path(), "worker", "a.log");
     let mut b = spawn(dir.path(), "worker", "b.log");
     dispatch_many(&url, 40).await;
@@ -542,8 +488,8 @@ async fn workers_ride_out_a_database_restart() {
         0,
         "none lost"
     );
-    assert!(terminate(&mut a).success());
-    assert!(terminate(&mut b).success());
+    a.stop_gracefully();
+    b.stop_gracefully();
 }
 
 /// Waits until exactly `n` investigations are completed.

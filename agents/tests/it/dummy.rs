@@ -11,7 +11,7 @@ use vigil_engine::event::EventKind;
 use vigil_engine::store::{DispatchRequest, Store};
 use vigil_engine::{Decision, Investigation, ManualClock, Status};
 
-use crate::runner::{Backend, Keep, open_store};
+use crate::support::{Backend, Keep, on_both_stores, open_store};
 
 struct Dummy {
     store: Arc<dyn Store>,
@@ -158,38 +158,8 @@ pub async fn the_dummy_run_is_deterministic(b: Backend) {
     d.keep.release().await;
 }
 
-mod sqlite {
-    #[tokio::test]
-    async fn the_dummy_triage_finds_the_tor_login_and_isolates_after_approval() {
-        super::the_dummy_triage_finds_the_tor_login_and_isolates_after_approval(
-            super::Backend::Sqlite,
-        )
-        .await;
-    }
-    #[tokio::test]
-    async fn a_rejected_isolation_shows_in_the_dummy_result() {
-        super::a_rejected_isolation_shows_in_the_dummy_result(super::Backend::Sqlite).await;
-    }
-    #[tokio::test]
-    async fn the_dummy_run_is_deterministic() {
-        super::the_dummy_run_is_deterministic(super::Backend::Sqlite).await;
-    }
-}
-
-mod postgres {
-    #[tokio::test]
-    async fn the_dummy_triage_finds_the_tor_login_and_isolates_after_approval() {
-        super::the_dummy_triage_finds_the_tor_login_and_isolates_after_approval(
-            super::Backend::Postgres,
-        )
-        .await;
-    }
-    #[tokio::test]
-    async fn a_rejected_isolation_shows_in_the_dummy_result() {
-        super::a_rejected_isolation_shows_in_the_dummy_result(super::Backend::Postgres).await;
-    }
-    #[tokio::test]
-    async fn the_dummy_run_is_deterministic() {
-        super::the_dummy_run_is_deterministic(super::Backend::Postgres).await;
-    }
-}
+on_both_stores!(
+    the_dummy_triage_finds_the_tor_login_and_isolates_after_approval,
+    a_rejected_isolation_shows_in_the_dummy_result,
+    the_dummy_run_is_deterministic,
+);

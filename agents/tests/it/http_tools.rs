@@ -8,7 +8,7 @@ use vigil_agents::http::{HttpTool, HttpToolConfig, HttpToolError};
 use vigil_agents::tool::{AllowRule, ApprovalPolicy, Effect};
 use vigil_agents::{RegistryError, ToolRegistry};
 
-use crate::support::serve;
+use crate::support::tools::serve;
 
 fn config(name: &str, method: &str, url: String) -> HttpToolConfig {
     HttpToolConfig {

@@ -6,6 +6,4 @@ mod dummy;
 mod http_tools;
 mod model;
 mod runner;
-
-use vigil_agents::testing::model as scripted;
-use vigil_agents::testing::tools as support;
+mod support;

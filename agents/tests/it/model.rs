@@ -10,7 +10,7 @@ use vigil_agents::{
     ToolDef,
 };
 
-use crate::scripted::{Reply, serve, text, tool_calls};
+use crate::support::scripted::{Reply, serve, text, tool_calls};
 
 const KEY: &str = "sk-test-do-not-leak-4711";
 

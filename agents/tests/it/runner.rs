@@ -17,21 +17,12 @@ use vigil_engine::event::{EventKind, ModelTurn, StepEvent, ToolCall, ToolIntent,
 use vigil_engine::store::{DispatchRequest, Store};
 use vigil_engine::{Decision, Investigation, ManualClock, Status};
 
-use crate::scripted::{self, Reply, Scripted, text, tool_calls};
-use crate::support::{self, Recorder};
+use crate::support::scripted::{self, Reply, Scripted, text, tool_calls};
+use crate::support::tools::{self, Recorder};
+use crate::support::{Backend, Keep, on_both_stores, open_store};
 
 pub const VALID: &str = r#"{"summary":"Tor exit node brute-forcing SSH; no login succeeded.","key_findings":["185.220.101.4 is a Tor exit","412 failures"],"recommended_next_steps":["block at the edge"],"confidence":0.9}"#;
 const LEASE: Span = Span::seconds(60);
-
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-pub enum Keep {
-    Dir(#[allow(dead_code)] tempfile::TempDir),
-    Schema(vigil_store_postgres::testing::TestSchema),
-}
 
 pub struct Fixture {
     pub store: Arc<dyn Store>,
@@ -65,40 +56,12 @@ fn http_tool(
     }
 }
 
-/// A fresh store of the given kind on `clock`, and what keeps it alive.
-pub async fn open_store(backend: Backend, clock: Arc<ManualClock>) -> (Arc<dyn Store>, Keep) {
-    match backend {
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}", dir.path().join("vigil.db").display());
-            let store = vigil_store_sqlite::open(vigil_store_sqlite::Options::new(url), clock)
-                .await
-                .unwrap();
-            (Arc::new(store), Keep::Dir(dir))
-        }
-        Backend::Postgres => {
-            let schema = vigil_store_postgres::testing::TestSchema::new();
-            let store = schema.open(clock).await;
-            (Arc::new(store), Keep::Schema(schema))
-        }
-    }
-}
-
-impl Keep {
-    /// Drops what the store left behind (a PostgreSQL schema).
-    pub async fn release(self) {
-        if let Keep::Schema(schema) = &self {
-            schema.drop_now().await;
-        }
-    }
-}
-
 impl Fixture {
     pub async fn new(backend: Backend) -> Self {
         let clock = Arc::new(ManualClock::starting_now());
         let (store, keep) = open_store(backend, clock.clone()).await;
         let (model_addr, model) = scripted::serve().await;
-        let (tool_addr, tools) = support::serve().await;
+        let (tool_addr, tools) = tools::serve().await;
         let gated = ApprovalPolicy {
             required: true,
             ..ApprovalPolicy::default()
@@ -812,27 +775,6 @@ pub async fn dry_run_still_asks_for_approval_before_a_preview(b: Backend) {
         fx.tool_messages(1)
     );
     fx.cleanup().await;
-}
-
-macro_rules! on_both_stores {
-    ($($case:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::Backend::Sqlite).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::Backend::Postgres).await;
-                }
-            )+
-        }
-    };
 }
 
 on_both_stores!(

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
+use crate::support::free_port;
+
 pub(super) const CHROMIUM: &str = "/usr/bin/chromium";
 pub(super) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// How long any awaited state may take. Generous: the machine is shared.
@@ -26,7 +28,7 @@ impl Driver {
             assert!(
                 Path::new(path).exists(),
                 "{path} is missing: the console tests need Debian's `{package}` package \
-                 (`apt-get install -y chromium chromium-driver`; .ci/run installs it)"
+                 (`apt-get install -y chromium chromium-driver`; ./test installs it)"
             );
         }
         let port = free_port();
@@ -53,14 +55,6 @@ impl Drop for Driver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-pub(super) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A headless Chromium session on the console at `origin`.

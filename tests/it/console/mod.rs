@@ -15,11 +15,11 @@
 //!
 //! Each main view is saved as a PNG under `target/console-screenshots/` and
 //! checked not to be blank. Chromium and chromedriver come from Debian's
-//! `chromium` and `chromium-driver` packages (`.ci/run` installs them); the
+//! `chromium` and `chromium-driver` packages (`./test` installs them); the
 //! test fails, never skips, without them.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,7 @@ use vigil_engine::result::Completion;
 use vigil_engine::store::{DispatchRequest, Dispatcher, Leases, Reads, Sweeps};
 use vigil_engine::{InvestigationId, Status};
 
-use crate::support::{PrivateCluster, Served, command, vigil};
+use crate::support::{PrivateCluster, Proc, Served, command, ok, vigil};
 
 mod browser;
 
@@ -75,11 +75,7 @@ async fn console_runs_an_investigation_from_dispatch_through_approval_rescue_rev
     let url = cluster.url();
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path());
-    assert!(
-        vigil(dir.path(), &["--database", &url, "migrate"])
-            .status
-            .success()
-    );
+    ok(&vigil(dir.path(), &["--database", &url, "migrate"]));
     let served = Served::start(dir.path(), &url);
     let origin = served.base.trim_end_matches("/api/v1").to_owned();
     let store = vigil_store_postgres::connect(
@@ -417,22 +413,19 @@ async fn console_runs_an_investigation_from_dispatch_through_approval_rescue_rev
         "document.querySelector('.timeline li[data-kind=rescued]') && document.querySelector('.summary .phase-queued')",
     )
     .await;
-    let mut later = command(dir.path(), "info")
-        .args(["--database", &url, "--config", "later.toml", "worker"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("later.log")).unwrap())
-        .spawn()
-        .expect("start a worker for triage-later");
+    let mut later = Proc::spawn(
+        command(dir.path(), "info")
+            .args(["--database", &url, "--config", "later.toml", "worker"])
+            .stdout(Stdio::null()),
+        &dir.path().join("later.log"),
+    );
     b.until(
         "the rescued run's result",
         "document.querySelector('.summary .status-completed') && document.querySelector('.result-card .result-summary')",
     )
     .await;
-    Command::new("kill")
-        .args(["-TERM", &later.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(later.wait().unwrap().success(), "the worker stops cleanly");
+    // The worker stops cleanly.
+    later.stop_gracefully();
     let rescued = b.text(".timeline li[data-kind=rescued]").await;
     assert!(
         rescued.contains("admin") && rescued.contains("lost power"),

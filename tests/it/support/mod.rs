@@ -1,0 +1,8 @@
+//! What the end-to-end tests share: running the binary ([`process`]) and
+//! reaching PostgreSQL ([`postgres`]).
+
+pub mod postgres;
+pub mod process;
+
+pub use postgres::{PrivateCluster, TempDatabase};
+pub use process::{Proc, Served, command, free_port, ok, serve, stderr, stdout, vigil};
