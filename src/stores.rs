@@ -125,7 +125,7 @@ pub async fn migrate_command(config: &Config) -> anyhow::Result<()> {
         println!("schema: now at version {latest:04}");
     }
     println!(
-        "tables: investigations, investigation_events (append-only), approval_requests, principals, api_tokens, webhook_deliveries, workers"
+        "tables: investigations, investigation_events (append-only), approval_requests, principals, api_tokens, webhook_deliveries, workers, head_receipts (append-only)"
     );
     Ok(())
 }

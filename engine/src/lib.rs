@@ -19,6 +19,7 @@ pub mod log;
 pub mod machine;
 pub mod model;
 pub mod principal;
+pub mod receipt;
 pub mod result;
 pub mod store;
 

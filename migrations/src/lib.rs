@@ -47,6 +47,7 @@ macro_rules! mirrored {
 pub const FILES: &[MigrationFile] = mirrored![
     1 "0001" "core",
     2 "0002" "api",
+    3 "0003" "receipts",
 ];
 
 fn migrator(sql: impl Fn(&MigrationFile) -> &'static str) -> Migrator {

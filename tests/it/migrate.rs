@@ -10,7 +10,11 @@ fn migrate_creates_a_new_sqlite_file_and_is_idempotent() {
     // The default database is ./vigil.db.
     let first = vigil(dir.path(), &["migrate"]);
     assert!(first.status.success(), "{}", stderr(&first));
-    for applied in ["applied: 0001_core", "applied: 0002_api"] {
+    for applied in [
+        "applied: 0001_core",
+        "applied: 0002_api",
+        "applied: 0003_receipts",
+    ] {
         assert!(stdout(&first).contains(applied), "{}", stdout(&first));
     }
     assert!(dir.path().join("vigil.db").exists());
@@ -18,7 +22,7 @@ fn migrate_creates_a_new_sqlite_file_and_is_idempotent() {
     let again = vigil(dir.path(), &["migrate"]);
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(
-        stdout(&again).contains("up to date at version 0002"),
+        stdout(&again).contains("up to date at version 0003"),
         "{}",
         stdout(&again)
     );
@@ -108,6 +112,7 @@ async fn migrate_prepares_a_new_postgres_database() {
         "investigations",
         "investigation_events",
         "approval_requests",
+        "head_receipts",
         "_vigil_migrations",
     ] {
         assert!(

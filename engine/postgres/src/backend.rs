@@ -7,8 +7,10 @@ use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, QueryBuilder};
-use vigil_engine::log::{Aggregate, Entry, LogId};
-use vigil_engine::store::backend::{Backend, DeliveryChange};
+use uuid::Uuid;
+use vigil_engine::log::{Aggregate, Entry, LogId, LogName};
+use vigil_engine::receipt::{Receipt, log_name as receipt_log};
+use vigil_engine::store::backend::{Backend, DeliveryChange, WriteTx};
 use vigil_engine::store::{
     ApprovalQuery, Cause, Delivery, Error, ListQuery, Result, Stats, TokenRecord, Wakeup,
     WorkerSeen,
@@ -210,6 +212,7 @@ impl Backend for PgBackend {
         before: &Investigation,
         after: &Investigation,
         events: &[Event],
+        receipt: Option<&Receipt>,
     ) -> Result<bool> {
         let query: PgQuery<'_> = if before.progress_only(after) {
             bind_progress(q::UPDATE_PROGRESS_AND_APPEND_IF_UNCHANGED, after)
@@ -221,13 +224,50 @@ impl Backend for PgBackend {
             .bind(before.lease_epoch)
             .bind(before.lease_expires_at)
             .bind(before.heartbeat_at);
-        let updated: i64 = EventArrays::new(events)
-            .bind(query)
-            .fetch_one(&self.pool)
+        let query = EventArrays::new(events).bind(query);
+        let Some(receipt) = receipt else {
+            // The common case: one autocommit statement.
+            let updated: i64 = query
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)
+                .and_then(|row| sqlx::Row::try_get(&row, 0).map_err(map_err))?;
+            return Ok(updated == 1);
+        };
+        // A terminal write with its receipt: both in one transaction.
+        let mut tx = self.begin().await?;
+        let updated = tx.fetch_count(query).await;
+        let written = match updated {
+            Ok(1) => tx.insert_receipt(receipt).await.map(|()| true),
+            Ok(_) => Ok(false),
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(true) => {
+                tx.commit().await?;
+                Ok(true)
+            }
+            Ok(false) => {
+                tx.rollback().await;
+                Ok(false)
+            }
+            Err(e) => {
+                tx.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn receipts(&self, log: LogName, id: Uuid) -> Result<Vec<Receipt>> {
+        sqlx::query(q::RECEIPTS)
+            .bind(receipt_log(log))
+            .bind(id)
+            .fetch_all(&self.pool)
             .await
-            .map_err(map_err)
-            .and_then(|row| sqlx::Row::try_get(&row, 0).map_err(map_err))?;
-        Ok(updated == 1)
+            .map_err(map_err)?
+            .iter()
+            .map(rows::receipt)
+            .collect()
     }
 
     async fn stats(&self) -> Result<Stats> {

@@ -7,6 +7,7 @@ use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use uuid::Uuid;
 use vigil_engine::log::{Aggregate, Entry, EntryKind, LogId, StoredEntry};
+use vigil_engine::receipt::Receipt;
 use vigil_engine::store::{
     Cause, Delivery, Error, Result, StateCount, TokenRecord, WorkerSeen, record_in,
 };
@@ -193,4 +194,18 @@ pub(crate) fn state_count(row: &PgRow) -> Result<StateCount> {
 /// and the oldest `created_at`.
 pub(crate) fn pending_approvals(row: &PgRow) -> Result<(i64, Option<DateTime<Utc>>)> {
     Ok((col(row, "count")?, col(row, "oldest")?))
+}
+
+pub(crate) fn receipt(row: &PgRow) -> Result<Receipt> {
+    Ok(Receipt {
+        v: 1,
+        log: col(row, "log")?,
+        id: col(row, "aggregate_id")?,
+        seq: col(row, "seq")?,
+        hash: col(row, "hash")?,
+        status: col(row, "status")?,
+        issued_at: col(row, "issued_at")?,
+        key_id: col(row, "key_id")?,
+        signature: col(row, "signature")?,
+    })
 }

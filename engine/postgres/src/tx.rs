@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{Postgres, Transaction};
 use vigil_engine::log::{Aggregate, Entry, EntryKind, LogId};
+use vigil_engine::receipt::Receipt;
 use vigil_engine::store::backend::{TokenLock, WriteTx};
 use vigil_engine::store::{Result, TokenRecord, Wakeup};
 use vigil_engine::{
@@ -114,6 +115,17 @@ impl EventArrays {
 
 fn budget_json(inv: &Investigation) -> serde_json::Value {
     serde_json::to_value(&inv.budget).unwrap_or_else(|_| serde_json::json!({}))
+}
+
+impl PgTx {
+    /// Runs a statement that answers one count (`SELECT count(*) ...`).
+    pub(crate) async fn fetch_count(&mut self, query: PgQuery<'_>) -> Result<i64> {
+        query
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(map_err)
+            .and_then(|row| sqlx::Row::try_get(&row, 0).map_err(map_err))
+    }
 }
 
 #[async_trait]
@@ -292,6 +304,22 @@ impl WriteTx for PgTx {
             .map_err(map_err)
             .and_then(|row| sqlx::Row::try_get(&row, 0).map_err(map_err))?;
         Ok(inserted == 1)
+    }
+
+    async fn insert_receipt(&mut self, r: &Receipt) -> Result<()> {
+        sqlx::query(q::INSERT_RECEIPT)
+            .bind(&r.log)
+            .bind(r.id)
+            .bind(r.seq)
+            .bind(&r.hash)
+            .bind(&r.status)
+            .bind(r.issued_at)
+            .bind(&r.key_id)
+            .bind(&r.signature)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 
     async fn insert_approval(&mut self, a: &ApprovalRequest) -> Result<()> {

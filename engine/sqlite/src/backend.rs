@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 use tokio::sync::broadcast;
-use vigil_engine::log::{Aggregate, Entry, LogId};
+use uuid::Uuid;
+use vigil_engine::log::{Aggregate, Entry, LogId, LogName};
+use vigil_engine::receipt::{Receipt, log_name as receipt_log};
 use vigil_engine::store::backend::{Backend, DeliveryChange, WriteTx};
 use vigil_engine::store::{
     ApprovalQuery, Delivery, ListQuery, Result, Stats, TokenRecord, Wakeup, WorkerSeen,
@@ -218,6 +220,7 @@ impl Backend for SqliteBackend {
         before: &Investigation,
         after: &Investigation,
         events: &[Event],
+        receipt: Option<&Receipt>,
     ) -> Result<bool> {
         let mut tx = self.begin().await?;
         match tx.update_if_unchanged(before, after).await {
@@ -237,8 +240,26 @@ impl Backend for SqliteBackend {
             tx.rollback().await;
             return Err(e);
         }
+        if let Some(receipt) = receipt
+            && let Err(e) = tx.insert_receipt(receipt).await
+        {
+            tx.rollback().await;
+            return Err(e);
+        }
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn receipts(&self, log: LogName, id: Uuid) -> Result<Vec<Receipt>> {
+        sqlx::query(q::RECEIPTS)
+            .bind(receipt_log(log))
+            .bind(id.to_string())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::receipt)
+            .collect()
     }
 
     async fn stats(&self) -> Result<Stats> {

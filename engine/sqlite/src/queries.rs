@@ -270,3 +270,10 @@ pub const WORKER_SEEN: &str = "INSERT INTO workers (id, agents, started_at, seen
 
 pub const WORKERS_SEEN: &str = "SELECT id, agents, started_at, seen_at FROM workers \
      WHERE seen_at >= ?1 ORDER BY seen_at DESC, id";
+
+pub const INSERT_RECEIPT: &str = "INSERT INTO head_receipts \
+     (log, aggregate_id, seq, hash, status, issued_at, key_id, signature) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+pub const RECEIPTS: &str = "SELECT log, aggregate_id, seq, hash, status, issued_at, key_id, \
+     signature FROM head_receipts WHERE log = ?1 AND aggregate_id = ?2 ORDER BY seq";

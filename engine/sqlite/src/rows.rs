@@ -9,6 +9,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 use vigil_engine::log::{Aggregate, Entry, EntryKind, LogId, StoredEntry};
+use vigil_engine::receipt::Receipt;
 use vigil_engine::store::{
     Cause, Delivery, Error, Result, StateCount, TokenRecord, WorkerSeen, record_in,
 };
@@ -223,4 +224,18 @@ pub(crate) fn state_count(row: &SqliteRow) -> Result<StateCount> {
 /// and the oldest `created_at`.
 pub(crate) fn pending_approvals(row: &SqliteRow) -> Result<(i64, Option<DateTime<Utc>>)> {
     Ok((col(row, "count")?, opt_time(col(row, "oldest")?)?))
+}
+
+pub(crate) fn receipt(row: &SqliteRow) -> Result<Receipt> {
+    Ok(Receipt {
+        v: 1,
+        log: col(row, "log")?,
+        id: uuid(&col::<String>(row, "aggregate_id")?)?,
+        seq: col(row, "seq")?,
+        hash: col(row, "hash")?,
+        status: col(row, "status")?,
+        issued_at: time(col(row, "issued_at")?)?,
+        key_id: col(row, "key_id")?,
+        signature: col(row, "signature")?,
+    })
 }

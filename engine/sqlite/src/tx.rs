@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 use tokio::sync::broadcast;
 use vigil_engine::log::{Aggregate, Entry, EntryKind, LogId};
+use vigil_engine::receipt::Receipt;
 use vigil_engine::store::backend::{TokenLock, WriteTx};
 use vigil_engine::store::{Result, TokenRecord, Wakeup};
 use vigil_engine::{
@@ -243,6 +244,22 @@ impl WriteTx for SqliteTx {
                 .await
                 .map_err(map_err)?;
         }
+        Ok(())
+    }
+
+    async fn insert_receipt(&mut self, r: &Receipt) -> Result<()> {
+        sqlx::query(q::INSERT_RECEIPT)
+            .bind(&r.log)
+            .bind(r.id.to_string())
+            .bind(r.seq)
+            .bind(&r.hash)
+            .bind(&r.status)
+            .bind(micros(r.issued_at))
+            .bind(&r.key_id)
+            .bind(&r.signature)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 

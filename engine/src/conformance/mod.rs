@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 use crate::clock::ManualClock;
 use crate::log::LogName;
+use crate::receipt::ReceiptSigner;
 use crate::store::Store;
 
 /// What a store crate provides to run the suite.
@@ -37,6 +38,10 @@ pub trait Harness: Send + Sync + 'static {
     /// A fresh, migrated store that shares nothing with any other test,
     /// running on `clock`.
     async fn fresh(&self, clock: Arc<ManualClock>) -> Self::Store;
+
+    /// As [`Harness::fresh`], with a store that signs head receipts with
+    /// `signer`.
+    async fn fresh_signing(&self, clock: Arc<ManualClock>, signer: ReceiptSigner) -> Self::Store;
 
     /// Another handle on the database `fresh` created last, with its own
     /// pools and memory, as a second process would have.
@@ -92,6 +97,10 @@ pub trait Harness: Send + Sync + 'static {
     /// `value` (valid on both dialects, such as `'{"summary":"x"}'`).
     async fn tamper_investigation(&self, store: &Self::Store, id: Uuid, column: &str, value: &str);
 
+    /// Inserts a receipt row for investigation `id` at `seq` directly, as
+    /// if one had been issued there.
+    async fn plant_receipt(&self, store: &Self::Store, id: Uuid, seq: i64);
+
     /// Releases what `fresh` created (a schema, a file).
     async fn cleanup(&self, store: Self::Store) {
         drop(store);
@@ -123,6 +132,8 @@ macro_rules! conformance_tests {
             events_cannot_be_updated_or_deleted,
             missing_events_are_reported_where_they_are_missing,
             audit_reports_a_row_its_events_do_not_support,
+            terminal_statuses_get_signed_head_receipts,
+            receipt_writes_fail_with_their_transition,
             reap_touches_only_expired_running_rows,
             concurrent_reapers_dead_letter_each_row_once,
             rescue_only_from_dead_lettered_or_failed,

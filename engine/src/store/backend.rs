@@ -19,6 +19,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
+use uuid::Uuid;
 
 use super::error::Result;
 use super::query::{ApprovalQuery, ListQuery, Wakeup};
@@ -26,9 +27,10 @@ use super::records::{Delivery, DeliveryStatus, Stats, TokenRecord, WorkerSeen};
 use crate::approval::{ApprovalId, ApprovalRequest, ApprovalStatus};
 use crate::clock::Clock;
 use crate::event::Event;
-use crate::log::{Aggregate, Entry};
+use crate::log::{Aggregate, Entry, LogName};
 use crate::model::{Investigation, InvestigationId};
 use crate::principal::Role;
+use crate::receipt::Receipt;
 
 /// A database adapter.
 #[async_trait]
@@ -132,12 +134,19 @@ pub trait Backend: Send + Sync + 'static {
     /// for transitions that write no approval request and send no wake-up.
     /// Only the progress columns need be written when
     /// [`Investigation::progress_only`] holds.
+    ///
+    /// With `receipt`, the head receipt is inserted in the same atomic step,
+    /// only if the row was written.
     async fn update_if_unchanged(
         &self,
         before: &Investigation,
         after: &Investigation,
         events: &[Event],
+        receipt: Option<&Receipt>,
     ) -> Result<bool>;
+
+    /// The head receipts of aggregate `id`'s `log`, by seq.
+    async fn receipts(&self, log: LogName, id: Uuid) -> Result<Vec<Receipt>>;
 
     /// Wake-up hints (see [`super::Wakeups`]).
     fn wakeups(&self) -> BoxStream<'static, Wakeup>;
@@ -261,6 +270,9 @@ pub trait WriteTx: Send {
         }
         Ok(true)
     }
+
+    /// Inserts a signed head receipt.
+    async fn insert_receipt(&mut self, receipt: &Receipt) -> Result<()>;
 
     /// Inserts a new approval request.
     async fn insert_approval(&mut self, approval: &ApprovalRequest) -> Result<()>;

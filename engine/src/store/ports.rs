@@ -15,6 +15,7 @@ use crate::event::{Event, StepEvent};
 use crate::log::ChainReport;
 use crate::machine::ApprovalDraft;
 use crate::model::{Investigation, InvestigationId};
+use crate::receipt::Receipt;
 use crate::result::Completion;
 
 /// Creates investigations.
@@ -158,6 +159,11 @@ pub trait Reads: Send + Sync {
     /// Walks the investigation's seq sequence and hash chain and reports the
     /// first gap or broken link.
     async fn verify_chain(&self, id: InvestigationId) -> Result<ChainReport<InvestigationLog>>;
+
+    /// The signed head receipts issued for investigation `id` (one each
+    /// time it reached a terminal status while the store had a signing
+    /// key), by seq. Empty when none were issued.
+    async fn receipts(&self, id: InvestigationId) -> Result<Vec<Receipt>>;
 
     /// Investigations per (status, phase) and pending approvals, counted now.
     async fn stats(&self) -> Result<Stats>;

@@ -21,11 +21,12 @@ use super::records::Stats;
 use crate::approval::{ApprovalId, ApprovalRequest, Decision};
 use crate::audit::Replay;
 use crate::event::{Event, InvestigationLog, StepEvent};
-use crate::log::{Aggregate, ChainReport, Entry, Verifier};
+use crate::log::{Aggregate, ChainReport, Entry, LogName, Verifier};
 use crate::machine::{
     ApprovalDraft, ApprovalWrite, Command, NewInvestigation, Transition, transition,
 };
 use crate::model::{Investigation, InvestigationId, Phase, Status};
+use crate::receipt::{Receipt, ReceiptSigner};
 use crate::result::Completion;
 
 /// Unwraps `$e`, or rolls `$tx` back at once and returns the error.
@@ -65,6 +66,7 @@ const VERIFY_PAGE: u32 = 1000;
 pub struct TransactionalStore<B> {
     backend: Arc<B>,
     running: Arc<RowCache>,
+    signer: Option<Arc<ReceiptSigner>>,
 }
 
 impl<B> Clone for TransactionalStore<B> {
@@ -72,6 +74,7 @@ impl<B> Clone for TransactionalStore<B> {
         Self {
             backend: Arc::clone(&self.backend),
             running: Arc::clone(&self.running),
+            signer: self.signer.clone(),
         }
     }
 }
@@ -118,7 +121,34 @@ impl<B: Backend> TransactionalStore<B> {
         Self {
             backend: Arc::new(backend),
             running: Arc::default(),
+            signer: None,
         }
+    }
+
+    /// Signs a head receipt ([`crate::receipt`]) with `signer` in the same
+    /// transaction as every transition that moves an investigation into a
+    /// terminal status.
+    pub fn with_signer(mut self, signer: ReceiptSigner) -> Self {
+        self.signer = Some(Arc::new(signer));
+        self
+    }
+
+    /// The head receipt `t` calls for: one when the investigation has just
+    /// reached a terminal status and the store has a signing key.
+    fn receipt_for(&self, previous: Option<&Investigation>, t: &Transition) -> Option<Receipt> {
+        let signer = self.signer.as_deref()?;
+        let status = t.next.status;
+        let reached = status.is_terminal() && previous.is_none_or(|p| p.status != status);
+        reached.then(|| {
+            signer.sign(
+                LogName::Investigation,
+                t.next.id.0,
+                t.next.last_seq,
+                &t.next.last_hash,
+                status.as_str(),
+                t.next.updated_at,
+            )
+        })
     }
 
     /// The adapter, for adapter-specific operations (migrations, pools).
@@ -175,7 +205,13 @@ impl<B: Backend> TransactionalStore<B> {
             tx,
             transition(Some(&current), cmd, self.now()).map_err(|e| Error::from_transition(id, e))
         );
-        let written = persist(&mut tx, Some(&current), &t).await;
+        let written = persist(
+            &mut tx,
+            Some(&current),
+            &t,
+            self.receipt_for(Some(&current), &t).as_ref(),
+        )
+        .await;
         tx_try!(tx, written);
         tx.commit().await?;
         self.running.record(&t.next);
@@ -215,9 +251,10 @@ impl<B: Backend> TransactionalStore<B> {
                 t.approval.is_none() && t.wake.is_none(),
                 "the fenced fast path writes no approval and wakes nobody"
             );
+            let receipt = self.receipt_for(Some(&before), &t);
             if self
                 .backend
-                .update_if_unchanged(&before, &t.next, &t.events)
+                .update_if_unchanged(&before, &t.next, &t.events, receipt.as_ref())
                 .await?
             {
                 self.running.record(&t.next);
@@ -235,6 +272,7 @@ async fn persist<T: WriteTx>(
     tx: &mut T,
     previous: Option<&Investigation>,
     t: &Transition,
+    receipt: Option<&Receipt>,
 ) -> Result<()> {
     match &t.approval {
         Some(ApprovalWrite::Create(request)) => tx.insert_approval(request).await?,
@@ -260,6 +298,9 @@ async fn persist<T: WriteTx>(
         Some(before) => tx.update_and_append(before, &t.next, &t.events).await?,
         None if !t.events.is_empty() => tx.append(&t.events).await?,
         None => {}
+    }
+    if let Some(receipt) = receipt {
+        tx.insert_receipt(receipt).await?;
     }
     if let Some(wake) = &t.wake {
         tx.notify(wake.clone()).await?;
@@ -360,7 +401,13 @@ impl<B: Backend> Leases for TransactionalStore<B> {
             transition(Some(&current), command, self.now())
                 .map_err(|e| Error::from_transition(current.id, e))
         );
-        let written = persist(&mut tx, Some(&current), &t).await;
+        let written = persist(
+            &mut tx,
+            Some(&current),
+            &t,
+            self.receipt_for(Some(&current), &t).as_ref(),
+        )
+        .await;
         tx_try!(tx, written);
         tx.commit().await?;
         self.running.record(&t.next);
@@ -464,7 +511,13 @@ impl<B: Backend> Sweeps for TransactionalStore<B> {
             let Ok(t) = transition(Some(&current), Command::Reap, now) else {
                 continue;
             };
-            let written = persist(&mut tx, Some(&current), &t).await;
+            let written = persist(
+                &mut tx,
+                Some(&current),
+                &t,
+                self.receipt_for(Some(&current), &t).as_ref(),
+            )
+            .await;
             tx_try!(tx, written);
             reaped.push(Reaped {
                 id: current.id,
@@ -492,7 +545,13 @@ impl<B: Backend> Sweeps for TransactionalStore<B> {
             let Ok(t) = transition(Some(&current), command, now) else {
                 continue;
             };
-            let written = persist(&mut tx, Some(&current), &t).await;
+            let written = persist(
+                &mut tx,
+                Some(&current),
+                &t,
+                self.receipt_for(Some(&current), &t).as_ref(),
+            )
+            .await;
             tx_try!(tx, written);
             let resolved = tx.approval(approval.id).await;
             if let Some(resolved) = tx_try!(tx, resolved) {
@@ -538,7 +597,13 @@ impl<B: Backend> Operations for TransactionalStore<B> {
             transition(Some(&current), command, self.now())
                 .map_err(|e| Error::from_transition(id, e))
         );
-        let written = persist(&mut tx, Some(&current), &t).await;
+        let written = persist(
+            &mut tx,
+            Some(&current),
+            &t,
+            self.receipt_for(Some(&current), &t).as_ref(),
+        )
+        .await;
         tx_try!(tx, written);
         tx.commit().await?;
         self.running.record(&t.next);
@@ -605,7 +670,13 @@ impl<B: Backend> Operations for TransactionalStore<B> {
             transition(Some(&current), command, self.now())
                 .map_err(|e| Error::from_transition(investigation_id, e))
         );
-        let written = persist(&mut tx, Some(&current), &t).await;
+        let written = persist(
+            &mut tx,
+            Some(&current),
+            &t,
+            self.receipt_for(Some(&current), &t).as_ref(),
+        )
+        .await;
         tx_try!(tx, written);
         let decided = tx.approval(id).await;
         let decided = tx_try!(
@@ -668,6 +739,14 @@ impl<B: Backend> Reads for TransactionalStore<B> {
             .verify_log::<InvestigationLog>(id, inv.last_seq, &inv.last_hash, |e| replay.apply(e))
             .await?;
         Ok(report.with_mismatches(replay.compare(&inv)))
+    }
+
+    async fn receipts(&self, id: InvestigationId) -> Result<Vec<Receipt>> {
+        let receipts = self.backend.receipts(LogName::Investigation, id.0).await?;
+        if receipts.is_empty() {
+            Reads::get(self, id).await?;
+        }
+        Ok(receipts)
     }
 
     async fn stats(&self) -> Result<Stats> {

@@ -7,6 +7,7 @@ use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 use vigil_engine::conformance::Harness;
 use vigil_engine::log::LogName;
+use vigil_engine::receipt::ReceiptSigner;
 use vigil_engine::{Clock, ManualClock};
 use vigil_store_postgres::PgStore;
 
@@ -63,6 +64,10 @@ impl Harness for PgHarness {
 
     async fn fresh(&self, clock: Arc<ManualClock>) -> PgStore {
         self.store(clock).await
+    }
+
+    async fn fresh_signing(&self, clock: Arc<ManualClock>, signer: ReceiptSigner) -> PgStore {
+        self.fresh(clock).await.with_signer(signer)
     }
 
     async fn reopen(&self, clock: Arc<ManualClock>) -> PgStore {
@@ -161,6 +166,19 @@ impl Harness for PgHarness {
         raw(
             store,
             format!("UPDATE investigations SET {column} = {value} WHERE id = '{id}'"),
+        )
+        .await
+        .unwrap();
+    }
+
+    async fn plant_receipt(&self, store: &PgStore, id: Uuid, seq: i64) {
+        raw(
+            store,
+            format!(
+                "INSERT INTO head_receipts (log, aggregate_id, seq, hash, status, issued_at, \
+                 key_id, signature) VALUES ('investigation', '{id}', {seq}, 'x', 'completed', \
+                 now(), 'k', 's')"
+            ),
         )
         .await
         .unwrap();

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use vigil_engine::ManualClock;
 use vigil_engine::conformance::Harness;
 use vigil_engine::log::LogName;
+use vigil_engine::receipt::ReceiptSigner;
 use vigil_store_sqlite::{Options, SqliteStore};
 
 /// Each test gets its own temporary directory and database file.
@@ -69,6 +70,10 @@ impl Harness for SqliteHarness {
         vigil_store_sqlite::open(Options::new(self.url()), clock)
             .await
             .expect("open SQLite store")
+    }
+
+    async fn fresh_signing(&self, clock: Arc<ManualClock>, signer: ReceiptSigner) -> SqliteStore {
+        self.fresh(clock).await.with_signer(signer)
     }
 
     async fn reopen(&self, clock: Arc<ManualClock>) -> SqliteStore {
@@ -176,6 +181,19 @@ impl Harness for SqliteHarness {
         raw(
             store,
             format!("UPDATE investigations SET {column} = {value} WHERE id = '{id}'"),
+        )
+        .await
+        .unwrap();
+    }
+
+    async fn plant_receipt(&self, store: &SqliteStore, id: Uuid, seq: i64) {
+        raw(
+            store,
+            format!(
+                "INSERT INTO head_receipts (log, aggregate_id, seq, hash, status, issued_at, \
+                 key_id, signature) VALUES ('investigation', '{id}', {seq}, 'x', 'completed', \
+                 0, 'k', 's')"
+            ),
         )
         .await
         .unwrap();
