@@ -91,6 +91,7 @@ pub async fn serve_command(config: &Config, args: ServeArgs) -> anyhow::Result<(
             mode: setup.mode.as_str().to_owned(),
             backend: store.kind().to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            receipt_key: store.receipt_key(),
         },
     )
     .with_limits(Limits {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use vigil_engine::SystemClock;
+use vigil_engine::receipt::ReceiptSigner;
 use vigil_engine::store::Store;
 use vigil_store_postgres::PgStore;
 use vigil_store_sqlite::SqliteStore;
@@ -34,6 +35,14 @@ impl AnyStore {
         match self {
             AnyStore::Sqlite(s) => Arc::new(s.clone()),
             AnyStore::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+
+    /// The public key head receipts are signed with, when they are.
+    pub fn receipt_key(&self) -> Option<String> {
+        match self {
+            AnyStore::Sqlite(s) => s.receipt_key(),
+            AnyStore::Postgres(s) => s.receipt_key(),
         }
     }
 
@@ -71,22 +80,42 @@ pub fn postgres_options(config: &Config) -> vigil_store_postgres::Options {
     options
 }
 
+/// The environment variable holding the audit key: the 32-byte Ed25519
+/// seed as 64 hex digits. Head receipts are signed only when it is set.
+pub const AUDIT_KEY_ENV: &str = "VIGIL_AUDIT_KEY";
+
+/// The receipt signer from [`AUDIT_KEY_ENV`], if it is set.
+pub fn audit_signer() -> anyhow::Result<Option<ReceiptSigner>> {
+    match std::env::var(AUDIT_KEY_ENV) {
+        Ok(secret) if !secret.trim().is_empty() => ReceiptSigner::from_secret(&secret)
+            .map(Some)
+            .with_context(|| format!("{AUDIT_KEY_ENV} is not a valid audit key")),
+        _ => Ok(None),
+    }
+}
+
 /// Connects to the configured database (creating a SQLite file if missing)
-/// without migrating.
+/// without migrating. With an audit key in the environment, the store signs
+/// head receipts.
 pub async fn connect(config: &Config) -> anyhow::Result<AnyStore> {
     let url = &config.database.url;
     let clock = Arc::new(SystemClock);
+    let signer = audit_signer()?;
     if url.starts_with("sqlite:") {
         let options = vigil_store_sqlite::Options::new(url);
-        Ok(AnyStore::Sqlite(
-            vigil_store_sqlite::connect(options, clock)
-                .await
-                .with_context(|| format!("cannot open {}", redact_url(url)))?,
-        ))
+        let store = vigil_store_sqlite::connect(options, clock)
+            .await
+            .with_context(|| format!("cannot open {}", redact_url(url)))?;
+        Ok(AnyStore::Sqlite(match &signer {
+            Some(signer) => store.with_signer(signer.clone()),
+            None => store,
+        }))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(AnyStore::Postgres(
-            vigil_store_postgres::connect(postgres_options(config), clock).await?,
-        ))
+        let store = vigil_store_postgres::connect(postgres_options(config), clock).await?;
+        Ok(AnyStore::Postgres(match &signer {
+            Some(signer) => store.with_signer(signer.clone()),
+            None => store,
+        }))
     } else {
         bail!(
             "database URL `{}` is neither sqlite://... nor postgres://...",

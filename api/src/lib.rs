@@ -89,6 +89,7 @@ fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(investigations::cancel))
         .routes(routes!(investigations::review))
         .routes(routes!(investigations::audit))
+        .routes(routes!(investigations::receipts))
         .routes(routes!(approvals::list))
         .routes(routes!(streams::approvals))
         .routes(routes!(approvals::detail))

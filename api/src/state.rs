@@ -81,6 +81,9 @@ pub struct SystemInfo {
     pub backend: String,
     /// Vigil's version.
     pub version: String,
+    /// The public key head receipts are signed with (64 hex digits), when
+    /// this process signs them.
+    pub receipt_key: Option<String>,
 }
 
 /// Input limits.

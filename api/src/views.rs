@@ -508,6 +508,58 @@ pub struct ModeView {
     pub workers: Vec<WorkerView>,
     /// The agents this API dispatches to.
     pub agents: Vec<String>,
+    /// The public key (64 hex digits) of the audit key head receipts are
+    /// signed with, or null when this server signs none. Keep a copy out of
+    /// band: `vigil audit key` prints it where the key is configured.
+    pub receipt_key: Option<String>,
+}
+
+/// A signed head receipt: the log head (`seq`, `hash`) an investigation had
+/// when it reached `status`, signed with the audit key. Save it; `vigil audit
+/// verify --receipt` checks a trail against it without trusting the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReceiptView {
+    /// The format version: 1.
+    pub v: u32,
+    /// Which log: `investigation`.
+    pub log: String,
+    /// The investigation.
+    pub id: Uuid,
+    /// The head's seq.
+    pub seq: i64,
+    /// The head's hash, hex.
+    pub hash: String,
+    /// The status reached with that head.
+    pub status: String,
+    /// When it was signed.
+    pub issued_at: DateTime<Utc>,
+    /// The first 16 hex digits of SHA-256 of the signing public key.
+    pub key_id: String,
+    /// The Ed25519 signature, hex.
+    pub signature: String,
+}
+
+impl From<&vigil_engine::receipt::Receipt> for ReceiptView {
+    fn from(r: &vigil_engine::receipt::Receipt) -> Self {
+        Self {
+            v: r.v,
+            log: r.log.clone(),
+            id: r.id,
+            seq: r.seq,
+            hash: r.hash.clone(),
+            status: r.status.clone(),
+            issued_at: r.issued_at,
+            key_id: r.key_id.clone(),
+            signature: r.signature.clone(),
+        }
+    }
+}
+
+/// An investigation's head receipts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReceiptList {
+    /// By seq; the last is the newest head.
+    pub items: Vec<ReceiptView>,
 }
 
 /// `GET /readyz` when ready, and `GET /healthz`.

@@ -72,6 +72,9 @@ pub enum ClientCommand {
 
 /// Runs a client command.
 pub async fn run(command: ClientCommand, settings: &Settings) -> anyhow::Result<()> {
+    if let ClientCommand::Audit(audit::AuditCommand::Key { generate }) = command {
+        return audit::key(generate);
+    }
     let client = Client::new(settings)?;
     let json = settings.json;
     match command {

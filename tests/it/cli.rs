@@ -534,3 +534,129 @@ fn a_follow_resumes_after_a_server_restart_without_gaps_or_repeats() {
         server.log()
     );
 }
+
+/// The audit key of the receipt test: 32 bytes, hex.
+const AUDIT_KEY: &str = "4242424242424242424242424242424242424242424242424242424242424242";
+
+#[test]
+fn a_saved_head_receipt_catches_a_trail_cut_short_in_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("vigil.toml"),
+        dir.path().join("vigil.toml"),
+    )
+    .unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let url = format!("http://{listen}");
+    let env = [("VIGIL_AUDIT_KEY", AUDIT_KEY)];
+    let (mut proc, admin) = serve_with_env(dir.path(), &[], &env, &listen);
+    let admin = admin.expect("an admin token");
+    let run = |args: &[&str]| {
+        finish(
+            client(dir.path(), &url, Some(&admin), args),
+            Duration::from_secs(60),
+        )
+    };
+
+    // The public key, printed locally from the environment, no server asked.
+    let mut key_command = command(dir.path(), "warn");
+    key_command
+        .env("VIGIL_AUDIT_KEY", AUDIT_KEY)
+        .args(["audit", "key"]);
+    let key = ok(&finish(key_command, Duration::from_secs(60)))
+        .trim()
+        .to_owned();
+    assert_eq!(key.len(), 64, "{key}");
+
+    let dispatched = json(&ok(&run(&[
+        "--json", "dispatch", "--agent", "triage", PROMPT,
+    ])));
+    let id = dispatched["id"].as_str().unwrap().to_owned();
+    ok(&run(&["cancel", &id, "--reason", "duplicate alert"]));
+    let receipt = dir.path().join("receipt.json");
+    ok(&run(&[
+        "audit",
+        "receipt",
+        &id,
+        "-o",
+        receipt.to_str().unwrap(),
+    ]));
+    let saved = json(&std::fs::read_to_string(&receipt).unwrap());
+    assert_eq!(saved["status"], "failed");
+
+    let verified = ok(&run(&[
+        "audit",
+        "verify",
+        &id,
+        "--receipt",
+        receipt.to_str().unwrap(),
+        "--public-key",
+        &key,
+    ]));
+    assert!(verified.contains("receipt holds"), "{verified}");
+
+    // A superuser cuts the last event off and rewinds the row's tail.
+    proc.terminate();
+    let db = dir.path().join("vigil.db");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        for sql in [
+            "DROP TRIGGER investigation_events_no_delete".to_owned(),
+            format!(
+                "DELETE FROM investigation_events WHERE investigation_id = '{id}' AND seq = \
+                 (SELECT last_seq FROM investigations WHERE id = '{id}')"
+            ),
+            format!(
+                "UPDATE investigations SET last_seq = last_seq - 1, last_hash = (SELECT hash FROM \
+                 investigation_events WHERE investigation_id = '{id}' ORDER BY seq DESC LIMIT 1) \
+                 WHERE id = '{id}'"
+            ),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        conn.close().await.unwrap();
+    });
+    let (_proc, _) = serve_with_env(dir.path(), &[], &env, &listen);
+
+    let out = run(&[
+        "audit",
+        "verify",
+        &id,
+        "--receipt",
+        receipt.to_str().unwrap(),
+        "--public-key",
+        &key,
+    ]);
+    assert_eq!(code(&out), Some(8), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("events were removed"),
+        "stdout: {}\nstderr: {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // A forged receipt does not verify either.
+    let mut forged = saved.clone();
+    forged["seq"] = serde_json::json!(saved["seq"].as_i64().unwrap() - 1);
+    std::fs::write(&receipt, forged.to_string()).unwrap();
+    let out = run(&[
+        "audit",
+        "verify",
+        &id,
+        "--receipt",
+        receipt.to_str().unwrap(),
+        "--public-key",
+        &key,
+    ]);
+    assert_eq!(code(&out), Some(8));
+    assert!(
+        stderr(&out).contains("altered or forged"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -23,7 +23,8 @@ use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 use crate::views::{
     ApprovalView, AuditReport, DispatchBody, EventPage, EventView, InvestigationDetail,
-    InvestigationPage, InvestigationSummary, ReasonBody, ReviewBody, StatsView,
+    InvestigationPage, InvestigationSummary, ReasonBody, ReceiptList, ReceiptView, ReviewBody,
+    StatsView,
 };
 
 /// Who may dispatch.
@@ -540,6 +541,33 @@ fn schema_errors(schema: &Value, doc: &Value) -> ApiResult<Vec<String>> {
             }
         })
         .collect())
+}
+
+/// The signed head receipts of an investigation, by seq: one for each time
+/// it reached a terminal status while the server had an audit key.
+#[utoipa::path(
+    get, path = "/investigations/{id}/receipts", tag = "investigations",
+    params(("id" = String, Path, description = "Investigation id")),
+    responses(
+        (status = 200, description = "The receipts (empty when none were signed)", body = ReceiptList),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Needs the auditor or operator role", body = Problem),
+        (status = 404, description = "No such investigation", body = Problem),
+        (status = 503, description = "Database unavailable", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn receipts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ReceiptList>> {
+    caller.require(AUDITORS, "reading head receipts")?;
+    let id: InvestigationId = parse_id("investigation", &id)?;
+    let receipts = state.store.receipts(id).await?;
+    Ok(Json(ReceiptList {
+        items: receipts.iter().map(ReceiptView::from).collect(),
+    }))
 }
 
 /// Audit output format.

@@ -41,6 +41,7 @@ pub async fn mode(State(state): State<AppState>, _caller: Caller) -> ApiResult<J
         workers_seen: workers.len(),
         workers: workers.iter().map(WorkerView::from).collect(),
         agents: state.agents.ids().map(str::to_owned).collect(),
+        receipt_key: state.system.receipt_key.clone(),
     }))
 }
 

@@ -5,6 +5,7 @@ mod approvals;
 mod input;
 mod investigations;
 mod openapi;
+mod receipts;
 mod roles;
 mod streams;
 mod support;

@@ -21,6 +21,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/investigations/stats"),
     ("get", "/api/v1/investigations/{id}"),
     ("get", "/api/v1/investigations/{id}/audit"),
+    ("get", "/api/v1/investigations/{id}/receipts"),
     ("post", "/api/v1/investigations/{id}/cancel"),
     ("get", "/api/v1/investigations/{id}/events"),
     ("get", "/api/v1/investigations/{id}/events/stream"),

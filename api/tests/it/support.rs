@@ -58,6 +58,11 @@ enum Cleanup {
     Postgres(vigil_store_postgres::testing::TestSchema),
 }
 
+/// The audit key every test app signs head receipts with.
+pub fn receipt_signer() -> vigil_engine::receipt::ReceiptSigner {
+    vigil_engine::receipt::ReceiptSigner::from_seed([3; 32])
+}
+
 pub fn agents() -> Agents {
     Agents::new([AgentInfo {
         id: "triage".into(),
@@ -100,12 +105,12 @@ impl TestApp {
                     let s = vigil_store_sqlite::open(vigil_store_sqlite::Options::new(url), clock)
                         .await
                         .expect("open SQLite store");
-                    let s = Arc::new(s);
+                    let s = Arc::new(s.with_signer(receipt_signer()));
                     (s.clone(), s, Cleanup::Sqlite(dir))
                 }
                 Backend::Postgres => {
                     let schema = vigil_store_postgres::testing::TestSchema::new();
-                    let s = Arc::new(schema.open(clock).await);
+                    let s = Arc::new(schema.open(clock).await.with_signer(receipt_signer()));
                     (s.clone(), s, Cleanup::Postgres(schema))
                 }
             };
@@ -129,6 +134,7 @@ impl TestApp {
                     Backend::Postgres => "postgres".into(),
                 },
                 version: "test".into(),
+                receipt_key: Some(receipt_signer().public_key()),
             },
         )
         .with_limits(Limits {

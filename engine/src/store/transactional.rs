@@ -133,6 +133,11 @@ impl<B: Backend> TransactionalStore<B> {
         self
     }
 
+    /// The public key receipts are signed with, if this store signs them.
+    pub fn receipt_key(&self) -> Option<String> {
+        self.signer.as_deref().map(ReceiptSigner::public_key)
+    }
+
     /// The head receipt `t` calls for: one when the investigation has just
     /// reached a terminal status and the store has a signing key.
     fn receipt_for(&self, previous: Option<&Investigation>, t: &Transition) -> Option<Receipt> {

@@ -5,4 +5,6 @@ pub mod postgres;
 pub mod process;
 
 pub use postgres::{PrivateCluster, TempDatabase};
-pub use process::{Proc, Served, command, free_port, ok, serve, stderr, stdout, vigil};
+pub use process::{
+    Proc, Served, command, free_port, ok, serve, serve_with_env, stderr, stdout, vigil,
+};

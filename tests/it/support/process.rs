@@ -171,8 +171,19 @@ impl Drop for Proc {
 /// first start prints one). If it exits or stays silent for a minute, the
 /// test fails with its log.
 pub fn serve(dir: &Path, global_args: &[&str], listen: &str) -> (Proc, Option<String>) {
+    serve_with_env(dir, global_args, &[], listen)
+}
+
+/// [`serve`] with `env` set in the server's environment.
+pub fn serve_with_env(
+    dir: &Path,
+    global_args: &[&str],
+    env: &[(&str, &str)],
+    listen: &str,
+) -> (Proc, Option<String>) {
     let mut proc = Proc::spawn(
         command(dir, "info")
+            .envs(env.iter().copied())
             .args(global_args)
             .args(["serve", "--listen", listen])
             .stdout(Stdio::piped()),
