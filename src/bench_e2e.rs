@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use async_trait::async_trait;
 use serde_json::{Value, json};
+use vigil_agents::Mode;
 use vigil_agents::model::{ChatModel, ChatRequest, ChatResponse, Message, ModelError, ToolCall};
-use vigil_agents::runner::{Mode, Runner};
+use vigil_agents::runner::Runner;
 use vigil_agents::tool::{ApprovalPolicy, Effect, Tool, ToolError, ToolSpec};
 use vigil_agents::{AgentBudget, AgentConfig, Catalog, ToolRegistry};
 use vigil_engine::store::DispatchRequest;
@@ -43,7 +44,7 @@ pub struct E2eArgs {
     #[arg(long, default_value_t = 2)]
     claimers: usize,
     /// Latency of each scripted model turn (e.g. 2s): shows memory with runs parked on a slow model.
-    #[arg(long, default_value = "0s", value_parser = vigil_agents::duration::parse)]
+    #[arg(long, default_value = "0s", value_parser = vigil_agents::config::duration::parse)]
     model_latency: Duration,
 }
 

@@ -11,9 +11,9 @@ use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
-use vigil_agents::runner::{Mode, Price};
 use vigil_agents::setup::{AgentsConfig, ToolConfig};
 use vigil_agents::{AgentConfig, OpenAiConfig};
+use vigil_agents::{Mode, Price};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -135,10 +135,10 @@ pub struct WorkerConfig {
     /// Agents served (empty: all).
     pub agents: Vec<String>,
     /// How often to look for work when no wake-up arrives.
-    #[serde(with = "vigil_agents::duration")]
+    #[serde(with = "vigil_agents::config::duration")]
     pub poll_interval: std::time::Duration,
     /// How long runs in flight get to reach a checkpoint at shutdown.
-    #[serde(with = "vigil_agents::duration")]
+    #[serde(with = "vigil_agents::config::duration")]
     pub grace: std::time::Duration,
 }
 
@@ -162,7 +162,7 @@ pub struct ReaperConfig {
     pub schedule: String,
     /// The lease length: a run whose worker has not heartbeaten for this
     /// long is dead-lettered at the next tick.
-    #[serde(with = "vigil_agents::duration")]
+    #[serde(with = "vigil_agents::config::duration")]
     pub stale_after: std::time::Duration,
 }
 

@@ -33,7 +33,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use vigil_agents::runner::Mode;
+use vigil_agents::Mode;
 
 use crate::config::{Config, LogConfig, LogFormat, Overrides};
 

@@ -17,7 +17,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::Instrument;
 use vigil_engine::Clock;
@@ -29,50 +28,10 @@ use vigil_engine::result::Completion;
 use vigil_engine::store::{Error, Store};
 
 use crate::catalog::{Agent, AgentBudget, Catalog};
+use crate::config::{Mode, Price};
 use crate::history::{ApprovalState, History, PendingCall};
 use crate::model::{ChatModel, ChatRequest, ToolDef};
 use crate::registry::{Prepared, SUBMIT_RESULT, ToolOutcome, ToolRegistry};
-
-/// How tools and models behave.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// The built-in scripted model and fixture tools: nothing leaves the process.
-    Dummy,
-    /// A real model; read tools run; write tools return a preview of what
-    /// they would do (approvals are still requested).
-    DryRun,
-    /// Everything runs.
-    #[default]
-    Real,
-}
-
-impl Mode {
-    /// The mode's configuration name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Dummy => "dummy",
-            Mode::DryRun => "dry_run",
-            Mode::Real => "real",
-        }
-    }
-}
-
-impl std::fmt::Display for Mode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Price of a model's tokens, in US dollars per million.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Price {
-    /// Per million prompt tokens.
-    pub input_per_million: f64,
-    /// Per million completion tokens.
-    pub output_per_million: f64,
-}
 
 /// Where a run stands when [`Runner::run`] returns.
 #[derive(Debug, Clone, PartialEq)]

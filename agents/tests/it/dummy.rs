@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use chrono::Duration as Span;
+use vigil_agents::Mode;
 use vigil_agents::dummy::{self, SCRIPTED_MODEL, ScriptedModel};
-use vigil_agents::runner::{Mode, Runner, Step};
+use vigil_agents::runner::{Runner, Step};
 use vigil_agents::{Catalog, ToolRegistry};
 use vigil_engine::event::EventKind;
 use vigil_engine::store::{DispatchRequest, Store};

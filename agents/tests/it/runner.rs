@@ -8,11 +8,12 @@ use std::time::Duration;
 use chrono::Duration as Span;
 use serde_json::{Value, json};
 use vigil_agents::http::{HttpTool, HttpToolConfig};
-use vigil_agents::runner::{Mode, Price, Runner, Step};
+use vigil_agents::runner::{Runner, Step};
 use vigil_agents::tool::{ApprovalPolicy, Effect};
 use vigil_agents::{
     AgentBudget, AgentConfig, Catalog, OpenAiConfig, OpenAiModel, RetryPolicy, Secret, ToolRegistry,
 };
+use vigil_agents::{Mode, Price};
 use vigil_engine::event::{EventKind, ModelTurn, StepEvent, ToolCall, ToolIntent, ToolResult};
 use vigil_engine::store::{DispatchRequest, Store};
 use vigil_engine::{Decision, Investigation, ManualClock, Status};

@@ -5,7 +5,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use serde_json::Value;
-use vigil_agents::runner::{Mode, Runner};
+use vigil_agents::Mode;
+use vigil_agents::runner::Runner;
 use vigil_agents::testing::model::{self as scripted, Reply, Scripted, tool_calls};
 use vigil_agents::{
     AgentBudget, AgentConfig, Catalog, OpenAiConfig, OpenAiModel, RetryPolicy, Secret, ToolRegistry,

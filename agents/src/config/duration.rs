@@ -43,13 +43,13 @@ pub fn format(d: Duration) -> String {
     }
 }
 
-/// Serde support: `#[serde(with = "crate::duration")]`.
+/// Serde support: `#[serde(with = "crate::config::duration")]`.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     parse(&text).map_err(serde::de::Error::custom)
 }
 
-/// Serde support: `#[serde(with = "crate::duration")]`.
+/// Serde support: `#[serde(with = "crate::config::duration")]`.
 pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format(*d))
 }
