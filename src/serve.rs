@@ -156,7 +156,7 @@ async fn run_workers(
     settings.agents = config.worker.agents.clone();
     settings.poll_interval = config.worker.poll_interval;
     settings.grace = config.worker.grace;
-    settings.lease = config.reaper.stale_after;
+    settings.lease = config.worker.lease;
     let sweeps = SweepSettings {
         reaper: config.reaper.schedule.clone(),
         expiry: config.expiry.schedule.clone(),
