@@ -32,7 +32,7 @@ pub(crate) async fn handle(inv: Investigation, shared: Data<Arc<Shared>>) {
                     step.label()
                 }
                 None => {
-                    tracing::warn!("run stopped on a database error; the lease will expire unless it recovers");
+                    tracing::warn!("run stopped on an error; the lease will expire unless it recovers");
                     "store_error"
                 }
             },
@@ -58,12 +58,19 @@ async fn steps(shared: &Shared, inv: &Investigation) -> Option<Step> {
         match shared.runner.run(inv).await {
             Ok(step) => return Some(step),
             Err(e) if e.is_transient() && !shared.stopping.load(Ordering::SeqCst) => {
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "database unavailable; resuming from the log shortly");
+                tracing::warn!(
+                    error = &e as &dyn std::error::Error,
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "database unavailable; resuming from the log shortly"
+                );
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
             Err(e) => {
-                tracing::error!(error = %e, "run failed on a store error");
+                tracing::error!(
+                    error = &e as &dyn std::error::Error,
+                    "run stopped on an error"
+                );
                 return None;
             }
         }
