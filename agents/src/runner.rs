@@ -23,9 +23,9 @@ mod journal;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use vigil_engine::Clock;
 use vigil_engine::approval::{ApprovalId, Decision};
@@ -155,7 +155,6 @@ pub struct Runner {
     clock: Arc<dyn Clock>,
     mode: Mode,
     prices: HashMap<String, Price>,
-    stop: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -185,15 +184,7 @@ impl Runner {
             clock,
             mode,
             prices: HashMap::new(),
-            stop: Arc::new(AtomicBool::new(false)),
         }
-    }
-
-    /// Shares a stop flag: once it is set, each run is released to the queue
-    /// at its next checkpoint (before its next model call) instead of going on.
-    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Self {
-        self.stop = stop;
-        self
     }
 
     /// Prices tokens per model (for the cost counters).
@@ -204,15 +195,20 @@ impl Runner {
 
     /// Drives the claimed investigation `inv` (holding `inv.lease_epoch`)
     /// until it parks, finishes, is released, or loses its lease.
-    pub async fn run(&self, inv: &Investigation) -> Result<Step, Error> {
-        match self.drive(inv).await {
+    ///
+    /// Once `stop` is cancelled the run goes no further than its next
+    /// checkpoint: before its next model call it releases itself to the
+    /// queue ([`Step::Released`]). A model or tool call already under way is
+    /// not interrupted; dropping the returned future does that.
+    pub async fn run(&self, inv: &Investigation, stop: &CancellationToken) -> Result<Step, Error> {
+        match self.drive(inv, stop).await {
             Ok(never) => match never {},
             Err(Halt::At(step)) => Ok(step),
             Err(Halt::Failed(e)) => Err(e),
         }
     }
 
-    async fn drive(&self, inv: &Investigation) -> Flow<Infallible> {
+    async fn drive(&self, inv: &Investigation, stop: &CancellationToken) -> Flow<Infallible> {
         let mut journal = Journal::open(&self.ports, inv).await?;
         let agent = match self.catalog.get(&inv.agent_id) {
             Ok(agent) => agent,
@@ -230,7 +226,7 @@ impl Runner {
             for pending in open {
                 self.settle(agent, &budget, &mut journal, pending).await?;
             }
-            if self.stop.load(Ordering::SeqCst) {
+            if stop.is_cancelled() {
                 return Err(journal
                     .release("worker shutting down", Step::Released)
                     .await);

@@ -20,6 +20,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+use tokio_util::sync::CancellationToken;
 use vigil_engine::store::{Delivery, DeliveryOutcome};
 
 use crate::state::ApiStore;
@@ -176,9 +177,9 @@ impl Notifier {
         })
     }
 
-    /// Runs passes until `shutdown` turns true. Database outages are logged
-    /// once and waited out.
-    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    /// Runs passes until `shutdown` is cancelled. Database outages are
+    /// logged once and waited out.
+    pub async fn run(self, shutdown: CancellationToken) {
         if self.settings.targets.is_empty() {
             return;
         }
@@ -198,10 +199,7 @@ impl Notifier {
             }
             tokio::select! {
                 () = tokio::time::sleep(self.settings.poll) => {}
-                Ok(()) = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
-                return;
+                () = shutdown.cancelled() => return,
             }
         }
     }
