@@ -101,7 +101,7 @@ pub struct WebhookConfig {
 
 impl WebhookConfig {
     /// The target, with its secret read from the environment.
-    pub fn target(&self) -> anyhow::Result<vigil_api::webhooks::WebhookTarget> {
+    pub fn target(&self) -> anyhow::Result<vigil_workers::webhooks::WebhookTarget> {
         anyhow::ensure!(
             self.url.starts_with("http://") || self.url.starts_with("https://"),
             "webhook `{}`: url must start with http:// or https://",
@@ -120,7 +120,7 @@ impl WebhookConfig {
             self.name,
             self.secret_env
         );
-        Ok(vigil_api::webhooks::WebhookTarget {
+        Ok(vigil_workers::webhooks::WebhookTarget {
             name: self.name.clone(),
             url: self.url.clone(),
             secret,

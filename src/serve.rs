@@ -9,11 +9,11 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use vigil_agents::runner::Runner;
 use vigil_agents::setup::Setup;
-use vigil_api::webhooks::{Notifier, WebhookSettings};
 use vigil_api::{AgentInfo, Agents, AppState, Limits, SystemInfo, ToolInfo};
 use vigil_engine::SystemClock;
 use vigil_engine::event::Effect;
 use vigil_engine::store::Store;
+use vigil_workers::webhooks::{Notifier, WebhookSettings};
 use vigil_workers::{SweepSettings, WorkerSettings};
 
 use crate::config::{Config, redact_url};
@@ -112,7 +112,8 @@ pub async fn serve_command(config: &Config, args: ServeArgs) -> anyhow::Result<(
     tracing::info!(listen = %address, "api listening");
 
     let notifier = Notifier::new(
-        store.api(),
+        ports.clone(),
+        ports.clone(),
         WebhookSettings {
             targets,
             ..WebhookSettings::default()

@@ -2,7 +2,8 @@
 //!
 //! Vigil's running engine: apalis runs the investigations a worker claims
 //! from the store, keeps each lease alive with heartbeats, and runs the
-//! reaper and the approval-expiry sweep on cron schedules.
+//! reaper and the approval-expiry sweep on cron schedules; and the other
+//! background work of a process, the webhook notifier.
 //!
 //! - **Claims.** The apalis backend is a stream that claims from the store
 //!   only when the worker has a free slot. It is woken by the store's
@@ -18,6 +19,9 @@
 //!   failure is logged once and never stops the worker.
 //! - **Sweeps.** The reaper and the expiry sweep are apalis-cron schedules.
 //!   Each tick is idempotent, so any number of processes may run them.
+//! - **Webhooks.** [`webhooks::Notifier`] announces new approval requests
+//!   to configured receivers through the store's outbox, signed and
+//!   retried; `vigil serve` runs it beside the API.
 //! - **Shutdown.** [`run`] takes one cancellation token. When it is
 //!   cancelled (the soft stop) the worker claims nothing more, and each run
 //!   goes on to its next checkpoint, where it releases itself. When the
@@ -31,6 +35,7 @@ mod claims;
 mod presence;
 mod run;
 mod sweeps;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
