@@ -1,11 +1,11 @@
 //! The agent loop: one call drives a claimed investigation until it parks,
 //! finishes, or loses its lease.
 //!
-//! A run reads its event log once, into a [`Journal`] that then tracks the
-//! run's own writes. Each pass settles the newest turn's open tool calls,
-//! checks the budget, and asks the model for the next turn. Every write
-//! names the lease epoch the worker holds; on `LeaseLost` the loop stops at
-//! once, without another model or tool call.
+//! A run reads its event log once, into a journal (`runner/journal.rs`)
+//! that then tracks the run's own writes. Each pass settles the newest
+//! turn's open tool calls, checks the budget, and asks the model for the
+//! next turn. Every write names the lease epoch the worker holds; on
+//! `LeaseLost` the loop stops at once, without another model or tool call.
 //!
 //! A model turn is held back and journaled in one checkpoint with the first
 //! write of its first tool call (usually that call's intent), so the intent
