@@ -10,14 +10,16 @@
 //! flight, each new dispatch replacing a finished run.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_trait::async_trait;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use vigil_agents::Mode;
 use vigil_agents::model::{ChatModel, ChatRequest, ChatResponse, Message, ModelError, ToolCall};
-use vigil_agents::runner::{Mode, Runner};
+use vigil_agents::runner::Runner;
 use vigil_agents::tool::{ApprovalPolicy, Effect, Tool, ToolError, ToolSpec};
 use vigil_agents::{AgentBudget, AgentConfig, Catalog, ToolRegistry};
 use vigil_engine::store::DispatchRequest;
@@ -43,7 +45,7 @@ pub struct E2eArgs {
     #[arg(long, default_value_t = 2)]
     claimers: usize,
     /// Latency of each scripted model turn (e.g. 2s): shows memory with runs parked on a slow model.
-    #[arg(long, default_value = "0s", value_parser = vigil_agents::duration::parse)]
+    #[arg(long, default_value = "0s", value_parser = vigil_agents::config::duration::parse)]
     model_latency: Duration,
 }
 
@@ -158,19 +160,15 @@ pub async fn e2e(config: &Config, args: E2eArgs) -> anyhow::Result<()> {
         latency: args.model_latency,
         submitted: submitted.clone(),
     });
-    let stop = Arc::new(AtomicBool::new(false));
-    let runner = Arc::new(
-        Runner::new(
-            store.clone(),
-            catalog,
-            Arc::new(registry),
-            model,
-            Arc::new(SystemClock),
-            Mode::Real,
-        )
-        .with_stop(stop.clone()),
-    );
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let runner = Arc::new(Runner::new(
+        store.clone(),
+        catalog,
+        Arc::new(registry),
+        model,
+        Arc::new(SystemClock),
+        Mode::Real,
+    ));
+    let shutdown = CancellationToken::new();
     let mut workers = tokio::task::JoinSet::new();
     for k in 0..args.workers {
         let mut settings = WorkerSettings::new(format!("bench-worker-{k}"));
@@ -179,22 +177,13 @@ pub async fn e2e(config: &Config, args: E2eArgs) -> anyhow::Result<()> {
         settings.concurrency = args.concurrency * 2;
         settings.claimers = args.claimers;
         settings.grace = Duration::from_secs(5);
-        let mut rx = stop_rx.clone();
-        let (store, runner, stop) = (store.clone(), runner.clone(), stop.clone());
-        workers.spawn(async move {
-            let shutdown = async move {
-                let _ = rx.wait_for(|s| *s).await;
-            };
-            vigil_workers::run(
-                store,
-                runner,
-                stop,
-                settings,
-                SweepSettings::default(),
-                shutdown,
-            )
-            .await
-        });
+        workers.spawn(vigil_workers::run(
+            store.clone(),
+            runner.clone(),
+            settings,
+            SweepSettings::default(),
+            shutdown.clone(),
+        ));
     }
 
     println!("vigil bench e2e");
@@ -287,7 +276,7 @@ pub async fn e2e(config: &Config, args: E2eArgs) -> anyhow::Result<()> {
     claim.sort_unstable();
     let events_per_sec = events as f64 / elapsed.as_secs_f64();
 
-    let _ = stop_tx.send(true);
+    shutdown.cancel();
     while let Some(done) = workers.join_next().await {
         done.context("worker task")??;
     }

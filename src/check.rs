@@ -1,8 +1,8 @@
 //! `vigil check`: builds the agent side from the configuration and prints it.
 
 use anyhow::Context;
+use vigil_agents::Mode;
 use vigil_agents::dummy::SCRIPTED_MODEL;
-use vigil_agents::runner::Mode;
 
 use crate::config::{Config, redact_url};
 
@@ -34,7 +34,7 @@ pub fn check_command(config: &Config) -> anyhow::Result<()> {
         let approval = if spec.approval.required {
             format!(
                 ", approval required, expires in {}",
-                vigil_agents::duration::format(spec.approval.expires_in)
+                vigil_agents::config::duration::format(spec.approval.expires_in)
             )
         } else {
             String::new()

@@ -11,9 +11,9 @@ use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
-use vigil_agents::runner::{Mode, Price};
 use vigil_agents::setup::{AgentsConfig, ToolConfig};
 use vigil_agents::{AgentConfig, OpenAiConfig};
+use vigil_agents::{Mode, Price};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -55,6 +55,10 @@ pub struct Config {
     /// `[api]`.
     #[serde(default)]
     pub api: ApiConfig,
+    /// Deprecated keys found while loading, one message each, for
+    /// [`Config::warn_deprecated`] to log once logging is up.
+    #[serde(skip)]
+    pub deprecations: Vec<String>,
 }
 
 /// `[api]`: the HTTP API served by `vigil serve`.
@@ -97,7 +101,7 @@ pub struct WebhookConfig {
 
 impl WebhookConfig {
     /// The target, with its secret read from the environment.
-    pub fn target(&self) -> anyhow::Result<vigil_api::webhooks::WebhookTarget> {
+    pub fn target(&self) -> anyhow::Result<vigil_workers::webhooks::WebhookTarget> {
         anyhow::ensure!(
             self.url.starts_with("http://") || self.url.starts_with("https://"),
             "webhook `{}`: url must start with http:// or https://",
@@ -116,7 +120,7 @@ impl WebhookConfig {
             self.name,
             self.secret_env
         );
-        Ok(vigil_api::webhooks::WebhookTarget {
+        Ok(vigil_workers::webhooks::WebhookTarget {
             name: self.name.clone(),
             url: self.url.clone(),
             secret,
@@ -135,11 +139,16 @@ pub struct WorkerConfig {
     /// Agents served (empty: all).
     pub agents: Vec<String>,
     /// How often to look for work when no wake-up arrives.
-    #[serde(with = "vigil_agents::duration")]
+    #[serde(with = "vigil_agents::config::duration")]
     pub poll_interval: std::time::Duration,
     /// How long runs in flight get to reach a checkpoint at shutdown.
-    #[serde(with = "vigil_agents::duration")]
+    #[serde(with = "vigil_agents::config::duration")]
     pub grace: std::time::Duration,
+    /// The lease length: a claimed run's worker renews its lease every
+    /// third of it, and a run whose lease ran out is dead-lettered at the
+    /// reaper's next tick.
+    #[serde(with = "vigil_agents::config::duration")]
+    pub lease: std::time::Duration,
 }
 
 impl Default for WorkerConfig {
@@ -150,6 +159,7 @@ impl Default for WorkerConfig {
             agents: Vec::new(),
             poll_interval: std::time::Duration::from_secs(1),
             grace: std::time::Duration::from_secs(30),
+            lease: std::time::Duration::from_secs(120),
         }
     }
 }
@@ -160,17 +170,21 @@ impl Default for WorkerConfig {
 pub struct ReaperConfig {
     /// Six-field cron expression (with seconds).
     pub schedule: String,
-    /// The lease length: a run whose worker has not heartbeaten for this
-    /// long is dead-lettered at the next tick.
-    #[serde(with = "vigil_agents::duration")]
-    pub stale_after: std::time::Duration,
+    /// The old name of `worker.lease`, still read: [`Config::load`] moves it
+    /// there and records a deprecation, so this is `None` after loading.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "vigil_agents::config::duration::option"
+    )]
+    pub stale_after: Option<std::time::Duration>,
 }
 
 impl Default for ReaperConfig {
     fn default() -> Self {
         Self {
             schedule: "*/15 * * * * *".to_owned(),
-            stale_after: std::time::Duration::from_secs(120),
+            stale_after: None,
         }
     }
 }
@@ -306,21 +320,27 @@ const ENV_SECTIONS: [&str; 8] = [
 impl Config {
     /// Loads the layered configuration. An explicitly named file must exist;
     /// `./vigil.toml` is read only when present.
+    ///
+    /// `[reaper] stale_after`, the old name of `worker.lease`, is still
+    /// accepted: its value becomes the lease and a deprecation is recorded
+    /// (see [`Config::warn_deprecated`]). Setting both is an error.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        // What the operator set, without the defaults, so that an explicit
+        // key can be told from a default one.
+        let mut given = Figment::new();
         match file {
             Some(path) => {
                 anyhow::ensure!(path.exists(), "config file {} not found", path.display());
-                figment = figment.merge(Toml::file_exact(path));
+                given = given.merge(Toml::file_exact(path));
             }
             None if Path::new("vigil.toml").exists() => {
-                figment = figment.merge(Toml::file_exact("vigil.toml"));
+                given = given.merge(Toml::file_exact("vigil.toml"));
             }
             None => {}
         }
         // Only variables for known sections: others (VIGIL_CONFIG, tool
         // credentials referenced as ${VIGIL_...} in headers) are not config.
-        figment = figment.merge(
+        given = given.merge(
             Env::prefixed("VIGIL_")
                 .filter(|key| {
                     let key = key.as_str().to_ascii_lowercase();
@@ -328,7 +348,24 @@ impl Config {
                 })
                 .map(|key| key.as_str().replacen('_', ".", 1).into()),
         );
-        let mut config: Config = figment.extract().context("invalid configuration")?;
+        let lease_given = given.contains("worker.lease");
+        let mut config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(given)
+            .extract()
+            .context("invalid configuration")?;
+        if let Some(lease) = config.reaper.stale_after.take() {
+            anyhow::ensure!(
+                !lease_given,
+                "both `worker.lease` and its old name `reaper.stale_after` are set; \
+                 keep only `worker.lease`"
+            );
+            config.worker.lease = lease;
+            config.deprecations.push(
+                "`reaper.stale_after` (VIGIL_REAPER_STALE_AFTER) is deprecated: it is the \
+                 lease length, now `[worker] lease` (VIGIL_WORKER_LEASE); its value was used"
+                    .to_owned(),
+            );
+        }
         if let Some(url) = &overrides.database_url {
             config.database.url = url.clone();
         }
@@ -339,6 +376,15 @@ impl Config {
             config.mode = Some(mode);
         }
         Ok(config)
+    }
+}
+
+impl Config {
+    /// Logs each deprecated key [`Config::load`] found, once, as a warning.
+    pub fn warn_deprecated(&self) {
+        for message in &self.deprecations {
+            tracing::warn!("configuration: {message}");
+        }
     }
 }
 
@@ -439,6 +485,113 @@ mod tests {
             assert_eq!(config.mode, Some(Mode::DryRun));
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_lease_is_worker_lease() {
+        figment::Jail::expect_with(|jail| {
+            let config = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(config.worker.lease, std::time::Duration::from_secs(120));
+            jail.create_file("vigil.toml", "[worker]\nlease = \"45s\"\n")?;
+            let config = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(config.worker.lease, std::time::Duration::from_secs(45));
+            assert!(config.deprecations.is_empty(), "{:?}", config.deprecations);
+            jail.set_env("VIGIL_WORKER_LEASE", "1m");
+            let config = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(config.worker.lease, std::time::Duration::from_secs(60));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_old_stale_after_key_sets_the_lease_and_is_reported_as_deprecated() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("vigil.toml", "[reaper]\nstale_after = \"3s\"\n")?;
+            let config = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(config.worker.lease, std::time::Duration::from_secs(3));
+            assert_eq!(config.reaper.stale_after, None, "moved, not kept twice");
+            assert_eq!(config.deprecations.len(), 1);
+            assert!(
+                config.deprecations[0].contains("`reaper.stale_after`")
+                    && config.deprecations[0].contains("`[worker] lease`"),
+                "{:?}",
+                config.deprecations
+            );
+
+            jail.create_file("vigil.toml", "")?;
+            jail.set_env("VIGIL_REAPER_STALE_AFTER", "7s");
+            let config = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(config.worker.lease, std::time::Duration::from_secs(7));
+            assert_eq!(config.deprecations.len(), 1);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn setting_the_lease_under_both_names_is_an_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "vigil.toml",
+                "[worker]\nlease = \"30s\"\n[reaper]\nstale_after = \"30s\"\n",
+            )?;
+            let err = Config::load(None, &Overrides::default()).unwrap_err();
+            let text = format!("{err:#}");
+            assert!(
+                text.contains("worker.lease") && text.contains("reaper.stale_after"),
+                "{text}"
+            );
+            Ok(())
+        });
+    }
+
+    /// Collects what a subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn deprecations_are_logged_as_warnings() {
+        let mut loaded = None;
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("vigil.toml", "[reaper]\nstale_after = \"3s\"\n")?;
+            loaded = Some(Config::load(None, &Overrides::default()).unwrap());
+            Ok(())
+        });
+        let config = loaded.unwrap();
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || config.warn_deprecated());
+        let logged = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = logged.lines().collect();
+        assert_eq!(lines.len(), 1, "{logged}");
+        assert!(lines[0].contains("WARN"), "{logged}");
+        assert!(lines[0].contains("`reaper.stale_after`"), "{logged}");
+
+        let current = Config::default();
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || current.warn_deprecated());
+        assert!(
+            captured.0.lock().unwrap().is_empty(),
+            "nothing to warn about"
+        );
     }
 
     #[test]

@@ -33,7 +33,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use vigil_agents::runner::Mode;
+use vigil_agents::Mode;
 
 use crate::config::{Config, LogConfig, LogFormat, Overrides};
 
@@ -153,6 +153,7 @@ fn main() -> ExitCode {
         _ => "info,sqlx=warn",
     };
     config::init_logging(&config.log, default_log);
+    config.warn_deprecated();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

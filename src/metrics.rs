@@ -80,11 +80,11 @@ fn describe() {
 }
 
 /// Serves `GET /metrics` with this process's metrics on `listen` until
-/// `stop` turns true (`vigil worker --metrics-listen`).
+/// `stop` is cancelled (`vigil worker --metrics-listen`).
 pub async fn serve(
     listen: SocketAddr,
     handle: PrometheusHandle,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -98,11 +98,8 @@ pub async fn serve(
     );
     tracing::info!(listen = %listen, "metrics listening");
     tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
         if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(stop.cancelled_owned())
             .await
         {
             tracing::warn!(error = %e, "metrics listener stopped");

@@ -4,17 +4,16 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use vigil_agents::runner::Runner;
 use vigil_agents::setup::Setup;
-use vigil_api::webhooks::{Notifier, WebhookSettings};
 use vigil_api::{AgentInfo, Agents, AppState, Limits, SystemInfo, ToolInfo};
 use vigil_engine::SystemClock;
 use vigil_engine::event::Effect;
 use vigil_engine::store::Store;
+use vigil_workers::webhooks::{Notifier, WebhookSettings};
 use vigil_workers::{SweepSettings, WorkerSettings};
 
 use crate::config::{Config, redact_url};
@@ -43,12 +42,12 @@ pub async fn worker_command(config: &Config, args: WorkerArgs) -> anyhow::Result
     let setup = config.agent_setup()?;
     let store = stores::connect(config).await?;
     store.prepare_embedded().await?;
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let shutdown = CancellationToken::new();
     if let Some(listen) = args.metrics_listen {
-        crate::metrics::serve(listen, crate::metrics::install()?, stop_rx.clone()).await?;
+        crate::metrics::serve(listen, crate::metrics::install()?, shutdown.clone()).await?;
     }
-    tokio::spawn(signal_to(stop_tx));
-    run_workers(config, &setup, &store, stop_rx).await
+    tokio::spawn(signal_to(shutdown.clone()));
+    run_workers(config, &setup, &store, shutdown).await
 }
 
 /// `vigil serve`: the API, the webhook notifier, workers, reaper and expiry
@@ -80,8 +79,8 @@ pub async fn serve_command(config: &Config, args: ServeArgs) -> anyhow::Result<(
         println!("Create tokens for people and pipelines with `vigil token create`.");
     }
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(signal_to(stop_tx));
+    let shutdown = CancellationToken::new();
+    tokio::spawn(signal_to(shutdown.clone()));
     let process_metrics = crate::metrics::install()?;
 
     let state = AppState::new(
@@ -98,17 +97,14 @@ pub async fn serve_command(config: &Config, args: ServeArgs) -> anyhow::Result<(
         body_bytes: config.api.body_limit,
         prompt_chars: config.api.prompt_limit,
     })
-    .with_shutdown(stop_rx.clone())
+    .with_shutdown(shutdown.clone())
     .with_process_metrics(Arc::new(move || process_metrics.render()));
     let app = vigil_api::app(state);
-    let mut server_stop = stop_rx.clone();
-    let server = tokio::spawn(async move {
+    let server = tokio::spawn(
         axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_stop.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .into_future(),
+    );
     println!("Vigil console: http://{address}/ (sign in with an API token)");
     println!(
         "Vigil API listening on http://{address}/api/v1 (mode {})",
@@ -117,15 +113,16 @@ pub async fn serve_command(config: &Config, args: ServeArgs) -> anyhow::Result<(
     tracing::info!(listen = %address, "api listening");
 
     let notifier = Notifier::new(
-        store.api(),
+        ports.clone(),
+        ports.clone(),
         WebhookSettings {
             targets,
             ..WebhookSettings::default()
         },
     )?;
-    let notifier = tokio::spawn(notifier.run(stop_rx.clone()));
+    let notifier = tokio::spawn(notifier.run(shutdown.clone()));
 
-    let workers = run_workers(config, &setup, &store, stop_rx).await;
+    let workers = run_workers(config, &setup, &store, shutdown).await;
     let served = server.await.context("api task")?;
     let _ = notifier.await;
     workers?;
@@ -137,10 +134,9 @@ async fn run_workers(
     config: &Config,
     setup: &Setup,
     store: &AnyStore,
-    mut stop: watch::Receiver<bool>,
+    shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let ports: Arc<dyn Store> = store.ports();
-    let halt = Arc::new(AtomicBool::new(false));
     let runner = Runner::new(
         ports.clone(),
         setup.catalog.clone(),
@@ -149,15 +145,14 @@ async fn run_workers(
         Arc::new(SystemClock),
         setup.mode,
     )
-    .with_prices(setup.prices.clone())
-    .with_stop(halt.clone());
+    .with_prices(setup.prices.clone());
     let mut settings = WorkerSettings::new(vigil_workers::worker_id());
     settings.concurrency = config.worker.concurrency;
     settings.claimers = config.worker.claimers;
     settings.agents = config.worker.agents.clone();
     settings.poll_interval = config.worker.poll_interval;
     settings.grace = config.worker.grace;
-    settings.lease = config.reaper.stale_after;
+    settings.lease = config.worker.lease;
     let sweeps = SweepSettings {
         reaper: config.reaper.schedule.clone(),
         expiry: config.expiry.schedule.clone(),
@@ -168,10 +163,7 @@ async fn run_workers(
         worker.id = %settings.id,
         "starting"
     );
-    let shutdown = async move {
-        let _ = stop.wait_for(|stop| *stop).await;
-    };
-    vigil_workers::run(ports, Arc::new(runner), halt, settings, sweeps, shutdown)
+    vigil_workers::run(ports, Arc::new(runner), settings, sweeps, shutdown)
         .await
         .context("worker runtime")?;
     Ok(())
@@ -207,11 +199,12 @@ fn api_agents(setup: &Setup) -> Agents {
     }))
 }
 
-/// Sets `stop` on the first SIGINT or SIGTERM; a second one exits at once.
-async fn signal_to(stop: watch::Sender<bool>) {
+/// Cancels `shutdown` on the first SIGINT or SIGTERM (the graceful stop of
+/// everything the process runs); a second signal exits at once.
+async fn signal_to(shutdown: CancellationToken) {
     wait_for_signal().await;
     tracing::info!("signal received: shutting down gracefully (send another to stop at once)");
-    let _ = stop.send(true);
+    shutdown.cancel();
     wait_for_signal().await;
     tracing::warn!("second signal: stopping now; leases left running will expire");
     std::process::exit(130);

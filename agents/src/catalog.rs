@@ -29,7 +29,7 @@ pub struct AgentBudget {
     /// Most input plus output tokens.
     pub max_tokens: u64,
     /// Most wall-clock time from first claim.
-    #[serde(with = "crate::duration")]
+    #[serde(with = "crate::config::duration")]
     pub max_wall_time: Duration,
     /// Most times the same tool may be called with the same arguments.
     pub max_repeated_calls: u32,

@@ -66,7 +66,7 @@ pub struct HttpToolConfig {
     #[serde(default = "default_effect")]
     pub effect: Effect,
     /// Per-call timeout (default 10 s).
-    #[serde(default = "default_timeout", with = "crate::duration")]
+    #[serde(default = "default_timeout", with = "crate::config::duration")]
     pub timeout: Duration,
     /// When calls need approval.
     #[serde(default)]

@@ -14,32 +14,32 @@
 //!   output schema;
 //! - [`model`]: the [`model::ChatModel`] port, and [`openai`], its
 //!   adapter for any OpenAI-compatible endpoint;
-//! - [`setup`]: modes, and building tools, agents and the model from
-//!   configuration; [`dummy`]: the offline showcase (scripted model and
-//!   fixture tools); [`secret`] and [`duration`]: configuration values;
+//! - [`config`]: values read from configuration (the runtime mode, token
+//!   prices, secrets that never print, durations); [`setup`]: the mode
+//!   rules, and building tools, agents and the model from configuration;
+//!   [`dummy`]: the offline showcase (scripted model and fixture tools);
 //! - `testing` (feature `test-util`): loopback model and tool servers.
 //!
 //! Depends on `vigil-engine` only among workspace crates; it must never depend
 //! on a concrete store, the worker runtime or the HTTP API.
 
 pub mod catalog;
+pub mod config;
 pub mod dummy;
-pub mod duration;
 pub mod history;
 pub mod http;
 pub mod model;
 pub mod openai;
 pub mod registry;
 pub mod runner;
-pub mod secret;
 pub mod setup;
 #[cfg(feature = "test-util")]
 pub mod testing;
 pub mod tool;
 
 pub use catalog::{Agent, AgentBudget, AgentConfig, Catalog, CatalogError};
+pub use config::{Mode, Price, Secret};
 pub use model::{ChatModel, ChatRequest, ChatResponse, Message, ModelError, ToolDef};
 pub use openai::{OpenAiConfig, OpenAiModel, RetryPolicy};
 pub use registry::{Prepared, RegistryError, ToolOutcome, ToolRegistry};
-pub use secret::Secret;
 pub use tool::{AllowRule, ApprovalPolicy, Tool, ToolError, ToolSpec};

@@ -33,8 +33,8 @@ use serde_json::{Value, json};
 use tower::Service;
 use tracing::Instrument;
 
+use crate::config::Secret;
 use crate::model::{ChatModel, ChatRequest, ChatResponse, Message, ModelError, ToolCall};
-use crate::secret::Secret;
 
 /// Retry limits for model calls.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,13 +43,13 @@ pub struct RetryPolicy {
     /// Retries after the first attempt.
     pub max_retries: u32,
     /// First backoff; doubled each retry, with jitter.
-    #[serde(with = "crate::duration")]
+    #[serde(with = "crate::config::duration")]
     pub initial_backoff: Duration,
     /// Longest single wait (also caps `Retry-After`).
-    #[serde(with = "crate::duration")]
+    #[serde(with = "crate::config::duration")]
     pub max_backoff: Duration,
     /// Most total waiting across retries of one call.
-    #[serde(with = "crate::duration")]
+    #[serde(with = "crate::config::duration")]
     pub max_total_wait: Duration,
 }
 
@@ -76,7 +76,7 @@ pub struct OpenAiConfig {
     /// Default model name.
     pub model: String,
     /// Per-attempt timeout.
-    #[serde(default = "default_timeout", with = "crate::duration")]
+    #[serde(default = "default_timeout", with = "crate::config::duration")]
     pub timeout: Duration,
     /// Sampling temperature.
     #[serde(default)]

@@ -1,11 +1,16 @@
 //! The agent loop: one call drives a claimed investigation until it parks,
 //! finishes, or loses its lease.
 //!
-//! Each pass rebuilds the conversation from the event log ([`History`]),
-//! settles the newest turn's open tool calls, checks the budget, and asks
-//! the model for the next turn. Every write names the lease epoch the worker
-//! holds; on `LeaseLost` the loop stops at once, without another model or
-//! tool call.
+//! A run reads its event log once, into a journal (`runner/journal.rs`)
+//! that then tracks the run's own writes. Each pass settles the newest
+//! turn's open tool calls, checks the budget, and asks the model for the
+//! next turn. Every write names the lease epoch the worker holds; on
+//! `LeaseLost` the loop stops at once, without another model or tool call.
+//!
+//! A model turn is held back and journaled in one checkpoint with the first
+//! write of its first tool call (usually that call's intent), so the intent
+//! is still written before the tool runs. Every lifecycle write (complete,
+//! park, release, fail) first writes a held turn.
 //!
 //! Resume rules (design.md, "Durable resume, not replay"):
 //! - a tool call with a result never runs again;
@@ -13,66 +18,97 @@
 //! - a write tool with an intent and no result does not run again: the run
 //!   goes to `review_required` with `"outcome of <tool call id> unknown"`.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+mod journal;
 
-use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use vigil_engine::Clock;
 use vigil_engine::approval::{ApprovalId, Decision};
-use vigil_engine::event::{Effect, Event, ModelTurn, StepEvent, ToolIntent, ToolResult};
+use vigil_engine::event::{Effect, ModelTurn, StepEvent, ToolIntent, ToolResult};
 use vigil_engine::machine::ApprovalDraft;
-use vigil_engine::model::{Investigation, InvestigationId};
+use vigil_engine::model::Investigation;
 use vigil_engine::result::Completion;
-use vigil_engine::store::{Error, Store};
+use vigil_engine::store::{self, Leases, Reads, Store};
 
+use self::journal::Journal;
 use crate::catalog::{Agent, AgentBudget, Catalog};
+use crate::config::{Mode, Price};
 use crate::history::{ApprovalState, History, PendingCall};
 use crate::model::{ChatModel, ChatRequest, ToolDef};
 use crate::registry::{Prepared, SUBMIT_RESULT, ToolOutcome, ToolRegistry};
 
-/// How tools and models behave.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// The built-in scripted model and fixture tools: nothing leaves the process.
-    Dummy,
-    /// A real model; read tools run; write tools return a preview of what
-    /// they would do (approvals are still requested).
-    DryRun,
-    /// Everything runs.
-    #[default]
-    Real,
+/// The store ports a run uses: the fenced writes under its lease, and one
+/// read of its event log when it starts.
+#[derive(Clone)]
+pub struct Ports {
+    /// Checkpoints and lifecycle writes, each naming the lease epoch.
+    pub leases: Arc<dyn Leases>,
+    /// Reads the event log of a run as it starts.
+    pub reads: Arc<dyn Reads>,
 }
 
-impl Mode {
-    /// The mode's configuration name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Dummy => "dummy",
-            Mode::DryRun => "dry_run",
-            Mode::Real => "real",
+impl From<Arc<dyn Store>> for Ports {
+    fn from(store: Arc<dyn Store>) -> Self {
+        Self {
+            leases: store.clone(),
+            reads: store,
         }
     }
 }
 
-impl std::fmt::Display for Mode {
+impl std::fmt::Debug for Ports {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.debug_struct("Ports").finish_non_exhaustive()
     }
 }
 
-/// Price of a model's tokens, in US dollars per million.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Price {
-    /// Per million prompt tokens.
-    pub input_per_million: f64,
-    /// Per million completion tokens.
-    pub output_per_million: f64,
+/// Why [`Runner::run`] did not bring a run to a [`Step`]. Either way the run
+/// keeps its lease until it expires, unless the caller gives it back.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A store call failed. `LeaseLost` is not an error: the run ends as
+    /// [`Step::LeaseLost`].
+    #[error("store call failed")]
+    Store(#[from] store::Error),
+    /// The log says a tool call waits on an approval request, yet the run
+    /// was claimed, and a parked run is never claimed: the log and the row
+    /// disagree. Nothing was written.
+    #[error("tool call {tool_call_id} waits on approval {approval}, but the run is not parked")]
+    NotParked {
+        /// The call the log shows as parked.
+        tool_call_id: String,
+        /// The request it waits on.
+        approval: ApprovalId,
+    },
 }
+
+impl Error {
+    /// Whether running the investigation again later may succeed (the
+    /// database was unreachable): it resumes from its log.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Store(e) if e.is_transient())
+    }
+}
+
+/// How the loop stops early: at a step, or on an error.
+enum Halt {
+    At(Step),
+    Failed(Error),
+}
+
+impl From<Error> for Halt {
+    fn from(e: Error) -> Self {
+        Halt::Failed(e)
+    }
+}
+
+/// A part of the loop: `Ok` goes on, `Err` stops the run.
+type Flow<T = ()> = Result<T, Halt>;
 
 /// Where a run stands when [`Runner::run`] returns.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,14 +148,13 @@ impl Step {
 
 /// Runs agents.
 pub struct Runner {
-    store: Arc<dyn Store>,
+    ports: Ports,
     catalog: Arc<Catalog>,
     tools: Arc<ToolRegistry>,
     model: Arc<dyn ChatModel>,
     clock: Arc<dyn Clock>,
     mode: Mode,
     prices: HashMap<String, Price>,
-    stop: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -131,26 +166,10 @@ impl std::fmt::Debug for Runner {
     }
 }
 
-/// Unwraps a store result; `LeaseLost` ends the run quietly (returning
-/// `Step::LeaseLost` as the caller's result type), any other error is
-/// returned to the worker.
-macro_rules! fenced {
-    ($e:expr) => {
-        match $e {
-            Ok(value) => value,
-            Err(Error::LeaseLost { .. }) => {
-                tracing::info!("lease lost; stopping without another write");
-                return Ok(Step::LeaseLost.into());
-            }
-            Err(e) => return Err(e),
-        }
-    };
-}
-
 impl Runner {
-    /// A runner.
+    /// A runner over `ports` (an `Arc<dyn Store>` converts).
     pub fn new(
-        store: Arc<dyn Store>,
+        ports: impl Into<Ports>,
         catalog: Arc<Catalog>,
         tools: Arc<ToolRegistry>,
         model: Arc<dyn ChatModel>,
@@ -158,22 +177,14 @@ impl Runner {
         mode: Mode,
     ) -> Self {
         Self {
-            store,
+            ports: ports.into(),
             catalog,
             tools,
             model,
             clock,
             mode,
             prices: HashMap::new(),
-            stop: Arc::new(AtomicBool::new(false)),
         }
-    }
-
-    /// Shares a stop flag: once it is set, each run is released to the queue
-    /// at its next checkpoint (before its next model call) instead of going on.
-    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Self {
-        self.stop = stop;
-        self
     }
 
     /// Prices tokens per model (for the cost counters).
@@ -183,47 +194,52 @@ impl Runner {
     }
 
     /// Drives the claimed investigation `inv` (holding `inv.lease_epoch`)
-    /// until it parks, finishes, is released, or loses its lease. Store
-    /// errors other than `LeaseLost` are returned.
-    pub async fn run(&self, inv: &Investigation) -> Result<Step, Error> {
-        let (id, epoch) = (inv.id, inv.lease_epoch);
+    /// until it parks, finishes, is released, or loses its lease.
+    ///
+    /// Once `stop` is cancelled the run goes no further than its next
+    /// checkpoint: before its next model call it releases itself to the
+    /// queue ([`Step::Released`]). A model or tool call already under way is
+    /// not interrupted; dropping the returned future does that.
+    pub async fn run(&self, inv: &Investigation, stop: &CancellationToken) -> Result<Step, Error> {
+        match self.drive(inv, stop).await {
+            Ok(never) => match never {},
+            Err(Halt::At(step)) => Ok(step),
+            Err(Halt::Failed(e)) => Err(e),
+        }
+    }
+
+    async fn drive(&self, inv: &Investigation, stop: &CancellationToken) -> Flow<Infallible> {
+        let mut journal = Journal::open(&self.ports, inv).await?;
         let agent = match self.catalog.get(&inv.agent_id) {
             Ok(agent) => agent,
-            Err(e) => {
-                fenced!(self.store.fail(id, epoch, &e.to_string()).await);
-                return Ok(Step::Failed);
-            }
+            Err(e) => return Err(journal.fail(&e.to_string()).await),
         };
         let budget = agent.config().budget.with_overrides(&inv.budget);
         let mut tokens = inv.usage.input_tokens + inv.usage.output_tokens;
-        // Read the log once; afterwards this run's own (fenced) writes are
-        // the only appends, and each returns the events it sealed.
-        let mut history = History::from_events(&self.all_events(id).await?);
         loop {
-            let open: Vec<PendingCall> = history
+            let open: Vec<PendingCall> = journal
+                .history()
                 .pending()
                 .into_iter()
                 .filter(PendingCall::is_open)
                 .collect();
             for pending in open {
-                if let Some(step) = self
-                    .settle(inv, agent, &budget, &mut history, pending, &mut None)
-                    .await?
-                {
-                    return Ok(step);
-                }
+                self.settle(agent, &budget, &mut journal, pending).await?;
             }
-            if self.stop.load(Ordering::SeqCst) {
-                fenced!(self.store.release(id, epoch, "worker shutting down").await);
-                return Ok(Step::Released);
+            if stop.is_cancelled() {
+                return Err(journal
+                    .release("worker shutting down", Step::Released)
+                    .await);
             }
-            if let Some(reason) = self.exhausted(inv, &budget, &history, tokens) {
-                let raw = history.last_turn().and_then(|t| t.content.clone());
-                return self.review(id, epoch, reason, raw).await;
+            if let Some(reason) = self.exhausted(inv, &budget, journal.history(), tokens) {
+                let raw = journal.last_turn().and_then(|t| t.content.clone());
+                return Err(journal.complete(for_review(reason, raw)).await);
             }
             let request = ChatRequest {
                 model: agent.config().model.clone(),
-                messages: history.messages(&agent.config().system_prompt, &inv.prompt),
+                messages: journal
+                    .history()
+                    .messages(&agent.config().system_prompt, &inv.prompt),
                 tools: self.tool_defs(agent),
             };
             let started = std::time::Instant::now();
@@ -238,13 +254,9 @@ impl Runner {
                 Err(e) if e.is_transient() => {
                     let reason = e.to_string();
                     let why = format!("model unavailable: {reason}");
-                    fenced!(self.store.release(id, epoch, &why).await);
-                    return Ok(Step::RetryLater(reason));
+                    return Err(journal.release(&why, Step::RetryLater(reason)).await);
                 }
-                Err(e) => {
-                    fenced!(self.store.fail(id, epoch, &e.to_string()).await);
-                    return Ok(Step::Failed);
-                }
+                Err(e) => return Err(journal.fail(&e.to_string()).await),
             };
             tokens += response.input_tokens + response.output_tokens;
             metrics::counter!("vigil_model_tokens_total", "kind" => "input")
@@ -256,27 +268,23 @@ impl Runner {
                     + response.output_tokens as f64 * p.output_per_million)
                     / 1_000_000.0
             });
-            let turn = StepEvent::ModelTurn(ModelTurn {
+            let turn = ModelTurn {
                 model: response.model,
                 content: response.content,
                 tool_calls: response.tool_calls,
                 input_tokens: response.input_tokens,
                 output_tokens: response.output_tokens,
                 cost_usd,
-            });
-            // The turn is journaled together with the first write its first
-            // call makes (usually that call's intent): one commit instead of
-            // two. A crash before that write loses only the model's answer,
-            // and the model is asked again on resume.
-            let first = match &turn {
-                StepEvent::ModelTurn(t) => t
-                    .tool_calls
-                    .first()
-                    .filter(|c| c.name != SUBMIT_RESULT)
-                    .cloned(),
-                _ => None,
             };
-            let mut deferred = Some(turn);
+            // The turn goes into the checkpoint of its first call's first
+            // write; a turn whose first call is `submit_result`, or that
+            // has no calls, is written alone.
+            let first = turn
+                .tool_calls
+                .first()
+                .filter(|c| c.name != SUBMIT_RESULT)
+                .cloned();
+            journal.hold(turn);
             if let Some(call) = first {
                 let pending = PendingCall {
                     call,
@@ -284,91 +292,29 @@ impl Runner {
                     result: None,
                     approval: None,
                 };
-                if let Some(step) = self
-                    .settle(inv, agent, &budget, &mut history, pending, &mut deferred)
-                    .await?
-                {
-                    return Ok(step);
-                }
+                self.settle(agent, &budget, &mut journal, pending).await?;
             }
-            if let Some(step) = self.flush(inv, &mut history, &mut deferred).await? {
-                return Ok(step);
-            }
+            journal.flush().await?;
         }
     }
 
-    /// Journals the deferred model turn, if it is still unwritten. Returns
-    /// `Some(LeaseLost)` when the run must stop.
-    async fn flush(
-        &self,
-        inv: &Investigation,
-        history: &mut History,
-        deferred: &mut Option<StepEvent>,
-    ) -> Result<Option<Step>, Error> {
-        let Some(turn) = deferred.take() else {
-            return Ok(None);
-        };
-        for event in fenced!(
-            self.store
-                .checkpoint(inv.id, inv.lease_epoch, vec![turn])
-                .await
-        ) {
-            history.record(&event);
-        }
-        Ok(None)
-    }
-
-    /// Journals `event`, after the deferred model turn if it is still
-    /// unwritten, in one checkpoint. Returns `Some(LeaseLost)` when the run
-    /// must stop.
-    async fn journal(
-        &self,
-        inv: &Investigation,
-        history: &mut History,
-        deferred: &mut Option<StepEvent>,
-        event: StepEvent,
-    ) -> Result<Option<Step>, Error> {
-        let mut events: Vec<StepEvent> = deferred.take().into_iter().collect();
-        events.push(event);
-        for event in fenced!(self.store.checkpoint(inv.id, inv.lease_epoch, events).await) {
-            history.record(&event);
-        }
-        Ok(None)
-    }
-
-    /// Brings one open call of the newest turn to a result, recording what
-    /// it writes in `history`. Returns the step when the run stops (parks,
-    /// finishes, or loses its lease).
+    /// Brings one open call of the newest turn to a result. Stops the run
+    /// when the call finishes it, parks it, or a write fails.
     async fn settle(
         &self,
-        inv: &Investigation,
         agent: &Agent,
         budget: &AgentBudget,
-        history: &mut History,
+        journal: &mut Journal,
         pending: PendingCall,
-        deferred: &mut Option<StepEvent>,
-    ) -> Result<Option<Step>, Error> {
-        let (id, epoch) = (inv.id, inv.lease_epoch);
+    ) -> Flow {
         let call = &pending.call;
         let error = |text: String| ToolOutcome::error(text, self.tools.output_cap());
         if call.name == SUBMIT_RESULT {
-            if let Some(step) = self.flush(inv, history, deferred).await? {
-                return Ok(Some(step));
-            }
-            let outcome = agent.judge(&call.arguments);
-            let step = match outcome {
-                Completion::Valid { .. } => Step::Completed,
-                Completion::Invalid { .. } => Step::ReviewRequired,
-            };
-            fenced!(self.store.complete(id, epoch, outcome).await);
-            return Ok(Some(step));
+            return Err(journal.complete(agent.judge(&call.arguments)).await);
         }
         if pending.outcome_unknown() {
-            if let Some(step) = self.flush(inv, history, deferred).await? {
-                return Ok(Some(step));
-            }
             let reason = format!("outcome of {} unknown", call.id);
-            return self.review(id, epoch, reason, None).await.map(Some);
+            return Err(journal.complete(for_review(reason, None)).await);
         }
         if let Some(intent) = &pending.intent {
             // A read call was in flight when the previous worker stopped: run it again.
@@ -379,9 +325,7 @@ impl Runner {
                 Ok(prepared) => self.execute(&prepared).await,
                 Err(outcome) => outcome,
             };
-            return self
-                .answer(inv, history, deferred, &call.id, &intent.tool, outcome)
-                .await;
+            return answer(journal, &call.id, &intent.tool, outcome).await;
         }
         if !agent.config().tools.contains(&call.name) {
             let text = format!(
@@ -389,38 +333,25 @@ impl Runner {
                 call.name,
                 agent.config().tools.join(", ")
             );
-            return self
-                .answer(inv, history, deferred, &call.id, &call.name, error(text))
-                .await;
+            return answer(journal, &call.id, &call.name, error(text)).await;
         }
         let prepared = match self.tools.prepare(&call.name, &call.arguments) {
             Ok(prepared) => prepared,
-            Err(outcome) => {
-                return self
-                    .answer(inv, history, deferred, &call.id, &call.name, outcome)
-                    .await;
-            }
+            Err(outcome) => return answer(journal, &call.id, &call.name, outcome).await,
         };
-        let times = history.times_called(&call.name, &prepared.arguments)
-            + deferred_calls(deferred, &call.name, &prepared.arguments);
+        let times = journal.times_called(&call.name, &prepared.arguments);
         if times > budget.max_repeated_calls as usize {
-            if let Some(step) = self.flush(inv, history, deferred).await? {
-                return Ok(Some(step));
-            }
             let reason = format!(
                 "repeated tool call: `{}` with the same arguments {times} times (limit {})",
                 call.name, budget.max_repeated_calls
             );
-            let raw = history.last_turn().and_then(|t| t.content.clone());
-            return self.review(id, epoch, reason, raw).await.map(Some);
+            let raw = journal.last_turn().and_then(|t| t.content.clone());
+            return Err(journal.complete(for_review(reason, raw)).await);
         }
         let spec = prepared.spec().clone();
         if spec.approval.needs_approval(&prepared.arguments) {
             let refused = match &pending.approval {
                 None => {
-                    if let Some(step) = self.flush(inv, history, deferred).await? {
-                        return Ok(Some(step));
-                    }
                     let now = self.clock.now();
                     let expires_in = chrono::Duration::from_std(spec.approval.expires_in)
                         .unwrap_or_else(|_| chrono::Duration::minutes(15));
@@ -429,17 +360,17 @@ impl Runner {
                         tool_call_id: call.id.clone(),
                         action: spec.name.clone(),
                         arguments: prepared.arguments.clone(),
-                        rationale: history.last_turn().and_then(|t| t.content.clone()),
+                        rationale: journal.last_turn().and_then(|t| t.content.clone()),
                         expires_at: now + expires_in,
                     };
-                    fenced!(self.store.await_approval(id, epoch, draft).await);
-                    return Ok(Some(Step::AwaitingApproval));
+                    return Err(journal.await_approval(draft).await);
                 }
                 Some(ApprovalState::Requested(approval)) => {
-                    return Err(Error::corrupt(format!(
-                        "tool call {} waits on approval {approval}, but the run is not parked",
-                        call.id
-                    )));
+                    return Err(Error::NotParked {
+                        tool_call_id: call.id.clone(),
+                        approval: *approval,
+                    }
+                    .into());
                 }
                 Some(ApprovalState::Decided {
                     decision: Decision::Reject,
@@ -458,20 +389,17 @@ impl Runner {
                 }) => None,
             };
             if let Some(text) = refused {
-                return self
-                    .answer(inv, history, deferred, &call.id, &spec.name, error(text))
-                    .await;
+                return answer(journal, &call.id, &spec.name, error(text)).await;
             }
         }
-        let intent = StepEvent::ToolIntent(ToolIntent {
-            tool_call_id: call.id.clone(),
-            tool: spec.name.clone(),
-            arguments: prepared.arguments.clone(),
-            effect: spec.effect,
-        });
-        if let Some(step) = self.journal(inv, history, deferred, intent).await? {
-            return Ok(Some(step));
-        }
+        journal
+            .record(StepEvent::ToolIntent(ToolIntent {
+                tool_call_id: call.id.clone(),
+                tool: spec.name.clone(),
+                arguments: prepared.arguments.clone(),
+                effect: spec.effect,
+            }))
+            .await?;
         let preview_only = (self.mode == Mode::DryRun && spec.effect == Effect::Write)
             || (self.mode == Mode::Dummy && !prepared.tool.is_local());
         let outcome = if preview_only {
@@ -481,50 +409,12 @@ impl Runner {
         } else {
             self.execute(&prepared).await
         };
-        self.answer(inv, history, deferred, &call.id, &spec.name, outcome)
-            .await
-    }
-
-    /// Checkpoints a call's result and records it; the run goes on.
-    async fn answer(
-        &self,
-        inv: &Investigation,
-        history: &mut History,
-        deferred: &mut Option<StepEvent>,
-        call_id: &str,
-        tool: &str,
-        outcome: ToolOutcome,
-    ) -> Result<Option<Step>, Error> {
-        let result = StepEvent::ToolResult(ToolResult {
-            tool_call_id: call_id.to_owned(),
-            tool: tool.to_owned(),
-            output: outcome.output,
-            is_error: outcome.is_error,
-            truncated: outcome.truncated,
-            original_bytes: outcome.original_bytes,
-        });
-        self.journal(inv, history, deferred, result).await
+        answer(journal, &call.id, &spec.name, outcome).await
     }
 
     async fn execute(&self, prepared: &Prepared) -> ToolOutcome {
         let span = tracing::info_span!("call_tool", tool.name = %prepared.spec().name);
         self.tools.run(prepared).instrument(span).await
-    }
-
-    async fn review(
-        &self,
-        id: InvestigationId,
-        epoch: i64,
-        reason: String,
-        result_raw: Option<String>,
-    ) -> Result<Step, Error> {
-        let outcome = Completion::Invalid {
-            reason,
-            result_raw,
-            errors: Vec::new(),
-        };
-        fenced!(self.store.complete(id, epoch, outcome).await);
-        Ok(Step::ReviewRequired)
     }
 
     /// Why the run may not take another model turn, if it may not. Wall
@@ -585,38 +475,27 @@ impl Runner {
         });
         defs
     }
-
-    async fn all_events(&self, id: InvestigationId) -> Result<Vec<Event>, Error> {
-        let mut events: Vec<Event> = Vec::new();
-        loop {
-            let after = events.last().map_or(0, |e| e.seq);
-            let page = self.store.events(id, after, 1000).await?;
-            let done = page.len() < 1000;
-            events.extend(page);
-            if done {
-                return Ok(events);
-            }
-        }
-    }
 }
 
-/// How often the deferred turn (not yet in the history) calls `name` with
-/// `arguments`.
-fn deferred_calls(
-    deferred: &Option<StepEvent>,
-    name: &str,
-    arguments: &serde_json::Value,
-) -> usize {
-    match deferred {
-        Some(StepEvent::ModelTurn(turn)) => turn
-            .tool_calls
-            .iter()
-            .filter(|c| c.name == name)
-            .filter(|c| {
-                serde_json::from_str::<serde_json::Value>(&c.arguments)
-                    .is_ok_and(|v| v == *arguments)
-            })
-            .count(),
-        _ => 0,
+/// Checkpoints a call's result; the run goes on.
+async fn answer(journal: &mut Journal, call_id: &str, tool: &str, outcome: ToolOutcome) -> Flow {
+    journal
+        .record(StepEvent::ToolResult(ToolResult {
+            tool_call_id: call_id.to_owned(),
+            tool: tool.to_owned(),
+            output: outcome.output,
+            is_error: outcome.is_error,
+            truncated: outcome.truncated,
+            original_bytes: outcome.original_bytes,
+        }))
+        .await
+}
+
+/// The outcome of a run a person must grade, for `reason`.
+fn for_review(reason: String, result_raw: Option<String>) -> Completion {
+    Completion::Invalid {
+        reason,
+        result_raw,
+        errors: Vec::new(),
     }
 }

@@ -15,12 +15,12 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{AgentConfig, Catalog, CatalogError};
+use crate::config::{Mode, Price};
 use crate::dummy::{self, ScriptedModel};
 use crate::http::{HttpTool, HttpToolConfig, HttpToolError};
 use crate::model::{ChatModel, ModelError};
 use crate::openai::{OpenAiConfig, OpenAiModel};
 use crate::registry::{DEFAULT_OUTPUT_CAP, RegistryError, ToolRegistry};
-use crate::runner::{Mode, Price};
 
 /// A `[[tools]]` entry, by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

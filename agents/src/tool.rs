@@ -16,7 +16,7 @@ pub struct ApprovalPolicy {
     #[serde(default)]
     pub required: bool,
     /// How long an approver has before the request expires.
-    #[serde(default = "default_expires_in", with = "crate::duration")]
+    #[serde(default = "default_expires_in", with = "crate::config::duration")]
     pub expires_in: Duration,
     /// Argument values that need no approval, e.g. a lab host that may always
     /// be isolated.

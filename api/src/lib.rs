@@ -2,8 +2,9 @@
 //!
 //! Vigil's HTTP API under `/api/v1`: dispatch, timelines, live streams,
 //! rescue, cancel, review, approvals and audit, with bearer-token auth,
-//! roles, problem+json errors and a generated OpenAPI document; plus the
-//! webhook notifier that announces new approval requests.
+//! roles, problem+json errors and a generated OpenAPI document. (The
+//! webhook notifier that announces approval requests is background work
+//! and lives in `vigil-workers`.)
 //!
 //! Depends on `vigil-engine` and store trait objects only; never on a concrete
 //! store crate or the worker runtime. [`app`] builds the router from an
@@ -18,7 +19,6 @@ pub mod routes;
 pub mod state;
 pub mod streams;
 pub mod views;
-pub mod webhooks;
 
 use std::sync::OnceLock;
 

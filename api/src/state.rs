@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 use vigil_engine::store::{Dispatcher, Notifications, Operations, Presence, Reads, Tokens};
 
@@ -135,7 +136,7 @@ pub struct AppState {
     pub(crate) limits: Limits,
     pub(crate) streams: StreamSettings,
     pub(crate) metrics: Option<ProcessMetrics>,
-    pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
+    pub(crate) shutdown: CancellationToken,
 }
 
 impl std::fmt::Debug for AppState {
@@ -158,13 +159,13 @@ impl AppState {
             limits: Limits::default(),
             streams: StreamSettings::default(),
             metrics: None,
-            shutdown: tokio::sync::watch::channel(false).1,
+            shutdown: CancellationToken::new(),
         }
     }
 
-    /// Ends live streams when `shutdown` turns true, so a graceful server
+    /// Ends live streams once `shutdown` is cancelled, so a graceful server
     /// shutdown is not held open by them.
-    pub fn with_shutdown(mut self, shutdown: tokio::sync::watch::Receiver<bool>) -> Self {
+    pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
         self.shutdown = shutdown;
         self
     }

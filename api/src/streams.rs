@@ -20,6 +20,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use chrono::Utc;
 use futures::Stream;
 use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
 use utoipa::IntoParams;
 use vigil_engine::store::ApprovalQuery;
 use vigil_engine::{ApprovalId, ApprovalStatus, InvestigationId};
@@ -121,11 +122,11 @@ struct EventTail {
 impl EventTail {
     fn into_stream(
         self,
-        shutdown: tokio::sync::watch::Receiver<bool>,
+        shutdown: CancellationToken,
     ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-        futures::stream::unfold((self, shutdown), |(mut tail, mut shutdown)| async move {
+        futures::stream::unfold((self, shutdown), |(mut tail, shutdown)| async move {
             loop {
-                if *shutdown.borrow() {
+                if shutdown.is_cancelled() {
                     return None;
                 }
                 if let Some(next) = tail.buffered.pop_front() {
@@ -165,7 +166,7 @@ impl EventTail {
                 let wait = if tail.down { tail.poll * 4 } else { tail.poll };
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
-                    Ok(()) = shutdown.changed() => return None,
+                    () = shutdown.cancelled() => return None,
                 }
             }
         })
@@ -221,11 +222,11 @@ struct ApprovalWatch {
 impl ApprovalWatch {
     fn into_stream(
         self,
-        shutdown: tokio::sync::watch::Receiver<bool>,
+        shutdown: CancellationToken,
     ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-        futures::stream::unfold((self, shutdown), |(mut w, mut shutdown)| async move {
+        futures::stream::unfold((self, shutdown), |(mut w, shutdown)| async move {
             loop {
-                if *shutdown.borrow() {
+                if shutdown.is_cancelled() {
                     return None;
                 }
                 if let Some(next) = w.buffered.pop_front() {
@@ -275,7 +276,7 @@ impl ApprovalWatch {
                 let wait = if w.down { w.poll * 4 } else { w.poll * 2 };
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
-                    Ok(()) = shutdown.changed() => return None,
+                    () = shutdown.cancelled() => return None,
                 }
             }
         })

@@ -131,6 +131,18 @@ async fn data_endpoints_answer_503_while_postgres_is_down_and_recover() {
             body["code"], "database_unavailable",
             "{method} {path}: {body}"
         );
+        // The cause in Vigil's words; the driver's text stays in the log.
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.starts_with("the database cannot be reached"),
+            "{method} {path}: {detail}"
+        );
+        for driver_text in ["connection", "refused", "os error", "pool", "sqlx", "at line"] {
+            assert!(
+                !detail.to_lowercase().contains(driver_text),
+                "{method} {path} leaks driver text: {detail}"
+            );
+        }
     }
     let metrics = client
         .get(format!("{}/metrics", served.base))

@@ -67,10 +67,10 @@ parameters = {{ type = "object", properties = {{ ip = {{ type = "string" }} }}, 
 [worker]
 poll_interval = "200ms"
 grace = "5s"
+lease = "3s"
 
 [reaper]
 schedule = "*/1 * * * * *"
-stale_after = "3s"
 
 [expiry]
 schedule = "*/1 * * * * *"
@@ -162,7 +162,7 @@ async fn kill_rescue_finish(dir: &Path, url: &str, serve_cmd: &str) {
     assert_eq!(
         state,
         "dead_lettered",
-        "reaped within stale_after + a tick; the second process's log:\n{}",
+        "reaped within the lease + a tick; the second process's log:\n{}",
         second.log()
     );
     ok(&vigil(
@@ -452,7 +452,7 @@ async fn workers_ride_out_a_database_restart() {
     // Leases must outlive the outage: this test is about reconnecting.
     let toml = std::fs::read_to_string(dir.path().join("vigil.toml"))
         .unwrap()
-        .replace("stale_after = \"3s\"", "stale_after = \"30s\"");
+        .replace("lease = \"3s\"", "lease = \"30s\"");
     std::fs::write(dir.path().join("vigil.toml"), toml).unwrap();
     ok(&vigil(dir.path(), &["migrate"]));
     let mut a = spawn(dir.path(), "worker", "a.log");

@@ -1,7 +1,6 @@
 //! The apalis backend: a never-ending stream of claimed investigations.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -9,7 +8,7 @@ use futures::stream::BoxStream;
 use vigil_engine::model::Investigation;
 use vigil_engine::store::Wakeup;
 
-use crate::Shared;
+use crate::{Shared, give_back};
 
 /// The claim stream never fails: database faults are retried inside it.
 #[derive(Debug, thiserror::Error)]
@@ -36,15 +35,12 @@ async fn claim(shared: &Arc<Shared>) -> vigil_engine::store::Result<Option<Inves
         let lease =
             chrono::Duration::from_std(settings.lease).unwrap_or(chrono::Duration::minutes(2));
         let claimed = shared
-            .store
+            .leases
             .claim_next(&settings.agents, &settings.id, lease)
             .await;
         if let Err(Ok(Some(inv))) = tx.send(claimed) {
             // Nobody is waiting for it any more: give it back.
-            let _ = shared
-                .store
-                .release(inv.id, inv.lease_epoch, "worker shutting down")
-                .await;
+            give_back(&*shared.leases, &inv, "worker shutting down").await;
         }
     });
     rx.await.unwrap_or(Ok(None))
@@ -52,10 +48,13 @@ async fn claim(shared: &Arc<Shared>) -> vigil_engine::store::Result<Option<Inves
 
 /// Claims one investigation each time apalis has a free slot. Waits for a
 /// wake-up or the poll interval when there is nothing to claim; backs off
-/// on database faults, logging once per outage. Stops claiming (and simply
-/// waits) once the worker is shutting down; never ends.
-pub(crate) fn stream(shared: Arc<Shared>) -> BoxStream<'static, Result<Investigation, Never>> {
-    let wakeups = shared.store.wakeups();
+/// on database faults, logging once per outage. From the soft stop on it
+/// claims nothing more (a claim that lands just then is given back) and
+/// simply waits; it never ends.
+pub(crate) fn stream(
+    shared: Arc<Shared>,
+    wakeups: BoxStream<'static, Wakeup>,
+) -> BoxStream<'static, Result<Investigation, Never>> {
     let state = State {
         shared,
         wakeups,
@@ -64,7 +63,8 @@ pub(crate) fn stream(shared: Arc<Shared>) -> BoxStream<'static, Result<Investiga
     Box::pin(futures::stream::unfold(state, |mut st| async move {
         loop {
             let settings = &st.shared.settings;
-            if st.shared.stopping.load(Ordering::SeqCst) {
+            let soft = &st.shared.soft;
+            if soft.is_cancelled() {
                 futures::future::pending::<()>().await;
             }
             match claim(&st.shared).await {
@@ -73,13 +73,9 @@ pub(crate) fn stream(shared: Arc<Shared>) -> BoxStream<'static, Result<Investiga
                     if st.backoff.take().is_some() {
                         tracing::info!("database reachable again; claiming");
                     }
-                    if st.shared.stopping.load(Ordering::SeqCst) {
+                    if soft.is_cancelled() {
                         // Claimed just as the shutdown began: give it back.
-                        let _ = st
-                            .shared
-                            .store
-                            .release(inv.id, inv.lease_epoch, "worker shutting down")
-                            .await;
+                        give_back(&*st.shared.leases, &inv, "worker shutting down").await;
                         continue;
                     }
                     return Some((Ok(inv), st));
@@ -89,7 +85,10 @@ pub(crate) fn stream(shared: Arc<Shared>) -> BoxStream<'static, Result<Investiga
                         tracing::info!("database reachable again; claiming");
                     }
                     let poll = settings.poll_interval;
-                    let _ = tokio::time::timeout(poll, st.wakeups.next()).await;
+                    tokio::select! {
+                        _ = tokio::time::timeout(poll, st.wakeups.next()) => {}
+                        () = soft.cancelled() => {}
+                    }
                 }
                 Err(e) => {
                     let next = st
@@ -99,7 +98,10 @@ pub(crate) fn stream(shared: Arc<Shared>) -> BoxStream<'static, Result<Investiga
                         tracing::warn!(error = %e, "cannot claim; retrying with backoff");
                     }
                     st.backoff = Some(next);
-                    tokio::time::sleep(next).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(next) => {}
+                        () = soft.cancelled() => {}
+                    }
                 }
             }
         }

@@ -2,7 +2,8 @@
 //!
 //! Vigil's running engine: apalis runs the investigations a worker claims
 //! from the store, keeps each lease alive with heartbeats, and runs the
-//! reaper and the approval-expiry sweep on cron schedules.
+//! reaper and the approval-expiry sweep on cron schedules; and the other
+//! background work of a process, the webhook notifier.
 //!
 //! - **Claims.** The apalis backend is a stream that claims from the store
 //!   only when the worker has a free slot. It is woken by the store's
@@ -18,9 +19,15 @@
 //!   failure is logged once and never stops the worker.
 //! - **Sweeps.** The reaper and the expiry sweep are apalis-cron schedules.
 //!   Each tick is idempotent, so any number of processes may run them.
-//! - **Shutdown.** On the first signal the worker stops claiming and lets
-//!   runs reach their next checkpoint, where they release themselves. After
-//!   the grace period it releases what is left, then stops.
+//! - **Webhooks.** [`webhooks::Notifier`] announces new approval requests
+//!   to configured receivers through the store's outbox, signed and
+//!   retried; `vigil serve` runs it beside the API.
+//! - **Shutdown.** [`run`] takes one cancellation token. When it is
+//!   cancelled (the soft stop) the worker claims nothing more, and each run
+//!   goes on to its next checkpoint, where it releases itself. When the
+//!   grace period is over, or no run is left, comes the hard stop: a run
+//!   still going is dropped where it stands and released by its handler,
+//!   then the runtime, the sweeps and presence stop.
 //!
 //! Depends on `vigil-engine` and `vigil-agents`; never on the HTTP API.
 
@@ -28,18 +35,17 @@ mod claims;
 mod presence;
 mod run;
 mod sweeps;
+pub mod webhooks;
 
-use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use apalis::prelude::*;
-use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use vigil_agents::runner::Runner;
-use vigil_engine::model::InvestigationId;
-use vigil_engine::store::Store;
+use vigil_engine::model::Investigation;
+use vigil_engine::store::{Leases, Store};
 
 pub use sweeps::SweepSettings;
 
@@ -97,20 +103,27 @@ pub fn worker_id() -> String {
 
 /// What the handler, the claim stream and the shutdown sequence share.
 pub(crate) struct Shared {
-    pub store: Arc<dyn Store>,
+    pub leases: Arc<dyn Leases>,
     pub runner: Arc<Runner>,
     pub settings: WorkerSettings,
-    /// Set at shutdown: stop claiming, release at the next checkpoint.
-    pub stopping: Arc<AtomicBool>,
-    /// Runs in flight, with the epoch each holds.
-    pub inflight: std::sync::Mutex<HashMap<InvestigationId, i64>>,
-    /// Notified whenever a run leaves `inflight`.
-    pub idle: Notify,
+    /// The soft stop (the caller's token): claim nothing more; each run
+    /// releases itself at its next checkpoint.
+    pub soft: CancellationToken,
+    /// The hard stop, after the soft one: a run still going is released
+    /// where it stands; the runtime, sweeps and presence stop.
+    pub hard: CancellationToken,
+    /// The runs in flight.
+    pub runs: TaskTracker,
 }
 
-impl Shared {
-    fn inflight(&self) -> std::sync::MutexGuard<'_, HashMap<InvestigationId, i64>> {
-        self.inflight.lock().unwrap_or_else(|e| e.into_inner())
+/// Gives `inv`, which this worker holds, back to the queue at shutdown.
+/// A failure is logged: the lease then runs out and the reaper acts.
+pub(crate) async fn give_back(leases: &dyn Leases, inv: &Investigation, reason: &str) {
+    match leases.release(inv.id, inv.lease_epoch, reason).await {
+        Ok(_) => tracing::info!(investigation.id = %inv.id, reason, "released to the queue"),
+        Err(e) => {
+            tracing::warn!(investigation.id = %inv.id, error = %e, "could not release; its lease will expire")
+        }
     }
 }
 
@@ -130,34 +143,29 @@ pub enum Error {
     },
 }
 
-/// Runs workers and sweeps until `shutdown` resolves, then shuts down
+/// Runs workers and sweeps until `shutdown` is cancelled, then shuts down
 /// gracefully: stop claiming, let runs reach a checkpoint within the grace
-/// period, release the rest, stop. The runner must share `stop` (see
-/// [`Runner::with_stop`]).
-pub async fn run<S>(
+/// period (they release themselves there), release the rest, stop.
+pub async fn run(
     store: Arc<dyn Store>,
     runner: Arc<Runner>,
-    stop: Arc<AtomicBool>,
     settings: WorkerSettings,
     sweeps: SweepSettings,
-    shutdown: S,
-) -> Result<(), Error>
-where
-    S: Future<Output = ()> + Send + 'static,
-{
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let hard = CancellationToken::new();
     let shared = Arc::new(Shared {
-        store: store.clone(),
+        leases: store.clone(),
         runner,
         settings: settings.clone(),
-        stopping: stop,
-        inflight: std::sync::Mutex::new(HashMap::new()),
-        idle: Notify::new(),
+        soft: shutdown.clone(),
+        hard: hard.clone(),
+        runs: TaskTracker::new(),
     });
-    let (done_tx, done_rx) = watch::channel(false);
-    let stopped = move || {
-        let mut rx = done_rx.clone();
+    let stopped = || {
+        let hard = hard.clone();
         async move {
-            let _ = rx.wait_for(|done| *done).await;
+            hard.cancelled().await;
             Ok::<(), std::io::Error>(())
         }
     };
@@ -170,7 +178,7 @@ where
         let slots =
             settings.concurrency / claimers + usize::from(k < settings.concurrency % claimers);
         let worker = WorkerBuilder::new(format!("{}/{k}", settings.id))
-            .backend(claims::stream(shared.clone()))
+            .backend(claims::stream(shared.clone(), store.wakeups()))
             .concurrency(slots.max(1))
             .data(shared.clone())
             .build(run::handle);
@@ -186,24 +194,18 @@ where
         store.clone(),
         settings.id.clone(),
         settings.agents.clone(),
-        {
-            let stop = stopped();
-            async move {
-                let _ = stop.await;
-            }
-        },
+        hard.clone(),
     );
     tasks.spawn(async move {
         announced.await;
         Ok(())
     });
-    for sweeper in sweeps::workers(store, &sweeps, &settings.id, stopped)? {
+    for sweeper in sweeps::workers(store, &sweeps, &settings.id, &hard)? {
         tasks.spawn(sweeper);
     }
 
-    shutdown.await;
+    shutdown.cancelled().await;
     drain(&shared).await;
-    let _ = done_tx.send(true);
     while let Some(done) = tasks.join_next().await {
         match done {
             Ok(Ok(())) => {}
@@ -215,38 +217,25 @@ where
     Ok(())
 }
 
-/// Stops claiming, waits up to the grace period for runs to reach a
-/// checkpoint (where they release themselves), then releases the rest.
+/// After the soft stop: waits up to the grace period for the runs in
+/// flight to reach a checkpoint (where they release themselves), then
+/// stops hard, which releases the rest, and waits for those releases.
 async fn drain(shared: &Shared) {
-    shared.stopping.store(true, Ordering::SeqCst);
-    let running = shared.inflight().len();
     tracing::info!(
-        runs.in_flight = running,
+        runs.in_flight = shared.runs.len(),
         grace_secs = shared.settings.grace.as_secs(),
         "shutting down: no new claims"
     );
-    let deadline = tokio::time::Instant::now() + shared.settings.grace;
-    loop {
-        let notified = shared.idle.notified();
-        if shared.inflight().is_empty() {
-            break;
-        }
-        if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            break;
-        }
+    shared.runs.close();
+    if tokio::time::timeout(shared.settings.grace, shared.runs.wait())
+        .await
+        .is_err()
+    {
+        tracing::info!(
+            runs.in_flight = shared.runs.len(),
+            "grace period over: releasing the runs still in flight"
+        );
     }
-    let left: Vec<(InvestigationId, i64)> =
-        shared.inflight().iter().map(|(id, e)| (*id, *e)).collect();
-    for (id, epoch) in left {
-        match shared
-            .store
-            .release(id, epoch, "worker shutting down: grace period over")
-            .await
-        {
-            Ok(_) => tracing::info!(investigation.id = %id, "released to the queue"),
-            Err(e) => {
-                tracing::warn!(investigation.id = %id, error = %e, "could not release; its lease will expire")
-            }
-        }
-    }
+    shared.hard.cancel();
+    shared.runs.wait().await;
 }

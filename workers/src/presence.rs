@@ -2,35 +2,41 @@
 //! and every [`EVERY`] after, until shutdown, so operators can see who is
 //! serving which agents.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use tokio::time::{Interval, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
 use vigil_engine::store::Presence;
 
 /// How often a worker announces itself.
 pub(crate) const EVERY: Duration = Duration::from_secs(10);
 
-/// Announces worker `id` now and then every [`EVERY`], until `stop`
-/// resolves.
-pub(crate) async fn run<S>(store: Arc<dyn Presence>, id: String, agents: Vec<String>, stop: S)
-where
-    S: Future<Output = ()> + Send,
-{
+/// Announces worker `id` now and then every [`EVERY`], until `stop` is
+/// cancelled.
+pub(crate) async fn run(
+    store: Arc<dyn Presence>,
+    id: String,
+    agents: Vec<String>,
+    stop: CancellationToken,
+) {
     let mut interval = tokio::time::interval(EVERY);
     interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    announce(store, &id, &agents, interval_ticks(interval), stop).await;
+    announce(store, &id, &agents, interval_ticks(interval), &stop).await;
 }
 
-/// Calls [`Presence::worker_seen`] on every tick until `stop` resolves
+/// Calls [`Presence::worker_seen`] on every tick until `stop` is cancelled
 /// (also in the middle of a call). A failure never ends the loop; it is
 /// logged at warn once per outage, then at debug until a call succeeds.
-async fn announce<T, S>(store: Arc<dyn Presence>, id: &str, agents: &[String], ticks: T, stop: S)
-where
+async fn announce<T>(
+    store: Arc<dyn Presence>,
+    id: &str,
+    agents: &[String],
+    ticks: T,
+    stop: &CancellationToken,
+) where
     T: Stream<Item = ()> + Send,
-    S: Future<Output = ()> + Send,
 {
     let mut outage = Outage::default();
     let beats = async {
@@ -53,7 +59,7 @@ where
         }
     };
     tokio::select! {
-        () = stop => {}
+        () = stop.cancelled() => {}
         () = beats => {}
     }
 }
@@ -91,7 +97,7 @@ mod tests {
     use async_trait::async_trait;
     use chrono::{DateTime, Utc};
     use futures::channel::mpsc;
-    use tokio::sync::{Notify, oneshot};
+    use tokio::sync::Notify;
     use vigil_engine::store::{Error, Result, WorkerSeen};
 
     use super::*;
@@ -140,14 +146,12 @@ mod tests {
             ..Fake::default()
         });
         let (tick, ticks) = mpsc::unbounded::<()>();
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let stop = CancellationToken::new();
         let store: Arc<dyn Presence> = fake.clone();
         let agents = vec!["triage".to_owned()];
+        let stopped = stop.clone();
         let task = tokio::spawn(async move {
-            let stop = async {
-                let _ = stop_rx.await;
-            };
-            announce(store, "host:1:ab", &agents, ticks, stop).await;
+            announce(store, "host:1:ab", &agents, ticks, &stopped).await;
         });
         for n in 1..=4 {
             let called = fake.called.notified();
@@ -155,7 +159,7 @@ mod tests {
             called.await;
             assert_eq!(fake.calls(), n, "one call per tick, failures included");
         }
-        stop_tx.send(()).unwrap();
+        stop.cancel();
         task.await.unwrap();
         assert!(tick.unbounded_send(()).is_err(), "the loop has ended");
         assert_eq!(fake.calls(), 4);

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use apalis::prelude::*;
 use apalis_cron::{CronScheduler, Tick};
 use cron::Schedule;
-use vigil_engine::store::Store;
+use tokio_util::sync::CancellationToken;
+use vigil_engine::store::Sweeps;
 
 use crate::Error;
 
@@ -35,9 +36,9 @@ impl Default for SweepSettings {
 
 /// The store, as sweep handlers receive it.
 #[derive(Clone)]
-pub(crate) struct SweepStore(Arc<dyn Store>);
+pub(crate) struct SweepStore(Arc<dyn Sweeps>);
 
-/// A sweep worker running until its stop signal resolves.
+/// A sweep worker running until its stop token is cancelled.
 pub(crate) type SweepFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
 
 fn schedule(expr: &str) -> Result<Schedule, Error> {
@@ -88,18 +89,13 @@ async fn expire(_tick: Tick, store: Data<SweepStore>) {
     .await;
 }
 
-/// The reaper and the expiry sweep, each running until the signal that
-/// `stopped` makes resolves.
-pub(crate) fn workers<F, S>(
-    store: Arc<dyn Store>,
+/// The reaper and the expiry sweep, each running until `stop` is cancelled.
+pub(crate) fn workers(
+    store: Arc<dyn Sweeps>,
     settings: &SweepSettings,
     id: &str,
-    stopped: F,
-) -> Result<Vec<SweepFuture>, Error>
-where
-    F: Fn() -> S,
-    S: Future<Output = Result<(), std::io::Error>> + Send + 'static,
-{
+    stop: &CancellationToken,
+) -> Result<Vec<SweepFuture>, Error> {
     let reaper = WorkerBuilder::new(format!("{id}:reaper"))
         .backend(CronScheduler::new(schedule(&settings.reaper)?))
         .data(SweepStore(store.clone()))
@@ -108,6 +104,13 @@ where
         .backend(CronScheduler::new(schedule(&settings.expiry)?))
         .data(SweepStore(store))
         .build(expire);
+    let stopped = || {
+        let stop = stop.clone();
+        async move {
+            stop.cancelled().await;
+            Ok::<(), std::io::Error>(())
+        }
+    };
     let (reaper_stop, expiry_stop) = (stopped(), stopped());
     Ok(vec![
         Box::pin(async move {

@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use chrono::Duration as Span;
+use tokio_util::sync::CancellationToken;
+use vigil_agents::Mode;
 use vigil_agents::dummy::{self, SCRIPTED_MODEL, ScriptedModel};
-use vigil_agents::runner::{Mode, Runner, Step};
+use vigil_agents::runner::{Runner, Step};
 use vigil_agents::{Catalog, ToolRegistry};
 use vigil_engine::event::EventKind;
 use vigil_engine::store::{DispatchRequest, Store};
@@ -79,7 +81,13 @@ async fn decide_and_finish(d: &Dummy, inv: &Investigation, decision: Decision) -
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(d.runner.run(&again).await.unwrap(), Step::Completed);
+    assert_eq!(
+        d.runner
+            .run(&again, &CancellationToken::new())
+            .await
+            .unwrap(),
+        Step::Completed
+    );
     d.store.get(inv.id).await.unwrap()
 }
 
@@ -90,7 +98,10 @@ pub async fn the_dummy_triage_finds_the_tor_login_and_isolates_after_approval(b:
         "Alert 4411: failed SSH logins on web-01 from 185.220.101.4",
     )
     .await;
-    assert_eq!(d.runner.run(&inv).await.unwrap(), Step::AwaitingApproval);
+    assert_eq!(
+        d.runner.run(&inv, &CancellationToken::new()).await.unwrap(),
+        Step::AwaitingApproval
+    );
     let done = decide_and_finish(&d, &inv, Decision::Approve).await;
     assert_eq!(done.status, Status::Completed);
     assert_eq!(done.confidence, Some(0.9));
@@ -122,7 +133,10 @@ pub async fn the_dummy_triage_finds_the_tor_login_and_isolates_after_approval(b:
 pub async fn a_rejected_isolation_shows_in_the_dummy_result(b: Backend) {
     let d = dummy(b).await;
     let inv = start(&d, "Failed SSH logins on web-01 from 185.220.101.4").await;
-    assert_eq!(d.runner.run(&inv).await.unwrap(), Step::AwaitingApproval);
+    assert_eq!(
+        d.runner.run(&inv, &CancellationToken::new()).await.unwrap(),
+        Step::AwaitingApproval
+    );
     let done = decide_and_finish(&d, &inv, Decision::Reject).await;
     let findings = done.result.unwrap()["key_findings"].to_string();
     assert!(
@@ -138,7 +152,7 @@ pub async fn the_dummy_run_is_deterministic(b: Backend) {
     for _ in 0..2 {
         let inv = start(&d, "Scanner at 203.0.113.7 hitting web-02").await;
         assert_eq!(
-            d.runner.run(&inv).await.unwrap(),
+            d.runner.run(&inv, &CancellationToken::new()).await.unwrap(),
             Step::Completed,
             "a scanner that never got in needs no approval"
         );

@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use chrono::Duration as Span;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 use vigil_agents::http::{HttpTool, HttpToolConfig};
-use vigil_agents::runner::{Mode, Price, Runner, Step};
+use vigil_agents::runner::{Runner, Step};
 use vigil_agents::tool::{ApprovalPolicy, Effect};
 use vigil_agents::{
     AgentBudget, AgentConfig, Catalog, OpenAiConfig, OpenAiModel, RetryPolicy, Secret, ToolRegistry,
 };
+use vigil_agents::{Mode, Price};
 use vigil_engine::event::{EventKind, ModelTurn, StepEvent, ToolCall, ToolIntent, ToolResult};
 use vigil_engine::store::{DispatchRequest, Store};
 use vigil_engine::{Decision, Investigation, ManualClock, Status};
@@ -240,7 +242,11 @@ pub async fn a_tool_call_then_a_valid_result_completes(b: Backend) {
     let inv = fx.dispatch("triage").await;
     let inv2 = fx.claim("worker-1").await;
     assert_eq!(inv.id, inv2.id);
-    let step = fx.runner(Mode::Real).run(&inv2).await.unwrap();
+    let step = fx
+        .runner(Mode::Real)
+        .run(&inv2, &CancellationToken::new())
+        .await
+        .unwrap();
     assert_eq!(step, Step::Completed);
     let done = fx.store.get(inv.id).await.unwrap();
     assert_eq!(done.status, Status::Completed);
@@ -297,7 +303,10 @@ pub async fn bad_calls_become_results_the_model_sees(b: Backend) {
         .push(submit(VALID));
     let inv = fx.start().await;
     assert_eq!(
-        fx.runner(Mode::Real).run(&inv).await.unwrap(),
+        fx.runner(Mode::Real)
+            .run(&inv, &CancellationToken::new())
+            .await
+            .unwrap(),
         Step::Completed
     );
     assert_eq!(fx.tools.count(), 0, "nothing ran");
@@ -316,7 +325,10 @@ pub async fn a_model_that_never_submits_ends_in_review(b: Backend) {
     }
     let inv = fx.start().await;
     assert_eq!(
-        fx.runner(Mode::Real).run(&inv).await.unwrap(),
+        fx.runner(Mode::Real)
+            .run(&inv, &CancellationToken::new())
+            .await
+            .unwrap(),
         Step::ReviewRequired
     );
     let done = fx.store.get(inv.id).await.unwrap();
@@ -344,7 +356,10 @@ pub async fn a_result_that_fails_the_schema_requires_review(b: Backend) {
         .push(submit(r#"{"summary":"looks bad","confidence":"high"}"#));
     let inv = fx.start().await;
     assert_eq!(
-        fx.runner(Mode::Real).run(&inv).await.unwrap(),
+        fx.runner(Mode::Real)
+            .run(&inv, &CancellationToken::new())
+            .await
+            .unwrap(),
         Step::ReviewRequired
     );
     let done = fx.store.get(inv.id).await.unwrap();
@@ -364,7 +379,10 @@ async fn park_on_isolation(fx: &Fixture) -> (Investigation, vigil_engine::Approv
     )]));
     let inv = fx.start().await;
     assert_eq!(
-        fx.runner(Mode::Real).run(&inv).await.unwrap(),
+        fx.runner(Mode::Real)
+            .run(&inv, &CancellationToken::new())
+            .await
+            .unwrap(),
         Step::AwaitingApproval
     );
     let parked = fx.store.get(inv.id).await.unwrap();
@@ -391,7 +409,10 @@ pub async fn an_approved_write_runs_once(b: Backend) {
     fx.model.push(submit(VALID));
     let again = fx.claim("worker-2").await;
     assert_eq!(
-        fx.runner(Mode::Real).run(&again).await.unwrap(),
+        fx.runner(Mode::Real)
+            .run(&again, &CancellationToken::new())
+            .await
+            .unwrap(),
         Step::Completed
     );
     assert_eq!(fx.tools.count(), 1);
@@ -418,7 +439,10 @@ pub async fn a_rejected_write_is_reported_to_the_model(b: Backend) {
     fx.model.push(submit(VALID));
     let again = fx.claim("worker-2").await;
     assert_eq!(
-        fx.runner(Mode::Real).run(&again).await.unwrap(),
+        fx.runner(Mode::Real)
+            .run(&again, &CancellationToken::new())
+            .await
+            .unwrap(),
         Step::Completed
     );
     assert_eq!(fx.tools.count(), 0);
@@ -437,7 +461,10 @@ pub async fn an_expired_approval_is_reported_to_the_model(b: Backend) {
     fx.model.push(submit(VALID));
     let again = fx.claim("worker-2").await;
     assert_eq!(
-        fx.runner(Mode::Real).run(&again).await.unwrap(),
+        fx.runner(Mode::Real)
+            .run(&again, &CancellationToken::new())
+            .await
+            .unwrap(),
         Step::Completed
     );
     assert_eq!(fx.tools.count(), 0);
@@ -517,7 +544,11 @@ async fn crash_at(
             .unwrap();
     }
     let second = fx.crash_and_rescue("worker-2").await;
-    let step = fx.runner(Mode::Real).run(&second).await.unwrap();
+    let step = fx
+        .runner(Mode::Real)
+        .run(&second, &CancellationToken::new())
+        .await
+        .unwrap();
     (second, step)
 }
 
@@ -609,7 +640,7 @@ pub async fn lease_lost_mid_run_stops_without_another_call(b: Backend) {
     );
     let inv = fx.start().await;
     let runner = fx.runner(Mode::Real);
-    let run = async { runner.run(&inv).await.unwrap() };
+    let run = async { runner.run(&inv, &CancellationToken::new()).await.unwrap() };
     let reap = async {
         tokio::time::sleep(Duration::from_millis(200)).await;
         fx.clock.advance(LEASE + Span::seconds(1));
@@ -631,7 +662,11 @@ pub async fn an_unavailable_model_releases_the_run(b: Backend) {
     let fx = Fixture::new(b).await;
     fx.model.push(Reply::status(503, "overloaded"));
     let inv = fx.start().await;
-    let step = fx.runner(Mode::Real).run(&inv).await.unwrap();
+    let step = fx
+        .runner(Mode::Real)
+        .run(&inv, &CancellationToken::new())
+        .await
+        .unwrap();
     assert!(
         matches!(step, Step::RetryLater(ref r) if r.contains("503")),
         "{step:?}"
@@ -640,6 +675,39 @@ pub async fn an_unavailable_model_releases_the_run(b: Backend) {
     assert_eq!(
         (back.status, back.phase),
         (Status::Pending, Some(vigil_engine::Phase::Queued))
+    );
+    fx.cleanup().await;
+}
+
+pub async fn a_stopped_run_finishes_its_step_then_releases_itself(b: Backend) {
+    let fx = Fixture::new(b).await;
+    let stop = CancellationToken::new();
+    // The stop comes while the first model call is under way.
+    let stopping = stop.clone();
+    fx.model.respond_with(Arc::new(move |_: &Value| -> Reply {
+        stopping.cancel();
+        tool_calls(&[("ip_reputation", r#"{"ip":"185.220.101.4"}"#, Some("c1"))])
+    }));
+    let inv = fx.start().await;
+    let step = fx.runner(Mode::Real).run(&inv, &stop).await.unwrap();
+    assert_eq!(step, Step::Released);
+    assert_eq!(fx.model.requests().len(), 1, "no model call after the stop");
+    assert_eq!(fx.tools.count(), 1, "the call under way was finished");
+    assert_eq!(
+        fx.kinds(&inv).await,
+        [
+            EventKind::Dispatched,
+            EventKind::Claimed,
+            EventKind::ModelTurn,
+            EventKind::ToolIntent,
+            EventKind::ToolResult,
+            EventKind::Released,
+        ]
+    );
+    let back = fx.store.get(inv.id).await.unwrap();
+    assert_eq!(
+        (back.status, back.phase, back.lease_owner),
+        (Status::Pending, Some(vigil_engine::Phase::Queued), None)
     );
     fx.cleanup().await;
 }
@@ -654,7 +722,10 @@ pub async fn dry_run_previews_writes_and_runs_reads(b: Backend) {
         .push(submit(VALID));
     let inv = fx.start().await;
     assert_eq!(
-        fx.runner(Mode::DryRun).run(&inv).await.unwrap(),
+        fx.runner(Mode::DryRun)
+            .run(&inv, &CancellationToken::new())
+            .await
+            .unwrap(),
         Step::Completed
     );
     assert_eq!(fx.tools.count(), 1, "only the read ran");
@@ -675,7 +746,13 @@ pub async fn an_unknown_agent_fails_the_run(b: Backend) {
     let fx = Fixture::new(b).await;
     fx.dispatch("phishing").await;
     let inv = fx.claim("worker-1").await;
-    assert_eq!(fx.runner(Mode::Real).run(&inv).await.unwrap(), Step::Failed);
+    assert_eq!(
+        fx.runner(Mode::Real)
+            .run(&inv, &CancellationToken::new())
+            .await
+            .unwrap(),
+        Step::Failed
+    );
     let done = fx.store.get(inv.id).await.unwrap();
     assert!(
         done.error
@@ -700,7 +777,10 @@ pub async fn repeated_identical_calls_end_the_run(b: Backend) {
     }
     let inv = fx.start().await;
     assert_eq!(
-        fx.runner(Mode::Real).run(&inv).await.unwrap(),
+        fx.runner(Mode::Real)
+            .run(&inv, &CancellationToken::new())
+            .await
+            .unwrap(),
         Step::ReviewRequired
     );
     let done = fx.store.get(inv.id).await.unwrap();
@@ -734,7 +814,10 @@ pub async fn wall_time_runs_out_while_working(b: Backend) {
             .await
             .unwrap();
     }
-    assert_eq!(runner.run(&inv).await.unwrap(), Step::ReviewRequired);
+    assert_eq!(
+        runner.run(&inv, &CancellationToken::new()).await.unwrap(),
+        Step::ReviewRequired
+    );
     let done = fx.store.get(inv.id).await.unwrap();
     assert!(
         done.error.as_deref().unwrap().contains("wall time"),
@@ -753,7 +836,10 @@ pub async fn dry_run_still_asks_for_approval_before_a_preview(b: Backend) {
     )]));
     let inv = fx.start().await;
     assert_eq!(
-        fx.runner(Mode::DryRun).run(&inv).await.unwrap(),
+        fx.runner(Mode::DryRun)
+            .run(&inv, &CancellationToken::new())
+            .await
+            .unwrap(),
         Step::AwaitingApproval
     );
     let parked = fx.store.get(inv.id).await.unwrap();
@@ -765,7 +851,10 @@ pub async fn dry_run_still_asks_for_approval_before_a_preview(b: Backend) {
     fx.model.push(submit(VALID));
     let again = fx.claim("worker-2").await;
     assert_eq!(
-        fx.runner(Mode::DryRun).run(&again).await.unwrap(),
+        fx.runner(Mode::DryRun)
+            .run(&again, &CancellationToken::new())
+            .await
+            .unwrap(),
         Step::Completed
     );
     assert_eq!(fx.tools.count(), 0, "approved, but only previewed");
@@ -788,6 +877,7 @@ on_both_stores!(
     resume_after_a_crash_runs_read_tools_again_but_never_blind_writes,
     lease_lost_mid_run_stops_without_another_call,
     an_unavailable_model_releases_the_run,
+    a_stopped_run_finishes_its_step_then_releases_itself,
     dry_run_previews_writes_and_runs_reads,
     an_unknown_agent_fails_the_run,
     repeated_identical_calls_end_the_run,

@@ -50,7 +50,7 @@ pub struct TestApp {
     pub api_store: Arc<dyn ApiStore>,
     tokens: Vec<(String, String)>,
     cleanup: Cleanup,
-    pub shutdown: tokio::sync::watch::Sender<bool>,
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 enum Cleanup {
@@ -123,7 +123,7 @@ impl TestApp {
                 .expect("store token");
             tokens.push(((*name).to_owned(), issued.token));
         }
-        let (shutdown, rx) = tokio::sync::watch::channel(false);
+        let shutdown = tokio_util::sync::CancellationToken::new();
         let state = AppState::new(
             api_store.clone(),
             agents(),
@@ -145,7 +145,7 @@ impl TestApp {
             poll: std::time::Duration::from_millis(20),
             keep_alive: std::time::Duration::from_secs(15),
         })
-        .with_shutdown(rx);
+        .with_shutdown(shutdown.clone());
         Self {
             router: vigil_api::app(state),
             store,

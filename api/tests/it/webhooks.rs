@@ -1,119 +1,55 @@
-//! Webhook notifications: signed so the receiver can verify them, retried
-//! on a failing receiver, and the outcome recorded.
+//! An approval request's webhook notifications, as the API shows them. The
+//! notifier itself (signing, retries) is tested in `vigil-workers`; here the
+//! outcomes are recorded through the store's outbox directly.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use serde_json::Value;
-use vigil_api::webhooks::{Notifier, WebhookSettings, WebhookTarget, verify_signature};
+use axum::http::StatusCode;
+use vigil_engine::ApprovalId;
+use vigil_engine::store::DeliveryOutcome;
 
 use crate::on_both_backends;
 use crate::support::TestApp;
 
-on_both_backends!(notifications_are_signed_retried_and_recorded);
+on_both_backends!(an_approval_lists_each_webhook_delivery_and_its_outcome);
 
-#[derive(Clone, Default)]
-struct Receiver {
-    failures_left: Arc<Mutex<u32>>,
-    received: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
-}
-
-async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    r.received.lock().unwrap().push((headers, body));
-    let mut left = r.failures_left.lock().unwrap();
-    if *left > 0 {
-        *left -= 1;
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::NO_CONTENT
-    }
-}
-
-async fn serve(receiver: Receiver) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = Router::new()
-        .route("/hook", post(receive))
-        .with_state(receiver);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}/hook")
-}
-
-async fn notifications_are_signed_retried_and_recorded(app: &TestApp) {
-    let flaky = Receiver {
-        failures_left: Arc::new(Mutex::new(2)),
-        ..Receiver::default()
-    };
-    let steady = Receiver::default();
-    let settings = WebhookSettings {
-        targets: vec![
-            WebhookTarget {
-                name: "flaky".into(),
-                url: serve(flaky.clone()).await,
-                secret: "flaky-secret".into(),
-            },
-            WebhookTarget {
-                name: "steady".into(),
-                url: serve(steady.clone()).await,
-                secret: "steady-secret".into(),
-            },
-            WebhookTarget {
-                name: "gone".into(),
-                url: "http://127.0.0.1:9/nothing-listens".into(),
-                secret: "x".into(),
-            },
-        ],
-        poll: Duration::from_millis(10),
-        timeout: Duration::from_secs(2),
-        max_attempts: 3,
-        backoff: Duration::ZERO,
-        max_backoff: Duration::ZERO,
-    };
-    let notifier = Notifier::new(app.api_store.clone(), settings).unwrap();
-    assert_eq!(notifier.pass().await.unwrap(), 0, "nothing to announce yet");
-
+async fn an_approval_lists_each_webhook_delivery_and_its_outcome(app: &TestApp) {
     let id = app.dispatch("olivia", "isolate?").await;
     let approval = app.park_on_approval(&id).await;
-    for _ in 0..5 {
-        notifier.pass().await.unwrap();
-    }
+    let path = format!("/api/v1/approvals/{approval}");
+    let detail = app.get(&path, "anna").await;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.body);
+    assert_eq!(detail.body["notifications"], serde_json::json!([]));
 
-    let steady_got = steady.received.lock().unwrap().clone();
-    assert_eq!(steady_got.len(), 1, "delivered once");
-    let flaky_got = flaky.received.lock().unwrap().clone();
-    assert_eq!(flaky_got.len(), 3, "two failures, then delivered");
-    let signed = steady_got
-        .iter()
-        .map(|r| ("steady-secret", r))
-        .chain(flaky_got.iter().map(|r| ("flaky-secret", r)));
-    for (secret, (headers, body)) in signed {
-        let ts: i64 = headers["vigil-timestamp"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        let sig = headers["vigil-signature"].to_str().unwrap();
-        let now = chrono::Utc::now().timestamp();
-        assert!(
-            verify_signature(secret, ts, body, sig, now, 300),
-            "signature verifies"
-        );
-        assert!(!verify_signature("wrong", ts, body, sig, now, 300));
-        let doc: Value = serde_json::from_slice(body).unwrap();
-        assert_eq!(doc["type"], "approval_requested");
-        assert_eq!(doc["approval"]["id"], approval.as_str());
-        assert_eq!(doc["investigation"]["prompt"], "isolate?");
-    }
+    let targets = ["soc".to_owned(), "gone".to_owned()];
+    assert_eq!(app.api_store.enqueue_deliveries(&targets).await.unwrap(), 2);
+    let claimed = app
+        .api_store
+        .claim_deliveries(chrono::Duration::seconds(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let approval_id: ApprovalId = approval.parse().unwrap();
+    app.api_store
+        .record_delivery(
+            approval_id,
+            "soc",
+            DeliveryOutcome::Delivered { status: 204 },
+        )
+        .await
+        .unwrap();
+    app.api_store
+        .record_delivery(
+            approval_id,
+            "gone",
+            DeliveryOutcome::Failed {
+                status: None,
+                error: "request failed: connection refused".into(),
+            },
+        )
+        .await
+        .unwrap();
 
-    let detail = app
-        .get(&format!("/api/v1/approvals/{approval}"), "anna")
-        .await;
-    let mut notes: Vec<(String, String, i64)> = detail.body["notifications"]
+    let detail = app.get(&path, "anna").await;
+    let mut notes: Vec<(String, String, i64, String)> = detail.body["notifications"]
         .as_array()
         .unwrap()
         .iter()
@@ -122,6 +58,7 @@ async fn notifications_are_signed_retried_and_recorded(app: &TestApp) {
                 n["target"].as_str().unwrap().to_owned(),
                 n["status"].as_str().unwrap().to_owned(),
                 n["attempts"].as_i64().unwrap(),
+                n["last_status"].to_string(),
             )
         })
         .collect();
@@ -129,34 +66,28 @@ async fn notifications_are_signed_retried_and_recorded(app: &TestApp) {
     assert_eq!(
         notes,
         [
-            ("flaky".to_owned(), "delivered".to_owned(), 3),
-            ("gone".to_owned(), "failed".to_owned(), 3),
-            ("steady".to_owned(), "delivered".to_owned(), 1),
+            ("gone".to_owned(), "failed".to_owned(), 1, "null".to_owned()),
+            (
+                "soc".to_owned(),
+                "delivered".to_owned(),
+                1,
+                "204".to_owned()
+            ),
         ]
     );
-    let gone = detail.body["notifications"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["target"] == "gone")
-        .unwrap();
-    assert!(
-        gone["last_error"]
-            .as_str()
+    let by_target = |name: &str| {
+        detail.body["notifications"]
+            .as_array()
             .unwrap()
-            .contains("request failed")
-    );
-    assert!(
-        !gone["last_error"].as_str().unwrap().contains("127.0.0.1:9"),
-        "URLs are not recorded"
-    );
-
-    // The webhook never touched the investigation.
-    assert_eq!(app.stored(&id).await.last_seq, 3);
-    notifier.pass().await.unwrap();
+            .iter()
+            .find(|n| n["target"] == name)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(
-        steady.received.lock().unwrap().len(),
-        1,
-        "never delivered twice"
+        by_target("gone")["last_error"],
+        "request failed: connection refused"
     );
+    assert!(by_target("gone")["delivered_at"].is_null());
+    assert!(by_target("soc")["delivered_at"].is_string());
 }

@@ -1,11 +1,12 @@
 //! Lease loss and shutdown, one worker process at a time.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use serde_json::Value;
-use vigil_agents::runner::{Mode, Runner};
+use tokio_util::sync::CancellationToken;
+use vigil_agents::Mode;
+use vigil_agents::runner::Runner;
 use vigil_agents::testing::model::{self as scripted, Reply, Scripted, tool_calls};
 use vigil_agents::{
     AgentBudget, AgentConfig, Catalog, OpenAiConfig, OpenAiModel, RetryPolicy, Secret, ToolRegistry,
@@ -54,7 +55,7 @@ impl Fixture {
         }
     }
 
-    fn runner(&self, stop: Arc<AtomicBool>) -> Arc<Runner> {
+    fn runner(&self) -> Arc<Runner> {
         let registry = ToolRegistry::new(16 * 1024);
         let agent = AgentConfig {
             id: "t".into(),
@@ -78,17 +79,14 @@ impl Fixture {
             },
         })
         .unwrap();
-        Arc::new(
-            Runner::new(
-                self.store.clone(),
-                catalog,
-                Arc::new(registry),
-                Arc::new(model),
-                Arc::new(SystemClock),
-                Mode::Real,
-            )
-            .with_stop(stop),
-        )
+        Arc::new(Runner::new(
+            self.store.clone(),
+            catalog,
+            Arc::new(registry),
+            Arc::new(model),
+            Arc::new(SystemClock),
+            Mode::Real,
+        ))
     }
 
     async fn dispatch(&self, prompt: &str) -> InvestigationId {
@@ -158,17 +156,13 @@ fn running(inv: &Investigation) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_lease_cancels_that_run_at_once_and_frees_its_slot() {
     let fx = Fixture::new().await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let (shutdown_tx, mut shutdown_rx) = tokio::sync::watch::channel(false);
+    let shutdown = CancellationToken::new();
     let worker = tokio::spawn(vigil_workers::run(
         fx.store.clone(),
-        fx.runner(stop.clone()),
-        stop,
+        fx.runner(),
         settings(2, Duration::from_secs(5)),
         sweeps(),
-        async move {
-            let _ = shutdown_rx.wait_for(|s| *s).await;
-        },
+        shutdown.clone(),
     ));
 
     let a = fx.dispatch("stall on this one").await;
@@ -195,30 +189,26 @@ async fn a_lost_lease_cancels_that_run_at_once_and_frees_its_slot() {
         "nothing written after the cancel"
     );
 
-    shutdown_tx.send(true).unwrap();
+    shutdown.cancel();
     worker.await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_releases_runs_still_busy_after_the_grace_period() {
     let fx = Fixture::new().await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let (shutdown_tx, mut shutdown_rx) = tokio::sync::watch::channel(false);
+    let shutdown = CancellationToken::new();
     let worker = tokio::spawn(vigil_workers::run(
         fx.store.clone(),
-        fx.runner(stop.clone()),
-        stop,
+        fx.runner(),
         settings(4, Duration::from_millis(300)),
         sweeps(),
-        async move {
-            let _ = shutdown_rx.wait_for(|s| *s).await;
-        },
+        shutdown.clone(),
     ));
     let stuck = fx.dispatch("stall here").await;
     fx.wait_for(stuck, "running", running).await;
     let epoch = fx.get(stuck).await.lease_epoch;
 
-    shutdown_tx.send(true).unwrap();
+    shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(60), worker)
         .await
         .expect("the worker stops after its grace period")

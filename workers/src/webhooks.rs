@@ -1,6 +1,6 @@
 //! Webhook notifications of new approval requests.
 //!
-//! The [`Notifier`] runs beside the API. Each pass it adds a pending
+//! The [`Notifier`] runs in `vigil serve`. Each pass it adds a pending
 //! delivery to every configured target for each pending approval request
 //! that has none (the store's outbox), claims due deliveries, POSTs each
 //! one, and records the outcome: delivered, retried later with exponential
@@ -15,15 +15,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use vigil_engine::store::{Delivery, DeliveryOutcome};
-
-use crate::state::ApiStore;
-use crate::views::ApprovalView;
+use tokio_util::sync::CancellationToken;
+use vigil_engine::approval::ApprovalRequest;
+use vigil_engine::store::{Delivery, DeliveryOutcome, Notifications, Reads};
 
 /// One webhook receiver.
 #[derive(Clone)]
@@ -76,30 +76,79 @@ impl Default for WebhookSettings {
     }
 }
 
-/// What a receiver gets.
+/// What a receiver gets: the JSON body of every notification.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     /// Always `approval_requested`.
     #[serde(rename = "type")]
     pub kind: String,
     /// The request.
-    pub approval: ApprovalView,
+    pub approval: NotifiedApproval,
     /// Its investigation.
     pub investigation: NotifiedInvestigation,
+}
+
+/// The approval request part of a notification. Same fields, and the same
+/// JSON, as the request in the API's `GET /approvals/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotifiedApproval {
+    /// The request's id: decide it with `POST /approvals/{id}/decision`.
+    pub id: uuid::Uuid,
+    /// The investigation parked on it.
+    pub investigation_id: uuid::Uuid,
+    /// The model's tool call id, unique within the investigation.
+    pub tool_call_id: String,
+    /// The tool that runs once approved.
+    pub action: String,
+    /// The arguments it runs with.
+    pub arguments: Value,
+    /// The model's stated reason, if it gave one.
+    pub rationale: Option<String>,
+    /// `pending`, `approved`, `rejected` or `expired`.
+    pub status: String,
+    /// When it was requested.
+    pub created_at: DateTime<Utc>,
+    /// When it expires unless decided.
+    pub expires_at: DateTime<Utc>,
+    /// Who decided, once decided.
+    pub decided_by: Option<String>,
+    /// When it was decided.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// The decider's comment.
+    pub comment: Option<String>,
+}
+
+impl From<&ApprovalRequest> for NotifiedApproval {
+    fn from(a: &ApprovalRequest) -> Self {
+        Self {
+            id: a.id.0,
+            investigation_id: a.investigation_id.0,
+            tool_call_id: a.tool_call_id.clone(),
+            action: a.action.clone(),
+            arguments: a.arguments.clone(),
+            rationale: a.rationale.clone(),
+            status: a.status.as_str().to_owned(),
+            created_at: a.created_at,
+            expires_at: a.expires_at,
+            decided_by: a.decided_by.clone(),
+            decided_at: a.decided_at,
+            comment: a.comment.clone(),
+        }
+    }
 }
 
 /// The investigation part of a notification.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NotifiedInvestigation {
-    /// Its id.
+    /// The investigation's id.
     pub id: uuid::Uuid,
-    /// The agent.
+    /// The agent running it.
     pub agent_id: String,
-    /// The prompt.
+    /// What it was asked to investigate.
     pub prompt: String,
-    /// Who dispatched it.
+    /// The principal that dispatched it (who may not approve it).
     pub requested_by: String,
-    /// External case id.
+    /// The external case id given at dispatch, if any.
     pub case_ref: Option<String>,
 }
 
@@ -143,7 +192,8 @@ pub fn verify_signature(
 
 /// Delivers approval notifications to the configured targets.
 pub struct Notifier {
-    store: Arc<dyn ApiStore>,
+    outbox: Arc<dyn Notifications>,
+    reads: Arc<dyn Reads>,
     settings: WebhookSettings,
     client: reqwest::Client,
 }
@@ -162,23 +212,29 @@ impl std::fmt::Debug for Notifier {
 pub struct NotifierError(String);
 
 impl Notifier {
-    /// A notifier over `store`.
-    pub fn new(store: Arc<dyn ApiStore>, settings: WebhookSettings) -> Result<Self, NotifierError> {
+    /// A notifier over the store's webhook `outbox`, reading the requests
+    /// and investigations it announces through `reads`.
+    pub fn new(
+        outbox: Arc<dyn Notifications>,
+        reads: Arc<dyn Reads>,
+        settings: WebhookSettings,
+    ) -> Result<Self, NotifierError> {
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| NotifierError(e.to_string()))?;
         Ok(Self {
-            store,
+            outbox,
+            reads,
             settings,
             client,
         })
     }
 
-    /// Runs passes until `shutdown` turns true. Database outages are logged
-    /// once and waited out.
-    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    /// Runs passes until `shutdown` is cancelled. Database outages are
+    /// logged once and waited out.
+    pub async fn run(self, shutdown: CancellationToken) {
         if self.settings.targets.is_empty() {
             return;
         }
@@ -198,10 +254,7 @@ impl Notifier {
             }
             tokio::select! {
                 () = tokio::time::sleep(self.settings.poll) => {}
-                Ok(()) = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
-                return;
+                () = shutdown.cancelled() => return,
             }
         }
     }
@@ -215,15 +268,15 @@ impl Notifier {
             .iter()
             .map(|t| t.name.clone())
             .collect();
-        self.store.enqueue_deliveries(&names).await?;
+        self.outbox.enqueue_deliveries(&names).await?;
         let hold = chrono::Duration::from_std(self.settings.timeout * 2)
             .unwrap_or(chrono::Duration::seconds(60));
-        let claimed = self.store.claim_deliveries(hold, 32).await?;
+        let claimed = self.outbox.claim_deliveries(hold, 32).await?;
         let attempted = claimed.len();
         for delivery in claimed {
             let outcome = self.attempt(&delivery).await;
             if let Err(e) = self
-                .store
+                .outbox
                 .record_delivery(delivery.approval_id, &delivery.target, outcome)
                 .await
             {
@@ -277,18 +330,18 @@ impl Notifier {
 
     async fn post(&self, target: &WebhookTarget, delivery: &Delivery) -> Result<i32, String> {
         let approval = self
-            .store
+            .reads
             .approval(delivery.approval_id)
             .await
             .map_err(|e| e.to_string())?;
         let inv = self
-            .store
+            .reads
             .get(approval.investigation_id)
             .await
             .map_err(|e| e.to_string())?;
         let body = serde_json::to_vec(&Notification {
             kind: "approval_requested".into(),
-            approval: ApprovalView::from(&approval),
+            approval: NotifiedApproval::from(&approval),
             investigation: NotifiedInvestigation {
                 id: inv.id.0,
                 agent_id: inv.agent_id,

@@ -43,15 +43,38 @@ pub fn format(d: Duration) -> String {
     }
 }
 
-/// Serde support: `#[serde(with = "crate::duration")]`.
+/// Serde support: `#[serde(with = "crate::config::duration")]`.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     parse(&text).map_err(serde::de::Error::custom)
 }
 
-/// Serde support: `#[serde(with = "crate::duration")]`.
+/// Serde support: `#[serde(with = "crate::config::duration")]`.
 pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format(*d))
+}
+
+/// Serde support for an optional duration: `#[serde(default, with =
+/// "crate::config::duration::option")]`. Absent or `None` is no duration.
+pub mod option {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Reads a duration written the way [`super::parse`] reads it.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| super::parse(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+
+    /// Writes a duration the way [`super::format`] does, or nothing.
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&super::format(*d)),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 #[cfg(test)]

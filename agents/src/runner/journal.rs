@@ -1,0 +1,190 @@
+//! The run's side of its event log: what it has written, what it holds
+//! back, and the lease every write names.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use vigil_engine::event::{Event, ModelTurn, StepEvent};
+use vigil_engine::machine::ApprovalDraft;
+use vigil_engine::model::{Investigation, InvestigationId};
+use vigil_engine::result::Completion;
+use vigil_engine::store::{self, Leases};
+
+use super::{Error, Flow, Halt, Ports, Step};
+use crate::history::History;
+
+/// Events read from the log per call when a run starts.
+const PAGE: u32 = 1000;
+
+/// One claimed run's journal. It owns the [`History`] rebuilt from the log,
+/// the lease (investigation id and epoch) that fences every write, and at
+/// most one model turn held back from the log.
+///
+/// A held turn is written in the same checkpoint as the next event
+/// recorded (normally its first call's intent, or that call's result when
+/// the call is refused), saving a commit per tool-calling turn. Every other
+/// write first writes the held turn alone, so a turn is never lost behind a
+/// lifecycle write. A crash while a turn is held loses only the model's
+/// answer, and the model is asked again on resume.
+///
+/// After the log is read once, this run's own fenced writes are the only
+/// appends, so the history is kept up to date from the sealed events each
+/// write returns.
+pub(super) struct Journal {
+    leases: Arc<dyn Leases>,
+    id: InvestigationId,
+    epoch: i64,
+    history: History,
+    held: Option<ModelTurn>,
+}
+
+impl Journal {
+    /// Reads the log of `inv`, claimed under `inv.lease_epoch`.
+    pub(super) async fn open(ports: &Ports, inv: &Investigation) -> Result<Self, Error> {
+        let mut events: Vec<Event> = Vec::new();
+        loop {
+            let after = events.last().map_or(0, |e| e.seq);
+            let page = ports.reads.events(inv.id, after, PAGE).await?;
+            let done = page.len() < PAGE as usize;
+            events.extend(page);
+            if done {
+                break;
+            }
+        }
+        Ok(Self {
+            leases: ports.leases.clone(),
+            id: inv.id,
+            epoch: inv.lease_epoch,
+            history: History::from_events(&events),
+            held: None,
+        })
+    }
+
+    /// The conversation so far, as journaled (without a held turn).
+    pub(super) fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Holds `turn` back until the next write. At most one turn is held.
+    pub(super) fn hold(&mut self, turn: ModelTurn) {
+        debug_assert!(self.held.is_none(), "a held turn was never written");
+        self.held = Some(turn);
+    }
+
+    /// The newest model turn, held or journaled.
+    pub(super) fn last_turn(&self) -> Option<&ModelTurn> {
+        self.held.as_ref().or_else(|| self.history.last_turn())
+    }
+
+    /// How often the model called `name` with arguments equal (as JSON) to
+    /// `arguments` over the whole run, the held turn included.
+    pub(super) fn times_called(&self, name: &str, arguments: &Value) -> usize {
+        let held = self.held.as_ref().map_or(0, |turn| {
+            turn.tool_calls
+                .iter()
+                .filter(|c| c.name == name)
+                .filter(|c| {
+                    serde_json::from_str::<Value>(&c.arguments).is_ok_and(|v| v == *arguments)
+                })
+                .count()
+        });
+        self.history.times_called(name, arguments) + held
+    }
+
+    /// Checkpoints `event`, after the held turn if there is one, in one
+    /// commit.
+    pub(super) async fn record(&mut self, event: StepEvent) -> Flow {
+        self.write(Some(event)).await
+    }
+
+    /// Checkpoints the held turn alone, if there is one.
+    pub(super) async fn flush(&mut self) -> Flow {
+        self.write(None).await
+    }
+
+    async fn write(&mut self, event: Option<StepEvent>) -> Flow {
+        let events: Vec<StepEvent> = self
+            .held
+            .take()
+            .map(StepEvent::ModelTurn)
+            .into_iter()
+            .chain(event)
+            .collect();
+        if events.is_empty() {
+            return Ok(());
+        }
+        let sealed = fenced(self.leases.checkpoint(self.id, self.epoch, events).await)?;
+        for event in &sealed {
+            self.history.record(event);
+        }
+        Ok(())
+    }
+
+    /// Finishes the run: `completed` for a valid result, `review_required`
+    /// otherwise.
+    pub(super) async fn complete(&mut self, outcome: Completion) -> Halt {
+        let step = match outcome {
+            Completion::Valid { .. } => Step::Completed,
+            Completion::Invalid { .. } => Step::ReviewRequired,
+        };
+        if let Err(halt) = self.flush().await {
+            return halt;
+        }
+        stop_at(
+            step,
+            self.leases.complete(self.id, self.epoch, outcome).await,
+        )
+    }
+
+    /// Ends the run without a result.
+    pub(super) async fn fail(&mut self, reason: &str) -> Halt {
+        if let Err(halt) = self.flush().await {
+            return halt;
+        }
+        stop_at(
+            Step::Failed,
+            self.leases.fail(self.id, self.epoch, reason).await,
+        )
+    }
+
+    /// Gives the run back to the queue; it stops at `step`.
+    pub(super) async fn release(&mut self, reason: &str, step: Step) -> Halt {
+        if let Err(halt) = self.flush().await {
+            return halt;
+        }
+        stop_at(step, self.leases.release(self.id, self.epoch, reason).await)
+    }
+
+    /// Parks the run on a new approval request, releasing the lease.
+    pub(super) async fn await_approval(&mut self, draft: ApprovalDraft) -> Halt {
+        if let Err(halt) = self.flush().await {
+            return halt;
+        }
+        stop_at(
+            Step::AwaitingApproval,
+            self.leases.await_approval(self.id, self.epoch, draft).await,
+        )
+    }
+}
+
+/// Where the run stops after a lifecycle write: at `step` if it succeeded.
+fn stop_at<T>(step: Step, result: store::Result<T>) -> Halt {
+    match fenced(result) {
+        Ok(_) => Halt::At(step),
+        Err(halt) => halt,
+    }
+}
+
+/// A store result as the loop sees it: `LeaseLost` stops the run quietly
+/// at [`Step::LeaseLost`] (nothing more may be written), any other error
+/// stops it with that error.
+pub(super) fn fenced<T>(result: store::Result<T>) -> Flow<T> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(store::Error::LeaseLost { .. }) => {
+            tracing::info!("lease lost; stopping without another write");
+            Err(Halt::At(Step::LeaseLost))
+        }
+        Err(e) => Err(Halt::Failed(Error::Store(e))),
+    }
+}
