@@ -126,7 +126,9 @@ window.__vigilStreams = {
  * reconnects with `Last-Event-ID` set to the last id seen, so the server
  * resumes right after it. `onEvent(kind, data, id)` gets each message with
  * its JSON data; `onState(state, err)` gets `live`, `reconnecting` (with the
- * error, if any) and `stopped` (a 4xx other than 429: retrying cannot help).
+ * error, if any), `stopped` (a 4xx other than 429: retrying cannot help) and
+ * `ended` (the server sent `stream_end`: the record has finished and every
+ * entry was sent, so there is nothing to reconnect for).
  */
 export async function stream(path, { signal, onEvent, onState, lastId = null }) {
   let wait = 500;
@@ -180,6 +182,12 @@ export async function stream(path, { signal, onEvent, onState, lastId = null }) 
               data = JSON.parse(frame.data);
             } catch {
               data = frame.data;
+            }
+            if (frame.event === "stream_end") {
+              // The record has finished and every entry was sent: stop.
+              onState("ended", null);
+              connection.abort();
+              return;
             }
             if (frame.event === "problem") {
               const problem = new ApiError(data && data.status ? data.status : 503, data);

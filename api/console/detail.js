@@ -61,30 +61,52 @@ export async function render(ctx) {
     if (state.detail && state.detail.status === "pending") refreshSoon();
   }, 5000);
 
-  stream(`/investigations/${encodeURIComponent(id)}/events/stream`, {
-    signal: ctx.signal,
-    onEvent: (_kind, ev) => {
-      if (!ev || typeof ev.seq !== "number" || ev.seq <= state.lastSeq) return;
-      if (ev.seq !== state.lastSeq + 1) {
-        ctx.alertError(new Error(`timeline gap: expected seq ${state.lastSeq + 1}, got ${ev.seq}`));
-      }
-      state.lastSeq = ev.seq;
-      add(parts.timeline, timelineItem(ev));
-      parts.timeline.dataset.lastSeq = String(ev.seq);
-      if (ev.kind === "review_required") {
-        state.reviewEvent = ev;
-        if (state.detail) show(ctx, parts, state);
-      }
-      refreshSoon();
-    },
-    onState: (s, err) => {
-      parts.live.dataset.state = s;
-      if (s === "live") parts.live.textContent = "Live: new events appear as they are written.";
-      else if (s === "reconnecting") {
-        parts.live.textContent = `Reconnecting; the timeline resumes after event ${state.lastSeq}${err ? ` (${err.code}: ${err.detail})` : ""}…`;
-      } else fill(parts.live, problem(err, "Live updates stopped: "));
-    },
-  });
+  // A finished run's stream ends after its last event; if the run is
+  // rescued later, the timeline follows it again from where it was.
+  let ended = false;
+  ctx.every(async () => {
+    if (!ended) return;
+    try {
+      const d = await load();
+      if (d.status === "pending") follow();
+    } catch (e) {
+      if (!aborted(e)) ctx.alertError(e, "Refreshing the investigation");
+    }
+  }, 5000);
+
+  const follow = () => {
+    ended = false;
+    stream(`/investigations/${encodeURIComponent(id)}/events/stream`, {
+      signal: ctx.signal,
+      lastId: state.lastSeq > 0 ? state.lastSeq : null,
+      onEvent: (_kind, ev) => {
+        if (!ev || typeof ev.seq !== "number" || ev.seq <= state.lastSeq) return;
+        if (ev.seq !== state.lastSeq + 1) {
+          ctx.alertError(new Error(`timeline gap: expected seq ${state.lastSeq + 1}, got ${ev.seq}`));
+        }
+        state.lastSeq = ev.seq;
+        add(parts.timeline, timelineItem(ev));
+        parts.timeline.dataset.lastSeq = String(ev.seq);
+        if (ev.kind === "review_required") {
+          state.reviewEvent = ev;
+          if (state.detail) show(ctx, parts, state);
+        }
+        refreshSoon();
+      },
+      onState: (s, err) => {
+        parts.live.dataset.state = s;
+        if (s === "live") parts.live.textContent = "Live: new events appear as they are written.";
+        else if (s === "ended") {
+          ended = true;
+          parts.live.textContent = "Finished: every event is shown.";
+        }
+        else if (s === "reconnecting") {
+          parts.live.textContent = `Reconnecting; the timeline resumes after event ${state.lastSeq}${err ? ` (${err.code}: ${err.detail})` : ""}…`;
+        } else fill(parts.live, problem(err, "Live updates stopped: "));
+      },
+    });
+  };
+  follow();
 }
 
 function show(ctx, parts, state) {

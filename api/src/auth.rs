@@ -84,9 +84,21 @@ pub fn verify(record: &TokenRecord, secret: &str) -> bool {
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
-pub struct Caller(pub Principal);
+pub struct Caller(pub Principal, String);
 
 impl Caller {
+    /// A caller authenticated as `principal` by the token with public id
+    /// `token_id`.
+    pub fn new(principal: Principal, token_id: impl Into<String>) -> Self {
+        Self(principal, token_id.into())
+    }
+
+    /// The public id of the token the caller presented: long-lived answers
+    /// (streams) re-check it.
+    pub fn token_id(&self) -> &str {
+        &self.1
+    }
+
     /// The principal's name, recorded on every write.
     pub fn name(&self) -> &str {
         &self.0.name
@@ -151,7 +163,10 @@ impl FromRequestParts<AppState> for Caller {
         if !verify(&record, secret) {
             return Err(invalid());
         }
-        Ok(Caller(Principal::new(record.principal, record.roles)))
+        Ok(Caller::new(
+            Principal::new(record.principal, record.roles),
+            record.id,
+        ))
     }
 }
 

@@ -13,8 +13,10 @@
 
 pub mod auth;
 pub mod console;
+mod document;
 pub mod error;
 pub mod extract;
+mod logs;
 pub mod routes;
 pub mod state;
 pub mod streams;
@@ -113,6 +115,7 @@ pub fn openapi() -> &'static OpenApiDoc {
     DOC.get_or_init(|| {
         let mut doc = router().1;
         doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+        document::finish(&mut doc);
         doc
     })
 }

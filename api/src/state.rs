@@ -112,6 +112,9 @@ pub struct StreamSettings {
     pub poll: Duration,
     /// How often an idle stream sends a keep-alive comment.
     pub keep_alive: Duration,
+    /// How often a stream checks that the token that opened it is still
+    /// valid (the approvals stream also checks before every message).
+    pub recheck: Duration,
 }
 
 impl Default for StreamSettings {
@@ -119,6 +122,7 @@ impl Default for StreamSettings {
         Self {
             poll: Duration::from_millis(250),
             keep_alive: Duration::from_secs(15),
+            recheck: Duration::from_secs(3),
         }
     }
 }

@@ -12,8 +12,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -23,19 +25,18 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use utoipa::IntoParams;
 use vigil_engine::store::ApprovalQuery;
-use vigil_engine::{ApprovalId, ApprovalStatus, InvestigationId};
+use vigil_engine::{ApprovalId, ApprovalStatus, Event, InvestigationId, InvestigationLog};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::ApiQuery;
+use crate::logs::{Head, LogSource, LogTail, TokenWatch, sse_json};
 use crate::routes::approvals::APPROVAL_READERS;
 use crate::routes::investigations::readable;
 use crate::routes::query_number;
 use crate::state::{ApiStore, AppState};
 use crate::views::{ApprovalView, EventView};
 
-/// Events read per poll.
-const PAGE: u32 = 500;
 /// How far back each approvals poll looks again, to catch rows committed
 /// late with an earlier timestamp.
 const APPROVALS_OVERLAP: chrono::Duration = chrono::Duration::seconds(10);
@@ -46,6 +47,7 @@ const APPROVALS_OVERLAP: chrono::Duration = chrono::Duration::seconds(10);
 #[into_params(parameter_in = Query)]
 pub struct StreamParams {
     /// Start after this seq (default 0). `Last-Event-ID` takes precedence.
+    #[param(value_type = Option<i64>, minimum = 0)]
     after_seq: Option<String>,
 }
 
@@ -62,7 +64,7 @@ pub struct StreamParams {
         StreamParams,
     ),
     responses(
-        (status = 200, description = "Server-Sent Events, one per event", content_type = "text/event-stream", body = EventView),
+        (status = 200, description = "Server-Sent Events: one message per event (`event: <kind>`, `id: <seq>`, data an EventView); `problem` messages (data a Problem) during an outage or when the token is revoked; a `stream_end` message (data `{\"last_seq\": N}`) once the investigation has finished and every event was sent", content_type = "text/event-stream", body = String),
         (status = 400, description = "A bad Last-Event-ID or after_seq", body = Problem),
         (status = 401, description = "No valid token", body = Problem),
         (status = 403, description = "May not read it", body = Problem),
@@ -78,116 +80,70 @@ pub async fn investigation_events(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<StreamParams>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
-    let from_header = headers
-        .get("last-event-id")
-        .map(|v| {
-            v.to_str()
-                .ok()
-                .and_then(|s| s.trim().parse::<i64>().ok())
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_header",
-                        "Last-Event-ID must be a seq (a non-negative integer)",
-                    )
-                    .with_field("Last-Event-ID")
-                })
-        })
-        .transpose()?;
+    let from_header = last_event_id(&headers, "a seq (a non-negative integer)")?;
     let from_query = query_number("after_seq", params.after_seq.as_deref(), 0..=i64::MAX)?;
     let inv = readable(&state, &caller, &id).await?;
     let after = from_header.or(from_query).unwrap_or(0);
-    let stream = EventTail {
-        store: state.store.clone(),
+    let stream = LogTail {
+        source: InvestigationEvents(state.store.clone()),
         id: inv.id,
         after,
-        buffered: VecDeque::new(),
-        down: false,
         poll: state.streams.poll,
+        token: TokenWatch::new(
+            state.store.clone(),
+            caller.token_id().to_owned(),
+            state.streams.recheck,
+        ),
     }
     .into_stream(state.shutdown.clone());
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(state.streams.keep_alive)))
 }
 
-struct EventTail {
-    store: std::sync::Arc<dyn ApiStore>,
-    id: InvestigationId,
-    after: i64,
-    buffered: VecDeque<SseEvent>,
-    down: bool,
-    poll: Duration,
-}
+/// An investigation's events, as streams and exports serve them.
+pub(crate) struct InvestigationEvents(pub(crate) Arc<dyn ApiStore>);
 
-impl EventTail {
-    fn into_stream(
-        self,
-        shutdown: CancellationToken,
-    ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-        futures::stream::unfold((self, shutdown), |(mut tail, shutdown)| async move {
-            loop {
-                if shutdown.is_cancelled() {
-                    return None;
-                }
-                if let Some(next) = tail.buffered.pop_front() {
-                    return Some((Ok(next), (tail, shutdown)));
-                }
-                // An idle poll reads only the row's `last_seq` (one
-                // primary-key read); the log is read when it has grown.
-                let fetched = match tail.store.get(tail.id).await {
-                    Ok(inv) if inv.last_seq <= tail.after => Ok(Vec::new()),
-                    Ok(_) => tail.store.events(tail.id, tail.after, PAGE).await,
-                    Err(e) => Err(e),
-                };
-                match fetched {
-                    Ok(events) if !events.is_empty() => {
-                        tail.down = false;
-                        for e in &events {
-                            tail.buffered.push_back(sse_json(
-                                SseEvent::default()
-                                    .event(e.kind.as_str())
-                                    .id(e.seq.to_string()),
-                                &EventView::from(e),
-                            ));
-                        }
-                        tail.after = events.last().map_or(tail.after, |e| e.seq);
-                        continue;
-                    }
-                    Ok(_) => tail.down = false,
-                    Err(e) if !tail.down => {
-                        tail.down = true;
-                        let problem = ApiError::from(e).problem();
-                        tail.buffered
-                            .push_back(sse_json(SseEvent::default().event("problem"), &problem));
-                        continue;
-                    }
-                    Err(_) => {}
-                }
-                let wait = if tail.down { tail.poll * 4 } else { tail.poll };
-                tokio::select! {
-                    () = tokio::time::sleep(wait) => {}
-                    () = shutdown.cancelled() => return None,
-                }
-            }
+#[async_trait]
+impl LogSource for InvestigationEvents {
+    type Log = InvestigationLog;
+    type View = EventView;
+
+    async fn head(&self, id: InvestigationId) -> vigil_engine::store::Result<Head> {
+        let inv = self.0.get(id).await?;
+        Ok(Head {
+            last_seq: inv.last_seq,
+            finished: inv.status.is_terminal(),
         })
     }
-}
 
-fn sse_json<T: serde::Serialize>(event: SseEvent, data: &T) -> SseEvent {
-    match serde_json::to_string(data) {
-        Ok(json) => event.data(json),
-        Err(e) => event.event("problem").data(e.to_string()),
+    async fn entries(
+        &self,
+        id: InvestigationId,
+        after_seq: i64,
+        limit: u32,
+    ) -> vigil_engine::store::Result<Vec<Event>> {
+        self.0.events(id, after_seq, limit).await
+    }
+
+    fn view(entry: &Event) -> EventView {
+        EventView::from(entry)
     }
 }
 
 /// A live stream of approval requests (`text/event-stream`): an
 /// `approval_requested` message for each new pending request and an
 /// `approval_decided` message when one is approved, rejected or expired,
-/// each with the request as JSON `data`.
+/// each with the request as JSON `data` and, as its SSE `id`, the time of
+/// that change in microseconds since the Unix epoch. Reconnecting with
+/// `Last-Event-ID` resumes from that time. The stream ends, after a
+/// `problem` message, when the token that opened it is revoked.
 #[utoipa::path(
     get, path = "/approvals/stream", tag = "approvals",
+    params(
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this change (microseconds since the Unix epoch, as a message's id)"),
+    ),
     responses(
-        (status = 200, description = "Server-Sent Events", content_type = "text/event-stream", body = ApprovalView),
+        (status = 200, description = "Server-Sent Events: `approval_requested` and `approval_decided` messages whose data is an ApprovalView, `problem` messages whose data is a Problem", content_type = "text/event-stream", body = String),
+        (status = 400, description = "A bad Last-Event-ID", body = Problem),
         (status = 401, description = "No valid token", body = Problem),
         (status = 403, description = "Needs the approver, operator or auditor role", body = Problem),
     ),
@@ -196,27 +152,68 @@ fn sse_json<T: serde::Serialize>(event: SseEvent, data: &T) -> SseEvent {
 pub async fn approvals(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     caller.require(APPROVAL_READERS, "watching approval requests")?;
+    let since = match last_event_id(
+        &headers,
+        "a change time (microseconds since the Unix epoch)",
+    )? {
+        Some(micros) => chrono::DateTime::from_timestamp_micros(micros).ok_or_else(|| {
+            bad_last_event_id("a change time (microseconds since the Unix epoch)")
+        })?,
+        None => Utc::now(),
+    };
     let watch = ApprovalWatch {
         store: state.store.clone(),
-        since: Utc::now(),
+        since,
         seen: HashMap::new(),
         buffered: VecDeque::new(),
         down: false,
+        done: false,
         poll: state.streams.poll,
+        token: TokenWatch::new(
+            state.store.clone(),
+            caller.token_id().to_owned(),
+            state.streams.recheck,
+        ),
     };
     Ok(Sse::new(watch.into_stream(state.shutdown.clone()))
         .keep_alive(KeepAlive::new().interval(state.streams.keep_alive)))
 }
 
+fn bad_last_event_id(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_header",
+        format!("Last-Event-ID must be {what}"),
+    )
+    .with_field("Last-Event-ID")
+}
+
+/// The `Last-Event-ID` header as a non-negative integer, if present.
+fn last_event_id(headers: &HeaderMap, what: &str) -> ApiResult<Option<i64>> {
+    headers
+        .get("last-event-id")
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<i64>().ok())
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| bad_last_event_id(what))
+        })
+        .transpose()
+}
+
 struct ApprovalWatch {
-    store: std::sync::Arc<dyn ApiStore>,
+    store: Arc<dyn ApiStore>,
     since: chrono::DateTime<Utc>,
     seen: HashMap<ApprovalId, (ApprovalStatus, chrono::DateTime<Utc>)>,
     buffered: VecDeque<SseEvent>,
     down: bool,
+    done: bool,
     poll: Duration,
+    token: TokenWatch,
 }
 
 impl ApprovalWatch {
@@ -232,6 +229,14 @@ impl ApprovalWatch {
                 if let Some(next) = w.buffered.pop_front() {
                     return Some((Ok(next), (w, shutdown)));
                 }
+                if w.done {
+                    return None;
+                }
+                if !w.token.valid(false).await {
+                    w.buffered.push_back(TokenWatch::revoked_message());
+                    w.done = true;
+                    continue;
+                }
                 let polled_at = Utc::now();
                 let query = ApprovalQuery {
                     changed_since: Some(w.since - APPROVALS_OVERLAP),
@@ -242,18 +247,30 @@ impl ApprovalWatch {
                     Ok(mut rows) => {
                         w.down = false;
                         rows.sort_by_key(|a| (a.decided_at.unwrap_or(a.created_at), a.id));
-                        for a in rows {
-                            if w.seen.get(&a.id).map(|(s, _)| *s) == Some(a.status) {
-                                continue;
-                            }
+                        let fresh: Vec<_> = rows
+                            .into_iter()
+                            .filter(|a| w.seen.get(&a.id).map(|(s, _)| *s) != Some(a.status))
+                            .collect();
+                        // Every approval message is sent only while the
+                        // token is still valid: a revoked approver sees no
+                        // new request's prompt.
+                        if !fresh.is_empty() && !w.token.valid(true).await {
+                            w.buffered.push_back(TokenWatch::revoked_message());
+                            w.done = true;
+                            continue;
+                        }
+                        for a in fresh {
                             w.seen.insert(a.id, (a.status, polled_at));
                             let kind = if a.status == ApprovalStatus::Pending {
                                 "approval_requested"
                             } else {
                                 "approval_decided"
                             };
+                            let changed = a.decided_at.unwrap_or(a.created_at);
                             w.buffered.push_back(sse_json(
-                                SseEvent::default().event(kind),
+                                SseEvent::default()
+                                    .event(kind)
+                                    .id(changed.timestamp_micros().to_string()),
                                 &ApprovalView::from(&a),
                             ));
                         }
@@ -266,9 +283,12 @@ impl ApprovalWatch {
                     }
                     Err(e) if !w.down => {
                         w.down = true;
-                        let problem = ApiError::from(e).problem();
-                        w.buffered
-                            .push_back(sse_json(SseEvent::default().event("problem"), &problem));
+                        let problem = ApiError::from(e);
+                        problem.log();
+                        w.buffered.push_back(sse_json(
+                            SseEvent::default().event("problem"),
+                            &problem.problem(),
+                        ));
                         continue;
                     }
                     Err(_) => {}

@@ -17,11 +17,15 @@ use crate::state::ToolInfo;
 #[serde(deny_unknown_fields)]
 pub struct DispatchBody {
     /// The agent to run (one of the configured agents).
+    #[schema(min_length = 1)]
     pub agent_id: String,
-    /// What to investigate.
+    /// What to investigate: not blank, at most `api.prompt_limit`
+    /// characters.
+    #[schema(pattern = r"^[^\u0000]*[^\s\u0000\u001c-\u001f\ufeff][^\u0000]*$")]
     pub prompt: String,
     /// An external case id (ticket, incident).
     #[serde(default)]
+    #[schema(pattern = r"^[^\u0000]*$", max_length = 200)]
     pub case_ref: Option<String>,
     /// Budget overrides; unset limits keep the agent's defaults.
     #[serde(default)]
@@ -34,12 +38,15 @@ pub struct DispatchBody {
 pub struct BudgetBody {
     /// Most model turns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1000)]
     pub max_turns: Option<u32>,
     /// Most tokens, input and output together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 100_000_000)]
     pub max_tokens: Option<u64>,
     /// Most wall-clock seconds of running (time parked on approvals excluded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 604_800)]
     pub max_wall_secs: Option<u64>,
 }
 
@@ -47,7 +54,11 @@ pub struct BudgetBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
-    /// Why (recorded in the event log with the principal).
+    /// Why (recorded in the event log with the principal): not blank.
+    #[schema(
+        pattern = r"^[^\u0000]*[^\s\u0000\u001c-\u001f\ufeff][^\u0000]*$",
+        max_length = 4000
+    )]
     pub reason: String,
 }
 
@@ -64,6 +75,7 @@ pub struct ReviewBody {
     pub result: Option<Value>,
     /// A note for the record.
     #[serde(default)]
+    #[schema(pattern = r"^[^\u0000]*$", max_length = 4000)]
     pub note: Option<String>,
 }
 
@@ -72,9 +84,11 @@ pub struct ReviewBody {
 #[serde(deny_unknown_fields)]
 pub struct DecisionBody {
     /// `approve` or `reject`.
+    #[schema(value_type = DecisionName)]
     pub decision: String,
     /// A comment for the record (and for the model, on reject).
     #[serde(default)]
+    #[schema(pattern = r"^[^\u0000]*$", max_length = 4000)]
     pub comment: Option<String>,
 }
 
@@ -82,12 +96,84 @@ pub struct DecisionBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
-    /// The principal's name.
+    /// The principal's name: not blank.
+    #[schema(
+        pattern = r"^[^\u0000]*[^\s\u0000\u001c-\u001f\ufeff][^\u0000]*$",
+        max_length = 200
+    )]
     pub name: String,
-    /// Its roles (`orchestrator`, `operator`, `approver`, `auditor`,
-    /// `admin`); empty for another token of an existing principal.
+    /// Its roles; empty for another token of an existing principal.
     #[serde(default)]
+    #[schema(value_type = Vec<RoleName>)]
     pub roles: Vec<String>,
+}
+
+/// An investigation status's wire name (a query filter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusName {
+    /// Not finished.
+    Pending,
+    /// Finished with a valid result.
+    Completed,
+    /// Finished; a person must grade it.
+    ReviewRequired,
+    /// Ended without a result.
+    Failed,
+    /// Its worker died; waits for a rescue.
+    DeadLettered,
+}
+
+/// A pending investigation's phase (a query filter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PhaseName {
+    /// Waiting for a worker.
+    Queued,
+    /// Held by a worker.
+    Running,
+    /// Parked on an approval.
+    AwaitingApproval,
+}
+
+/// An approval request's status (a query filter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatusName {
+    /// Waiting for an approver.
+    Pending,
+    /// Approved.
+    Approved,
+    /// Rejected.
+    Rejected,
+    /// Nobody decided in time.
+    Expired,
+}
+
+/// An approver's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionName {
+    /// Run the action.
+    Approve,
+    /// Do not run it; the model is told why.
+    Reject,
+}
+
+/// A role's wire name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleName {
+    /// Dispatches investigations and reads its own.
+    Orchestrator,
+    /// Reads everything; rescues, cancels, reviews.
+    Operator,
+    /// Decides approval requests of others' investigations.
+    Approver,
+    /// Reads everything, changes nothing.
+    Auditor,
+    /// Everything, and tokens.
+    Admin,
 }
 
 /// An investigation in a listing.

@@ -234,6 +234,14 @@ async fn follow(client: &Client, args: &EventsArgs, json: bool) -> anyhow::Resul
                 }
                 Some(Ok(message)) => message,
             };
+            if message.event == "stream_end" {
+                // The investigation has finished and every event was sent.
+                eprintln!(
+                    "vigil: investigation {} has finished; stopped following",
+                    args.id
+                );
+                return Ok(());
+            }
             let Some(event) = decode(&message)? else {
                 continue;
             };

@@ -137,7 +137,14 @@ async fn data_endpoints_answer_503_while_postgres_is_down_and_recover() {
             detail.starts_with("the database cannot be reached"),
             "{method} {path}: {detail}"
         );
-        for driver_text in ["connection", "refused", "os error", "pool", "sqlx", "at line"] {
+        for driver_text in [
+            "connection",
+            "refused",
+            "os error",
+            "pool",
+            "sqlx",
+            "at line",
+        ] {
             assert!(
                 !detail.to_lowercase().contains(driver_text),
                 "{method} {path} leaks driver text: {detail}"

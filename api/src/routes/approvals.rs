@@ -13,7 +13,8 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 use crate::views::{
-    ApprovalContext, ApprovalDetail, ApprovalList, ApprovalView, DecisionBody, DeliveryView,
+    ApprovalContext, ApprovalDetail, ApprovalList, ApprovalStatusName, ApprovalView, DecisionBody,
+    DeliveryView,
 };
 
 /// Who may read approval requests and their context.
@@ -27,10 +28,13 @@ pub(crate) const DECIDERS: &[Role] = &[Role::Approver];
 #[into_params(parameter_in = Query)]
 pub struct ApprovalParams {
     /// `pending`, `approved`, `rejected` or `expired` (default: all).
+    #[param(value_type = Option<ApprovalStatusName>)]
     status: Option<String>,
     /// Only this investigation's requests.
+    #[param(value_type = Option<String>, format = Uuid)]
     investigation_id: Option<String>,
     /// Most rows, 1 to 500 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
 }
 

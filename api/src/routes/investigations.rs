@@ -23,8 +23,8 @@ use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 use crate::views::{
     ApprovalView, AuditReport, DispatchBody, EventPage, EventView, InvestigationDetail,
-    InvestigationPage, InvestigationSummary, ReasonBody, ReceiptList, ReceiptView, ReviewBody,
-    StatsView,
+    InvestigationPage, InvestigationSummary, PhaseName, ReasonBody, ReceiptList, ReceiptView,
+    ReviewBody, StatsView, StatusName,
 };
 
 /// Who may dispatch.
@@ -160,22 +160,33 @@ pub async fn dispatch(
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// `pending`, `completed`, `review_required`, `failed` or `dead_lettered`.
+    #[param(value_type = Option<StatusName>)]
     status: Option<String>,
     /// `queued`, `running` or `awaiting_approval`.
+    #[param(value_type = Option<PhaseName>)]
     phase: Option<String>,
     /// Only this agent.
+    #[param(pattern = r"^[^\u0000]*$")]
     agent_id: Option<String>,
     /// Only investigations this principal dispatched.
+    #[param(pattern = r"^[^\u0000]*$")]
     requested_by: Option<String>,
     /// Only this external case.
+    #[param(pattern = r"^[^\u0000]*$")]
     case_ref: Option<String>,
     /// Created at or after (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
     created_after: Option<String>,
     /// Created before (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
     created_before: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(
+        pattern = r"^-?[0-9]{1,16}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     cursor: Option<String>,
     /// Page size, 1 to 500 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
 }
 
@@ -187,6 +198,14 @@ fn encode_cursor(c: &Cursor) -> String {
 fn decode_cursor(raw: &str) -> ApiResult<Cursor> {
     let bad = || ApiError::invalid_query("cursor", "cursor is not one this API issued");
     let (micros, id) = raw.split_once('_').ok_or_else(bad)?;
+    // Exactly the form `encode_cursor` writes (and the document's pattern).
+    let digits = micros.strip_prefix('-').unwrap_or(micros);
+    if digits.is_empty() || digits.len() > 16 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    if id.len() != 36 {
+        return Err(bad());
+    }
     let micros: i64 = micros.parse().map_err(|_| bad())?;
     Ok(Cursor {
         created_at: DateTime::from_timestamp_micros(micros).ok_or_else(bad)?,
@@ -334,8 +353,10 @@ async fn detail_of(state: &AppState, inv: &Investigation) -> ApiResult<Investiga
 #[into_params(parameter_in = Query)]
 pub struct EventParams {
     /// Only events with a greater seq (default 0: from the start).
+    #[param(value_type = Option<i64>, minimum = 0)]
     after_seq: Option<String>,
     /// Most events, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
@@ -570,6 +591,18 @@ pub async fn receipts(
     }))
 }
 
+/// The audit's answer: the report or the trail.
+#[derive(Debug, Clone, Copy, utoipa::ToSchema)]
+#[allow(dead_code)]
+enum AuditFormat {
+    /// The verification report.
+    #[schema(rename = "json")]
+    Json,
+    /// The trail as JSON Lines.
+    #[schema(rename = "jsonl")]
+    Jsonl,
+}
+
 /// Audit output format.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -577,6 +610,7 @@ pub async fn receipts(
 pub struct AuditParams {
     /// `json` (default): the verification report; `jsonl`: the whole trail
     /// as a JSON Lines download, one event per line.
+    #[param(value_type = Option<AuditFormat>)]
     format: Option<String>,
 }
 
@@ -619,17 +653,11 @@ pub async fn audit(
     if !jsonl {
         return Ok(Json(verdict).into_response());
     }
-    let mut body = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = state.store.events(id, after, 1000).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for e in &page {
-            serde_json::to_writer(&mut body, &EventView::from(e)).map_err(ApiError::internal)?;
-            body.push(b'\n');
-        }
-    }
+    let body = crate::logs::export_jsonl(
+        &crate::streams::InvestigationEvents(state.store.clone()),
+        id,
+    )
+    .await?;
     let mut response = Response::new(Body::from(body));
     let headers = response.headers_mut();
     headers.insert(

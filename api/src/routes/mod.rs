@@ -70,13 +70,23 @@ where
 
 /// Checks a required, bounded free-text field.
 pub(crate) fn required_text(field: &str, value: &str, max_chars: usize) -> Result<(), ApiError> {
-    if value.trim().is_empty() {
+    if is_blank(value) {
         return Err(ApiError::invalid(
             field,
             format!("{field} must not be blank"),
         ));
     }
     optional_text(field, Some(value), max_chars)
+}
+
+/// Whether `text` has nothing but white space in it. White space is what
+/// Rust, ECMAScript and Python regular expressions each call so (their
+/// union: Unicode white space, the separators U+001C..U+001F and the BOM),
+/// so the OpenAPI document's `pattern` for required text refuses exactly
+/// what this refuses, whichever regex engine reads it.
+pub(crate) fn is_blank(text: &str) -> bool {
+    text.chars()
+        .all(|c| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c) || c == '\u{feff}')
 }
 
 /// Checks an optional, bounded free-text field.

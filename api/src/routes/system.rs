@@ -185,6 +185,6 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     get, path = "/openapi.json", tag = "system",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object))
 )]
-pub async fn openapi() -> Response {
-    Json(crate::openapi()).into_response()
+pub async fn openapi(State(state): State<AppState>) -> Response {
+    Json(crate::document::for_state(crate::openapi(), &state)).into_response()
 }

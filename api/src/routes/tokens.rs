@@ -54,6 +54,7 @@ pub async fn create(
     ApiJson(body): ApiJson<TokenBody>,
 ) -> ApiResult<(StatusCode, Json<IssuedTokenView>)> {
     caller.require(ADMINS, "managing tokens")?;
+    super::required_text("name", &body.name, super::MAX_REF_CHARS)?;
     let roles = parse_roles(&body.roles)?;
     let issued = issue(body.name.trim(), roles).map_err(ApiError::internal)?;
     let record = state.store.create_token(issued.record).await?;

@@ -16,7 +16,170 @@ use crate::support::TestApp;
 on_both_backends!(
     event_stream_resumes_after_last_event_id,
     approval_stream_announces_requests_and_decisions,
+    a_finished_investigations_stream_ends_after_its_last_event,
+    revoking_a_token_closes_the_streams_it_opened,
+    the_approvals_stream_resumes_from_a_message_id_and_refuses_garbage,
 );
+
+/// Reads SSE messages until the server ends the stream.
+async fn read_to_end(body: Body) -> Vec<Message> {
+    let mut stream = body.into_data_stream();
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while let Some(chunk) = tokio::time::timeout_at(deadline, stream.next())
+        .await
+        .expect("the stream ends in time")
+    {
+        text.push_str(std::str::from_utf8(&chunk.expect("chunk")).unwrap());
+    }
+    parse_messages(&text)
+}
+
+fn parse_messages(text: &str) -> Vec<Message> {
+    let mut messages = Vec::new();
+    for block in text.split("\n\n") {
+        let mut m = Message::default();
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("event:") {
+                m.event = v.trim().to_owned();
+            } else if let Some(v) = line.strip_prefix("id:") {
+                m.id = Some(v.trim().to_owned());
+            } else if let Some(v) = line.strip_prefix("data:") {
+                m.data.push_str(v.trim_start());
+            }
+        }
+        if !m.event.is_empty() {
+            messages.push(m);
+        }
+    }
+    messages
+}
+
+/// Opens `path` with a raw bearer token.
+async fn open_with(app: &TestApp, path: &str, token: &str) -> Body {
+    let response = app
+        .router
+        .clone()
+        .oneshot(
+            axum::http::Request::builder()
+                .uri(path)
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.into_body()
+}
+
+async fn a_finished_investigations_stream_ends_after_its_last_event(app: &TestApp) {
+    let id = app.dispatch("olivia", "cancel me").await;
+    app.post(
+        &format!("/api/v1/investigations/{id}/cancel"),
+        "otto",
+        json!({"reason": "noise"}),
+    )
+    .await;
+    let path = format!("/api/v1/investigations/{id}/events/stream");
+    let messages = read_to_end(open(app, &path, "olivia", None).await).await;
+    let kinds: Vec<&str> = messages.iter().map(|m| m.event.as_str()).collect();
+    assert_eq!(kinds, ["dispatched", "cancelled", "stream_end"]);
+    let end: Value = serde_json::from_str(&messages[2].data).unwrap();
+    assert_eq!(end["last_seq"], 2);
+    // Resuming after the last event ends at once, with nothing repeated.
+    let again = read_to_end(open(app, &path, "olivia", Some("2")).await).await;
+    let kinds: Vec<&str> = again.iter().map(|m| m.event.as_str()).collect();
+    assert_eq!(kinds, ["stream_end"]);
+}
+
+async fn revoking_a_token_closes_the_streams_it_opened(app: &TestApp) {
+    let issued = app
+        .post(
+            "/api/v1/tokens",
+            "admin",
+            json!({"name": "rita", "roles": ["approver", "operator"]}),
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
+    let token = issued.body["token"].as_str().unwrap().to_owned();
+    let token_id = issued.body["id"].as_str().unwrap().to_owned();
+
+    let running = app.dispatch("olivia", "watched").await;
+    app.park_on_approval(&running).await;
+    let events = open_with(
+        app,
+        &format!("/api/v1/investigations/{running}/events/stream"),
+        &token,
+    )
+    .await;
+    let approvals = open_with(app, "/api/v1/approvals/stream", &token).await;
+    let events = tokio::spawn(read_to_end(events));
+    let approvals = tokio::spawn(read_to_end(approvals));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let revoked = app
+        .send(
+            app.request(
+                Method::DELETE,
+                &format!("/api/v1/tokens/{token_id}"),
+                Some("admin"),
+            )
+            .body(Body::empty())
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    // A request made after the revocation must not reach the revoked
+    // approver's stream.
+    let secret = app.dispatch("olivia", "after the revocation").await;
+    app.park_on_approval(&secret).await;
+
+    for (what, messages) in [
+        ("events", events.await.unwrap()),
+        ("approvals", approvals.await.unwrap()),
+    ] {
+        let last = messages.last().expect("a closing message");
+        assert_eq!(last.event, "problem", "{what}: {messages:?}");
+        let problem: Value = serde_json::from_str(&last.data).unwrap();
+        assert_eq!(problem["code"], "unauthenticated", "{what}");
+        assert!(
+            messages.iter().all(|m| !m.data.contains(&secret)),
+            "{what} delivered a request made after the revocation: {messages:?}"
+        );
+    }
+}
+
+async fn the_approvals_stream_resumes_from_a_message_id_and_refuses_garbage(app: &TestApp) {
+    for garbage in ["minus one", "-5", "1.5", "99999999999999999999"] {
+        let r = app
+            .send(
+                app.request(Method::GET, "/api/v1/approvals/stream", Some("anna"))
+                    .header("Last-Event-ID", garbage)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        r.problem(StatusCode::BAD_REQUEST, "invalid_header");
+    }
+    let id = app.dispatch("olivia", "isolate?").await;
+    let approval = app.park_on_approval(&id).await;
+    // A client that saw nothing since the epoch resumes and gets the request.
+    let messages = read_messages(
+        open(app, "/api/v1/approvals/stream", "anna", Some("0")).await,
+        1,
+    )
+    .await;
+    assert_eq!(messages[0].event, "approval_requested");
+    let data: Value = serde_json::from_str(&messages[0].data).unwrap();
+    assert_eq!(data["id"], approval.as_str());
+    assert!(
+        messages[0]
+            .id
+            .as_deref()
+            .is_some_and(|v| v.parse::<i64>().is_ok())
+    );
+}
 
 /// One parsed SSE message.
 #[derive(Debug, Default, Clone)]

@@ -144,6 +144,7 @@ impl TestApp {
         .with_streams(StreamSettings {
             poll: std::time::Duration::from_millis(20),
             keep_alive: std::time::Duration::from_secs(15),
+            recheck: std::time::Duration::from_millis(50),
         })
         .with_shutdown(shutdown.clone());
         Self {
