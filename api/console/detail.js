@@ -61,14 +61,15 @@ export async function render(ctx) {
     if (state.detail && state.detail.status === "pending") refreshSoon();
   }, 5000);
 
-  // A finished run's stream ends after its last event; if the run is
-  // rescued later, the timeline follows it again from where it was.
+  // A finished run's stream ends after its last event. A finished run can
+  // still grow (a review, a rescue, a note): when its log has, the timeline
+  // follows it again from where it was.
   let ended = false;
   ctx.every(async () => {
     if (!ended) return;
     try {
       const d = await load();
-      if (d.status === "pending") follow();
+      if (d.last_seq > state.lastSeq) follow();
     } catch (e) {
       if (!aborted(e)) ctx.alertError(e, "Refreshing the investigation");
     }

@@ -55,8 +55,19 @@ where
     }
 }
 
-/// Decodes `bytes` as `T`, naming the field of the first problem.
+/// Decodes `bytes` as `T`, naming the field of the first problem. Every
+/// body is a JSON object: serde would otherwise also read a struct from an
+/// array of its fields in order.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') | None => {}
+        Some(_) => {
+            return Err(ApiError::invalid_body(
+                None,
+                "the body must be a JSON object",
+            ));
+        }
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -212,6 +223,48 @@ fn percent_decode(s: &str) -> String {
         .into_owned()
 }
 
+/// Deserializes an optional nested body object, refusing the array form
+/// serde would also accept for a struct. Errors inside keep their path
+/// (`budget.max_turns`).
+pub fn object_or_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    use serde::de::{MapAccess, Visitor, value::MapAccessDeserializer};
+
+    struct ObjectOrNull<T>(std::marker::PhantomData<T>);
+
+    impl<'de, T: serde::Deserialize<'de>> Visitor<'de> for ObjectOrNull<T> {
+        type Value = Option<T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object or null")
+        }
+
+        fn visit_unit<E>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+
+        fn visit_none<E>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D2: serde::Deserializer<'de>>(
+            self,
+            deserializer: D2,
+        ) -> Result<Option<T>, D2::Error> {
+            deserializer.deserialize_map(self)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
+            T::deserialize(MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+
+    deserializer.deserialize_option(ObjectOrNull(std::marker::PhantomData))
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;
@@ -273,3 +326,4 @@ mod tests {
         assert_eq!(percent_decode("%zz"), "%zz");
     }
 }
+

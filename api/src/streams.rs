@@ -35,7 +35,7 @@ use crate::routes::approvals::APPROVAL_READERS;
 use crate::routes::investigations::readable;
 use crate::routes::query_number;
 use crate::state::{ApiStore, AppState};
-use crate::views::{ApprovalView, EventView};
+use crate::views::{ApprovalStreamData, ApprovalView, EventStreamData, EventView};
 
 /// How far back each approvals poll looks again, to catch rows committed
 /// late with an earlier timestamp.
@@ -60,11 +60,11 @@ pub struct StreamParams {
     get, path = "/investigations/{id}/events/stream", tag = "investigations",
     params(
         ("id" = String, Path, description = "Investigation id"),
-        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this seq"),
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this seq"),
         StreamParams,
     ),
     responses(
-        (status = 200, description = "Server-Sent Events: one message per event (`event: <kind>`, `id: <seq>`, data an EventView); `problem` messages (data a Problem) during an outage or when the token is revoked; a `stream_end` message (data `{\"last_seq\": N}`) once the investigation has finished and every event was sent", content_type = "text/event-stream", body = String),
+        (status = 200, description = "Server-Sent Events: one message per event (`event: <kind>`, `id: <seq>`, data an EventView); `problem` messages (data a Problem) during an outage or when the token is revoked; a `stream_end` message (data `{\"last_seq\": N}`) once the investigation has finished and every event was sent", content_type = "text/event-stream", body = EventStreamData),
         (status = 400, description = "A bad Last-Event-ID or after_seq", body = Problem),
         (status = 401, description = "No valid token", body = Problem),
         (status = 403, description = "May not read it", body = Problem),
@@ -142,7 +142,7 @@ impl LogSource for InvestigationEvents {
         ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this change (microseconds since the Unix epoch, as a message's id)"),
     ),
     responses(
-        (status = 200, description = "Server-Sent Events: `approval_requested` and `approval_decided` messages whose data is an ApprovalView, `problem` messages whose data is a Problem", content_type = "text/event-stream", body = String),
+        (status = 200, description = "Server-Sent Events: `approval_requested` and `approval_decided` messages whose data is an ApprovalView, `problem` messages whose data is a Problem", content_type = "text/event-stream", body = ApprovalStreamData),
         (status = 400, description = "A bad Last-Event-ID", body = Problem),
         (status = 401, description = "No valid token", body = Problem),
         (status = 403, description = "Needs the approver, operator or auditor role", body = Problem),
@@ -159,9 +159,16 @@ pub async fn approvals(
         &headers,
         "a change time (microseconds since the Unix epoch)",
     )? {
-        Some(micros) => chrono::DateTime::from_timestamp_micros(micros).ok_or_else(|| {
-            bad_last_event_id("a change time (microseconds since the Unix epoch)")
-        })?,
+        Some(micros) if micros <= LATEST_CHANGE_MICROS => {
+            chrono::DateTime::from_timestamp_micros(micros).ok_or_else(|| {
+                bad_last_event_id("a change time (microseconds since the Unix epoch)")
+            })?
+        }
+        Some(_) => {
+            return Err(bad_last_event_id(
+                "a change time (microseconds since the Unix epoch) before the year 10000",
+            ));
+        }
         None => Utc::now(),
     };
     let watch = ApprovalWatch {
@@ -181,6 +188,10 @@ pub async fn approvals(
     Ok(Sse::new(watch.into_stream(state.shutdown.clone()))
         .keep_alive(KeepAlive::new().interval(state.streams.keep_alive)))
 }
+
+/// The latest change time the approvals stream resumes from: the end of the
+/// year 9999, in microseconds (the document's `maximum`).
+pub(crate) const LATEST_CHANGE_MICROS: i64 = 253_402_300_799_999_999;
 
 fn bad_last_event_id(what: &str) -> ApiError {
     ApiError::new(

@@ -28,7 +28,7 @@ pub struct DispatchBody {
     #[schema(pattern = r"^[^\u0000]*$", max_length = 200)]
     pub case_ref: Option<String>,
     /// Budget overrides; unset limits keep the agent's defaults.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::object_or_null")]
     pub budget: Option<BudgetBody>,
 }
 
@@ -106,6 +106,40 @@ pub struct TokenBody {
     #[serde(default)]
     #[schema(value_type = Vec<RoleName>)]
     pub roles: Vec<String>,
+}
+
+/// The data of one message on an investigation's event stream: an event
+/// (`event: <kind>`, `id: <seq>`), a problem (`event: problem`: an outage,
+/// or the token was revoked), or the end (`event: stream_end`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum EventStreamData {
+    /// An event.
+    Event(EventView),
+    /// A problem.
+    Problem(crate::error::Problem),
+    /// The investigation has finished and every event was sent.
+    End(StreamEnd),
+}
+
+/// The data of `event: stream_end`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StreamEnd {
+    /// The seq of the last event.
+    pub last_seq: i64,
+}
+
+/// The data of one message on the approvals stream: a request
+/// (`approval_requested`, `approval_decided`) or a problem.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum ApprovalStreamData {
+    /// A request as it now stands.
+    Approval(ApprovalView),
+    /// A problem.
+    Problem(crate::error::Problem),
 }
 
 /// An investigation status's wire name (a query filter).

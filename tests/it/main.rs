@@ -10,5 +10,6 @@ mod check;
 mod cli;
 mod console;
 mod crash;
+mod fuzz;
 mod migrate;
 mod support;

@@ -28,7 +28,7 @@ pub(crate) const DECIDERS: &[Role] = &[Role::Approver];
 #[into_params(parameter_in = Query)]
 pub struct ApprovalParams {
     /// `pending`, `approved`, `rejected` or `expired` (default: all).
-    #[param(value_type = Option<ApprovalStatusName>)]
+    #[param(inline, value_type = Option<ApprovalStatusName>)]
     status: Option<String>,
     /// Only this investigation's requests.
     #[param(value_type = Option<String>, format = Uuid)]

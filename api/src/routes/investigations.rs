@@ -117,16 +117,20 @@ pub async fn dispatch(
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
+            // Exactly the document's pattern: 1 to 200 visible ASCII
+            // characters, no spaces.
             let key = v
                 .to_str()
                 .ok()
-                .map(str::trim)
-                .filter(|k| !k.is_empty() && k.chars().count() <= MAX_REF_CHARS)
+                .filter(|k| {
+                    (1..=MAX_REF_CHARS).contains(&k.len())
+                        && k.bytes().all(|b| b.is_ascii_graphic())
+                })
                 .ok_or_else(|| {
                     ApiError::new(
                         StatusCode::BAD_REQUEST,
                         "invalid_header",
-                        "Idempotency-Key must be 1 to 200 visible ASCII characters",
+                        "Idempotency-Key must be 1 to 200 visible ASCII characters, without spaces",
                     )
                     .with_field("Idempotency-Key")
                 })?;
@@ -160,10 +164,10 @@ pub async fn dispatch(
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// `pending`, `completed`, `review_required`, `failed` or `dead_lettered`.
-    #[param(value_type = Option<StatusName>)]
+    #[param(inline, value_type = Option<StatusName>)]
     status: Option<String>,
     /// `queued`, `running` or `awaiting_approval`.
-    #[param(value_type = Option<PhaseName>)]
+    #[param(inline, value_type = Option<PhaseName>)]
     phase: Option<String>,
     /// Only this agent.
     #[param(pattern = r"^[^\u0000]*$")]
@@ -610,7 +614,7 @@ enum AuditFormat {
 pub struct AuditParams {
     /// `json` (default): the verification report; `jsonl`: the whole trail
     /// as a JSON Lines download, one event per line.
-    #[param(value_type = Option<AuditFormat>)]
+    #[param(inline, value_type = Option<AuditFormat>)]
     format: Option<String>,
 }
 

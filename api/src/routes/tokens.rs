@@ -43,7 +43,8 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
         (status = 401, description = "No valid token", body = Problem),
         (status = 403, description = "Needs the admin role", body = Problem),
         (status = 409, description = "The principal exists with other roles", body = Problem),
-        (status = 422, description = "Blank name, unknown role, or no roles for a new principal", body = Problem),
+        (status = 404, description = "No roles were given (another token of an existing principal) and there is no such principal", body = Problem),
+        (status = 422, description = "A blank name or an unknown role", body = Problem),
         (status = 503, description = "Database unavailable", body = Problem),
     ),
     security(("bearer" = []))

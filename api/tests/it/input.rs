@@ -11,7 +11,43 @@ use crate::support::TestApp;
 on_both_backends!(
     nul_characters_are_refused_naming_the_field,
     dispatch_budgets_are_bounded_like_configured_ones,
+    bodies_are_json_objects_all_the_way_down,
 );
+
+async fn bodies_are_json_objects_all_the_way_down(app: &TestApp) {
+    // serde would read a struct from an array of its fields in order.
+    let r = app
+        .post(
+            "/api/v1/investigations",
+            "olivia",
+            json!(["triage", "look at it", null, null]),
+        )
+        .await;
+    r.problem(StatusCode::BAD_REQUEST, "invalid_body");
+    let r = app
+        .post(
+            "/api/v1/investigations",
+            "olivia",
+            json!({"agent_id": "triage", "prompt": "ok", "budget": [5, null, null]}),
+        )
+        .await;
+    assert_eq!(
+        r.problem(StatusCode::BAD_REQUEST, "invalid_body")["field"],
+        "budget"
+    );
+    let r = app
+        .post(
+            "/api/v1/investigations",
+            "olivia",
+            json!({"agent_id": "triage", "prompt": "ok", "budget": {"max_turns": -1}}),
+        )
+        .await;
+    assert_eq!(
+        r.problem(StatusCode::BAD_REQUEST, "invalid_body")["field"],
+        "budget.max_turns"
+    );
+    assert_eq!(app.count().await, 0, "nothing was dispatched");
+}
 
 async fn nul_characters_are_refused_naming_the_field(app: &TestApp) {
     let nul = "before\u{0}after";

@@ -79,11 +79,12 @@ async fn insert_in<T: WriteTx>(
     let name = token.principal.as_str();
     let roles = match tx.lock_principal(name).await? {
         Some(stored) => existing_roles(name, stored, &token.roles)?,
+        // No roles asks for another token of an existing principal.
         None if token.roles.is_empty() => {
-            return Err(invalid(
-                "roles",
-                format!("principal `{name}` is new: give it at least one role"),
-            ));
+            return Err(Error::NotFound {
+                what: "principal",
+                id: name.to_owned(),
+            });
         }
         None => {
             let roles = normalized(&token.roles);
