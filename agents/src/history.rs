@@ -35,6 +35,17 @@ pub enum ApprovalState {
     },
     /// Nobody decided in time.
     Expired,
+    /// The investigation was cancelled while the call waited on its
+    /// approval or before it ran with one. A decision made before the
+    /// cancel does not survive it: after a rescue the call is answered as
+    /// cancelled and never runs; running it needs a new call and a new
+    /// approval.
+    Cancelled {
+        /// The operator who cancelled.
+        by: String,
+        /// Their reason.
+        reason: String,
+    },
 }
 
 /// A tool call of the newest model turn and how far it got.
@@ -129,6 +140,17 @@ impl History {
                 self.unpark(event.created_at);
                 self.approvals.insert(tool_call_id, ApprovalState::Expired);
             }
+            EventBody::Cancelled { by, reason } => {
+                self.unpark(event.created_at);
+                for (call, state) in self.approvals.iter_mut() {
+                    if !self.results.contains_key(call) {
+                        *state = ApprovalState::Cancelled {
+                            by: by.clone(),
+                            reason: reason.clone(),
+                        };
+                    }
+                }
+            }
             EventBody::Dispatched { .. }
             | EventBody::Claimed { .. }
             | EventBody::Released { .. }
@@ -137,7 +159,6 @@ impl History {
             | EventBody::Failed { .. }
             | EventBody::DeadLettered { .. }
             | EventBody::Rescued { .. }
-            | EventBody::Cancelled { .. }
             | EventBody::Reviewed { .. }
             | EventBody::OperatorNote { .. } => {}
         }

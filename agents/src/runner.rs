@@ -383,6 +383,9 @@ impl Runner {
                 Some(ApprovalState::Expired) => {
                     Some("expired: nobody approved this action in time; it was not run".to_owned())
                 }
+                Some(ApprovalState::Cancelled { by, reason }) => Some(format!(
+                    "cancelled by {by}: {reason}; the action was not run, and running it now needs a new call and a new approval"
+                )),
                 Some(ApprovalState::Decided {
                     decision: Decision::Approve,
                     ..

@@ -1,6 +1,7 @@
 //! Integration tests of vigil-agents: tools against a loopback HTTP server,
 //! the registry's validation and capping, and the agent catalog.
 
+mod cancel;
 mod catalog;
 mod dummy;
 mod http_tools;

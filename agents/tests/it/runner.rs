@@ -226,7 +226,7 @@ impl Fixture {
     }
 }
 
-fn submit(json_text: &str) -> Reply {
+pub fn submit(json_text: &str) -> Reply {
     tool_calls(&[("submit_result", json_text, Some("final"))])
 }
 
@@ -371,7 +371,7 @@ pub async fn a_result_that_fails_the_schema_requires_review(b: Backend) {
     fx.cleanup().await;
 }
 
-async fn park_on_isolation(fx: &Fixture) -> (Investigation, vigil_engine::ApprovalRequest) {
+pub async fn park_on_isolation(fx: &Fixture) -> (Investigation, vigil_engine::ApprovalRequest) {
     fx.model.push(tool_calls(&[(
         "isolate_host",
         r#"{"host":"web-01"}"#,
