@@ -258,6 +258,7 @@ fn step(round: usize, which: usize) -> StepEvent {
                 id: call,
                 name: "enrich_ip".to_owned(),
                 arguments: r#"{"ip":"185.220.101.4"}"#.to_owned(),
+                wire_id: None,
             }],
             input_tokens: 812,
             output_tokens: 64,

@@ -113,6 +113,7 @@ impl ChatModel for W1 {
                 id: format!("w1_{done}"),
                 name: name.to_owned(),
                 arguments,
+                wire_id: None,
             }],
             input_tokens: 100,
             output_tokens: 10,

@@ -291,6 +291,7 @@ impl ChatModel for ScriptedModel {
             id: format!("dummy_{}", turns + 1),
             name: name.to_owned(),
             arguments: args.to_string(),
+            wire_id: None,
         };
         let query = ip.clone().unwrap_or_else(|| "failure".to_owned());
         let (content, tool_call) = match (

@@ -186,6 +186,13 @@ impl History {
         self.turns.last()
     }
 
+    /// Whether an earlier turn already made a call with id `id`.
+    pub fn has_call(&self, id: &str) -> bool {
+        self.turns
+            .iter()
+            .any(|t| t.tool_calls.iter().any(|c| c.id == id))
+    }
+
     /// The newest turn's calls and how far each got.
     pub fn pending(&self) -> Vec<PendingCall> {
         let Some(turn) = self.turns.last() else {
@@ -239,7 +246,7 @@ impl History {
                         ));
                     }
                     messages.push(Message::Tool {
-                        tool_call_id: call.id.clone(),
+                        tool_call_id: call.wire_id().to_owned(),
                         content,
                     });
                 }

@@ -183,7 +183,7 @@ fn message_json(message: &Message) -> Value {
                     .iter()
                     .map(|c| {
                         json!({
-                            "id": c.id,
+                            "id": c.wire_id(),
                             "type": "function",
                             "function": {"name": c.name, "arguments": c.arguments},
                         })
@@ -245,6 +245,7 @@ fn parse_response(value: &Value, fallback_model: &str) -> Result<ChatResponse, M
                 id,
                 name: name.to_owned(),
                 arguments,
+                wire_id: None,
             });
         }
     }
@@ -478,6 +479,7 @@ mod tests {
                 id: "c1".into(),
                 name: "x".into(),
                 arguments: "{}".into(),
+                wire_id: None,
             }],
         });
         assert_eq!(m["content"], json!(""));

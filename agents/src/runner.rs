@@ -268,10 +268,11 @@ impl Runner {
                     + response.output_tokens as f64 * p.output_per_million)
                     / 1_000_000.0
             });
+            let tool_calls = unique_call_ids(&journal, response.tool_calls);
             let turn = ModelTurn {
                 model: response.model,
                 content: response.content,
-                tool_calls: response.tool_calls,
+                tool_calls,
                 input_tokens: response.input_tokens,
                 output_tokens: response.output_tokens,
                 cost_usd,
@@ -481,6 +482,37 @@ impl Runner {
 }
 
 /// Checkpoints a call's result; the run goes on.
+/// Gives each call an id no earlier turn used, keeping the model's own as
+/// its wire id: an endpoint that sends `call_0` every turn must not make a
+/// later call look finished, or collide with an earlier call's approval.
+fn unique_call_ids(
+    journal: &Journal,
+    calls: Vec<vigil_engine::event::ToolCall>,
+) -> Vec<vigil_engine::event::ToolCall> {
+    let history = journal.history();
+    let turn = history.turns() + 1;
+    calls
+        .into_iter()
+        .map(|mut call| {
+            if history.has_call(&call.id) {
+                let mut n = 0;
+                let unique = loop {
+                    let candidate = match n {
+                        0 => format!("{}~t{turn}", call.id),
+                        n => format!("{}~t{turn}.{n}", call.id),
+                    };
+                    if !history.has_call(&candidate) {
+                        break candidate;
+                    }
+                    n += 1;
+                };
+                call.wire_id = Some(std::mem::replace(&mut call.id, unique));
+            }
+            call
+        })
+        .collect()
+}
+
 async fn answer(journal: &mut Journal, call_id: &str, tool: &str, outcome: ToolOutcome) -> Flow {
     journal
         .record(StepEvent::ToolResult(ToolResult {

@@ -51,12 +51,27 @@ wire_enum! {
 /// A tool call requested by the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
-    /// The call id (generated if the model gave none or a duplicate).
+    /// The call id, unique within the investigation (generated if the model
+    /// gave none or a duplicate within its turn; suffixed if an earlier
+    /// turn used it).
     pub id: String,
     /// The tool's name.
     pub name: String,
     /// The arguments exactly as the model sent them (may be invalid JSON).
     pub arguments: String,
+    /// The id the model itself gave, when `id` had to be made unique
+    /// within the investigation (endpoints that send `call_0` every turn).
+    /// The model is always answered under this id; the journal, approvals
+    /// and resume use `id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wire_id: Option<String>,
+}
+
+impl ToolCall {
+    /// The id the model knows the call by.
+    pub fn wire_id(&self) -> &str {
+        self.wire_id.as_deref().unwrap_or(&self.id)
+    }
 }
 
 /// Whether a tool changes anything outside Vigil.

@@ -60,6 +60,7 @@ fn model_turn(input_tokens: i64, output_tokens: i64, cost_usd: f64) -> StepEvent
             id: "call-1".to_owned(),
             name: "lookup_ip".to_owned(),
             arguments: r#"{"ip":"185.220.101.4"}"#.to_owned(),
+            wire_id: None,
         }],
         input_tokens,
         output_tokens,

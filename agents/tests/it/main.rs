@@ -5,6 +5,7 @@ mod cancel;
 mod catalog;
 mod dummy;
 mod http_tools;
+mod ids;
 mod model;
 mod runner;
 mod support;

@@ -503,6 +503,7 @@ async fn crash_at(
                 id: id.into(),
                 name: tool.into(),
                 arguments: arguments.to_string(),
+                wire_id: None,
             }],
             input_tokens: 10,
             output_tokens: 5,

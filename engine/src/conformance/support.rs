@@ -71,6 +71,7 @@ pub fn model_turn(call: &str) -> StepEvent {
             id: call.to_owned(),
             name: "enrich_ip".to_owned(),
             arguments: r#"{"ip":"185.220.101.4"}"#.to_owned(),
+            wire_id: None,
         }],
         input_tokens: 120,
         output_tokens: 30,
