@@ -256,7 +256,7 @@ fn results(messages: &[Message]) -> (usize, Vec<(String, Value, String)>) {
             Message::Assistant { tool_calls, .. } => {
                 turns += 1;
                 for c in tool_calls {
-                    names.insert(c.id.clone(), c.name.clone());
+                    names.insert(c.wire_id().to_owned(), c.name.clone());
                 }
             }
             Message::Tool {
@@ -332,7 +332,7 @@ impl ChatModel for ScriptedModel {
                             rep.map(|(_, r, _)| r),
                             malicious,
                             login.as_ref(),
-                            isolation.map(|(_, _, t)| t.as_str()),
+                            isolation.map(|(_, v, t)| (v, t.as_str())),
                         );
                         (
                             "Submitting the result.".to_owned(),
@@ -373,7 +373,7 @@ fn summary(
     reputation: Option<&Value>,
     malicious: bool,
     login: Option<&Value>,
-    isolation: Option<&str>,
+    isolation: Option<(&Value, &str)>,
 ) -> Value {
     let failures = siem["failures"].as_u64().unwrap_or(0);
     let successes = siem["successes"].as_u64().unwrap_or(0);
@@ -391,16 +391,26 @@ fn summary(
     }
     let host = login.and_then(|l| l["host"].as_str()).unwrap_or("the host");
     let mut next = Vec::new();
+    // The result follows the tool's own answer: only an answer that says
+    // the host is isolated counts as an isolation.
     match isolation {
-        Some(text) if text.starts_with("rejected") || text.starts_with("expired") => {
+        Some((answer, _)) if answer["isolated"] == true => {
+            findings.push(format!("{host} was isolated"));
+            next.push(format!("Reimage {host} and rotate the credentials used"));
+        }
+        Some((answer, _)) if answer["dry_run"] == true => {
+            findings.push(format!(
+                "isolation of {host} was only previewed (dry run): nothing was changed"
+            ));
+            next.push(format!(
+                "Isolate {host} for real and rotate the credentials used"
+            ));
+        }
+        Some((_, text)) => {
             findings.push(format!("isolation of {host} was not carried out: {text}"));
             next.push(format!(
                 "Contain {host} by other means and rotate the credentials used"
             ));
-        }
-        Some(_) => {
-            findings.push(format!("{host} was isolated"));
-            next.push(format!("Reimage {host} and rotate the credentials used"));
         }
         None => {}
     }

@@ -22,13 +22,17 @@ struct Dummy {
 }
 
 async fn dummy(backend: Backend) -> Dummy {
+    dummy_with(backend, dummy::triage_agent()).await
+}
+
+async fn dummy_with(backend: Backend, agent: vigil_agents::AgentConfig) -> Dummy {
     let clock = Arc::new(ManualClock::starting_now());
     let (store, keep) = open_store(backend, clock.clone()).await;
     let mut registry = ToolRegistry::new(16 * 1024);
     for tool in dummy::tools() {
         registry.register(tool).unwrap();
     }
-    let catalog = Catalog::new(vec![dummy::triage_agent()], &registry).unwrap();
+    let catalog = Catalog::new(vec![agent], &registry).unwrap();
     let runner = Runner::new(
         store.clone(),
         Arc::new(catalog),
@@ -172,7 +176,31 @@ pub async fn the_dummy_run_is_deterministic(b: Backend) {
     d.keep.release().await;
 }
 
+/// An agent that may not isolate is refused the call; the showcase result
+/// then says the host was not isolated, and why.
+pub async fn the_showcase_never_claims_an_isolation_that_did_not_run(b: Backend) {
+    let mut agent = dummy::triage_agent();
+    agent.tools.retain(|t| t != "isolate_host");
+    let d = dummy_with(b, agent).await;
+    let inv = start(&d, "Failed SSH logins on web-01 from 185.220.101.4").await;
+    assert_eq!(
+        d.runner.run(&inv, &CancellationToken::new()).await.unwrap(),
+        Step::Completed
+    );
+    let done = d.store.get(inv.id).await.unwrap();
+    let result = done.result.unwrap();
+    let text = result.to_string();
+    assert!(!text.contains("was isolated"), "{text}");
+    let findings = result["key_findings"].to_string();
+    assert!(
+        findings.contains("isolation of web-01 was not carried out: unknown tool"),
+        "{findings}"
+    );
+    d.keep.release().await;
+}
+
 on_both_stores!(
+    the_showcase_never_claims_an_isolation_that_did_not_run,
     the_dummy_triage_finds_the_tor_login_and_isolates_after_approval,
     a_rejected_isolation_shows_in_the_dummy_result,
     the_dummy_run_is_deterministic,
