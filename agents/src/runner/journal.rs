@@ -2,19 +2,32 @@
 //! back, and the lease every write names.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
-use vigil_engine::event::{Event, ModelTurn, StepEvent};
+use vigil_engine::event::{Event, EventBody, ModelTurn, StepEvent};
 use vigil_engine::machine::ApprovalDraft;
 use vigil_engine::model::{Investigation, InvestigationId};
 use vigil_engine::result::Completion;
-use vigil_engine::store::{self, Leases};
+use vigil_engine::store::{self, Leases, Reads};
 
 use super::{Error, Flow, Halt, Ports, Step};
 use crate::history::History;
 
 /// Events read from the log per call when a run starts.
 const PAGE: u32 = 1000;
+
+/// Waits before each new try of a checkpoint the database could not take
+/// (about 6 s in all). Meanwhile the process still holds the step's outcome
+/// and its lease; a lease lost meanwhile ends the tries at once.
+const CHECKPOINT_RETRIES: [Duration; 6] = [
+    Duration::from_millis(100),
+    Duration::from_millis(200),
+    Duration::from_millis(400),
+    Duration::from_millis(800),
+    Duration::from_millis(1600),
+    Duration::from_millis(3200),
+];
 
 /// One claimed run's journal. It owns the [`History`] rebuilt from the log,
 /// the lease (investigation id and epoch) that fences every write, and at
@@ -32,9 +45,12 @@ const PAGE: u32 = 1000;
 /// write returns.
 pub(super) struct Journal {
     leases: Arc<dyn Leases>,
+    reads: Arc<dyn Reads>,
     id: InvestigationId,
     epoch: i64,
     history: History,
+    /// The seq of the newest event this journal has seen.
+    last_seq: i64,
     held: Option<ModelTurn>,
 }
 
@@ -53,8 +69,10 @@ impl Journal {
         }
         Ok(Self {
             leases: ports.leases.clone(),
+            reads: ports.reads.clone(),
             id: inv.id,
             epoch: inv.lease_epoch,
+            last_seq: events.last().map_or(0, |e| e.seq),
             history: History::from_events(&events),
             held: None,
         })
@@ -113,11 +131,62 @@ impl Journal {
         if events.is_empty() {
             return Ok(());
         }
-        let sealed = fenced(self.leases.checkpoint(self.id, self.epoch, events).await)?;
+        let sealed = self.checkpoint(events).await?;
         for event in &sealed {
             self.history.record(event);
         }
+        self.last_seq = sealed.last().map_or(self.last_seq, |e| e.seq);
         Ok(())
+    }
+
+    /// Checkpoints `events`, trying again in place while the database cannot
+    /// be reached: the step's outcome (a tool's result above all) is in hand
+    /// and the lease is held, so it is not thrown away. Before each new try
+    /// the log is read: a checkpoint that committed although its answer was
+    /// lost is found there and not written twice.
+    async fn checkpoint(&self, events: Vec<StepEvent>) -> Flow<Vec<Event>> {
+        let mut waits = CHECKPOINT_RETRIES.iter();
+        loop {
+            match self
+                .leases
+                .checkpoint(self.id, self.epoch, events.clone())
+                .await
+            {
+                Err(e) if e.is_transient() => {
+                    let Some(wait) = waits.next() else {
+                        return fenced(Err(e));
+                    };
+                    tracing::warn!(
+                        investigation.id = %self.id,
+                        error = %e,
+                        "checkpoint not taken; trying again in {wait:?}"
+                    );
+                    tokio::time::sleep(*wait).await;
+                    if let Some(written) = self.already_written(&events).await {
+                        return Ok(written);
+                    }
+                }
+                other => return fenced(other),
+            }
+        }
+    }
+
+    /// The events after this journal's last seq, if they are exactly
+    /// `events` written under this lease.
+    async fn already_written(&self, events: &[StepEvent]) -> Option<Vec<Event>> {
+        let after = self
+            .reads
+            .events(self.id, self.last_seq, events.len() as u32 + 1)
+            .await
+            .ok()?;
+        let same = after.len() == events.len()
+            && after.iter().zip(events).all(|(stored, wanted)| {
+                let wanted = EventBody::from(wanted.clone());
+                stored.epoch == self.epoch
+                    && stored.kind == wanted.kind()
+                    && stored.payload == wanted.payload()
+            });
+        same.then_some(after)
     }
 
     /// Finishes the run: `completed` for a valid result, `review_required`

@@ -7,5 +7,6 @@ mod dummy;
 mod http_tools;
 mod ids;
 mod model;
+mod outage;
 mod runner;
 mod support;

@@ -130,6 +130,11 @@ impl Fixture {
     }
 
     pub fn runner(&self, mode: Mode) -> Runner {
+        self.runner_on(self.store.clone().into(), mode)
+    }
+
+    /// A runner whose store calls go through `ports`.
+    pub fn runner_on(&self, ports: vigil_agents::runner::Ports, mode: Mode) -> Runner {
         let model = OpenAiModel::new(OpenAiConfig {
             base_url: format!("http://{}/v1", self.model_addr),
             api_key: Secret::new("sk-test"),
@@ -144,7 +149,7 @@ impl Fixture {
         })
         .unwrap();
         Runner::new(
-            self.store.clone(),
+            ports,
             self.catalog.clone(),
             self.registry.clone(),
             Arc::new(model),
