@@ -218,6 +218,28 @@ pub enum ApprovalWrite {
     },
 }
 
+impl ApprovalWrite {
+    /// `request` as it stands once this write is applied to it.
+    pub fn applied_to(self, request: ApprovalRequest) -> ApprovalRequest {
+        match self {
+            ApprovalWrite::Create(created) => created,
+            ApprovalWrite::Resolve {
+                status,
+                decided_by,
+                decided_at,
+                comment,
+                ..
+            } => ApprovalRequest {
+                status,
+                decided_by,
+                decided_at: Some(decided_at),
+                comment,
+                ..request
+            },
+        }
+    }
+}
+
 /// The result of a successful transition: persist all of it or none of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transition {

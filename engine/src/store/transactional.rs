@@ -138,6 +138,34 @@ impl<B: Backend> TransactionalStore<B> {
         self.signer.as_deref().map(ReceiptSigner::public_key)
     }
 
+    /// Decides `command` on the locked row `current` and writes the whole
+    /// transition inside `tx` ([`Self::write_in`]). On an error the caller
+    /// rolls `tx` back; nothing is committed.
+    async fn decide_in<T: WriteTx>(
+        &self,
+        tx: &mut T,
+        current: &Investigation,
+        command: Command,
+    ) -> Result<Transition> {
+        let t = transition(Some(current), command, self.now())
+            .map_err(|e| Error::from_transition(current.id, e))?;
+        self.write_in(tx, current, &t).await?;
+        Ok(t)
+    }
+
+    /// Writes transition `t` of the locked row `current` inside `tx`: its
+    /// row, events and approval change, the head receipt it calls for, and
+    /// its wake-up (sent on commit).
+    async fn write_in<T: WriteTx>(
+        &self,
+        tx: &mut T,
+        current: &Investigation,
+        t: &Transition,
+    ) -> Result<()> {
+        let receipt = self.receipt_for(Some(current), t);
+        persist(tx, Some(current), t, receipt.as_ref()).await
+    }
+
     /// The head receipt `t` calls for: one when the investigation has just
     /// reached a terminal status and the store has a signing key.
     fn receipt_for(&self, previous: Option<&Investigation>, t: &Transition) -> Option<Receipt> {
@@ -206,18 +234,8 @@ impl<B: Backend> TransactionalStore<B> {
             locked.and_then(|row| row.ok_or_else(|| Error::investigation_not_found(id)))
         );
         let cmd = command(&current);
-        let t = tx_try!(
-            tx,
-            transition(Some(&current), cmd, self.now()).map_err(|e| Error::from_transition(id, e))
-        );
-        let written = persist(
-            &mut tx,
-            Some(&current),
-            &t,
-            self.receipt_for(Some(&current), &t).as_ref(),
-        )
-        .await;
-        tx_try!(tx, written);
+        let decided = self.decide_in(&mut tx, &current, cmd).await;
+        let t = tx_try!(tx, decided);
         tx.commit().await?;
         self.running.record(&t.next);
         Ok(t)
@@ -401,19 +419,8 @@ impl<B: Backend> Leases for TransactionalStore<B> {
             worker: worker.to_owned(),
             lease_for,
         };
-        let t = tx_try!(
-            tx,
-            transition(Some(&current), command, self.now())
-                .map_err(|e| Error::from_transition(current.id, e))
-        );
-        let written = persist(
-            &mut tx,
-            Some(&current),
-            &t,
-            self.receipt_for(Some(&current), &t).as_ref(),
-        )
-        .await;
-        tx_try!(tx, written);
+        let decided = self.decide_in(&mut tx, &current, command).await;
+        let t = tx_try!(tx, decided);
         tx.commit().await?;
         self.running.record(&t.next);
         Ok(Some(t.next))
@@ -516,13 +523,7 @@ impl<B: Backend> Sweeps for TransactionalStore<B> {
             let Ok(t) = transition(Some(&current), Command::Reap, now) else {
                 continue;
             };
-            let written = persist(
-                &mut tx,
-                Some(&current),
-                &t,
-                self.receipt_for(Some(&current), &t).as_ref(),
-            )
-            .await;
+            let written = self.write_in(&mut tx, &current, &t).await;
             tx_try!(tx, written);
             reaped.push(Reaped {
                 id: current.id,
@@ -550,13 +551,7 @@ impl<B: Backend> Sweeps for TransactionalStore<B> {
             let Ok(t) = transition(Some(&current), command, now) else {
                 continue;
             };
-            let written = persist(
-                &mut tx,
-                Some(&current),
-                &t,
-                self.receipt_for(Some(&current), &t).as_ref(),
-            )
-            .await;
+            let written = self.write_in(&mut tx, &current, &t).await;
             tx_try!(tx, written);
             let resolved = tx.approval(approval.id).await;
             if let Some(resolved) = tx_try!(tx, resolved) {
@@ -597,19 +592,8 @@ impl<B: Backend> Operations for TransactionalStore<B> {
             reason: reason.to_owned(),
             pending_approval,
         };
-        let t = tx_try!(
-            tx,
-            transition(Some(&current), command, self.now())
-                .map_err(|e| Error::from_transition(id, e))
-        );
-        let written = persist(
-            &mut tx,
-            Some(&current),
-            &t,
-            self.receipt_for(Some(&current), &t).as_ref(),
-        )
-        .await;
-        tx_try!(tx, written);
+        let decided = self.decide_in(&mut tx, &current, command).await;
+        let t = tx_try!(tx, decided);
         tx.commit().await?;
         self.running.record(&t.next);
         Ok(t.next)
@@ -665,31 +649,19 @@ impl<B: Backend> Operations for TransactionalStore<B> {
             reread.and_then(|a| a.ok_or_else(|| Error::approval_not_found(id)))
         );
         let command = Command::Decide {
-            approval,
+            approval: approval.clone(),
             decision,
             by: by.to_owned(),
             comment,
         };
-        let t = tx_try!(
-            tx,
-            transition(Some(&current), command, self.now())
-                .map_err(|e| Error::from_transition(investigation_id, e))
-        );
-        let written = persist(
-            &mut tx,
-            Some(&current),
-            &t,
-            self.receipt_for(Some(&current), &t).as_ref(),
-        )
-        .await;
-        tx_try!(tx, written);
-        let decided = tx.approval(id).await;
-        let decided = tx_try!(
-            tx,
-            decided.and_then(|a| a.ok_or_else(|| Error::approval_not_found(id)))
-        );
+        let decided = self.decide_in(&mut tx, &current, command).await;
+        let t = tx_try!(tx, decided);
         tx.commit().await?;
-        Ok(decided)
+        // The request as written: the one read under the lock, resolved.
+        Ok(match t.approval {
+            Some(write) => write.applied_to(approval),
+            None => approval,
+        })
     }
 }
 
