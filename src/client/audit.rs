@@ -94,10 +94,16 @@ pub fn key(generate: bool) -> anyhow::Result<()> {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
         let signer = vigil_engine::receipt::ReceiptSigner::from_seed(seed);
-        println!("VIGIL_AUDIT_KEY={}", hex::encode(seed));
-        println!("public key: {}", signer.public_key());
-        println!("key id:     {}", signer.key_id());
-        return Ok(());
+        // Written, not printed: a reader that stops early (`| head -1`)
+        // ends the command quietly instead of making it panic.
+        let mut out = std::io::stdout().lock();
+        let written = writeln!(out, "VIGIL_AUDIT_KEY={}", hex::encode(seed))
+            .and_then(|()| writeln!(out, "public key: {}", signer.public_key()))
+            .and_then(|()| writeln!(out, "key id:     {}", signer.key_id()));
+        return match written {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other.context("writing to stdout"),
+        };
     }
     match crate::stores::audit_signer()? {
         Some(signer) => {
