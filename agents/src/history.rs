@@ -85,6 +85,8 @@ pub struct History {
     intents: HashMap<String, ToolIntent>,
     results: HashMap<String, ToolResult>,
     approvals: HashMap<String, ApprovalState>,
+    /// The runtime mode each approval was asked in, by call id.
+    approval_modes: HashMap<String, String>,
     parked: chrono::Duration,
     parked_since: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -113,9 +115,13 @@ impl History {
             EventBody::ApprovalRequested {
                 approval_id,
                 tool_call_id,
+                mode,
                 ..
             } => {
                 self.parked_since = Some(event.created_at);
+                if let Some(mode) = mode {
+                    self.approval_modes.insert(tool_call_id.clone(), mode);
+                }
                 self.approvals
                     .insert(tool_call_id, ApprovalState::Requested(approval_id));
             }
@@ -184,6 +190,11 @@ impl History {
     /// The newest model turn.
     pub fn last_turn(&self) -> Option<&ModelTurn> {
         self.turns.last()
+    }
+
+    /// The runtime mode the approval of call `id` was asked in, if recorded.
+    pub fn approval_mode(&self, id: &str) -> Option<&str> {
+        self.approval_modes.get(id).map(String::as_str)
     }
 
     /// Whether an earlier turn already made a call with id `id`.

@@ -363,6 +363,7 @@ impl Runner {
                         arguments: prepared.arguments.clone(),
                         rationale: journal.last_turn().and_then(|t| t.content.clone()),
                         expires_at: now + expires_in,
+                        mode: Some(self.mode.as_str().to_owned()),
                     };
                     return Err(journal.await_approval(draft).await);
                 }
@@ -389,8 +390,17 @@ impl Runner {
                 )),
                 Some(ApprovalState::Decided {
                     decision: Decision::Approve,
+                    by,
                     ..
-                }) => None,
+                }) => match journal.history().approval_mode(&call.id) {
+                    // An approval holds only in the mode it was asked in:
+                    // one granted for a dry run never runs a real action.
+                    Some(asked) if asked != self.mode.as_str() => Some(format!(
+                        "approved by {by} while Vigil ran in {asked} mode; this worker runs in {} mode, so the action was not run: running it needs a new call and an approval in this mode",
+                        self.mode.as_str()
+                    )),
+                    _ => None,
+                },
             };
             if let Some(text) = refused {
                 return answer(journal, &call.id, &spec.name, error(text)).await;

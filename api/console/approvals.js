@@ -229,6 +229,7 @@ export function approvalCard(d, ctx, { onDecided } = {}) {
           ["Investigation", h("a", { href: `/investigations/${encodeURIComponent(d.investigation_id)}`, "data-link": true, class: "mono" }, d.investigation_id)],
           ["Agent", d.context.agent_id],
           ["Requested by", d.context.requested_by],
+          ["Asked in mode", d.mode ? d.mode.replaceAll("_", " ") : null],
           ["Case", d.context.case_ref],
           ["Asked", time(d.created_at)],
         ]),

@@ -490,6 +490,9 @@ pub struct ApprovalView {
     pub decided_at: Option<DateTime<Utc>>,
     /// The decider's comment.
     pub comment: Option<String>,
+    /// The runtime mode (`dummy`, `dry_run`, `real`) the request was made
+    /// in; approving it lets the action run in that mode only.
+    pub mode: Option<String>,
 }
 
 impl From<&ApprovalRequest> for ApprovalView {
@@ -507,6 +510,7 @@ impl From<&ApprovalRequest> for ApprovalView {
             decided_by: a.decided_by.clone(),
             decided_at: a.decided_at,
             comment: a.comment.clone(),
+            mode: a.mode.clone(),
         }
     }
 }

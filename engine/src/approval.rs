@@ -95,4 +95,10 @@ pub struct ApprovalRequest {
     pub decided_at: Option<DateTime<Utc>>,
     /// The approver's comment.
     pub comment: Option<String>,
+    /// The runtime mode (`dummy`, `dry_run`, `real`) of the worker that
+    /// asked. An approval is valid only in that mode: a worker in another
+    /// mode never runs the action on it. `None` on requests made before
+    /// modes were recorded.
+    #[serde(default)]
+    pub mode: Option<String>,
 }

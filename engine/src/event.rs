@@ -195,6 +195,10 @@ pub enum EventBody {
         rationale: Option<String>,
         /// When it expires.
         expires_at: DateTime<Utc>,
+        /// The runtime mode of the worker that asked; the approval is valid
+        /// only in that mode.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<String>,
     },
     /// An approver decided.
     ApprovalDecided {

@@ -61,6 +61,9 @@ pub struct ApprovalDraft {
     pub rationale: Option<String>,
     /// When it expires.
     pub expires_at: DateTime<Utc>,
+    /// The runtime mode of the worker asking (see
+    /// [`ApprovalRequest::mode`]).
+    pub mode: Option<String>,
 }
 
 /// A command: the only way to ask for a change.

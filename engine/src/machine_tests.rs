@@ -105,6 +105,7 @@ fn draft(id: u128, expires_at: DateTime<Utc>) -> ApprovalDraft {
         arguments: json!({"host": "web-03"}),
         rationale: Some("host shows beaconing to the same exit node".to_owned()),
         expires_at,
+        mode: None,
     }
 }
 
@@ -123,6 +124,7 @@ fn stray_approval(investigation_id: InvestigationId, now: DateTime<Utc>) -> Appr
         decided_by: None,
         decided_at: None,
         comment: None,
+        mode: None,
     }
 }
 

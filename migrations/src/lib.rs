@@ -48,6 +48,7 @@ pub const FILES: &[MigrationFile] = mirrored![
     1 "0001" "core",
     2 "0002" "api",
     3 "0003" "receipts",
+    6 "0006" "approval_mode",
 ];
 
 fn migrator(sql: impl Fn(&MigrationFile) -> &'static str) -> Migrator {

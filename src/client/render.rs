@@ -194,11 +194,13 @@ fn event_summary(e: &EventView) -> String {
             action,
             arguments,
             expires_at,
+            mode,
             ..
         } => format!(
-            "{action} {} needs approval {approval_id} (expires {})",
+            "{action} {} needs approval {approval_id} (expires {}{})",
             clip(&compact(&arguments), 60),
-            time(expires_at)
+            time(expires_at),
+            mode.map_or_else(String::new, |m| format!("; asked in {m} mode"))
         ),
         EventBody::ApprovalDecided {
             decision,

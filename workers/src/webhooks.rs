@@ -116,6 +116,8 @@ pub struct NotifiedApproval {
     pub decided_at: Option<DateTime<Utc>>,
     /// The decider's comment.
     pub comment: Option<String>,
+    /// The runtime mode the request was made in.
+    pub mode: Option<String>,
 }
 
 impl From<&ApprovalRequest> for NotifiedApproval {
@@ -133,6 +135,7 @@ impl From<&ApprovalRequest> for NotifiedApproval {
             decided_by: a.decided_by.clone(),
             decided_at: a.decided_at,
             comment: a.comment.clone(),
+            mode: a.mode.clone(),
         }
     }
 }

@@ -1,6 +1,7 @@
-//! A cancel of a parked or approved run, then a rescue: the run goes on,
-//! the model is told the action was cancelled, and nothing that was
-//! approved before the cancel runs without a new decision.
+//! Approvals that do not outlive their context: a cancel of a parked or
+//! approved run, then a rescue, goes on with the model told the action was
+//! cancelled and nothing approved before the cancel running; and an
+//! approval asked for in one runtime mode never runs in another.
 
 use tokio_util::sync::CancellationToken;
 use vigil_agents::Mode;
@@ -13,6 +14,7 @@ use crate::support::{Backend, on_both_stores};
 on_both_stores!(
     a_run_cancelled_while_parked_goes_on_after_a_rescue,
     an_approval_granted_before_a_cancel_does_not_survive_a_rescue,
+    an_approval_granted_in_a_dry_run_never_runs_for_real,
 );
 
 async fn rescue_and_finish(fx: &Fixture, id: vigil_engine::InvestigationId) {
@@ -67,6 +69,57 @@ pub async fn an_approval_granted_before_a_cancel_does_not_survive_a_rescue(b: Ba
     let told = fx.tool_messages(1);
     assert!(
         told[0].starts_with("cancelled by otto: not that host"),
+        "{told:?}"
+    );
+    fx.cleanup().await;
+}
+
+/// An approval asked for in one runtime mode never lets a worker in another
+/// mode run the action: approved during a dry run, it is not carried out by
+/// a real-mode worker, and the model is told why.
+pub async fn an_approval_granted_in_a_dry_run_never_runs_for_real(b: Backend) {
+    let fx = Fixture::new(b).await;
+    fx.model.push(crate::support::scripted::tool_calls(&[(
+        "isolate_host",
+        r#"{"host":"web-01"}"#,
+        Some("c1"),
+    )]));
+    let inv = fx.start().await;
+    assert_eq!(
+        fx.runner(Mode::DryRun)
+            .run(&inv, &CancellationToken::new())
+            .await
+            .unwrap(),
+        Step::AwaitingApproval
+    );
+    let parked = fx.store.get(inv.id).await.unwrap();
+    let approval = fx.store.approval(parked.waiting_on.unwrap()).await.unwrap();
+    assert_eq!(
+        approval.mode.as_deref(),
+        Some("dry_run"),
+        "the request keeps its mode"
+    );
+    fx.store
+        .decide_approval(approval.id, "bob", Decision::Approve, None)
+        .await
+        .unwrap();
+    fx.model.push(submit(VALID));
+    let again = fx.claim("worker-2").await;
+    assert_eq!(
+        fx.runner(Mode::Real)
+            .run(&again, &CancellationToken::new())
+            .await
+            .unwrap(),
+        Step::Completed
+    );
+    assert_eq!(
+        fx.tools.count(),
+        0,
+        "a dry-run approval ran nothing for real"
+    );
+    let told = fx.tool_messages(1);
+    assert!(
+        told[0].starts_with("approved by bob while Vigil ran in dry_run mode"),
         "{told:?}"
     );
     fx.cleanup().await;

@@ -270,6 +270,7 @@ impl TestApp {
                     arguments: json!({"host": "ws-042"}),
                     rationale: Some("beaconing to a known C2".into()),
                     expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+                    mode: Some("real".into()),
                 },
             )
             .await

@@ -15,7 +15,7 @@ macro_rules! investigation_columns {
 macro_rules! approval_columns {
     () => {
         "id, investigation_id, tool_call_id, action, arguments, rationale, status, created_at, \
-         expires_at, decided_by, decided_at, comment"
+         expires_at, decided_by, decided_at, comment, mode"
     };
 }
 
@@ -62,7 +62,7 @@ pub const EXPIRED_LEASES: &str = concat!(
 /// to a request happens under its investigation's lock).
 pub const DUE_APPROVALS: &str = "SELECT a.id, a.investigation_id, a.tool_call_id, a.action, \
      a.arguments, a.rationale, a.status, a.created_at, a.expires_at, a.decided_by, \
-     a.decided_at, a.comment FROM approval_requests a \
+     a.decided_at, a.comment, a.mode FROM approval_requests a \
      JOIN investigations i ON i.id = a.investigation_id \
      WHERE a.status = 'pending' AND a.expires_at <= $1 \
      ORDER BY a.expires_at, a.id LIMIT $2 FOR UPDATE OF i SKIP LOCKED";
@@ -266,7 +266,7 @@ pub fn log_sql(log: LogName) -> &'static LogSql {
 pub const INSERT_APPROVAL: &str = concat!(
     "INSERT INTO approval_requests (",
     approval_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 );
 
 pub const RESOLVE_APPROVAL: &str = "UPDATE approval_requests SET status = $2, decided_by = $3, \

@@ -117,6 +117,7 @@ pub(crate) fn approval(row: &PgRow) -> Result<ApprovalRequest> {
         decided_by: col(row, "decided_by")?,
         decided_at: col(row, "decided_at")?,
         comment: col(row, "comment")?,
+        mode: col(row, "mode")?,
     })
 }
 

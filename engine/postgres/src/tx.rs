@@ -336,6 +336,7 @@ impl WriteTx for PgTx {
             .bind(&a.decided_by)
             .bind(a.decided_at)
             .bind(&a.comment)
+            .bind(&a.mode)
             .execute(&mut *self.tx)
             .await
             .map_err(map_err)?;

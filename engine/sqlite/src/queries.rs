@@ -16,7 +16,7 @@ macro_rules! investigation_columns {
 macro_rules! approval_columns {
     () => {
         "id, investigation_id, tool_call_id, action, arguments, rationale, status, created_at, \
-         expires_at, decided_by, decided_at, comment"
+         expires_at, decided_by, decided_at, comment, mode"
     };
 }
 
@@ -174,7 +174,7 @@ pub fn log_sql(log: LogName) -> &'static LogSql {
 pub const INSERT_APPROVAL: &str = concat!(
     "INSERT INTO approval_requests (",
     approval_columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
 );
 
 pub const RESOLVE_APPROVAL: &str = "UPDATE approval_requests SET status = ?2, decided_by = ?3, \

@@ -145,6 +145,7 @@ pub(crate) fn approval(row: &SqliteRow) -> Result<ApprovalRequest> {
         decided_by: col(row, "decided_by")?,
         decided_at: opt_time(col(row, "decided_at")?)?,
         comment: col(row, "comment")?,
+        mode: col(row, "mode")?,
     })
 }
 

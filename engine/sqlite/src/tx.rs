@@ -277,6 +277,7 @@ impl WriteTx for SqliteTx {
             .bind(&a.decided_by)
             .bind(opt_micros(a.decided_at))
             .bind(&a.comment)
+            .bind(&a.mode)
             .execute(&mut *self.tx)
             .await
             .map_err(map_err)?;

@@ -142,6 +142,7 @@ macro_rules! conformance_tests {
             expiry_sweep_expires_due_approvals_only,
             decision_racing_expiry_has_exactly_one_outcome,
             cancel_while_awaiting_rejects_the_pending_approval,
+            approval_requests_keep_the_mode_they_were_asked_in,
             complete_with_invalid_result_keeps_raw_and_requires_review,
             complete_with_valid_result_completes,
             release_requeues_without_dead_letter,

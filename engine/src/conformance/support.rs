@@ -110,6 +110,7 @@ pub fn approval_draft(now: DateTime<Utc>, call: &str, in_: Duration) -> Approval
         arguments: json!({"host": "web-01"}),
         rationale: Some("beaconing to a Tor exit".to_owned()),
         expires_at: now + in_,
+        mode: None,
     }
 }
 

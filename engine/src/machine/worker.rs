@@ -114,6 +114,7 @@ pub(super) fn await_approval(
         decided_by: None,
         decided_at: None,
         comment: None,
+        mode: request.mode.clone(),
     };
     let body = EventBody::ApprovalRequested {
         approval_id: request.id,
@@ -122,6 +123,7 @@ pub(super) fn await_approval(
         arguments: request.arguments,
         rationale: request.rationale,
         expires_at: request.expires_at,
+        mode: request.mode,
     };
     Ok(Decided {
         bodies: vec![body],

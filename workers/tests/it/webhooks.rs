@@ -69,6 +69,7 @@ async fn park_on_approval(store: &dyn Store, prompt: &str) -> (InvestigationId, 
                 arguments: json!({"host": "ws-042"}),
                 rationale: Some("beaconing to a known C2".into()),
                 expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+                mode: Some("real".into()),
             },
         )
         .await

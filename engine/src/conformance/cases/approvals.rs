@@ -253,3 +253,24 @@ pub async fn cancel_while_awaiting_rejects_the_pending_approval<H: Harness>(h: &
     assert_invalid_transition(store.cancel(inv.id, "oncall", "again").await);
     h.cleanup(store).await;
 }
+
+/// An approval request keeps the runtime mode it was asked in, in its row
+/// and in its `approval_requested` event.
+pub async fn approval_requests_keep_the_mode_they_were_asked_in<H: Harness>(h: &H) {
+    let (store, clock) = setup(h).await;
+    let inv = claimed(&store, "triage").await;
+    let draft = crate::machine::ApprovalDraft {
+        mode: Some("dry_run".to_owned()),
+        ..approval_draft(clock.now(), "c1", Duration::minutes(10))
+    };
+    let request = store.await_approval(inv.id, 1, draft).await.unwrap();
+    assert_eq!(request.mode.as_deref(), Some("dry_run"));
+    assert_eq!(
+        store.approval(request.id).await.unwrap().mode.as_deref(),
+        Some("dry_run")
+    );
+    let last = all_events(&store, &inv).await.pop().unwrap();
+    assert_eq!(last.kind, EventKind::ApprovalRequested);
+    assert_eq!(last.payload["mode"], "dry_run");
+    h.cleanup(store).await;
+}
