@@ -76,6 +76,8 @@ pub struct History {
     approvals: HashMap<String, ApprovalState>,
     parked: chrono::Duration,
     parked_since: Option<chrono::DateTime<chrono::Utc>>,
+    leased: chrono::Duration,
+    leased_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl History {
@@ -104,6 +106,7 @@ impl History {
                 tool_call_id,
                 ..
             } => {
+                self.unlease(event.created_at);
                 self.parked_since = Some(event.created_at);
                 self.approvals
                     .insert(tool_call_id, ApprovalState::Requested(approval_id));
@@ -129,17 +132,32 @@ impl History {
                 self.unpark(event.created_at);
                 self.approvals.insert(tool_call_id, ApprovalState::Expired);
             }
-            EventBody::Dispatched { .. }
-            | EventBody::Claimed { .. }
-            | EventBody::Released { .. }
+            EventBody::Claimed { .. } => {
+                self.unlease(event.created_at);
+                self.leased_since = Some(event.created_at);
+            }
+            EventBody::DeadLettered {
+                lease_expired_at, ..
+            } => {
+                // Nobody held the lease between its expiry and the reaper's tick.
+                let end = lease_expired_at.map_or(event.created_at, |at| at.min(event.created_at));
+                self.unlease(end);
+            }
+            EventBody::Released { .. }
             | EventBody::Completed { .. }
             | EventBody::ReviewRequired { .. }
             | EventBody::Failed { .. }
-            | EventBody::DeadLettered { .. }
+            | EventBody::Cancelled { .. } => self.unlease(event.created_at),
+            EventBody::Dispatched { .. }
             | EventBody::Rescued { .. }
-            | EventBody::Cancelled { .. }
             | EventBody::Reviewed { .. }
             | EventBody::OperatorNote { .. } => {}
+        }
+    }
+
+    fn unlease(&mut self, at: chrono::DateTime<chrono::Utc>) {
+        if let Some(since) = self.leased_since.take() {
+            self.leased += (at - since).max(chrono::Duration::zero());
         }
     }
 
@@ -149,10 +167,24 @@ impl History {
         }
     }
 
-    /// Time spent waiting for approvers, which does not count against the
-    /// agent's wall-time budget.
+    /// Time spent waiting for approvers (from each `approval_requested` to
+    /// its decision or expiry).
     pub fn parked(&self) -> chrono::Duration {
         self.parked
+    }
+
+    /// Working time as of `now`, the measure of the wall-time budget: the
+    /// sum of the segments in which a worker held the lease. A segment runs
+    /// from a `claimed` event to the next `released`, `approval_requested`,
+    /// `dead_lettered` (at the lease's expiry, if that came first) or
+    /// terminal event (`completed`, `review_required`, `failed`,
+    /// `cancelled`); a segment still open counts up to `now`. Time queued,
+    /// parked on an approval, dead-lettered or failed never counts.
+    pub fn leased(&self, now: chrono::DateTime<chrono::Utc>) -> chrono::Duration {
+        let open = self.leased_since.map_or(chrono::Duration::zero(), |since| {
+            (now - since).max(chrono::Duration::zero())
+        });
+        self.leased + open
     }
 
     /// Model turns taken.

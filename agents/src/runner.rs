@@ -231,7 +231,7 @@ impl Runner {
                     .release("worker shutting down", Step::Released)
                     .await);
             }
-            if let Some(reason) = self.exhausted(inv, &budget, journal.history(), tokens) {
+            if let Some(reason) = self.exhausted(&budget, journal.history(), tokens) {
                 let raw = journal.last_turn().and_then(|t| t.content.clone());
                 return Err(journal.complete(for_review(reason, raw)).await);
             }
@@ -418,14 +418,8 @@ impl Runner {
     }
 
     /// Why the run may not take another model turn, if it may not. Wall
-    /// time counts from the first claim, less the time parked on approvals.
-    fn exhausted(
-        &self,
-        inv: &Investigation,
-        budget: &AgentBudget,
-        history: &History,
-        tokens: i64,
-    ) -> Option<String> {
+    /// time is [`History::leased`]: only time a worker held the lease.
+    fn exhausted(&self, budget: &AgentBudget, history: &History, tokens: i64) -> Option<String> {
         if history.turns() >= budget.max_turns as usize {
             return Some(format!(
                 "budget exhausted: {} model turns without a result",
@@ -438,9 +432,10 @@ impl Runner {
                 budget.max_tokens
             ));
         }
-        let started = inv.started_at?;
-        let working = self.clock.now() - started - history.parked();
-        let elapsed = working.to_std().unwrap_or_default();
+        let elapsed = history
+            .leased(self.clock.now())
+            .to_std()
+            .unwrap_or_default();
         (elapsed >= budget.max_wall_time).then(|| {
             format!(
                 "budget exhausted: {} s of wall time (limit {} s)",

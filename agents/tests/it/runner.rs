@@ -827,6 +827,36 @@ pub async fn wall_time_runs_out_while_working(b: Backend) {
     fx.cleanup().await;
 }
 
+/// Wall time counts only while a worker holds the lease: an hour spent
+/// dead-lettered and queued again is not work.
+pub async fn time_dead_lettered_or_queued_is_not_work(b: Backend) {
+    let fx = Fixture::new(b).await;
+    fx.model.push(submit(VALID));
+    fx.start().await;
+    // The worker dies at once; the run waits dead-lettered for an hour, then
+    // queued for another ten minutes before a worker claims it.
+    fx.clock.advance(LEASE + Span::seconds(1));
+    assert_eq!(fx.store.reap(10).await.unwrap().len(), 1);
+    fx.clock.advance(Span::hours(1));
+    let dead = fx.store.list(&Default::default()).await.unwrap().items[0].clone();
+    fx.store
+        .rescue(dead.id, "oncall", "worker died")
+        .await
+        .unwrap();
+    fx.clock.advance(Span::minutes(10));
+    let again = fx.claim("worker-2").await;
+    assert_eq!(
+        fx.runner(Mode::Real)
+            .run(&again, &CancellationToken::new())
+            .await
+            .unwrap(),
+        Step::Completed,
+        "{:?}",
+        fx.store.get(again.id).await.unwrap().error
+    );
+    fx.cleanup().await;
+}
+
 pub async fn dry_run_still_asks_for_approval_before_a_preview(b: Backend) {
     let fx = Fixture::new(b).await;
     fx.model.push(tool_calls(&[(
@@ -882,5 +912,6 @@ on_both_stores!(
     an_unknown_agent_fails_the_run,
     repeated_identical_calls_end_the_run,
     wall_time_runs_out_while_working,
+    time_dead_lettered_or_queued_is_not_work,
     dry_run_still_asks_for_approval_before_a_preview,
 );
