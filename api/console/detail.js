@@ -124,7 +124,7 @@ function show(ctx, parts, state) {
       ["Finished", d.finished_at ? timeText(d.finished_at) : null],
       ["Duration", duration(d.duration_ms)],
       ["Confidence", confidence(d.confidence)],
-      ["Attempt", String(d.attempt)],
+      ["Attempt", `${d.attempt} (${d.claims} ${d.claims === 1 ? "claim" : "claims"})`],
       ["Model turns", String(d.model_turns)],
       ["Tokens", `${number(d.input_tokens)} in · ${number(d.output_tokens)} out`],
       ["Cost", cost(d.cost_usd)],

@@ -237,8 +237,12 @@ pub struct InvestigationSummary {
     pub duration_ms: Option<i64>,
     /// The result's confidence (0..1).
     pub confidence: Option<f64>,
-    /// Claims so far.
+    /// The try the run is on: 1 from the first claim, one more after each
+    /// rescue (its previous claim ended dead-lettered or failed).
     pub attempt: i32,
+    /// Every claim so far, resuming after an approval or a graceful
+    /// release included.
+    pub claims: i32,
     /// Model turns so far.
     pub model_turns: i64,
     /// Input tokens so far.
@@ -268,6 +272,7 @@ impl InvestigationSummary {
             duration_ms: inv.duration(now).map(|d| d.num_milliseconds()),
             confidence: inv.confidence,
             attempt: inv.attempt,
+            claims: inv.claims,
             model_turns: inv.usage.model_turns,
             input_tokens: inv.usage.input_tokens,
             output_tokens: inv.usage.output_tokens,

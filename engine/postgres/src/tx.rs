@@ -30,7 +30,7 @@ impl PgTx {
 
 pub(crate) type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
 
-/// Binds every mutable column (`$1` id, `$2`..`$22`), as in [`q::UPDATE_INVESTIGATION`].
+/// Binds every mutable column (`$1` id, `$2`..`$23`), as in [`q::UPDATE_INVESTIGATION`].
 pub(crate) fn bind_full<'q>(sql: &'static str, inv: &'q Investigation) -> PgQuery<'q> {
     sqlx::query(sql)
         .bind(inv.id.0)
@@ -55,6 +55,7 @@ pub(crate) fn bind_full<'q>(sql: &'static str, inv: &'q Investigation) -> PgQuer
         .bind(inv.started_at)
         .bind(inv.updated_at)
         .bind(inv.finished_at)
+        .bind(inv.claims)
 }
 
 /// Binds the progress columns (`$1` id, `$2`..`$8`), as in [`q::UPDATE_PROGRESS`].

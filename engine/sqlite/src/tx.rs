@@ -35,7 +35,7 @@ impl SqliteTx {
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>;
 
-/// Binds every mutable column (`?1` id, `?2`..`?22`), as in [`q::UPDATE_INVESTIGATION`].
+/// Binds every mutable column (`?1` id, `?2`..`?23`), as in [`q::UPDATE_INVESTIGATION`].
 fn bind_full<'q>(sql: &'static str, inv: &'q Investigation) -> SqliteQuery<'q> {
     sqlx::query(sql)
         .bind(inv.id.to_string())
@@ -60,6 +60,7 @@ fn bind_full<'q>(sql: &'static str, inv: &'q Investigation) -> SqliteQuery<'q> {
         .bind(opt_micros(inv.started_at))
         .bind(micros(inv.updated_at))
         .bind(opt_micros(inv.finished_at))
+        .bind(inv.claims)
 }
 
 /// Binds the progress columns (`?1` id, `?2`..`?8`), as in [`q::UPDATE_PROGRESS`].

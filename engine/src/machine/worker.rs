@@ -26,7 +26,9 @@ pub(super) fn claim(
     require_positive("lease_for", lease_for)?;
     next.phase = Some(Phase::Running);
     next.lease_epoch += 1;
-    next.attempt += 1;
+    next.claims += 1;
+    // Only the first claim starts an attempt here; a rescue starts the others.
+    next.attempt = next.attempt.max(1);
     next.lease_owner = Some(worker.clone());
     next.lease_expires_at = Some(now + lease_for);
     next.heartbeat_at = Some(now);

@@ -78,7 +78,16 @@ pub async fn checkpoint_is_fenced_after_reap_and_after_rescue<H: Harness>(h: &H)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((again.lease_epoch, again.attempt), (4, 2));
+    assert_eq!(
+        (again.lease_epoch, again.claims, again.attempt),
+        (4, 2, 2),
+        "a claim after a rescue is the next attempt"
+    );
+    assert_eq!(
+        (rescued.claims, rescued.attempt),
+        (1, 2),
+        "the rescue starts the next attempt"
+    );
     assert_lease_lost(store.checkpoint(inv.id, 1, vec![intent("c1")]).await);
     assert_lease_lost(store.checkpoint(inv.id, 3, vec![intent("c1")]).await);
     store
