@@ -78,6 +78,7 @@ pub struct History {
     parked_since: Option<chrono::DateTime<chrono::Utc>>,
     leased: chrono::Duration,
     leased_since: Option<chrono::DateTime<chrono::Utc>>,
+    model_failures: u32,
 }
 
 impl History {
@@ -94,7 +95,10 @@ impl History {
     pub fn record(&mut self, event: &Event) {
         let Ok(body) = event.body() else { return };
         match body {
-            EventBody::ModelTurn(turn) => self.turns.push(turn),
+            EventBody::ModelTurn(turn) => {
+                self.model_failures = 0;
+                self.turns.push(turn);
+            }
             EventBody::ToolIntent(intent) => {
                 self.intents.insert(intent.tool_call_id.clone(), intent);
             }
@@ -143,8 +147,13 @@ impl History {
                 let end = lease_expired_at.map_or(event.created_at, |at| at.min(event.created_at));
                 self.unlease(end);
             }
-            EventBody::Released { .. }
-            | EventBody::Completed { .. }
+            EventBody::Released { not_before, .. } => {
+                self.unlease(event.created_at);
+                if not_before.is_some() {
+                    self.model_failures += 1;
+                }
+            }
+            EventBody::Completed { .. }
             | EventBody::ReviewRequired { .. }
             | EventBody::Failed { .. }
             | EventBody::Cancelled { .. } => self.unlease(event.created_at),
@@ -185,6 +194,12 @@ impl History {
             (now - since).max(chrono::Duration::zero())
         });
         self.leased + open
+    }
+
+    /// Model calls that failed in a row since the last model turn: the
+    /// releases to retry later (`released` with a `not_before`).
+    pub fn model_failures(&self) -> u32 {
+        self.model_failures
     }
 
     /// Model turns taken.

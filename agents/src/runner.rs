@@ -252,9 +252,17 @@ impl Runner {
             let response = match answered {
                 Ok(response) => response,
                 Err(e) if e.is_transient() => {
+                    let failures = journal.history().model_failures() + 1;
                     let reason = e.to_string();
+                    if failures >= budget.max_model_failures {
+                        let why = format!("model failed {failures} times in a row: {reason}");
+                        return Err(journal.fail(&why).await);
+                    }
                     let why = format!("model unavailable: {reason}");
-                    return Err(journal.release(&why, Step::RetryLater(reason)).await);
+                    let not_before = self.clock.now() + retry_backoff(failures);
+                    return Err(journal
+                        .retry_later(&why, not_before, Step::RetryLater(reason))
+                        .await);
                 }
                 Err(e) => return Err(journal.fail(&e.to_string()).await),
             };
@@ -470,6 +478,18 @@ impl Runner {
         });
         defs
     }
+}
+
+/// First wait before a run whose model call failed is claimed again.
+const RETRY_BACKOFF: chrono::Duration = chrono::Duration::seconds(10);
+/// Longest such wait.
+const MAX_RETRY_BACKOFF: chrono::Duration = chrono::Duration::minutes(5);
+
+/// How long a run waits in the queue after its `failures`th model failure
+/// in a row (1-based): 10 s, doubled per failure, at most 5 min.
+fn retry_backoff(failures: u32) -> chrono::Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    (RETRY_BACKOFF * 2_i32.pow(doublings)).min(MAX_RETRY_BACKOFF)
 }
 
 /// Checkpoints a call's result; the run goes on.

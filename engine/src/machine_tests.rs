@@ -741,6 +741,7 @@ fn table_command(cmd: Cmd, fx: &Fixture) -> Command {
         Cmd::Release => Command::Release {
             epoch,
             reason: "worker shutting down".to_owned(),
+            not_before: None,
         },
         Cmd::Complete => Command::Complete {
             epoch,
@@ -1024,6 +1025,7 @@ fn checkpoint_with_stale_epoch_is_lease_lost() {
     run.apply(Command::Release {
         epoch: stale,
         reason: "shutdown".to_owned(),
+        not_before: None,
     });
     run.apply(Command::Claim {
         worker: OTHER_WORKER.to_owned(),
@@ -1163,12 +1165,37 @@ fn a_rescue_after_a_dead_letter_starts_the_next_attempt() {
 }
 
 #[test]
+fn a_release_to_retry_later_is_a_failed_attempt_held_until_its_time() {
+    let mut run = Run::running();
+    let retry_at = run.now + Duration::seconds(30);
+    let t = run.apply(Command::Release {
+        epoch: run.epoch(),
+        reason: "model unavailable: 503".to_owned(),
+        not_before: Some(retry_at),
+    });
+    assert_eq!(t.next.not_before, Some(retry_at));
+    assert_eq!((t.next.claims, t.next.attempt), (1, 2));
+    assert!(matches!(
+        t.events[0].body().unwrap(),
+        EventBody::Released { not_before: Some(at), .. } if at == retry_at
+    ));
+    run.advance(Duration::seconds(30));
+    let t = run.apply(Command::Claim {
+        worker: OTHER_WORKER.to_owned(),
+        lease_for: lease(),
+    });
+    assert_eq!(t.next.not_before, None, "a claim clears not_before");
+    assert_eq!((t.next.claims, t.next.attempt), (2, 2));
+}
+
+#[test]
 fn release_requeues_and_the_next_claim_fences_the_previous_owner() {
     let mut run = Run::running();
     let first = run.epoch();
     let t = run.apply(Command::Release {
         epoch: first,
         reason: "SIGTERM".to_owned(),
+        not_before: None,
     });
     assert_eq!(t.next.phase, Some(Phase::Queued));
     assert_eq!(t.next.lease_owner, None);
@@ -1795,6 +1822,7 @@ impl Op {
             } => Command::Release {
                 epoch: epoch.resolve(current),
                 reason: blank_or(*blank_reason, "shutdown"),
+                not_before: None,
             },
             Op::Complete { epoch, valid } => Command::Complete {
                 epoch: epoch.resolve(current),

@@ -237,6 +237,10 @@ pub struct Investigation {
     pub attempt: i32,
     /// How many times it has been claimed, for any reason.
     pub claims: i32,
+    /// While queued, the run is not claimed before this time: set by a
+    /// release that retries later (a model that failed for now), cleared by
+    /// the next claim. `None`: claimable at once.
+    pub not_before: Option<DateTime<Utc>>,
     /// The seq of its newest event (the first event is seq 1).
     pub last_seq: i64,
     /// The hash of its newest event, hex.

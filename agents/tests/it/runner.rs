@@ -17,7 +17,7 @@ use vigil_agents::{
 use vigil_agents::{Mode, Price};
 use vigil_engine::event::{EventKind, ModelTurn, StepEvent, ToolCall, ToolIntent, ToolResult};
 use vigil_engine::store::{DispatchRequest, Store};
-use vigil_engine::{Decision, Investigation, ManualClock, Status};
+use vigil_engine::{Clock, Decision, Investigation, ManualClock, Status};
 
 use crate::support::scripted::{self, Reply, Scripted, text, tool_calls};
 use crate::support::tools::{self, Recorder};
@@ -679,6 +679,50 @@ pub async fn an_unavailable_model_releases_the_run(b: Backend) {
     fx.cleanup().await;
 }
 
+/// A model that keeps failing is retried later with a growing backoff that
+/// claims respect, each release a new attempt, and after
+/// `max_model_failures` failures in a row the run fails naming the error.
+pub async fn a_model_that_keeps_failing_backs_off_then_fails_naming_the_error(b: Backend) {
+    let fx = Fixture::new(b).await;
+    fx.model.respond_with(Arc::new(|_: &Value| -> Reply {
+        Reply::status(503, "overloaded")
+    }));
+    let runner = fx.runner(Mode::Real);
+    let mut inv = fx.start().await;
+    let mut waits = Vec::new();
+    for n in 1..=4 {
+        let step = runner.run(&inv, &CancellationToken::new()).await.unwrap();
+        assert!(matches!(step, Step::RetryLater(_)), "failure {n}: {step:?}");
+        let back = fx.store.get(inv.id).await.unwrap();
+        let not_before = back.not_before.expect("a retry is held back");
+        waits.push((not_before - fx.clock.now()).num_seconds());
+        assert_eq!(back.attempt, n + 1, "each retry is a new attempt");
+        assert!(
+            fx.store
+                .claim_next(&[], "worker-1", LEASE)
+                .await
+                .unwrap()
+                .is_none(),
+            "not claimed again before its time"
+        );
+        fx.clock.advance(not_before - fx.clock.now());
+        inv = fx.claim("worker-1").await;
+    }
+    assert_eq!(waits, [10, 20, 40, 80], "the backoff doubles per failure");
+    assert_eq!(
+        runner.run(&inv, &CancellationToken::new()).await.unwrap(),
+        Step::Failed
+    );
+    let done = fx.store.get(inv.id).await.unwrap();
+    let error = done.error.unwrap();
+    assert!(
+        error.contains("5 times in a row") && error.contains("503"),
+        "{error}"
+    );
+    assert_eq!(fx.model.requests().len(), 5);
+    fx.cleanup().await;
+}
+
 pub async fn a_stopped_run_finishes_its_step_then_releases_itself(b: Backend) {
     let fx = Fixture::new(b).await;
     let stop = CancellationToken::new();
@@ -907,6 +951,7 @@ on_both_stores!(
     resume_after_a_crash_runs_read_tools_again_but_never_blind_writes,
     lease_lost_mid_run_stops_without_another_call,
     an_unavailable_model_releases_the_run,
+    a_model_that_keeps_failing_backs_off_then_fails_naming_the_error,
     a_stopped_run_finishes_its_step_then_releases_itself,
     dry_run_previews_writes_and_runs_reads,
     an_unknown_agent_fails_the_run,

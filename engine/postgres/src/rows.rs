@@ -82,6 +82,7 @@ pub(crate) fn investigation(row: &PgRow) -> Result<Investigation> {
         heartbeat_at: col(row, "heartbeat_at")?,
         attempt: col(row, "attempt")?,
         claims: col(row, "claims")?,
+        not_before: col(row, "not_before")?,
         last_seq: col(row, "last_seq")?,
         last_hash: col(row, "last_hash")?,
         waiting_on: waiting_on.map(ApprovalId),

@@ -39,6 +39,7 @@ pub(super) fn dispatch(
         heartbeat_at: None,
         attempt: 0,
         claims: 0,
+        not_before: None,
         last_seq: 0,
         last_hash: GENESIS.to_owned(),
         waiting_on: None,

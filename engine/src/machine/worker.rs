@@ -27,6 +27,7 @@ pub(super) fn claim(
     next.phase = Some(Phase::Running);
     next.lease_epoch += 1;
     next.claims += 1;
+    next.not_before = None;
     // Only the first claim starts an attempt here; a rescue starts the others.
     next.attempt = next.attempt.max(1);
     next.lease_owner = Some(worker.clone());
@@ -137,6 +138,7 @@ pub(super) fn release(
     next: &mut Investigation,
     epoch: i64,
     reason: String,
+    not_before: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<Decided, TransitionError> {
     fence(cur, epoch, now)?;
@@ -144,9 +146,15 @@ pub(super) fn release(
     let worker = owner(cur);
     next.phase = Some(Phase::Queued);
     clear_lease(next);
+    if not_before.is_some() {
+        // A retry: this claim ended badly, the next one is another try.
+        next.attempt += 1;
+    }
+    next.not_before = not_before;
     let body = EventBody::Released {
         worker: worker.clone(),
         reason,
+        not_before,
     };
     Ok(Decided::event(body, worker))
 }

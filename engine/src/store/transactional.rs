@@ -391,8 +391,9 @@ impl<B: Backend> Leases for TransactionalStore<B> {
         worker: &str,
         lease_for: Duration,
     ) -> Result<Option<Investigation>> {
+        let now = self.now();
         let mut tx = self.backend.begin().await?;
-        let next = tx.lock_next_queued(agents).await;
+        let next = tx.lock_next_queued(agents, now).await;
         let Some(current) = tx_try!(tx, next) else {
             tx.rollback().await;
             return Ok(None);
@@ -403,7 +404,7 @@ impl<B: Backend> Leases for TransactionalStore<B> {
         };
         let t = tx_try!(
             tx,
-            transition(Some(&current), command, self.now())
+            transition(Some(&current), command, now)
                 .map_err(|e| Error::from_transition(current.id, e))
         );
         let written = persist(
@@ -468,10 +469,15 @@ impl<B: Backend> Leases for TransactionalStore<B> {
         id: InvestigationId,
         epoch: i64,
         reason: &str,
+        not_before: Option<DateTime<Utc>>,
     ) -> Result<Investigation> {
         let reason = reason.to_owned();
         Ok(self
-            .apply(id, |_| Command::Release { epoch, reason })
+            .apply(id, |_| Command::Release {
+                epoch,
+                reason,
+                not_before,
+            })
             .await?
             .next)
     }

@@ -95,7 +95,7 @@ pub async fn release_requeues_without_dead_letter<H: Harness>(h: &H) {
         .checkpoint(inv.id, 1, vec![model_turn("c1")])
         .await
         .unwrap();
-    let released = store.release(inv.id, 1, "shutdown").await.unwrap();
+    let released = store.release(inv.id, 1, "shutdown", None).await.unwrap();
     assert_eq!(
         (released.status, released.phase),
         (Status::Pending, Some(Phase::Queued))

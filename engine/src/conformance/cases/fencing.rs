@@ -223,7 +223,7 @@ pub async fn expired_lease_refuses_worker_writes_before_reap<H: Harness>(h: &H) 
     let inv = claimed(&store, "triage").await;
     clock.advance(LEASE);
     assert_lease_lost(store.checkpoint(inv.id, 1, vec![model_turn("c1")]).await);
-    assert_lease_lost(store.release(inv.id, 1, "shutdown").await);
+    assert_lease_lost(store.release(inv.id, 1, "shutdown", None).await);
     assert_eq!(store.get(inv.id).await.unwrap().last_seq, inv.last_seq);
     h.cleanup(store).await;
 }
