@@ -259,7 +259,12 @@ impl Runner {
                         return Err(journal.fail(&why).await);
                     }
                     let why = format!("model unavailable: {reason}");
-                    let not_before = self.clock.now() + retry_backoff(failures);
+                    // The endpoint's Retry-After, when longer, wins.
+                    let asked = e
+                        .retry_after()
+                        .and_then(|d| chrono::Duration::from_std(d).ok())
+                        .unwrap_or_default();
+                    let not_before = self.clock.now() + retry_backoff(failures).max(asked);
                     return Err(journal
                         .retry_later(&why, not_before, Step::RetryLater(reason))
                         .await);

@@ -723,6 +723,25 @@ pub async fn a_model_that_keeps_failing_backs_off_then_fails_naming_the_error(b:
     fx.cleanup().await;
 }
 
+/// A 429 that says when to come back holds the run in the queue at least
+/// that long.
+pub async fn a_rate_limited_run_waits_out_the_retry_after(b: Backend) {
+    let fx = Fixture::new(b).await;
+    fx.model
+        .push(Reply::status(429, "slow down").header("retry-after", "90"));
+    let inv = fx.start().await;
+    let step = fx
+        .runner(Mode::Real)
+        .run(&inv, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(matches!(step, Step::RetryLater(_)), "{step:?}");
+    let back = fx.store.get(inv.id).await.unwrap();
+    let wait = back.not_before.expect("held back") - fx.clock.now();
+    assert_eq!(wait.num_seconds(), 90, "Retry-After beats the 10 s backoff");
+    fx.cleanup().await;
+}
+
 pub async fn a_stopped_run_finishes_its_step_then_releases_itself(b: Backend) {
     let fx = Fixture::new(b).await;
     let stop = CancellationToken::new();
@@ -952,6 +971,7 @@ on_both_stores!(
     lease_lost_mid_run_stops_without_another_call,
     an_unavailable_model_releases_the_run,
     a_model_that_keeps_failing_backs_off_then_fails_naming_the_error,
+    a_rate_limited_run_waits_out_the_retry_after,
     a_stopped_run_finishes_its_step_then_releases_itself,
     dry_run_previews_writes_and_runs_reads,
     an_unknown_agent_fails_the_run,
