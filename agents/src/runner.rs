@@ -243,7 +243,19 @@ impl Runner {
                 tools: self.tool_defs(agent),
             };
             let started = std::time::Instant::now();
-            let answered = self.model.complete(&request).await;
+            // The wall-time budget bounds the call in progress too.
+            let left = budget
+                .max_wall_time
+                .saturating_sub(self.worked(journal.history()));
+            let Ok(answered) = tokio::time::timeout(left, self.model.complete(&request)).await
+            else {
+                let reason = format!(
+                    "budget exhausted: wall time (limit {} s) ran out while waiting for the model",
+                    budget.max_wall_time.as_secs()
+                );
+                let raw = journal.last_turn().and_then(|t| t.content.clone());
+                return Err(journal.complete(for_review(reason, raw)).await);
+            };
             metrics::histogram!(
                 "vigil_model_seconds",
                 "outcome" => if answered.is_ok() { "ok" } else { "error" }
@@ -254,6 +266,14 @@ impl Runner {
                 Err(e) if e.is_transient() => {
                     let failures = journal.history().model_failures() + 1;
                     let reason = e.to_string();
+                    if self.worked(journal.history()) >= budget.max_wall_time {
+                        let why = format!(
+                            "budget exhausted: wall time (limit {} s) ran out; the last model call failed: {reason}",
+                            budget.max_wall_time.as_secs()
+                        );
+                        let raw = journal.last_turn().and_then(|t| t.content.clone());
+                        return Err(journal.complete(for_review(why, raw)).await);
+                    }
                     if failures >= budget.max_model_failures {
                         let why = format!("model failed {failures} times in a row: {reason}");
                         return Err(journal.fail(&why).await);
@@ -330,6 +350,9 @@ impl Runner {
             return Err(journal.complete(for_review(reason, None)).await);
         }
         if let Some(intent) = &pending.intent {
+            if let Some(reason) = self.spent_before(budget, journal, call) {
+                return Err(journal.complete(for_review(reason, None)).await);
+            }
             // A read call was in flight when the previous worker stopped: run it again.
             let outcome = match self
                 .tools
@@ -405,6 +428,10 @@ impl Runner {
                 return answer(journal, &call.id, &spec.name, error(text)).await;
             }
         }
+        if let Some(reason) = self.spent_before(budget, journal, call) {
+            let raw = journal.last_turn().and_then(|t| t.content.clone());
+            return Err(journal.complete(for_review(reason, raw)).await);
+        }
         journal
             .record(StepEvent::ToolIntent(ToolIntent {
                 tool_call_id: call.id.clone(),
@@ -428,6 +455,34 @@ impl Runner {
     async fn execute(&self, prepared: &Prepared) -> ToolOutcome {
         let span = tracing::info_span!("call_tool", tool.name = %prepared.spec().name);
         self.tools.run(prepared).instrument(span).await
+    }
+
+    /// Working time so far: [`History::leased`] as of now.
+    fn worked(&self, history: &History) -> std::time::Duration {
+        history
+            .leased(self.clock.now())
+            .to_std()
+            .unwrap_or_default()
+    }
+
+    /// Why `call` may not start, if the wall-time budget is spent: no tool
+    /// call starts after that.
+    fn spent_before(
+        &self,
+        budget: &AgentBudget,
+        journal: &Journal,
+        call: &vigil_engine::event::ToolCall,
+    ) -> Option<String> {
+        let worked = self.worked(journal.history());
+        (worked >= budget.max_wall_time).then(|| {
+            format!(
+                "budget exhausted: {} s of wall time (limit {} s) before tool call {} (`{}`) could start",
+                worked.as_secs(),
+                budget.max_wall_time.as_secs(),
+                call.id,
+                call.name
+            )
+        })
     }
 
     /// Why the run may not take another model turn, if it may not. Wall

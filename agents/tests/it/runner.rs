@@ -920,6 +920,76 @@ pub async fn time_dead_lettered_or_queued_is_not_work(b: Backend) {
     fx.cleanup().await;
 }
 
+/// Dispatches a triage run with `max_wall_time = secs` and claims it.
+async fn start_with_wall_time(fx: &Fixture, secs: u64) -> Investigation {
+    fx.store
+        .dispatch(DispatchRequest {
+            agent_id: "triage".into(),
+            prompt: "Failed SSH logins on web-01 from 185.220.101.4".into(),
+            requested_by: "soar".into(),
+            budget: vigil_engine::Budget {
+                max_wall_secs: Some(secs),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    fx.claim("worker-1").await
+}
+
+/// A model call is cut off when the wall-time budget runs out, and the
+/// reason says it ran out waiting for the model.
+pub async fn wall_time_bounds_a_model_call_in_progress(b: Backend) {
+    let fx = Fixture::new(b).await;
+    // The model would answer long after the one second of budget left.
+    fx.model
+        .push(submit(VALID).delayed(Duration::from_secs(30)));
+    let inv = start_with_wall_time(&fx, 30).await;
+    fx.clock.advance(Span::seconds(29));
+    assert_eq!(
+        fx.runner(Mode::Real)
+            .run(&inv, &CancellationToken::new())
+            .await
+            .unwrap(),
+        Step::ReviewRequired
+    );
+    let error = fx.store.get(inv.id).await.unwrap().error.unwrap();
+    assert!(
+        error.contains("wall time") && error.contains("waiting for the model"),
+        "{error}"
+    );
+    fx.cleanup().await;
+}
+
+/// A tool call is never started once the wall-time budget is spent.
+pub async fn no_tool_call_starts_after_the_wall_time_is_spent(b: Backend) {
+    let fx = Fixture::new(b).await;
+    let clock = fx.clock.clone();
+    // The budget runs out while the model thinks.
+    fx.model.respond_with(Arc::new(move |_: &Value| -> Reply {
+        clock.advance(Span::seconds(31));
+        tool_calls(&[("ip_reputation", r#"{"ip":"185.220.101.4"}"#, Some("c1"))])
+    }));
+    let inv = start_with_wall_time(&fx, 30).await;
+    assert_eq!(
+        fx.runner(Mode::Real)
+            .run(&inv, &CancellationToken::new())
+            .await
+            .unwrap(),
+        Step::ReviewRequired
+    );
+    assert_eq!(fx.tools.count(), 0, "no tool call after the budget ran out");
+    let error = fx.store.get(inv.id).await.unwrap().error.unwrap();
+    assert!(error.contains("wall time"), "{error}");
+    assert_eq!(
+        fx.store.get(inv.id).await.unwrap().usage.model_turns,
+        1,
+        "the turn is kept"
+    );
+    fx.cleanup().await;
+}
+
 pub async fn dry_run_still_asks_for_approval_before_a_preview(b: Backend) {
     let fx = Fixture::new(b).await;
     fx.model.push(tool_calls(&[(
@@ -978,5 +1048,7 @@ on_both_stores!(
     repeated_identical_calls_end_the_run,
     wall_time_runs_out_while_working,
     time_dead_lettered_or_queued_is_not_work,
+    wall_time_bounds_a_model_call_in_progress,
+    no_tool_call_starts_after_the_wall_time_is_spent,
     dry_run_still_asks_for_approval_before_a_preview,
 );
