@@ -16,7 +16,8 @@
 //! - a tool call with a result never runs again;
 //! - a read tool with an intent and no result runs again;
 //! - a write tool with an intent and no result does not run again: the run
-//!   goes to `review_required` with `"outcome of <tool call id> unknown"`.
+//!   goes to `review_required` with ``"outcome of <tool call id> (`<tool>`
+//!   with <arguments>) unknown"``.
 
 mod journal;
 
@@ -346,7 +347,15 @@ impl Runner {
             return Err(journal.complete(agent.judge(&call.arguments)).await);
         }
         if pending.outcome_unknown() {
-            let reason = format!("outcome of {} unknown", call.id);
+            let (tool, arguments) = pending.intent.as_ref().map_or_else(
+                || (call.name.clone(), call.arguments.clone()),
+                |i| (i.tool.clone(), i.arguments.to_string()),
+            );
+            let reason = format!(
+                "outcome of {} (`{tool}` with {}) unknown",
+                call.id,
+                clip_chars(&arguments, 300)
+            );
             return Err(journal.complete(for_review(reason, None)).await);
         }
         if let Some(intent) = &pending.intent {
@@ -564,6 +573,14 @@ async fn answer(journal: &mut Journal, call_id: &str, tool: &str, outcome: ToolO
             original_bytes: outcome.original_bytes,
         }))
         .await
+}
+
+/// `text` cut to at most `max` characters, marked with `…` when cut.
+fn clip_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
 }
 
 /// The outcome of a run a person must grade, for `reason`.

@@ -618,7 +618,11 @@ pub async fn resume_after_a_crash_runs_read_tools_again_but_never_blind_writes(b
         );
         let done = fx.store.get(inv.id).await.unwrap();
         if expected == Step::ReviewRequired {
-            assert_eq!(done.error.as_deref(), Some("outcome of c1 unknown"));
+            assert_eq!(
+                done.error.as_deref(),
+                Some(r#"outcome of c1 (`disable_user` with {"user":"jdoe"}) unknown"#),
+                "the reason names the tool and its arguments"
+            );
         }
         let report = fx.store.verify_chain(inv.id).await.unwrap();
         assert!(report.valid, "{report:?}");
