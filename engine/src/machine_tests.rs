@@ -1528,7 +1528,11 @@ fn complete_invalid_keeps_raw_and_requires_review() {
     assert_eq!(t.next.status, Status::ReviewRequired);
     assert_eq!(t.next.result, None);
     assert_eq!(t.next.result_raw.as_deref(), Some("probably benign"));
-    assert_eq!(t.next.error.as_deref(), Some("result is not valid JSON"));
+    assert_eq!(
+        t.next.error.as_deref(),
+        Some("result is not valid JSON: expected value at line 1 column 1"),
+        "the record's error carries every listed error, not only the reason"
+    );
     assert_eq!(t.next.lease_owner, None);
     assert_eq!(t.next.finished_at, Some(run.now));
     match t.events[0].body().unwrap() {

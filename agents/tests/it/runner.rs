@@ -368,6 +368,16 @@ pub async fn a_result_that_fails_the_schema_requires_review(b: Backend) {
         done.result_raw.as_deref(),
         Some(r#"{"summary":"looks bad","confidence":"high"}"#)
     );
+    // Every field error is on the record (so in `vigil show`, the API's
+    // `error` and the console), not only in the event.
+    let error = done.error.unwrap();
+    assert!(
+        error.starts_with("result does not match the agent's output schema: "),
+        "{error}"
+    );
+    for field in ["/confidence", "key_findings", "recommended_next_steps"] {
+        assert!(error.contains(field), "{field} missing from {error}");
+    }
     fx.cleanup().await;
 }
 

@@ -184,7 +184,13 @@ pub(super) fn complete(
             require_text("reason", &reason)?;
             finish(next, Status::ReviewRequired, now);
             next.result_raw = result_raw.clone();
-            next.error = Some(reason.clone());
+            // The record's error lists every error, so whoever reads the
+            // record (API, CLI, console) sees each field that failed.
+            next.error = Some(if errors.is_empty() {
+                reason.clone()
+            } else {
+                format!("{reason}: {}", errors.join("; "))
+            });
             EventBody::ReviewRequired {
                 reason,
                 result_raw,
