@@ -122,7 +122,7 @@ function show(ctx, parts, state) {
       ["Created", timeText(d.created_at)],
       ["Started", timeText(d.started_at)],
       ["Finished", d.finished_at ? timeText(d.finished_at) : null],
-      ["Duration", duration(d.duration_ms)],
+      ["Duration (approvals and review included)", duration(d.duration_ms)],
       ["Confidence", confidence(d.confidence)],
       ["Attempt", `${d.attempt} (${d.claims} ${d.claims === 1 ? "claim" : "claims"})`],
       ["Model turns", String(d.model_turns)],

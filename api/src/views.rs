@@ -233,7 +233,11 @@ pub struct InvestigationSummary {
     pub updated_at: DateTime<Utc>,
     /// When it reached a final status.
     pub finished_at: Option<DateTime<Utc>>,
-    /// From the first claim to the end (or to now while it runs), in ms.
+    /// Wall clock from the first claim to `finished_at` (or to now while
+    /// pending), in ms. It includes time queued, parked on approvals and
+    /// dead-lettered, and for a reviewed run the time it waited in review
+    /// (the review sets `finished_at`). The wall-time budget counts only
+    /// leased time, so this is never the measure of it.
     pub duration_ms: Option<i64>,
     /// The result's confidence (0..1).
     pub confidence: Option<f64>,
