@@ -952,6 +952,33 @@ async fn start_with_wall_time(fx: &Fixture, secs: u64) -> Investigation {
     fx.claim("worker-1").await
 }
 
+/// A dead worker's segment ends when its lease expired, not when the reaper
+/// got round to it: the wait for a late reaper tick is not work.
+pub async fn time_after_the_lease_expired_is_not_work(b: Backend) {
+    let fx = Fixture::new(b).await;
+    fx.model.push(submit(VALID));
+    start_with_wall_time(&fx, 300).await;
+    // The lease (60 s) runs out; the reaper acts ten minutes after the claim.
+    fx.clock.advance(Span::minutes(10));
+    assert_eq!(fx.store.reap(10).await.unwrap().len(), 1);
+    let dead = fx.store.list(&Default::default()).await.unwrap().items[0].clone();
+    fx.store
+        .rescue(dead.id, "oncall", "worker died")
+        .await
+        .unwrap();
+    let again = fx.claim("worker-2").await;
+    assert_eq!(
+        fx.runner(Mode::Real)
+            .run(&again, &CancellationToken::new())
+            .await
+            .unwrap(),
+        Step::Completed,
+        "{:?}",
+        fx.store.get(again.id).await.unwrap().error
+    );
+    fx.cleanup().await;
+}
+
 /// A model call is cut off when the wall-time budget runs out, and the
 /// reason says it ran out waiting for the model.
 pub async fn wall_time_bounds_a_model_call_in_progress(b: Backend) {
@@ -1062,6 +1089,7 @@ on_both_stores!(
     repeated_identical_calls_end_the_run,
     wall_time_runs_out_while_working,
     time_dead_lettered_or_queued_is_not_work,
+    time_after_the_lease_expired_is_not_work,
     wall_time_bounds_a_model_call_in_progress,
     no_tool_call_starts_after_the_wall_time_is_spent,
     dry_run_still_asks_for_approval_before_a_preview,
