@@ -33,6 +33,10 @@ pub struct AgentBudget {
     pub max_wall_time: Duration,
     /// Most times the same tool may be called with the same arguments.
     pub max_repeated_calls: u32,
+    /// Most model calls in a row that fail in a way that may pass (429,
+    /// 5xx, unreachable, timeout). Each earlier one releases the run to
+    /// retry later; this one fails it, naming the model's error.
+    pub max_model_failures: u32,
 }
 
 impl Default for AgentBudget {
@@ -42,6 +46,7 @@ impl Default for AgentBudget {
             max_tokens: 200_000,
             max_wall_time: Duration::from_secs(15 * 60),
             max_repeated_calls: 3,
+            max_model_failures: 5,
         }
     }
 }
@@ -56,6 +61,7 @@ impl AgentBudget {
                 .max_wall_secs
                 .map_or(self.max_wall_time, Duration::from_secs),
             max_repeated_calls: self.max_repeated_calls,
+            max_model_failures: self.max_model_failures,
         }
     }
 }

@@ -89,6 +89,9 @@ pub struct History {
     approval_modes: HashMap<String, String>,
     parked: chrono::Duration,
     parked_since: Option<chrono::DateTime<chrono::Utc>>,
+    leased: chrono::Duration,
+    leased_since: Option<chrono::DateTime<chrono::Utc>>,
+    model_failures: u32,
 }
 
 impl History {
@@ -105,7 +108,10 @@ impl History {
     pub fn record(&mut self, event: &Event) {
         let Ok(body) = event.body() else { return };
         match body {
-            EventBody::ModelTurn(turn) => self.turns.push(turn),
+            EventBody::ModelTurn(turn) => {
+                self.model_failures = 0;
+                self.turns.push(turn);
+            }
             EventBody::ToolIntent(intent) => {
                 self.intents.insert(intent.tool_call_id.clone(), intent);
             }
@@ -118,6 +124,7 @@ impl History {
                 mode,
                 ..
             } => {
+                self.unlease(event.created_at);
                 self.parked_since = Some(event.created_at);
                 if let Some(mode) = mode {
                     self.approval_modes.insert(tool_call_id.clone(), mode);
@@ -148,6 +155,7 @@ impl History {
             }
             EventBody::Cancelled { by, reason } => {
                 self.unpark(event.created_at);
+                self.unlease(event.created_at);
                 for (call, state) in self.approvals.iter_mut() {
                     if !self.results.contains_key(call) {
                         *state = ApprovalState::Cancelled {
@@ -157,16 +165,36 @@ impl History {
                     }
                 }
             }
-            EventBody::Dispatched { .. }
-            | EventBody::Claimed { .. }
-            | EventBody::Released { .. }
-            | EventBody::Completed { .. }
+            EventBody::Claimed { .. } => {
+                self.unlease(event.created_at);
+                self.leased_since = Some(event.created_at);
+            }
+            EventBody::DeadLettered {
+                lease_expired_at, ..
+            } => {
+                // Nobody held the lease between its expiry and the reaper's tick.
+                let end = lease_expired_at.map_or(event.created_at, |at| at.min(event.created_at));
+                self.unlease(end);
+            }
+            EventBody::Released { not_before, .. } => {
+                self.unlease(event.created_at);
+                if not_before.is_some() {
+                    self.model_failures += 1;
+                }
+            }
+            EventBody::Completed { .. }
             | EventBody::ReviewRequired { .. }
-            | EventBody::Failed { .. }
-            | EventBody::DeadLettered { .. }
+            | EventBody::Failed { .. } => self.unlease(event.created_at),
+            EventBody::Dispatched { .. }
             | EventBody::Rescued { .. }
             | EventBody::Reviewed { .. }
             | EventBody::OperatorNote { .. } => {}
+        }
+    }
+
+    fn unlease(&mut self, at: chrono::DateTime<chrono::Utc>) {
+        if let Some(since) = self.leased_since.take() {
+            self.leased += (at - since).max(chrono::Duration::zero());
         }
     }
 
@@ -176,10 +204,30 @@ impl History {
         }
     }
 
-    /// Time spent waiting for approvers, which does not count against the
-    /// agent's wall-time budget.
+    /// Time spent waiting for approvers (from each `approval_requested` to
+    /// its decision or expiry).
     pub fn parked(&self) -> chrono::Duration {
         self.parked
+    }
+
+    /// Working time as of `now`, the measure of the wall-time budget: the
+    /// sum of the segments in which a worker held the lease. A segment runs
+    /// from a `claimed` event to the next `released`, `approval_requested`,
+    /// `dead_lettered` (at the lease's expiry, if that came first) or
+    /// terminal event (`completed`, `review_required`, `failed`,
+    /// `cancelled`); a segment still open counts up to `now`. Time queued,
+    /// parked on an approval, dead-lettered or failed never counts.
+    pub fn leased(&self, now: chrono::DateTime<chrono::Utc>) -> chrono::Duration {
+        let open = self.leased_since.map_or(chrono::Duration::zero(), |since| {
+            (now - since).max(chrono::Duration::zero())
+        });
+        self.leased + open
+    }
+
+    /// Model calls that failed in a row since the last model turn: the
+    /// releases to retry later (`released` with a `not_before`).
+    pub fn model_failures(&self) -> u32 {
+        self.model_failures
     }
 
     /// Model turns taken.

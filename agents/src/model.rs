@@ -70,8 +70,13 @@ pub struct ChatResponse {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ModelError {
     /// The endpoint kept answering 429.
-    #[error("model endpoint rate-limited the request: {0}")]
-    RateLimited(String),
+    #[error("model endpoint rate-limited the request: {message}")]
+    RateLimited {
+        /// Status and the endpoint's message.
+        message: String,
+        /// How long the endpoint asked to wait (`Retry-After`), if it did.
+        retry_after: Option<std::time::Duration>,
+    },
     /// The endpoint was unreachable or kept failing (5xx, connection errors).
     #[error("model endpoint unavailable: {0}")]
     Unavailable(String),
@@ -92,8 +97,19 @@ impl ModelError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            ModelError::RateLimited(_) | ModelError::Unavailable(_) | ModelError::Timeout
+            ModelError::RateLimited { .. } | ModelError::Unavailable(_) | ModelError::Timeout
         )
+    }
+
+    /// How long the endpoint asked the caller to wait, if it said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ModelError::RateLimited { retry_after, .. } => *retry_after,
+            ModelError::Unavailable(_)
+            | ModelError::BadRequest(_)
+            | ModelError::Timeout
+            | ModelError::InvalidResponse(_) => None,
+        }
     }
 }
 

@@ -276,7 +276,15 @@ fn map_error(e: OpenAIError) -> ModelError {
         }) => {
             let message = format!("{status_code}: {}", api_error.message);
             match status_code.as_u16() {
-                429 => ModelError::RateLimited(message),
+                429 => ModelError::RateLimited {
+                    message,
+                    retry_after: api_error
+                        .code
+                        .as_deref()
+                        .and_then(|c| c.strip_prefix(RETRY_AFTER_CODE))
+                        .and_then(|secs| secs.parse().ok())
+                        .map(Duration::from_secs),
+                },
                 408 | 504 => ModelError::Timeout,
                 500..=599 => ModelError::Unavailable(message),
                 _ => ModelError::BadRequest(message),
@@ -351,10 +359,16 @@ fn backoff(policy: &RetryPolicy, retry: u32) -> Duration {
     base.mul_f64(fraction)
 }
 
-/// Turns a final error response into an `ApiError` that keeps its status,
-/// whatever the body looks like.
+/// The `code` prefix under which [`into_api_error`] hands a response's
+/// `Retry-After` (seconds) on to [`map_error`]: async-openai's error type has
+/// no place for headers.
+const RETRY_AFTER_CODE: &str = "vigil-retry-after:";
+
+/// Turns a final error response into an `ApiError` that keeps its status
+/// (and its `Retry-After`, in `code`), whatever the body looks like.
 async fn into_api_error(response: Response) -> OpenAIError {
     let status = response.status();
+    let code = retry_after(&response).map(|d| format!("{RETRY_AFTER_CODE}{}", d.as_secs()));
     let text = response.text().await.unwrap_or_default();
     let message = serde_json::from_str::<Value>(&text)
         .ok()
@@ -370,7 +384,7 @@ async fn into_api_error(response: Response) -> OpenAIError {
             message,
             r#type: None,
             param: None,
-            code: None,
+            code,
             misalignment: None,
         },
     })

@@ -16,7 +16,8 @@
 //! - a tool call with a result never runs again;
 //! - a read tool with an intent and no result runs again;
 //! - a write tool with an intent and no result does not run again: the run
-//!   goes to `review_required` with `"outcome of <tool call id> unknown"`.
+//!   goes to `review_required` with ``"outcome of <tool call id> (`<tool>`
+//!   with <arguments>) unknown"``.
 
 mod journal;
 
@@ -231,7 +232,7 @@ impl Runner {
                     .release("worker shutting down", Step::Released)
                     .await);
             }
-            if let Some(reason) = self.exhausted(inv, &budget, journal.history(), tokens) {
+            if let Some(reason) = self.exhausted(&budget, journal.history(), tokens) {
                 let raw = journal.last_turn().and_then(|t| t.content.clone());
                 return Err(journal.complete(for_review(reason, raw)).await);
             }
@@ -243,7 +244,19 @@ impl Runner {
                 tools: self.tool_defs(agent),
             };
             let started = std::time::Instant::now();
-            let answered = self.model.complete(&request).await;
+            // The wall-time budget bounds the call in progress too.
+            let left = budget
+                .max_wall_time
+                .saturating_sub(self.worked(journal.history()));
+            let Ok(answered) = tokio::time::timeout(left, self.model.complete(&request)).await
+            else {
+                let reason = format!(
+                    "budget exhausted: wall time (limit {} s) ran out while waiting for the model",
+                    budget.max_wall_time.as_secs()
+                );
+                let raw = journal.last_turn().and_then(|t| t.content.clone());
+                return Err(journal.complete(for_review(reason, raw)).await);
+            };
             metrics::histogram!(
                 "vigil_model_seconds",
                 "outcome" => if answered.is_ok() { "ok" } else { "error" }
@@ -252,9 +265,30 @@ impl Runner {
             let response = match answered {
                 Ok(response) => response,
                 Err(e) if e.is_transient() => {
+                    let failures = journal.history().model_failures() + 1;
                     let reason = e.to_string();
+                    if self.worked(journal.history()) >= budget.max_wall_time {
+                        let why = format!(
+                            "budget exhausted: wall time (limit {} s) ran out; the last model call failed: {reason}",
+                            budget.max_wall_time.as_secs()
+                        );
+                        let raw = journal.last_turn().and_then(|t| t.content.clone());
+                        return Err(journal.complete(for_review(why, raw)).await);
+                    }
+                    if failures >= budget.max_model_failures {
+                        let why = format!("model failed {failures} times in a row: {reason}");
+                        return Err(journal.fail(&why).await);
+                    }
                     let why = format!("model unavailable: {reason}");
-                    return Err(journal.release(&why, Step::RetryLater(reason)).await);
+                    // The endpoint's Retry-After, when longer, wins.
+                    let asked = e
+                        .retry_after()
+                        .and_then(|d| chrono::Duration::from_std(d).ok())
+                        .unwrap_or_default();
+                    let not_before = self.clock.now() + retry_backoff(failures).max(asked);
+                    return Err(journal
+                        .retry_later(&why, not_before, Step::RetryLater(reason))
+                        .await);
                 }
                 Err(e) => return Err(journal.fail(&e.to_string()).await),
             };
@@ -314,10 +348,21 @@ impl Runner {
             return Err(journal.complete(agent.judge(&call.arguments)).await);
         }
         if pending.outcome_unknown() {
-            let reason = format!("outcome of {} unknown", call.id);
+            let (tool, arguments) = pending.intent.as_ref().map_or_else(
+                || (call.name.clone(), call.arguments.clone()),
+                |i| (i.tool.clone(), i.arguments.to_string()),
+            );
+            let reason = format!(
+                "outcome of {} (`{tool}` with {}) unknown",
+                call.id,
+                clip_chars(&arguments, 300)
+            );
             return Err(journal.complete(for_review(reason, None)).await);
         }
         if let Some(intent) = &pending.intent {
+            if let Some(reason) = self.spent_before(budget, journal, call) {
+                return Err(journal.complete(for_review(reason, None)).await);
+            }
             // A read call was in flight when the previous worker stopped: run it again.
             let outcome = match self
                 .tools
@@ -406,6 +451,10 @@ impl Runner {
                 return answer(journal, &call.id, &spec.name, error(text)).await;
             }
         }
+        if let Some(reason) = self.spent_before(budget, journal, call) {
+            let raw = journal.last_turn().and_then(|t| t.content.clone());
+            return Err(journal.complete(for_review(reason, raw)).await);
+        }
         journal
             .record(StepEvent::ToolIntent(ToolIntent {
                 tool_call_id: call.id.clone(),
@@ -431,15 +480,37 @@ impl Runner {
         self.tools.run(prepared).instrument(span).await
     }
 
-    /// Why the run may not take another model turn, if it may not. Wall
-    /// time counts from the first claim, less the time parked on approvals.
-    fn exhausted(
+    /// Working time so far: [`History::leased`] as of now.
+    fn worked(&self, history: &History) -> std::time::Duration {
+        history
+            .leased(self.clock.now())
+            .to_std()
+            .unwrap_or_default()
+    }
+
+    /// Why `call` may not start, if the wall-time budget is spent: no tool
+    /// call starts after that.
+    fn spent_before(
         &self,
-        inv: &Investigation,
         budget: &AgentBudget,
-        history: &History,
-        tokens: i64,
+        journal: &Journal,
+        call: &vigil_engine::event::ToolCall,
     ) -> Option<String> {
+        let worked = self.worked(journal.history());
+        (worked >= budget.max_wall_time).then(|| {
+            format!(
+                "budget exhausted: {} s of wall time (limit {} s) before tool call {} (`{}`) could start",
+                worked.as_secs(),
+                budget.max_wall_time.as_secs(),
+                call.id,
+                call.name
+            )
+        })
+    }
+
+    /// Why the run may not take another model turn, if it may not. Wall
+    /// time is [`History::leased`]: only time a worker held the lease.
+    fn exhausted(&self, budget: &AgentBudget, history: &History, tokens: i64) -> Option<String> {
         if history.turns() >= budget.max_turns as usize {
             return Some(format!(
                 "budget exhausted: {} model turns without a result",
@@ -452,9 +523,10 @@ impl Runner {
                 budget.max_tokens
             ));
         }
-        let started = inv.started_at?;
-        let working = self.clock.now() - started - history.parked();
-        let elapsed = working.to_std().unwrap_or_default();
+        let elapsed = history
+            .leased(self.clock.now())
+            .to_std()
+            .unwrap_or_default();
         (elapsed >= budget.max_wall_time).then(|| {
             format!(
                 "budget exhausted: {} s of wall time (limit {} s)",
@@ -489,6 +561,18 @@ impl Runner {
         });
         defs
     }
+}
+
+/// First wait before a run whose model call failed is claimed again.
+const RETRY_BACKOFF: chrono::Duration = chrono::Duration::seconds(10);
+/// Longest such wait.
+const MAX_RETRY_BACKOFF: chrono::Duration = chrono::Duration::minutes(5);
+
+/// How long a run waits in the queue after its `failures`th model failure
+/// in a row (1-based): 10 s, doubled per failure, at most 5 min.
+fn retry_backoff(failures: u32) -> chrono::Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    (RETRY_BACKOFF * 2_i32.pow(doublings)).min(MAX_RETRY_BACKOFF)
 }
 
 /// Checkpoints a call's result; the run goes on.
@@ -534,6 +618,14 @@ async fn answer(journal: &mut Journal, call_id: &str, tool: &str, outcome: ToolO
             original_bytes: outcome.original_bytes,
         }))
         .await
+}
+
+/// `text` cut to at most `max` characters, marked with `…` when cut.
+fn clip_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
 }
 
 /// The outcome of a run a person must grade, for `reason`.

@@ -233,12 +233,20 @@ pub struct InvestigationSummary {
     pub updated_at: DateTime<Utc>,
     /// When it reached a final status.
     pub finished_at: Option<DateTime<Utc>>,
-    /// From the first claim to the end (or to now while it runs), in ms.
+    /// Wall clock from the first claim to `finished_at` (or to now while
+    /// pending), in ms. It includes time queued, parked on approvals and
+    /// dead-lettered, and for a reviewed run the time it waited in review
+    /// (the review sets `finished_at`). The wall-time budget counts only
+    /// leased time, so this is never the measure of it.
     pub duration_ms: Option<i64>,
     /// The result's confidence (0..1).
     pub confidence: Option<f64>,
-    /// Claims so far.
+    /// The try the run is on: 1 from the first claim, one more after each
+    /// rescue (its previous claim ended dead-lettered or failed).
     pub attempt: i32,
+    /// Every claim so far, resuming after an approval or a graceful
+    /// release included.
+    pub claims: i32,
     /// Model turns so far.
     pub model_turns: i64,
     /// Input tokens so far.
@@ -268,6 +276,7 @@ impl InvestigationSummary {
             duration_ms: inv.duration(now).map(|d| d.num_milliseconds()),
             confidence: inv.confidence,
             attempt: inv.attempt,
+            claims: inv.claims,
             model_turns: inv.usage.model_turns,
             input_tokens: inv.usage.input_tokens,
             output_tokens: inv.usage.output_tokens,

@@ -226,6 +226,9 @@ pub enum EventBody {
         worker: String,
         /// Why (e.g. shutdown).
         reason: String,
+        /// Set when the release is a retry: no claim before this time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        not_before: Option<DateTime<Utc>>,
     },
     /// Finished with a valid result.
     Completed {

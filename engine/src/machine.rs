@@ -119,12 +119,17 @@ pub enum Command {
         /// The approval request as currently stored.
         approval: ApprovalRequest,
     },
-    /// Give the investigation back to the queue (graceful shutdown).
+    /// Give the investigation back to the queue: gracefully (shutdown), or
+    /// to retry later after a failure that may pass.
     Release {
         /// The epoch held.
         epoch: i64,
         /// Why.
         reason: String,
+        /// `None`: a graceful release, the same attempt continues at the next
+        /// claim. `Some(t)`: a retry; the claim ended badly, so the next claim
+        /// starts the next attempt, and no claim takes the run before `t`.
+        not_before: Option<DateTime<Utc>>,
     },
     /// Finish with a result (valid or for review).
     Complete {
@@ -499,7 +504,11 @@ pub fn transition(
             comment,
         } => approvals::decide(cur, n, approval, decision, by, comment, now),
         Command::Expire { approval } => approvals::expire(cur, n, approval, now),
-        Command::Release { epoch, reason } => worker::release(cur, n, epoch, reason, now),
+        Command::Release {
+            epoch,
+            reason,
+            not_before,
+        } => worker::release(cur, n, epoch, reason, not_before, now),
         Command::Complete { epoch, outcome } => worker::complete(cur, n, epoch, outcome, now),
         Command::Fail { epoch, reason } => worker::fail(cur, n, epoch, reason, now),
         Command::Reap => operator::reap(cur, n, now),

@@ -390,6 +390,30 @@ impl Cmd {
         }
     }
 
+    /// How much a successful command moves `claims` and `attempt`, on a
+    /// record whose attempt was `attempt`: every claim counts, the first
+    /// claim starts attempt 1, and only a rescue (the previous claim ended
+    /// dead-lettered or failed) starts another.
+    fn claim_and_attempt_effect(self, attempt: i32) -> (i32, i32) {
+        match self {
+            Cmd::Claim => (1, i32::from(attempt == 0)),
+            Cmd::Rescue => (0, 1),
+            Cmd::Dispatch
+            | Cmd::Heartbeat
+            | Cmd::Checkpoint
+            | Cmd::AwaitApproval
+            | Cmd::Decide
+            | Cmd::Expire
+            | Cmd::Release
+            | Cmd::Complete
+            | Cmd::Fail
+            | Cmd::Reap
+            | Cmd::Cancel
+            | Cmd::Review
+            | Cmd::Annotate => (0, 0),
+        }
+    }
+
     /// How much a successful command moves `lease_epoch`.
     fn epoch_bump(self) -> i64 {
         match self {
@@ -720,6 +744,7 @@ fn table_command(cmd: Cmd, fx: &Fixture) -> Command {
         Cmd::Release => Command::Release {
             epoch,
             reason: "worker shutting down".to_owned(),
+            not_before: None,
         },
         Cmd::Complete => Command::Complete {
             epoch,
@@ -826,6 +851,15 @@ fn check_table_success(state: State, cmd: Cmd, fx: &Fixture, t: &Transition) {
         "{ctx} epoch effect"
     );
     assert_eq!(t.next.updated_at, fx.now, "{ctx} updated_at");
+    let (prev_claims, prev_attempt) = fx
+        .inv
+        .as_ref()
+        .map_or((0, 0), |inv| (inv.claims, inv.attempt));
+    assert_eq!(
+        (t.next.claims - prev_claims, t.next.attempt - prev_attempt),
+        cmd.claim_and_attempt_effect(prev_attempt),
+        "{ctx} claims and attempt effect"
+    );
     let write = t.approval.as_ref().map(|w| match w {
         ApprovalWrite::Create(request) => request.status,
         ApprovalWrite::Resolve { status, .. } => *status,
@@ -994,6 +1028,7 @@ fn checkpoint_with_stale_epoch_is_lease_lost() {
     run.apply(Command::Release {
         epoch: stale,
         reason: "shutdown".to_owned(),
+        not_before: None,
     });
     run.apply(Command::Claim {
         worker: OTHER_WORKER.to_owned(),
@@ -1090,12 +1125,80 @@ fn checkpoint_model_turn_accumulates_usage() {
 }
 
 #[test]
+fn resuming_after_an_approval_is_a_new_claim_not_a_new_attempt() {
+    let mut run = Run::awaiting();
+    run.advance(Duration::minutes(5));
+    let approval = run.pending_approval();
+    run.apply(Command::Decide {
+        approval,
+        decision: Decision::Approve,
+        by: "approver".to_owned(),
+        comment: None,
+    });
+    let t = run.apply(Command::Claim {
+        worker: OTHER_WORKER.to_owned(),
+        lease_for: lease(),
+    });
+    assert_eq!((t.next.claims, t.next.attempt), (2, 1));
+    assert!(matches!(
+        t.events[0].body().unwrap(),
+        EventBody::Claimed { attempt: 1, .. }
+    ));
+}
+
+#[test]
+fn a_rescue_after_a_dead_letter_starts_the_next_attempt() {
+    let mut run = Run::running();
+    run.advance(lease() + Duration::seconds(1));
+    let t = run.apply(Command::Reap);
+    assert!(matches!(
+        t.events[0].body().unwrap(),
+        EventBody::DeadLettered { attempt: 1, .. }
+    ));
+    let t = run.apply(Command::Rescue {
+        by: "oncall".to_owned(),
+        reason: "worker died".to_owned(),
+    });
+    assert_eq!((t.next.claims, t.next.attempt), (1, 2));
+    let t = run.apply(Command::Claim {
+        worker: OTHER_WORKER.to_owned(),
+        lease_for: lease(),
+    });
+    assert_eq!((t.next.claims, t.next.attempt), (2, 2));
+}
+
+#[test]
+fn a_release_to_retry_later_is_a_failed_attempt_held_until_its_time() {
+    let mut run = Run::running();
+    let retry_at = run.now + Duration::seconds(30);
+    let t = run.apply(Command::Release {
+        epoch: run.epoch(),
+        reason: "model unavailable: 503".to_owned(),
+        not_before: Some(retry_at),
+    });
+    assert_eq!(t.next.not_before, Some(retry_at));
+    assert_eq!((t.next.claims, t.next.attempt), (1, 2));
+    assert!(matches!(
+        t.events[0].body().unwrap(),
+        EventBody::Released { not_before: Some(at), .. } if at == retry_at
+    ));
+    run.advance(Duration::seconds(30));
+    let t = run.apply(Command::Claim {
+        worker: OTHER_WORKER.to_owned(),
+        lease_for: lease(),
+    });
+    assert_eq!(t.next.not_before, None, "a claim clears not_before");
+    assert_eq!((t.next.claims, t.next.attempt), (2, 2));
+}
+
+#[test]
 fn release_requeues_and_the_next_claim_fences_the_previous_owner() {
     let mut run = Run::running();
     let first = run.epoch();
     let t = run.apply(Command::Release {
         epoch: first,
         reason: "SIGTERM".to_owned(),
+        not_before: None,
     });
     assert_eq!(t.next.phase, Some(Phase::Queued));
     assert_eq!(t.next.lease_owner, None);
@@ -1105,7 +1208,11 @@ fn release_requeues_and_the_next_claim_fences_the_previous_owner() {
         lease_for: lease(),
     });
     assert_eq!(t.next.lease_epoch, first + 1);
-    assert_eq!(t.next.attempt, 2);
+    assert_eq!(
+        (t.next.claims, t.next.attempt),
+        (2, 1),
+        "a graceful release is not a failed attempt"
+    );
     let err = run
         .try_apply(Command::Fail {
             epoch: first,
@@ -1424,7 +1531,11 @@ fn complete_invalid_keeps_raw_and_requires_review() {
     assert_eq!(t.next.status, Status::ReviewRequired);
     assert_eq!(t.next.result, None);
     assert_eq!(t.next.result_raw.as_deref(), Some("probably benign"));
-    assert_eq!(t.next.error.as_deref(), Some("result is not valid JSON"));
+    assert_eq!(
+        t.next.error.as_deref(),
+        Some("result is not valid JSON: expected value at line 1 column 1"),
+        "the record's error carries every listed error, not only the reason"
+    );
     assert_eq!(t.next.lease_owner, None);
     assert_eq!(t.next.finished_at, Some(run.now));
     match t.events[0].body().unwrap() {
@@ -1718,6 +1829,7 @@ impl Op {
             } => Command::Release {
                 epoch: epoch.resolve(current),
                 reason: blank_or(*blank_reason, "shutdown"),
+                not_before: None,
             },
             Op::Complete { epoch, valid } => Command::Complete {
                 epoch: epoch.resolve(current),

@@ -230,8 +230,17 @@ pub struct Investigation {
     pub lease_expires_at: Option<DateTime<Utc>>,
     /// The last claim or heartbeat.
     pub heartbeat_at: Option<DateTime<Utc>>,
-    /// How many times it has been claimed.
+    /// The try the run is on (0 before its first claim). The first claim
+    /// starts attempt 1; a rescue (the previous claim ended dead-lettered or
+    /// failed) starts the next one. Resuming after an approval or a graceful
+    /// release is the same attempt: see `claims`.
     pub attempt: i32,
+    /// How many times it has been claimed, for any reason.
+    pub claims: i32,
+    /// While queued, the run is not claimed before this time: set by a
+    /// release that retries later (a model that failed for now), cleared by
+    /// the next claim. `None`: claimable at once.
+    pub not_before: Option<DateTime<Utc>>,
     /// The seq of its newest event (the first event is seq 1).
     pub last_seq: i64,
     /// The hash of its newest event, hex.

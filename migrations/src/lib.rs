@@ -48,6 +48,7 @@ pub const FILES: &[MigrationFile] = mirrored![
     1 "0001" "core",
     2 "0002" "api",
     3 "0003" "receipts",
+    4 "0004" "runs",
     6 "0006" "approval_mode",
 ];
 

@@ -299,7 +299,7 @@ mod tests {
             "status": status, "phase": phase, "requested_by": "admin", "case_ref": null,
             "created_at": "2026-11-25T03:23:05Z", "started_at": null,
             "updated_at": "2026-11-25T03:23:05Z", "finished_at": null, "duration_ms": null,
-            "confidence": null, "attempt": 1, "model_turns": 0, "input_tokens": 0,
+            "confidence": null, "attempt": 1, "claims": 1, "model_turns": 0, "input_tokens": 0,
             "output_tokens": 0, "cost_usd": 0.0, "waiting_on": null, "prompt": "p",
             "result": null, "result_raw": null, "error": null, "budget": {},
             "lease": {"owner": null, "epoch": 1, "expires_at": null, "heartbeat_at": null},

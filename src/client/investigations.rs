@@ -217,12 +217,9 @@ pub fn detail_text(d: &InvestigationDetail) -> String {
         line("finished:", render::time(finished));
     }
     if let Some(ms) = s.duration_ms {
-        line("duration:", render::duration_ms(ms));
+        line("duration:", duration_text(ms));
     }
-    line(
-        "attempts:",
-        format!("{} (lease epoch {})", s.attempt, d.lease.epoch),
-    );
+    line("attempt:", attempt_text(s.attempt, s.claims, d.lease.epoch));
     if let Some(owner) = &d.lease.owner {
         line(
             "lease:",
@@ -416,11 +413,47 @@ fn read_result(path: &std::path::Path) -> anyhow::Result<Value> {
     Ok(value)
 }
 
+/// The duration line of `vigil show`, saying what the wall clock includes.
+fn duration_text(ms: i64) -> String {
+    format!(
+        "{} (wall clock from the first claim: time parked on approvals and in review included)",
+        render::duration_ms(ms)
+    )
+}
+
+/// The attempt line of `vigil show`: the try the run is on, and apart
+/// from it every claim (resuming after an approval or a graceful release is
+/// a claim, not a new attempt).
+fn attempt_text(attempt: i32, claims: i32, epoch: i64) -> String {
+    let claims = if claims == 1 {
+        "1 claim".to_owned()
+    } else {
+        format!("{claims} claims")
+    };
+    format!("{attempt} ({claims}, lease epoch {epoch})")
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn show_says_what_the_duration_includes() {
+        let text = duration_text(90_000);
+        assert!(text.starts_with(&render::duration_ms(90_000)), "{text}");
+        assert!(
+            text.contains("parked on approvals") && text.contains("in review"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn show_counts_claims_apart_from_attempts() {
+        assert_eq!(attempt_text(1, 3, 3), "1 (3 claims, lease epoch 3)");
+        assert_eq!(attempt_text(1, 1, 1), "1 (1 claim, lease epoch 1)");
+    }
 
     #[test]
     fn results_of_the_default_schema_read_as_text() {

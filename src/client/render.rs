@@ -214,7 +214,18 @@ fn event_summary(e: &EventView) -> String {
         EventBody::ApprovalExpired { approval_id, .. } => {
             format!("approval {approval_id} expired undecided")
         }
-        EventBody::Released { worker, reason } => format!("by {worker}: {}", clip(&reason, 80)),
+        EventBody::Released {
+            worker,
+            reason,
+            not_before,
+        } => match not_before {
+            Some(at) => format!(
+                "by {worker}: {}; retried from {}",
+                clip(&reason, 80),
+                time(at)
+            ),
+            None => format!("by {worker}: {}", clip(&reason, 80)),
+        },
         EventBody::Completed { result, confidence } => {
             let summary = result
                 .get("summary")

@@ -119,7 +119,7 @@ pub(crate) struct Shared {
 /// Gives `inv`, which this worker holds, back to the queue at shutdown.
 /// A failure is logged: the lease then runs out and the reaper acts.
 pub(crate) async fn give_back(leases: &dyn Leases, inv: &Investigation, reason: &str) {
-    match leases.release(inv.id, inv.lease_epoch, reason).await {
+    match leases.release(inv.id, inv.lease_epoch, reason, None).await {
         Ok(_) => tracing::info!(investigation.id = %inv.id, reason, "released to the queue"),
         Err(e) => {
             tracing::warn!(investigation.id = %inv.id, error = %e, "could not release; its lease will expire")

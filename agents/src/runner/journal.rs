@@ -221,7 +221,29 @@ impl Journal {
         if let Err(halt) = self.flush().await {
             return halt;
         }
-        stop_at(step, self.leases.release(self.id, self.epoch, reason).await)
+        stop_at(
+            step,
+            self.leases.release(self.id, self.epoch, reason, None).await,
+        )
+    }
+
+    /// Gives the run back to the queue to retry later: a new attempt, not
+    /// claimed before `not_before`; it stops at `step`.
+    pub(super) async fn retry_later(
+        &mut self,
+        reason: &str,
+        not_before: chrono::DateTime<chrono::Utc>,
+        step: Step,
+    ) -> Halt {
+        if let Err(halt) = self.flush().await {
+            return halt;
+        }
+        stop_at(
+            step,
+            self.leases
+                .release(self.id, self.epoch, reason, Some(not_before))
+                .await,
+        )
     }
 
     /// Parks the run on a new approval request, releasing the lease.

@@ -211,7 +211,7 @@ async fn persistent_rate_limits_are_typed_as_such() {
         .complete(&request_with_tools())
         .await
         .unwrap_err();
-    assert!(matches!(err, ModelError::RateLimited(_)), "{err:?}");
+    assert!(matches!(err, ModelError::RateLimited { .. }), "{err:?}");
 }
 
 #[tokio::test]

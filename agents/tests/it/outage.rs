@@ -98,8 +98,9 @@ impl Leases for FaultyLeases {
         id: InvestigationId,
         epoch: i64,
         reason: &str,
+        not_before: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<Investigation> {
-        self.inner.release(id, epoch, reason).await
+        self.inner.release(id, epoch, reason, not_before).await
     }
 
     async fn complete(

@@ -17,7 +17,7 @@ use vigil_agents::{
 use vigil_agents::{Mode, Price};
 use vigil_engine::event::{EventKind, ModelTurn, StepEvent, ToolCall, ToolIntent, ToolResult};
 use vigil_engine::store::{DispatchRequest, Store};
-use vigil_engine::{Decision, Investigation, ManualClock, Status};
+use vigil_engine::{Clock, Decision, Investigation, ManualClock, Status};
 
 use crate::support::scripted::{self, Reply, Scripted, text, tool_calls};
 use crate::support::tools::{self, Recorder};
@@ -373,6 +373,16 @@ pub async fn a_result_that_fails_the_schema_requires_review(b: Backend) {
         done.result_raw.as_deref(),
         Some(r#"{"summary":"looks bad","confidence":"high"}"#)
     );
+    // Every field error is on the record (so in `vigil show`, the API's
+    // `error` and the console), not only in the event.
+    let error = done.error.unwrap();
+    assert!(
+        error.starts_with("result does not match the agent's output schema: "),
+        "{error}"
+    );
+    for field in ["/confidence", "key_findings", "recommended_next_steps"] {
+        assert!(error.contains(field), "{field} missing from {error}");
+    }
     fx.cleanup().await;
 }
 
@@ -624,7 +634,11 @@ pub async fn resume_after_a_crash_runs_read_tools_again_but_never_blind_writes(b
         );
         let done = fx.store.get(inv.id).await.unwrap();
         if expected == Step::ReviewRequired {
-            assert_eq!(done.error.as_deref(), Some("outcome of c1 unknown"));
+            assert_eq!(
+                done.error.as_deref(),
+                Some(r#"outcome of c1 (`disable_user` with {"user":"jdoe"}) unknown"#),
+                "the reason names the tool and its arguments"
+            );
         }
         let report = fx.store.verify_chain(inv.id).await.unwrap();
         assert!(report.valid, "{report:?}");
@@ -682,6 +696,69 @@ pub async fn an_unavailable_model_releases_the_run(b: Backend) {
         (back.status, back.phase),
         (Status::Pending, Some(vigil_engine::Phase::Queued))
     );
+    fx.cleanup().await;
+}
+
+/// A model that keeps failing is retried later with a growing backoff that
+/// claims respect, each release a new attempt, and after
+/// `max_model_failures` failures in a row the run fails naming the error.
+pub async fn a_model_that_keeps_failing_backs_off_then_fails_naming_the_error(b: Backend) {
+    let fx = Fixture::new(b).await;
+    fx.model.respond_with(Arc::new(|_: &Value| -> Reply {
+        Reply::status(503, "overloaded")
+    }));
+    let runner = fx.runner(Mode::Real);
+    let mut inv = fx.start().await;
+    let mut waits = Vec::new();
+    for n in 1..=4 {
+        let step = runner.run(&inv, &CancellationToken::new()).await.unwrap();
+        assert!(matches!(step, Step::RetryLater(_)), "failure {n}: {step:?}");
+        let back = fx.store.get(inv.id).await.unwrap();
+        let not_before = back.not_before.expect("a retry is held back");
+        waits.push((not_before - fx.clock.now()).num_seconds());
+        assert_eq!(back.attempt, n + 1, "each retry is a new attempt");
+        assert!(
+            fx.store
+                .claim_next(&[], "worker-1", LEASE)
+                .await
+                .unwrap()
+                .is_none(),
+            "not claimed again before its time"
+        );
+        fx.clock.advance(not_before - fx.clock.now());
+        inv = fx.claim("worker-1").await;
+    }
+    assert_eq!(waits, [10, 20, 40, 80], "the backoff doubles per failure");
+    assert_eq!(
+        runner.run(&inv, &CancellationToken::new()).await.unwrap(),
+        Step::Failed
+    );
+    let done = fx.store.get(inv.id).await.unwrap();
+    let error = done.error.unwrap();
+    assert!(
+        error.contains("5 times in a row") && error.contains("503"),
+        "{error}"
+    );
+    assert_eq!(fx.model.requests().len(), 5);
+    fx.cleanup().await;
+}
+
+/// A 429 that says when to come back holds the run in the queue at least
+/// that long.
+pub async fn a_rate_limited_run_waits_out_the_retry_after(b: Backend) {
+    let fx = Fixture::new(b).await;
+    fx.model
+        .push(Reply::status(429, "slow down").header("retry-after", "90"));
+    let inv = fx.start().await;
+    let step = fx
+        .runner(Mode::Real)
+        .run(&inv, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(matches!(step, Step::RetryLater(_)), "{step:?}");
+    let back = fx.store.get(inv.id).await.unwrap();
+    let wait = back.not_before.expect("held back") - fx.clock.now();
+    assert_eq!(wait.num_seconds(), 90, "Retry-After beats the 10 s backoff");
     fx.cleanup().await;
 }
 
@@ -833,6 +910,133 @@ pub async fn wall_time_runs_out_while_working(b: Backend) {
     fx.cleanup().await;
 }
 
+/// Wall time counts only while a worker holds the lease: an hour spent
+/// dead-lettered and queued again is not work.
+pub async fn time_dead_lettered_or_queued_is_not_work(b: Backend) {
+    let fx = Fixture::new(b).await;
+    fx.model.push(submit(VALID));
+    fx.start().await;
+    // The worker dies at once; the run waits dead-lettered for an hour, then
+    // queued for another ten minutes before a worker claims it.
+    fx.clock.advance(LEASE + Span::seconds(1));
+    assert_eq!(fx.store.reap(10).await.unwrap().len(), 1);
+    fx.clock.advance(Span::hours(1));
+    let dead = fx.store.list(&Default::default()).await.unwrap().items[0].clone();
+    fx.store
+        .rescue(dead.id, "oncall", "worker died")
+        .await
+        .unwrap();
+    fx.clock.advance(Span::minutes(10));
+    let again = fx.claim("worker-2").await;
+    assert_eq!(
+        fx.runner(Mode::Real)
+            .run(&again, &CancellationToken::new())
+            .await
+            .unwrap(),
+        Step::Completed,
+        "{:?}",
+        fx.store.get(again.id).await.unwrap().error
+    );
+    fx.cleanup().await;
+}
+
+/// Dispatches a triage run with `max_wall_time = secs` and claims it.
+async fn start_with_wall_time(fx: &Fixture, secs: u64) -> Investigation {
+    fx.store
+        .dispatch(DispatchRequest {
+            agent_id: "triage".into(),
+            prompt: "Failed SSH logins on web-01 from 185.220.101.4".into(),
+            requested_by: "soar".into(),
+            budget: vigil_engine::Budget {
+                max_wall_secs: Some(secs),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    fx.claim("worker-1").await
+}
+
+/// A dead worker's segment ends when its lease expired, not when the reaper
+/// got round to it: the wait for a late reaper tick is not work.
+pub async fn time_after_the_lease_expired_is_not_work(b: Backend) {
+    let fx = Fixture::new(b).await;
+    fx.model.push(submit(VALID));
+    start_with_wall_time(&fx, 300).await;
+    // The lease (60 s) runs out; the reaper acts ten minutes after the claim.
+    fx.clock.advance(Span::minutes(10));
+    assert_eq!(fx.store.reap(10).await.unwrap().len(), 1);
+    let dead = fx.store.list(&Default::default()).await.unwrap().items[0].clone();
+    fx.store
+        .rescue(dead.id, "oncall", "worker died")
+        .await
+        .unwrap();
+    let again = fx.claim("worker-2").await;
+    assert_eq!(
+        fx.runner(Mode::Real)
+            .run(&again, &CancellationToken::new())
+            .await
+            .unwrap(),
+        Step::Completed,
+        "{:?}",
+        fx.store.get(again.id).await.unwrap().error
+    );
+    fx.cleanup().await;
+}
+
+/// A model call is cut off when the wall-time budget runs out, and the
+/// reason says it ran out waiting for the model.
+pub async fn wall_time_bounds_a_model_call_in_progress(b: Backend) {
+    let fx = Fixture::new(b).await;
+    // The model would answer long after the one second of budget left.
+    fx.model
+        .push(submit(VALID).delayed(Duration::from_secs(30)));
+    let inv = start_with_wall_time(&fx, 30).await;
+    fx.clock.advance(Span::seconds(29));
+    assert_eq!(
+        fx.runner(Mode::Real)
+            .run(&inv, &CancellationToken::new())
+            .await
+            .unwrap(),
+        Step::ReviewRequired
+    );
+    let error = fx.store.get(inv.id).await.unwrap().error.unwrap();
+    assert!(
+        error.contains("wall time") && error.contains("waiting for the model"),
+        "{error}"
+    );
+    fx.cleanup().await;
+}
+
+/// A tool call is never started once the wall-time budget is spent.
+pub async fn no_tool_call_starts_after_the_wall_time_is_spent(b: Backend) {
+    let fx = Fixture::new(b).await;
+    let clock = fx.clock.clone();
+    // The budget runs out while the model thinks.
+    fx.model.respond_with(Arc::new(move |_: &Value| -> Reply {
+        clock.advance(Span::seconds(31));
+        tool_calls(&[("ip_reputation", r#"{"ip":"185.220.101.4"}"#, Some("c1"))])
+    }));
+    let inv = start_with_wall_time(&fx, 30).await;
+    assert_eq!(
+        fx.runner(Mode::Real)
+            .run(&inv, &CancellationToken::new())
+            .await
+            .unwrap(),
+        Step::ReviewRequired
+    );
+    assert_eq!(fx.tools.count(), 0, "no tool call after the budget ran out");
+    let error = fx.store.get(inv.id).await.unwrap().error.unwrap();
+    assert!(error.contains("wall time"), "{error}");
+    assert_eq!(
+        fx.store.get(inv.id).await.unwrap().usage.model_turns,
+        1,
+        "the turn is kept"
+    );
+    fx.cleanup().await;
+}
+
 pub async fn dry_run_still_asks_for_approval_before_a_preview(b: Backend) {
     let fx = Fixture::new(b).await;
     fx.model.push(tool_calls(&[(
@@ -883,10 +1087,16 @@ on_both_stores!(
     resume_after_a_crash_runs_read_tools_again_but_never_blind_writes,
     lease_lost_mid_run_stops_without_another_call,
     an_unavailable_model_releases_the_run,
+    a_model_that_keeps_failing_backs_off_then_fails_naming_the_error,
+    a_rate_limited_run_waits_out_the_retry_after,
     a_stopped_run_finishes_its_step_then_releases_itself,
     dry_run_previews_writes_and_runs_reads,
     an_unknown_agent_fails_the_run,
     repeated_identical_calls_end_the_run,
     wall_time_runs_out_while_working,
+    time_dead_lettered_or_queued_is_not_work,
+    time_after_the_lease_expired_is_not_work,
+    wall_time_bounds_a_model_call_in_progress,
+    no_tool_call_starts_after_the_wall_time_is_spent,
     dry_run_still_asks_for_approval_before_a_preview,
 );

@@ -8,7 +8,7 @@ macro_rules! investigation_columns {
         "id, agent_id, prompt, requested_by, case_ref, idempotency_key, status, phase, \
          lease_owner, lease_epoch, lease_expires_at, heartbeat_at, attempt, last_seq, last_hash, \
          waiting_on, result, result_raw, confidence, error, model_turns, input_tokens, \
-         output_tokens, cost_usd, budget, created_at, started_at, updated_at, finished_at"
+         output_tokens, cost_usd, budget, created_at, started_at, updated_at, finished_at, claims, not_before"
     };
 }
 
@@ -41,6 +41,7 @@ pub const NEXT_QUEUED_ANY: &str = concat!(
     "SELECT ",
     investigation_columns!(),
     " FROM investigations WHERE status = 'pending' AND phase = 'queued' \
+     AND (not_before IS NULL OR not_before <= $1) \
      ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
 );
 
@@ -48,7 +49,8 @@ pub const NEXT_QUEUED_FOR_AGENTS: &str = concat!(
     "SELECT ",
     investigation_columns!(),
     " FROM investigations WHERE status = 'pending' AND phase = 'queued' \
-     AND agent_id = ANY($1) ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+     AND agent_id = ANY($1) AND (not_before IS NULL OR not_before <= $2) \
+     ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
 );
 
 pub const EXPIRED_LEASES: &str = concat!(
@@ -90,23 +92,23 @@ pub const LIST_INVESTIGATIONS: &str = concat!(
 );
 pub const LIST_ORDER: &str = " ORDER BY created_at DESC, id DESC LIMIT ";
 
-/// Binds like [`UPDATE_INVESTIGATION`] for `1`..`22`, then the columns that
+/// Binds like [`UPDATE_INVESTIGATION`] for `1`..`24`, then the columns that
 /// never change: agent, prompt, requester, case, key, budget, creation time
-/// and request digest (`23`..`30`).
+/// and request digest (`25`..`32`).
 pub const INSERT_INVESTIGATION: &str = "INSERT INTO investigations (id, status, phase, \
      lease_owner, lease_epoch, lease_expires_at, heartbeat_at, attempt, last_seq, last_hash, \
      waiting_on, result, result_raw, confidence, error, model_turns, input_tokens, \
-     output_tokens, cost_usd, started_at, updated_at, finished_at, agent_id, prompt, \
+     output_tokens, cost_usd, started_at, updated_at, finished_at, claims, not_before, agent_id, prompt, \
      requested_by, case_ref, idempotency_key, budget, created_at, request_digest) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-     $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) \
+     $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32) \
      ON CONFLICT (requested_by, idempotency_key) DO NOTHING";
 
 pub const UPDATE_INVESTIGATION: &str = "UPDATE investigations SET status = $2, phase = $3, \
      lease_owner = $4, lease_epoch = $5, lease_expires_at = $6, heartbeat_at = $7, attempt = $8, \
      last_seq = $9, last_hash = $10, waiting_on = $11, result = $12, result_raw = $13, \
      confidence = $14, error = $15, model_turns = $16, input_tokens = $17, output_tokens = $18, \
-     cost_usd = $19, started_at = $20, updated_at = $21, finished_at = $22 WHERE id = $1";
+     cost_usd = $19, started_at = $20, updated_at = $21, finished_at = $22, claims = $23, not_before = $24 WHERE id = $1";
 
 /// Appends log entries to `$table` (id column `$id`) from one array
 /// parameter per column, starting at `$a`, in seq order.
@@ -151,8 +153,8 @@ macro_rules! unnest_events {
 }
 
 /// One statement: [`UPDATE_INVESTIGATION`] only if the row still has the
-/// `last_seq` (`$23`), `lease_epoch` (`$24`), `lease_expires_at` (`$25`) and
-/// `heartbeat_at` (`$26`) it was read with, and the events (`$27`..`$35`)
+/// `last_seq` (`$25`), `lease_epoch` (`$26`), `lease_expires_at` (`$27`) and
+/// `heartbeat_at` (`$28`) it was read with, and the events (`$29`..`$37`)
 /// only if it was updated.
 /// Returns the number of rows updated (0 or 1).
 pub const UPDATE_INVESTIGATION_AND_APPEND_IF_UNCHANGED: &str = concat!(
@@ -160,11 +162,11 @@ pub const UPDATE_INVESTIGATION_AND_APPEND_IF_UNCHANGED: &str = concat!(
      lease_epoch = $5, lease_expires_at = $6, heartbeat_at = $7, attempt = $8, last_seq = $9, \
      last_hash = $10, waiting_on = $11, result = $12, result_raw = $13, confidence = $14, \
      error = $15, model_turns = $16, input_tokens = $17, output_tokens = $18, cost_usd = $19, \
-     started_at = $20, updated_at = $21, finished_at = $22 WHERE id = $1 AND last_seq = $23 \
-     AND lease_epoch = $24 AND lease_expires_at IS NOT DISTINCT FROM $25 \
-     AND heartbeat_at IS NOT DISTINCT FROM $26 RETURNING id), appended AS (",
+     started_at = $20, updated_at = $21, finished_at = $22, claims = $23, not_before = $24 WHERE id = $1 AND last_seq = $25 \
+     AND lease_epoch = $26 AND lease_expires_at IS NOT DISTINCT FROM $27 \
+     AND heartbeat_at IS NOT DISTINCT FROM $28 RETURNING id), appended AS (",
     unnest_events!(
-        "$27", "$28", "$29", "$30", "$31", "$32", "$33", "$34", "$35"
+        "$29", "$30", "$31", "$32", "$33", "$34", "$35", "$36", "$37"
     ),
     " WHERE EXISTS (SELECT 1 FROM updated) RETURNING 1) SELECT count(*) FROM updated"
 );
@@ -181,15 +183,15 @@ pub const UPDATE_PROGRESS_AND_APPEND_IF_UNCHANGED: &str = concat!(
     " WHERE EXISTS (SELECT 1 FROM updated) RETURNING 1) SELECT count(*) FROM updated"
 );
 
-/// One statement: [`UPDATE_INVESTIGATION`] and the events (`$23`..`$31`).
+/// One statement: [`UPDATE_INVESTIGATION`] and the events (`$25`..`$33`).
 pub const UPDATE_INVESTIGATION_AND_APPEND: &str = concat!(
     "WITH updated AS (UPDATE investigations SET status = $2, phase = $3, lease_owner = $4, \
      lease_epoch = $5, lease_expires_at = $6, heartbeat_at = $7, attempt = $8, last_seq = $9, \
      last_hash = $10, waiting_on = $11, result = $12, result_raw = $13, confidence = $14, \
      error = $15, model_turns = $16, input_tokens = $17, output_tokens = $18, cost_usd = $19, \
-     started_at = $20, updated_at = $21, finished_at = $22 WHERE id = $1 RETURNING id) ",
+     started_at = $20, updated_at = $21, finished_at = $22, claims = $23, not_before = $24 WHERE id = $1 RETURNING id) ",
     unnest_events!(
-        "$23", "$24", "$25", "$26", "$27", "$28", "$29", "$30", "$31"
+        "$25", "$26", "$27", "$28", "$29", "$30", "$31", "$32", "$33"
     )
 );
 
@@ -202,18 +204,18 @@ pub const UPDATE_PROGRESS_AND_APPEND: &str = concat!(
 );
 
 /// One statement: [`INSERT_INVESTIGATION`] and, only if it inserted, the
-/// events (`$31`..`$39`). Returns the number of investigations inserted.
+/// events (`$33`..`$41`). Returns the number of investigations inserted.
 pub const INSERT_INVESTIGATION_AND_APPEND: &str = concat!(
     "WITH inserted AS (INSERT INTO investigations (id, status, phase, \
      lease_owner, lease_epoch, lease_expires_at, heartbeat_at, attempt, last_seq, last_hash, \
      waiting_on, result, result_raw, confidence, error, model_turns, input_tokens, \
-     output_tokens, cost_usd, started_at, updated_at, finished_at, agent_id, prompt, \
+     output_tokens, cost_usd, started_at, updated_at, finished_at, claims, not_before, agent_id, prompt, \
      requested_by, case_ref, idempotency_key, budget, created_at, request_digest) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-     $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) \
+     $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32) \
      ON CONFLICT (requested_by, idempotency_key) DO NOTHING RETURNING id), appended AS (",
     unnest_events!(
-        "$31", "$32", "$33", "$34", "$35", "$36", "$37", "$38", "$39"
+        "$33", "$34", "$35", "$36", "$37", "$38", "$39", "$40", "$41"
     ),
     " WHERE EXISTS (SELECT 1 FROM inserted) RETURNING 1) SELECT count(*) FROM inserted"
 );

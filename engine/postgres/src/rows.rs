@@ -81,6 +81,8 @@ pub(crate) fn investigation(row: &PgRow) -> Result<Investigation> {
         lease_expires_at: col(row, "lease_expires_at")?,
         heartbeat_at: col(row, "heartbeat_at")?,
         attempt: col(row, "attempt")?,
+        claims: col(row, "claims")?,
+        not_before: col(row, "not_before")?,
         last_seq: col(row, "last_seq")?,
         last_hash: col(row, "last_hash")?,
         waiting_on: waiting_on.map(ApprovalId),

@@ -30,7 +30,7 @@ impl PgTx {
 
 pub(crate) type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
 
-/// Binds every mutable column (`$1` id, `$2`..`$22`), as in [`q::UPDATE_INVESTIGATION`].
+/// Binds every mutable column (`$1` id, `$2`..`$24`), as in [`q::UPDATE_INVESTIGATION`].
 pub(crate) fn bind_full<'q>(sql: &'static str, inv: &'q Investigation) -> PgQuery<'q> {
     sqlx::query(sql)
         .bind(inv.id.0)
@@ -55,6 +55,8 @@ pub(crate) fn bind_full<'q>(sql: &'static str, inv: &'q Investigation) -> PgQuer
         .bind(inv.started_at)
         .bind(inv.updated_at)
         .bind(inv.finished_at)
+        .bind(inv.claims)
+        .bind(inv.not_before)
 }
 
 /// Binds the progress columns (`$1` id, `$2`..`$8`), as in [`q::UPDATE_PROGRESS`].
@@ -161,14 +163,20 @@ impl WriteTx for PgTx {
             .transpose()
     }
 
-    async fn lock_next_queued(&mut self, agents: &[String]) -> Result<Option<Investigation>> {
+    async fn lock_next_queued(
+        &mut self,
+        agents: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Investigation>> {
         let row = if agents.is_empty() {
             sqlx::query(q::NEXT_QUEUED_ANY)
+                .bind(now)
                 .fetch_optional(&mut *self.tx)
                 .await
         } else {
             sqlx::query(q::NEXT_QUEUED_FOR_AGENTS)
                 .bind(agents)
+                .bind(now)
                 .fetch_optional(&mut *self.tx)
                 .await
         };

@@ -9,7 +9,7 @@ macro_rules! investigation_columns {
         "id, agent_id, prompt, requested_by, case_ref, idempotency_key, status, phase, \
          lease_owner, lease_epoch, lease_expires_at, heartbeat_at, attempt, last_seq, last_hash, \
          waiting_on, result, result_raw, confidence, error, model_turns, input_tokens, \
-         output_tokens, cost_usd, budget, created_at, started_at, updated_at, finished_at"
+         output_tokens, cost_usd, budget, created_at, started_at, updated_at, finished_at, claims, not_before"
     };
 }
 
@@ -40,14 +40,16 @@ pub const NEXT_QUEUED_ANY: &str = concat!(
     "SELECT ",
     investigation_columns!(),
     " FROM investigations WHERE status = 'pending' AND phase = 'queued' \
-     ORDER BY created_at, id LIMIT 1"
+     AND (not_before IS NULL OR not_before <= ?1) ORDER BY created_at, id LIMIT 1"
 );
 
-/// Followed by `IN (...)` over the agent ids and [`NEXT_QUEUED_TAIL`].
+/// Followed by the time (bound), `) AND agent_id IN (...)` over the agent ids
+/// and [`NEXT_QUEUED_TAIL`].
 pub const NEXT_QUEUED_FOR_AGENTS: &str = concat!(
     "SELECT ",
     investigation_columns!(),
-    " FROM investigations WHERE status = 'pending' AND phase = 'queued' AND agent_id IN "
+    " FROM investigations WHERE status = 'pending' AND phase = 'queued' \
+     AND (not_before IS NULL OR not_before <= "
 );
 pub const NEXT_QUEUED_TAIL: &str = " ORDER BY created_at, id LIMIT 1";
 
@@ -88,23 +90,23 @@ pub const LIST_INVESTIGATIONS: &str = concat!(
 );
 pub const LIST_ORDER: &str = " ORDER BY created_at DESC, id DESC LIMIT ";
 
-/// Binds like [`UPDATE_INVESTIGATION`] for `1`..`22`, then the columns that
+/// Binds like [`UPDATE_INVESTIGATION`] for `1`..`24`, then the columns that
 /// never change: agent, prompt, requester, case, key, budget, creation time
-/// and request digest (`23`..`30`).
+/// and request digest (`25`..`32`).
 pub const INSERT_INVESTIGATION: &str = "INSERT INTO investigations (id, status, phase, \
      lease_owner, lease_epoch, lease_expires_at, heartbeat_at, attempt, last_seq, last_hash, \
      waiting_on, result, result_raw, confidence, error, model_turns, input_tokens, \
-     output_tokens, cost_usd, started_at, updated_at, finished_at, agent_id, prompt, \
+     output_tokens, cost_usd, started_at, updated_at, finished_at, claims, not_before, agent_id, prompt, \
      requested_by, case_ref, idempotency_key, budget, created_at, request_digest) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-     ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30) \
+     ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32) \
      ON CONFLICT (requested_by, idempotency_key) DO NOTHING";
 
 pub const UPDATE_INVESTIGATION: &str = "UPDATE investigations SET status = ?2, phase = ?3, \
      lease_owner = ?4, lease_epoch = ?5, lease_expires_at = ?6, heartbeat_at = ?7, attempt = ?8, \
      last_seq = ?9, last_hash = ?10, waiting_on = ?11, result = ?12, result_raw = ?13, \
      confidence = ?14, error = ?15, model_turns = ?16, input_tokens = ?17, output_tokens = ?18, \
-     cost_usd = ?19, started_at = ?20, updated_at = ?21, finished_at = ?22 WHERE id = ?1";
+     cost_usd = ?19, started_at = ?20, updated_at = ?21, finished_at = ?22, claims = ?23, not_before = ?24 WHERE id = ?1";
 
 /// [`UPDATE_INVESTIGATION`], only if the row still has the `last_seq`,
 /// `lease_epoch`, `lease_expires_at` and `heartbeat_at` it was read with.
@@ -112,9 +114,9 @@ pub const UPDATE_INVESTIGATION_IF_UNCHANGED: &str = "UPDATE investigations SET s
      phase = ?3, lease_owner = ?4, lease_epoch = ?5, lease_expires_at = ?6, heartbeat_at = ?7, \
      attempt = ?8, last_seq = ?9, last_hash = ?10, waiting_on = ?11, result = ?12, \
      result_raw = ?13, confidence = ?14, error = ?15, model_turns = ?16, input_tokens = ?17, \
-     output_tokens = ?18, cost_usd = ?19, started_at = ?20, updated_at = ?21, finished_at = ?22 \
-     WHERE id = ?1 AND last_seq = ?23 AND lease_epoch = ?24 AND lease_expires_at IS ?25 \
-     AND heartbeat_at IS ?26";
+     output_tokens = ?18, cost_usd = ?19, started_at = ?20, updated_at = ?21, finished_at = ?22, claims = ?23, not_before = ?24 \
+     WHERE id = ?1 AND last_seq = ?25 AND lease_epoch = ?26 AND lease_expires_at IS ?27 \
+     AND heartbeat_at IS ?28";
 
 /// [`UPDATE_PROGRESS`], only if the row is unchanged (as above).
 pub const UPDATE_PROGRESS_IF_UNCHANGED: &str = "UPDATE investigations SET last_seq = ?2, \

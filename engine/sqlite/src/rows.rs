@@ -109,6 +109,8 @@ pub(crate) fn investigation(row: &SqliteRow) -> Result<Investigation> {
         lease_expires_at: opt_time(col(row, "lease_expires_at")?)?,
         heartbeat_at: opt_time(col(row, "heartbeat_at")?)?,
         attempt: col(row, "attempt")?,
+        claims: col(row, "claims")?,
+        not_before: opt_time(col(row, "not_before")?)?,
         last_seq: col(row, "last_seq")?,
         last_hash: col(row, "last_hash")?,
         waiting_on: waiting_on.as_deref().map(uuid).transpose()?.map(ApprovalId),

@@ -35,7 +35,7 @@ impl SqliteTx {
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>;
 
-/// Binds every mutable column (`?1` id, `?2`..`?22`), as in [`q::UPDATE_INVESTIGATION`].
+/// Binds every mutable column (`?1` id, `?2`..`?24`), as in [`q::UPDATE_INVESTIGATION`].
 fn bind_full<'q>(sql: &'static str, inv: &'q Investigation) -> SqliteQuery<'q> {
     sqlx::query(sql)
         .bind(inv.id.to_string())
@@ -60,6 +60,8 @@ fn bind_full<'q>(sql: &'static str, inv: &'q Investigation) -> SqliteQuery<'q> {
         .bind(opt_micros(inv.started_at))
         .bind(micros(inv.updated_at))
         .bind(opt_micros(inv.finished_at))
+        .bind(inv.claims)
+        .bind(opt_micros(inv.not_before))
 }
 
 /// Binds the progress columns (`?1` id, `?2`..`?8`), as in [`q::UPDATE_PROGRESS`].
@@ -133,14 +135,20 @@ impl WriteTx for SqliteTx {
             .transpose()
     }
 
-    async fn lock_next_queued(&mut self, agents: &[String]) -> Result<Option<Investigation>> {
+    async fn lock_next_queued(
+        &mut self,
+        agents: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Investigation>> {
         let row = if agents.is_empty() {
             sqlx::query(q::NEXT_QUEUED_ANY)
+                .bind(micros(now))
                 .fetch_optional(&mut *self.tx)
                 .await
         } else {
             let mut b = QueryBuilder::<Sqlite>::new(q::NEXT_QUEUED_FOR_AGENTS);
-            b.push("(");
+            b.push_bind(micros(now));
+            b.push(") AND agent_id IN (");
             let mut list = b.separated(", ");
             for agent in agents {
                 list.push_bind(agent.clone());

@@ -38,6 +38,8 @@ pub(super) fn dispatch(
         lease_expires_at: None,
         heartbeat_at: None,
         attempt: 0,
+        claims: 0,
+        not_before: None,
         last_seq: 0,
         last_hash: GENESIS.to_owned(),
         waiting_on: None,
@@ -104,6 +106,9 @@ pub(super) fn rescue(
     next.status = Status::Pending;
     next.phase = Some(Phase::Queued);
     next.lease_epoch += 1;
+    // The previous claim ended badly (dead-lettered or failed): the next
+    // claim is another try.
+    next.attempt += 1;
     next.error = None;
     next.finished_at = None;
     next.waiting_on = None;

@@ -26,7 +26,10 @@ pub(super) fn claim(
     require_positive("lease_for", lease_for)?;
     next.phase = Some(Phase::Running);
     next.lease_epoch += 1;
-    next.attempt += 1;
+    next.claims += 1;
+    next.not_before = None;
+    // Only the first claim starts an attempt here; a rescue starts the others.
+    next.attempt = next.attempt.max(1);
     next.lease_owner = Some(worker.clone());
     next.lease_expires_at = Some(now + lease_for);
     next.heartbeat_at = Some(now);
@@ -137,6 +140,7 @@ pub(super) fn release(
     next: &mut Investigation,
     epoch: i64,
     reason: String,
+    not_before: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<Decided, TransitionError> {
     fence(cur, epoch, now)?;
@@ -144,9 +148,15 @@ pub(super) fn release(
     let worker = owner(cur);
     next.phase = Some(Phase::Queued);
     clear_lease(next);
+    if not_before.is_some() {
+        // A retry: this claim ended badly, the next one is another try.
+        next.attempt += 1;
+    }
+    next.not_before = not_before;
     let body = EventBody::Released {
         worker: worker.clone(),
         reason,
+        not_before,
     };
     Ok(Decided::event(body, worker))
 }
@@ -176,7 +186,13 @@ pub(super) fn complete(
             require_text("reason", &reason)?;
             finish(next, Status::ReviewRequired, now);
             next.result_raw = result_raw.clone();
-            next.error = Some(reason.clone());
+            // The record's error lists every error, so whoever reads the
+            // record (API, CLI, console) sees each field that failed.
+            next.error = Some(if errors.is_empty() {
+                reason.clone()
+            } else {
+                format!("{reason}: {}", errors.join("; "))
+            });
             EventBody::ReviewRequired {
                 reason,
                 result_raw,

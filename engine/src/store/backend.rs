@@ -197,8 +197,14 @@ pub trait WriteTx: Send {
     async fn lock(&mut self, id: InvestigationId) -> Result<Option<Investigation>>;
 
     /// Locks and returns the oldest `pending/queued` investigation of one of
-    /// `agents` (any agent when empty), skipping rows other transactions hold.
-    async fn lock_next_queued(&mut self, agents: &[String]) -> Result<Option<Investigation>>;
+    /// `agents` (any agent when empty) that may be claimed at `now` (its
+    /// `not_before` is empty or not after `now`), skipping rows other
+    /// transactions hold.
+    async fn lock_next_queued(
+        &mut self,
+        agents: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Investigation>>;
 
     /// Locks and returns up to `limit` `pending/running` investigations whose
     /// lease expired at or before `now`, skipping rows other transactions hold.

@@ -71,9 +71,17 @@ pub trait Leases: Send + Sync {
         request: ApprovalDraft,
     ) -> Result<ApprovalRequest>;
 
-    /// Gives the investigation back to the queue (graceful shutdown).
-    async fn release(&self, id: InvestigationId, epoch: i64, reason: &str)
-    -> Result<Investigation>;
+    /// Gives the investigation back to the queue. `not_before: None` is a
+    /// graceful release (shutdown): the next claim continues the same
+    /// attempt. `Some(t)` is a retry after a failure that may pass: the next
+    /// claim starts the next attempt, and no claim takes the run before `t`.
+    async fn release(
+        &self,
+        id: InvestigationId,
+        epoch: i64,
+        reason: &str,
+        not_before: Option<DateTime<Utc>>,
+    ) -> Result<Investigation>;
 
     /// Finishes: `completed` for a valid result, `review_required` (keeping
     /// the raw output) otherwise.

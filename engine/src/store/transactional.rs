@@ -147,7 +147,18 @@ impl<B: Backend> TransactionalStore<B> {
         current: &Investigation,
         command: Command,
     ) -> Result<Transition> {
-        let t = transition(Some(current), command, self.now())
+        self.decide_in_at(tx, current, command, self.now()).await
+    }
+
+    /// [`Self::decide_in`] at `now` (the time the row was locked against).
+    async fn decide_in_at<T: WriteTx>(
+        &self,
+        tx: &mut T,
+        current: &Investigation,
+        command: Command,
+        now: DateTime<Utc>,
+    ) -> Result<Transition> {
+        let t = transition(Some(current), command, now)
             .map_err(|e| Error::from_transition(current.id, e))?;
         self.write_in(tx, current, &t).await?;
         Ok(t)
@@ -409,8 +420,9 @@ impl<B: Backend> Leases for TransactionalStore<B> {
         worker: &str,
         lease_for: Duration,
     ) -> Result<Option<Investigation>> {
+        let now = self.now();
         let mut tx = self.backend.begin().await?;
-        let next = tx.lock_next_queued(agents).await;
+        let next = tx.lock_next_queued(agents, now).await;
         let Some(current) = tx_try!(tx, next) else {
             tx.rollback().await;
             return Ok(None);
@@ -419,7 +431,7 @@ impl<B: Backend> Leases for TransactionalStore<B> {
             worker: worker.to_owned(),
             lease_for,
         };
-        let decided = self.decide_in(&mut tx, &current, command).await;
+        let decided = self.decide_in_at(&mut tx, &current, command, now).await;
         let t = tx_try!(tx, decided);
         tx.commit().await?;
         self.running.record(&t.next);
@@ -475,10 +487,15 @@ impl<B: Backend> Leases for TransactionalStore<B> {
         id: InvestigationId,
         epoch: i64,
         reason: &str,
+        not_before: Option<DateTime<Utc>>,
     ) -> Result<Investigation> {
         let reason = reason.to_owned();
         Ok(self
-            .apply(id, |_| Command::Release { epoch, reason })
+            .apply(id, |_| Command::Release {
+                epoch,
+                reason,
+                not_before,
+            })
             .await?
             .next)
     }

@@ -175,3 +175,47 @@ pub async fn queued_work_wakes_workers<H: Harness>(h: &H) {
 
 #[allow(dead_code)]
 fn _assert_store_is_object_safe(_: Arc<dyn Store>) {}
+
+/// A run released to retry later is not claimed before its `not_before`,
+/// while runs queued behind it are; once due it is claimed as the next
+/// attempt, and the claim clears `not_before`.
+pub async fn claim_skips_rows_whose_not_before_is_in_the_future<H: Harness>(h: &H) {
+    let (store, clock) = setup(h).await;
+    let inv = claimed(&store, "triage").await;
+    clock.advance(Duration::seconds(1));
+    let later = dispatch(&store, "triage").await;
+    let retry_at = clock.now() + Duration::seconds(30);
+    let released = store
+        .release(
+            inv.id,
+            inv.lease_epoch,
+            "model unavailable: 503",
+            Some(retry_at),
+        )
+        .await
+        .unwrap();
+    assert_eq!(released.not_before, Some(retry_at));
+    assert_eq!(store.get(inv.id).await.unwrap().not_before, Some(retry_at));
+
+    let got = store.claim_next(&[], "w2", LEASE).await.unwrap().unwrap();
+    assert_eq!(got.id, later.id, "the younger row is claimed first");
+    clock.advance(Duration::seconds(29));
+    let only = ["triage".to_owned()];
+    assert!(
+        store
+            .claim_next(&only, "w2", LEASE)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.claim_next(&[], "w2", LEASE).await.unwrap().is_none());
+
+    clock.advance(Duration::seconds(1));
+    let again = store.claim_next(&only, "w2", LEASE).await.unwrap().unwrap();
+    assert_eq!(again.id, inv.id);
+    assert_eq!(
+        (again.not_before, again.claims, again.attempt),
+        (None, 2, 2)
+    );
+    assert_eq!(store.get(inv.id).await.unwrap().not_before, None);
+}

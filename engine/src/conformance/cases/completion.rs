@@ -95,7 +95,7 @@ pub async fn release_requeues_without_dead_letter<H: Harness>(h: &H) {
         .checkpoint(inv.id, 1, vec![model_turn("c1")])
         .await
         .unwrap();
-    let released = store.release(inv.id, 1, "shutdown").await.unwrap();
+    let released = store.release(inv.id, 1, "shutdown", None).await.unwrap();
     assert_eq!(
         (released.status, released.phase),
         (Status::Pending, Some(Phase::Queued))
@@ -108,7 +108,16 @@ pub async fn release_requeues_without_dead_letter<H: Harness>(h: &H) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((again.lease_epoch, again.attempt), (2, 2));
+    assert_eq!(
+        (again.lease_epoch, again.claims, again.attempt),
+        (2, 2, 1),
+        "a claim after a graceful release is the same attempt"
+    );
+    assert_eq!(
+        store.get(inv.id).await.unwrap().claims,
+        2,
+        "claims is stored"
+    );
     assert_eq!(
         kinds(&store, &inv).await,
         [

@@ -78,7 +78,16 @@ pub async fn checkpoint_is_fenced_after_reap_and_after_rescue<H: Harness>(h: &H)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((again.lease_epoch, again.attempt), (4, 2));
+    assert_eq!(
+        (again.lease_epoch, again.claims, again.attempt),
+        (4, 2, 2),
+        "a claim after a rescue is the next attempt"
+    );
+    assert_eq!(
+        (rescued.claims, rescued.attempt),
+        (1, 2),
+        "the rescue starts the next attempt"
+    );
     assert_lease_lost(store.checkpoint(inv.id, 1, vec![intent("c1")]).await);
     assert_lease_lost(store.checkpoint(inv.id, 3, vec![intent("c1")]).await);
     store
@@ -214,7 +223,7 @@ pub async fn expired_lease_refuses_worker_writes_before_reap<H: Harness>(h: &H) 
     let inv = claimed(&store, "triage").await;
     clock.advance(LEASE);
     assert_lease_lost(store.checkpoint(inv.id, 1, vec![model_turn("c1")]).await);
-    assert_lease_lost(store.release(inv.id, 1, "shutdown").await);
+    assert_lease_lost(store.release(inv.id, 1, "shutdown", None).await);
     assert_eq!(store.get(inv.id).await.unwrap().last_seq, inv.last_seq);
     h.cleanup(store).await;
 }
