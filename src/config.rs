@@ -136,7 +136,8 @@ pub struct WorkerConfig {
     pub concurrency: usize,
     /// Claim streams sharing that concurrency (more claim faster under load).
     pub claimers: usize,
-    /// Agents served (empty: all).
+    /// Agents served: empty serves every declared agent; a listed agent
+    /// that is not declared is never claimed.
     pub agents: Vec<String>,
     /// How often to look for work when no wake-up arrives.
     #[serde(with = "vigil_agents::config::duration")]

@@ -124,6 +124,10 @@ pub enum Step {
     /// The model endpoint is unavailable for now; the run was released to
     /// the queue.
     RetryLater(String),
+    /// This runner's catalog lacks the run's agent (a mixed pool, or a
+    /// rolling deploy that adds an agent): the run was released to the
+    /// queue, untouched otherwise, for a worker that serves the agent.
+    NotServed(String),
     /// The lease moved on; nothing more was written.
     LeaseLost,
     /// The process is shutting down: the run was given back to the queue at
@@ -140,6 +144,7 @@ impl Step {
             Step::Failed => "failed",
             Step::AwaitingApproval => "awaiting_approval",
             Step::RetryLater(_) => "retry_later",
+            Step::NotServed(_) => "not_served",
             Step::LeaseLost => "lease_lost",
             Step::Released => "released",
         }
@@ -187,6 +192,11 @@ impl Runner {
         }
     }
 
+    /// The agents this runner can run: the ones its catalog declares.
+    pub fn agents(&self) -> impl Iterator<Item = &str> {
+        self.catalog.ids()
+    }
+
     /// Prices tokens per model (for the cost counters).
     pub fn with_prices(mut self, prices: HashMap<String, Price>) -> Self {
         self.prices = prices;
@@ -194,7 +204,9 @@ impl Runner {
     }
 
     /// Drives the claimed investigation `inv` (holding `inv.lease_epoch`)
-    /// until it parks, finishes, is released, or loses its lease.
+    /// until it parks, finishes, is released, or loses its lease. A run
+    /// whose agent the catalog lacks is released at once
+    /// ([`Step::NotServed`]), never failed.
     ///
     /// Once `stop` is cancelled the run goes no further than its next
     /// checkpoint: before its next model call it releases itself to the
@@ -212,7 +224,10 @@ impl Runner {
         let mut journal = Journal::open(&self.ports, inv).await?;
         let agent = match self.catalog.get(&inv.agent_id) {
             Ok(agent) => agent,
-            Err(e) => return Err(journal.fail(&e.to_string()).await),
+            Err(e) => {
+                let why = e.to_string();
+                return Err(journal.release(&why, Step::NotServed(why.clone())).await);
+            }
         };
         let budget = agent.config().budget.with_overrides(&inv.budget);
         let mut tokens = inv.usage.input_tokens + inv.usage.output_tokens;

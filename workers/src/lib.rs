@@ -54,7 +54,9 @@ pub use sweeps::SweepSettings;
 pub struct WorkerSettings {
     /// Stable, readable id recorded on leases and events (`host:pid:uuid`).
     pub id: String,
-    /// Agents served (empty: all).
+    /// Agents served: empty serves every agent of the runner's catalog. A
+    /// worker claims only agents its catalog declares; a listed agent the
+    /// catalog lacks is ignored, with a warning at start.
     pub agents: Vec<String>,
     /// Investigations run at once.
     pub concurrency: usize,
@@ -70,7 +72,8 @@ pub struct WorkerSettings {
 }
 
 impl WorkerSettings {
-    /// Defaults: concurrency 16, lease 2 min, poll 1 s, grace 30 s, all agents.
+    /// Defaults: concurrency 16, lease 2 min, poll 1 s, grace 30 s, every
+    /// agent of the catalog.
     pub fn new(id: impl Into<String>) -> Self {
         Self {
             id: id.into(),
@@ -106,6 +109,10 @@ pub(crate) struct Shared {
     pub leases: Arc<dyn Leases>,
     pub runner: Arc<Runner>,
     pub settings: WorkerSettings,
+    /// The agents this worker claims: `settings.agents` (or all, when
+    /// empty) restricted to the runner's catalog. Never empty while claiming:
+    /// an empty list would claim every agent.
+    pub serves: Vec<String>,
     /// The soft stop (the caller's token): claim nothing more; each run
     /// releases itself at its next checkpoint.
     pub soft: CancellationToken,
@@ -154,9 +161,11 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let hard = CancellationToken::new();
+    let serves = served_agents(&settings.agents, &runner);
     let shared = Arc::new(Shared {
         leases: store.clone(),
         runner,
+        serves: serves.clone(),
         settings: settings.clone(),
         soft: shutdown.clone(),
         hard: hard.clone(),
@@ -190,12 +199,7 @@ pub async fn run(
                 .map_err(|e| Error::Runtime(e.to_string()))
         });
     }
-    let announced = presence::run(
-        store.clone(),
-        settings.id.clone(),
-        settings.agents.clone(),
-        hard.clone(),
-    );
+    let announced = presence::run(store.clone(), settings.id.clone(), serves, hard.clone());
     tasks.spawn(async move {
         announced.await;
         Ok(())
@@ -215,6 +219,28 @@ pub async fn run(
     }
     tracing::info!(worker.id = %settings.id, "worker stopped");
     Ok(())
+}
+
+/// The agents a worker claims: the `configured` ones (every one when
+/// empty) that the runner's catalog declares, sorted. Listed agents the
+/// catalog lacks are dropped with a warning, since claiming them would only
+/// release them again.
+fn served_agents(configured: &[String], runner: &Runner) -> Vec<String> {
+    let known: Vec<String> = runner.agents().map(str::to_owned).collect();
+    if configured.is_empty() {
+        return known;
+    }
+    let (mut served, missing): (Vec<String>, Vec<String>) =
+        configured.iter().cloned().partition(|a| known.contains(a));
+    if !missing.is_empty() {
+        tracing::warn!(
+            agents.missing = %missing.join(", "),
+            "worker.agents names agents this catalog lacks; not claiming them"
+        );
+    }
+    served.sort();
+    served.dedup();
+    served
 }
 
 /// After the soft stop: waits up to the grace period for the runs in

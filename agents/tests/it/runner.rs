@@ -742,25 +742,35 @@ pub async fn dry_run_previews_writes_and_runs_reads(b: Backend) {
     fx.cleanup().await;
 }
 
-pub async fn an_unknown_agent_fails_the_run(b: Backend) {
+pub async fn an_agent_missing_from_the_catalog_releases_the_run(b: Backend) {
+    // A mixed pool or a rolling deploy: the run is for an agent this
+    // worker's catalog lacks, so it goes back to the queue for a worker that
+    // has it, instead of failing for good.
     let fx = Fixture::new(b).await;
     fx.dispatch("phishing").await;
     let inv = fx.claim("worker-1").await;
-    assert_eq!(
-        fx.runner(Mode::Real)
-            .run(&inv, &CancellationToken::new())
-            .await
-            .unwrap(),
-        Step::Failed
-    );
-    let done = fx.store.get(inv.id).await.unwrap();
+    let step = fx
+        .runner(Mode::Real)
+        .run(&inv, &CancellationToken::new())
+        .await
+        .unwrap();
     assert!(
-        done.error
-            .as_deref()
-            .unwrap()
-            .contains("unknown agent `phishing`"),
-        "{:?}",
-        done.error
+        matches!(step, Step::NotServed(ref r) if r.contains("unknown agent `phishing`")),
+        "{step:?}"
+    );
+    let back = fx.store.get(inv.id).await.unwrap();
+    assert_eq!(
+        (back.status, back.phase),
+        (Status::Pending, Some(vigil_engine::Phase::Queued))
+    );
+    assert_eq!(back.error, None);
+    assert_eq!(
+        fx.kinds(&inv).await,
+        [
+            EventKind::Dispatched,
+            EventKind::Claimed,
+            EventKind::Released
+        ]
     );
     assert!(fx.model.requests().is_empty());
     fx.cleanup().await;
@@ -879,7 +889,7 @@ on_both_stores!(
     an_unavailable_model_releases_the_run,
     a_stopped_run_finishes_its_step_then_releases_itself,
     dry_run_previews_writes_and_runs_reads,
-    an_unknown_agent_fails_the_run,
+    an_agent_missing_from_the_catalog_releases_the_run,
     repeated_identical_calls_end_the_run,
     wall_time_runs_out_while_working,
     dry_run_still_asks_for_approval_before_a_preview,

@@ -90,9 +90,13 @@ impl Fixture {
     }
 
     async fn dispatch(&self, prompt: &str) -> InvestigationId {
+        self.dispatch_to("t", prompt).await
+    }
+
+    async fn dispatch_to(&self, agent: &str, prompt: &str) -> InvestigationId {
         self.store
             .dispatch(DispatchRequest {
-                agent_id: "t".into(),
+                agent_id: agent.into(),
                 prompt: prompt.into(),
                 requested_by: "test".into(),
                 ..Default::default()
@@ -236,4 +240,43 @@ async fn shutdown_releases_runs_still_busy_after_the_grace_period() {
         1,
         "one model call, the stalled one"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_with_no_agents_listed_claims_only_its_catalogs_agents() {
+    let fx = Fixture::new().await;
+    // Dispatched first, for an agent this worker's catalog lacks (another
+    // pool serves it, or a deploy is adding it).
+    let other = fx.dispatch_to("phishing", "answer at once").await;
+    let mine = fx.dispatch("answer at once").await;
+    let shutdown = CancellationToken::new();
+    let mut s = settings(2, Duration::from_secs(5));
+    s.agents = Vec::new();
+    let worker = tokio::spawn(vigil_workers::run(
+        fx.store.clone(),
+        fx.runner(),
+        s,
+        sweeps(),
+        shutdown.clone(),
+    ));
+    fx.wait_for(mine, "completed", |i| i.status == Status::Completed)
+        .await;
+    shutdown.cancel();
+    worker.await.unwrap().unwrap();
+
+    let left = fx.get(other).await;
+    assert_eq!(
+        (left.status, left.phase),
+        (Status::Pending, Some(Phase::Queued))
+    );
+    assert_eq!(left.attempt, 0, "never claimed");
+    let kinds: Vec<EventKind> = fx
+        .store
+        .events(other, 0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, [EventKind::Dispatched]);
 }
