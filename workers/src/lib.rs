@@ -22,6 +22,10 @@
 //! - **Webhooks.** [`webhooks::Notifier`] announces new approval requests
 //!   to configured receivers through the store's outbox, signed and
 //!   retried; `vigil serve` runs it beside the API.
+//! - **Panics.** A panic in a run releases that run (logged, counted in
+//!   `vigil_run_panics_total`); apalis's catch-panic layer backs this up, so
+//!   a panic never ends a claim stream while presence reports the worker
+//!   healthy.
 //! - **Shutdown.** [`run`] takes one cancellation token. When it is
 //!   cancelled (the soft stop) the worker claims nothing more, and each run
 //!   goes on to its next checkpoint, where it releases itself. When the
@@ -40,6 +44,7 @@ pub mod webhooks;
 use std::sync::Arc;
 use std::time::Duration;
 
+use apalis::layers::catch_panic::CatchPanicLayer;
 use apalis::prelude::*;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -190,6 +195,10 @@ pub async fn run(
             .backend(claims::stream(shared.clone(), store.wakeups()))
             .concurrency(slots.max(1))
             .data(shared.clone())
+            // The handler catches a run's panic itself (and releases the
+            // run); this is the backstop that keeps the claim stream alive
+            // should anything else in the handler panic.
+            .layer(CatchPanicLayer::with_panic_handler(run::on_panic))
             .build(run::handle);
         let signal = stopped();
         tasks.spawn(async move {

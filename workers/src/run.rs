@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::prelude::Data;
+use futures::FutureExt;
 use tracing::Instrument;
 use vigil_agents::runner::Step;
 use vigil_engine::model::Investigation;
@@ -14,6 +15,12 @@ use crate::{Shared, give_back};
 /// Runs `inv` until it parks, finishes, is released, or loses its lease.
 /// At the hard stop a run still going is dropped where it stands and
 /// released here, the one place a worker gives back a run in flight.
+///
+/// A panic in the run (the runner, a tool, the model adapter) ends only
+/// that run's step: it is logged with its message, counted in
+/// `vigil_run_panics_total`, recorded as step outcome `panicked`, and the
+/// run is released to the queue, where it resumes from its log. The claim
+/// stream and the other runs go on.
 pub(crate) async fn handle(inv: Investigation, shared: Data<Arc<Shared>>) {
     let shared: Arc<Shared> = (*shared).clone();
     let span = tracing::info_span!(
@@ -27,14 +34,21 @@ pub(crate) async fn handle(inv: Investigation, shared: Data<Arc<Shared>>) {
     let run = async {
         let started = std::time::Instant::now();
         let outcome = tokio::select! {
-            step = steps(&shared, &inv) => match step {
-                Some(step) => {
+            step = std::panic::AssertUnwindSafe(steps(&shared, &inv)).catch_unwind() => match step {
+                Ok(Some(step)) => {
                     tracing::info!(step = ?step, "run stopped");
                     step.label()
                 }
-                None => {
+                Ok(None) => {
                     tracing::warn!("run stopped on an error; the lease will expire unless it recovers");
                     "store_error"
+                }
+                Err(panic) => {
+                    let message = panic_message(&*panic);
+                    tracing::error!(panic = %message, "run panicked; releasing it");
+                    metrics::counter!("vigil_run_panics_total").increment(1);
+                    give_back(&*shared.leases, &inv, &format!("worker panicked: {message}")).await;
+                    "panicked"
                 }
             },
             () = heartbeat(&shared, &inv) => {
@@ -99,4 +113,25 @@ async fn heartbeat(shared: &Shared, inv: &Investigation) {
             Err(e) => tracing::warn!(error = %e, "heartbeat failed; retrying"),
         }
     }
+}
+
+/// The catch-panic layer's handler: a panic that escaped [`handle`] is
+/// logged and counted; the claim stream goes on.
+#[allow(clippy::borrowed_box)] // the layer's handler signature
+pub(crate) fn on_panic(
+    panic: &Box<dyn std::any::Any + Send>,
+) -> apalis::layers::catch_panic::PanicError {
+    let message = panic_message(&**panic);
+    tracing::error!(panic = %message, "worker handler panicked");
+    metrics::counter!("vigil_run_panics_total").increment(1);
+    apalis::layers::catch_panic::PanicError(message)
+}
+
+/// The message a panic carried, when it was a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
