@@ -319,7 +319,7 @@ impl Tool for PanicsOnce {
         &self.spec
     }
 
-    async fn call(&self, _: &Value) -> Result<String, ToolError> {
+    async fn call(&self, _: &vigil_agents::CallContext, _: &Value) -> Result<String, ToolError> {
         if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
             panic!("lookup table corrupted");
         }
