@@ -165,6 +165,8 @@ async fn run_workers(
     settings.poll_interval = config.worker.poll_interval;
     settings.grace = config.worker.grace;
     settings.lease = config.worker.lease;
+    settings.heartbeat_every = config.worker.heartbeat_every;
+    settings.heartbeat_retry = config.worker.heartbeat_retry;
     let sweeps = SweepSettings {
         reaper: config.reaper.schedule.clone(),
         expiry: config.expiry.schedule.clone(),

@@ -11,7 +11,9 @@
 //!   polls. It never ends. On a database fault it backs off (bounded,
 //!   exponential) and logs once per outage. apalis's own SQL storages are
 //!   not used: they re-run orphaned jobs and fence by worker name only.
-//! - **Leases.** Each run's lease is renewed every third of its length. A
+//! - **Leases.** Each run's lease is renewed every third of its length (or
+//!   `heartbeat_every`), and a second after a failed heartbeat (or
+//!   `heartbeat_retry`), so several failures in a row do not lose it. A
 //!   heartbeat that finds the lease gone cancels that run's step at once and
 //!   touches no other run.
 //! - **Presence.** Each worker process records itself (id, agents, last
@@ -68,8 +70,15 @@ pub struct WorkerSettings {
     /// Claim streams (apalis runtimes) sharing that concurrency. Each claims
     /// one investigation at a time, so more streams claim faster under load.
     pub claimers: usize,
-    /// Lease length; heartbeats every third of it.
+    /// Lease length.
     pub lease: Duration,
+    /// How often a run's lease is renewed while heartbeats succeed (default
+    /// a third of the lease). The lease length minus this is the margin that
+    /// failed heartbeats have to get one through.
+    pub heartbeat_every: Option<Duration>,
+    /// How soon a failed heartbeat is tried again (default 1 s, never more
+    /// than the cadence).
+    pub heartbeat_retry: Duration,
     /// How often to look for work when no wake-up arrives.
     pub poll_interval: Duration,
     /// How long runs in flight get to reach a checkpoint at shutdown.
@@ -86,8 +95,21 @@ impl WorkerSettings {
             concurrency: 16,
             claimers: 2,
             lease: Duration::from_secs(120),
+            heartbeat_every: None,
+            heartbeat_retry: Duration::from_secs(1),
             poll_interval: Duration::from_secs(1),
             grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl WorkerSettings {
+    /// The heartbeat cadence these settings give.
+    pub(crate) fn beat(&self) -> run::Beat {
+        let every = self.heartbeat_every.unwrap_or(self.lease / 3);
+        run::Beat {
+            every,
+            retry: self.heartbeat_retry.min(every),
         }
     }
 }
