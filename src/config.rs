@@ -565,6 +565,23 @@ mod tests {
     }
 
     #[test]
+    fn a_local_server_profile_is_read_from_model_compat() {
+        use vigil_agents::openai::{ToolChoice, ToolResults};
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "vigil.toml",
+                "[model]\nbase_url = \"http://127.0.0.1:8081/v1\"\nmodel = \"local\"\n\
+                 [model.compat]\ntool_results = \"user_message\"\ntool_choice = \"first_turn_only\"\n",
+            )?;
+            let config = Config::load(None, &Overrides::default()).unwrap();
+            let compat = config.model.unwrap().compat;
+            assert_eq!(compat.tool_results, ToolResults::UserMessage);
+            assert_eq!(compat.tool_choice, ToolChoice::FirstTurnOnly);
+            Ok(())
+        });
+    }
+
+    #[test]
     fn the_lease_is_worker_lease() {
         figment::Jail::expect_with(|jail| {
             let config = Config::load(None, &Overrides::default()).unwrap();

@@ -141,6 +141,7 @@ impl Fixture {
                 max_retries: 0,
                 ..RetryPolicy::default()
             },
+            compat: Default::default(),
         })
         .unwrap();
         Runner::new(

@@ -87,6 +87,7 @@ impl Fixture {
                 max_retries: 0,
                 ..RetryPolicy::default()
             },
+            compat: Default::default(),
         })
         .unwrap();
         Arc::new(Runner::new(
