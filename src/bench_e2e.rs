@@ -61,7 +61,7 @@ impl Tool for Noop {
     fn is_local(&self) -> bool {
         true
     }
-    async fn call(&self, _arguments: &Value) -> Result<String, ToolError> {
+    async fn call(&self, _: &vigil_agents::CallContext, _: &Value) -> Result<String, ToolError> {
         Ok("{\"ok\":true}".to_owned())
     }
 }

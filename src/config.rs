@@ -136,7 +136,8 @@ pub struct WorkerConfig {
     pub concurrency: usize,
     /// Claim streams sharing that concurrency (more claim faster under load).
     pub claimers: usize,
-    /// Agents served (empty: all).
+    /// Agents served: empty serves every declared agent; a listed agent
+    /// that is not declared is never claimed.
     pub agents: Vec<String>,
     /// How often to look for work when no wake-up arrives.
     #[serde(with = "vigil_agents::config::duration")]
@@ -149,6 +150,18 @@ pub struct WorkerConfig {
     /// reaper's next tick.
     #[serde(with = "vigil_agents::config::duration")]
     pub lease: std::time::Duration,
+    /// How often a run's lease is renewed while heartbeats succeed (default:
+    /// a third of `lease`). `lease` minus this is the margin failed
+    /// heartbeats have to get one through; it must be below `lease`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "vigil_agents::config::duration::option"
+    )]
+    pub heartbeat_every: Option<std::time::Duration>,
+    /// How soon a failed heartbeat is tried again (default 1 s; above zero).
+    #[serde(with = "vigil_agents::config::duration")]
+    pub heartbeat_retry: std::time::Duration,
 }
 
 impl Default for WorkerConfig {
@@ -160,7 +173,29 @@ impl Default for WorkerConfig {
             poll_interval: std::time::Duration::from_secs(1),
             grace: std::time::Duration::from_secs(30),
             lease: std::time::Duration::from_secs(120),
+            heartbeat_every: None,
+            heartbeat_retry: std::time::Duration::from_secs(1),
         }
+    }
+}
+
+impl WorkerConfig {
+    /// A heartbeat cadence that can keep a lease: renewed more often than it
+    /// runs out, and retried after a failure before the next renewal is due.
+    fn check_heartbeat(&self) -> anyhow::Result<()> {
+        if let Some(every) = self.heartbeat_every {
+            anyhow::ensure!(
+                !every.is_zero() && every < self.lease,
+                "`worker.heartbeat_every` ({}) must be above zero and below `worker.lease` ({})",
+                vigil_agents::config::duration::format(every),
+                vigil_agents::config::duration::format(self.lease),
+            );
+        }
+        anyhow::ensure!(
+            !self.heartbeat_retry.is_zero(),
+            "`worker.heartbeat_retry` must be above zero"
+        );
+        Ok(())
     }
 }
 
@@ -366,6 +401,7 @@ impl Config {
                     .to_owned(),
             );
         }
+        config.worker.check_heartbeat()?;
         if let Some(url) = &overrides.database_url {
             config.database.url = url.clone();
         }
@@ -483,6 +519,64 @@ mod tests {
             jail.set_env("VIGIL_MODE", "dry_run");
             let config = Config::load(None, &Overrides::default()).unwrap();
             assert_eq!(config.mode, Some(Mode::DryRun));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_heartbeat_cadence_is_configurable_and_must_fit_the_lease() {
+        figment::Jail::expect_with(|jail| {
+            let config = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(config.worker.heartbeat_every, None);
+            assert_eq!(
+                config.worker.heartbeat_retry,
+                std::time::Duration::from_secs(1)
+            );
+            jail.create_file(
+                "vigil.toml",
+                "[worker]\nlease = \"90s\"\nheartbeat_every = \"20s\"\nheartbeat_retry = \"500ms\"\n",
+            )?;
+            let config = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(
+                config.worker.heartbeat_every,
+                Some(std::time::Duration::from_secs(20))
+            );
+            assert_eq!(
+                config.worker.heartbeat_retry,
+                std::time::Duration::from_millis(500)
+            );
+            jail.create_file(
+                "vigil.toml",
+                "[worker]\nlease = \"30s\"\nheartbeat_every = \"30s\"\n",
+            )?;
+            let err = Config::load(None, &Overrides::default()).unwrap_err();
+            assert!(
+                format!("{err:#}").contains("worker.heartbeat_every"),
+                "{err:#}"
+            );
+            jail.create_file("vigil.toml", "[worker]\nheartbeat_retry = \"0s\"\n")?;
+            let err = Config::load(None, &Overrides::default()).unwrap_err();
+            assert!(
+                format!("{err:#}").contains("worker.heartbeat_retry"),
+                "{err:#}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_local_server_profile_is_read_from_model_compat() {
+        use vigil_agents::openai::{ToolChoice, ToolResults};
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "vigil.toml",
+                "[model]\nbase_url = \"http://127.0.0.1:8081/v1\"\nmodel = \"local\"\n\
+                 [model.compat]\ntool_results = \"user_message\"\ntool_choice = \"first_turn_only\"\n",
+            )?;
+            let config = Config::load(None, &Overrides::default()).unwrap();
+            let compat = config.model.unwrap().compat;
+            assert_eq!(compat.tool_results, ToolResults::UserMessage);
+            assert_eq!(compat.tool_choice, ToolChoice::FirstTurnOnly);
             Ok(())
         });
     }

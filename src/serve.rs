@@ -145,7 +145,19 @@ async fn run_workers(
         Arc::new(SystemClock),
         setup.mode,
     )
-    .with_prices(setup.prices.clone());
+    .with_prices(setup.prices.clone())
+    .with_lease(config.worker.lease);
+    for spec in setup.tools.specs() {
+        let timeout = setup.tools.get(&spec.name).and_then(|t| t.timeout());
+        if spec.effect == vigil_agents::tool::Effect::Write
+            && timeout.is_some_and(|t| t >= config.worker.lease)
+        {
+            tracing::warn!(
+                tool.name = %spec.name,
+                "the write tool's timeout is not shorter than worker.lease: its calls are never sent, and their runs are released"
+            );
+        }
+    }
     let mut settings = WorkerSettings::new(vigil_workers::worker_id());
     settings.concurrency = config.worker.concurrency;
     settings.claimers = config.worker.claimers;
@@ -153,6 +165,8 @@ async fn run_workers(
     settings.poll_interval = config.worker.poll_interval;
     settings.grace = config.worker.grace;
     settings.lease = config.worker.lease;
+    settings.heartbeat_every = config.worker.heartbeat_every;
+    settings.heartbeat_retry = config.worker.heartbeat_retry;
     let sweeps = SweepSettings {
         reaper: config.reaper.schedule.clone(),
         expiry: config.expiry.schedule.clone(),

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::catalog::{AgentBudget, AgentConfig};
 use crate::model::{ChatModel, ChatRequest, ChatResponse, Message, ModelError, ToolCall};
-use crate::tool::{ApprovalPolicy, Effect, Tool, ToolError, ToolSpec};
+use crate::tool::{ApprovalPolicy, CallContext, Effect, Tool, ToolError, ToolSpec};
 
 /// The label on every turn the scripted model records.
 pub const SCRIPTED_MODEL: &str = "vigil-dummy (scripted showcase, not a model)";
@@ -98,7 +98,7 @@ impl Tool for SiemSearch {
         true
     }
 
-    async fn call(&self, arguments: &Value) -> Result<String, ToolError> {
+    async fn call(&self, _: &CallContext, arguments: &Value) -> Result<String, ToolError> {
         let query = arguments["query"]
             .as_str()
             .unwrap_or_default()
@@ -167,7 +167,7 @@ impl Tool for IpReputation {
         true
     }
 
-    async fn call(&self, arguments: &Value) -> Result<String, ToolError> {
+    async fn call(&self, _: &CallContext, arguments: &Value) -> Result<String, ToolError> {
         let ip = arguments["ip"].as_str().unwrap_or_default();
         if ip.parse::<Ipv4Addr>().is_err() {
             return Err(ToolError::Failed(format!("`{ip}` is not an IPv4 address")));
@@ -216,7 +216,7 @@ impl Tool for IsolateHost {
         true
     }
 
-    async fn call(&self, arguments: &Value) -> Result<String, ToolError> {
+    async fn call(&self, _: &CallContext, arguments: &Value) -> Result<String, ToolError> {
         let host = arguments["host"].as_str().unwrap_or_default();
         Ok(json!({
             "host": host,

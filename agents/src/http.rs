@@ -29,7 +29,7 @@ use reqwest::{Client, Method};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::tool::{ApprovalPolicy, Effect, Tool, ToolError, ToolSpec};
+use crate::tool::{ApprovalPolicy, CallContext, Effect, Tool, ToolError, ToolSpec};
 
 /// Bytes read from a response at most; the rest is counted, not kept.
 const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
@@ -295,12 +295,17 @@ impl Tool for HttpTool {
         }
     }
 
-    async fn call(&self, arguments: &Value) -> Result<String, ToolError> {
+    fn timeout(&self) -> Option<Duration> {
+        Some(self.timeout)
+    }
+
+    async fn call(&self, call: &CallContext, arguments: &Value) -> Result<String, ToolError> {
         let (url, rest) = self.request_parts(arguments);
         let mut request = self
             .client
             .request(self.method.clone(), &url)
             .headers(self.headers.clone())
+            .header("Idempotency-Key", call.idempotency_key())
             .timeout(self.timeout);
         if !rest.is_empty() {
             request = if matches!(self.method, Method::GET | Method::DELETE | Method::HEAD) {

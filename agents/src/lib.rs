@@ -42,4 +42,4 @@ pub use config::{Mode, Price, Secret};
 pub use model::{ChatModel, ChatRequest, ChatResponse, Message, ModelError, ToolDef};
 pub use openai::{OpenAiConfig, OpenAiModel, RetryPolicy};
 pub use registry::{Prepared, RegistryError, ToolOutcome, ToolRegistry};
-pub use tool::{AllowRule, ApprovalPolicy, Tool, ToolError, ToolSpec};
+pub use tool::{AllowRule, ApprovalPolicy, CallContext, Tool, ToolError, ToolSpec};

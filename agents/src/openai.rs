@@ -3,7 +3,9 @@
 //! async-openai.
 //!
 //! Wire rules that keep self-hosted servers happy:
-//! - `tool_choice: "auto"` is sent explicitly whenever tools are offered;
+//! - `tool_choice: "auto"` is sent explicitly whenever tools are offered
+//!   (by default; see [`Compat`] for servers that want it less often or
+//!   drop `role: "tool"` messages);
 //! - an assistant message with tool calls carries `content: ""` rather than
 //!   `null`;
 //! - tool call ids that are missing or repeated in a response are replaced
@@ -87,6 +89,48 @@ pub struct OpenAiConfig {
     /// Retry limits.
     #[serde(default)]
     pub retry: RetryPolicy,
+    /// Wire adjustments for servers that implement the API partly
+    /// (`[model.compat]`); the default is the OpenAI wire.
+    #[serde(default)]
+    pub compat: Compat,
+}
+
+/// Wire adjustments for OpenAI-compatible servers that implement tool
+/// calling partly, such as some builds and chat templates of llama.cpp's
+/// server, which drop `role: "tool"` messages or loop when `tool_choice` is
+/// sent on every turn. The default of each field is the OpenAI wire.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Compat {
+    /// How tool results are sent back to the model.
+    pub tool_results: ToolResults,
+    /// When `tool_choice: "auto"` is sent.
+    pub tool_choice: ToolChoice,
+}
+
+/// How tool results go back to the model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolResults {
+    /// `{"role": "tool", "tool_call_id": ..., "content": ...}` (OpenAI).
+    #[default]
+    ToolMessage,
+    /// A user message, `Result of tool call <id> (<tool>):` and the
+    /// output, for servers that drop tool messages.
+    UserMessage,
+}
+
+/// When `tool_choice: "auto"` is sent (tools are offered every turn).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoice {
+    /// On every request that offers tools.
+    #[default]
+    Auto,
+    /// Only before the model's first turn (no assistant message yet).
+    FirstTurnOnly,
+    /// Never: the server's own default applies.
+    Omit,
 }
 
 fn default_timeout() -> Duration {
@@ -131,7 +175,41 @@ impl OpenAiModel {
 
     /// The request body for `request`.
     fn body(&self, request: &ChatRequest) -> Value {
-        let messages: Vec<Value> = request.messages.iter().map(message_json).collect();
+        let compat = &self.config.compat;
+        let names: std::collections::HashMap<&str, &str> = request
+            .messages
+            .iter()
+            .filter_map(|m| match m {
+                Message::Assistant { tool_calls, .. } => Some(tool_calls),
+                _ => None,
+            })
+            .flatten()
+            .map(|c| (c.id.as_str(), c.name.as_str()))
+            .collect();
+        let messages: Vec<Value> = request
+            .messages
+            .iter()
+            .map(|m| match (m, compat.tool_results) {
+                (
+                    Message::Tool {
+                        tool_call_id,
+                        content,
+                    },
+                    ToolResults::UserMessage,
+                ) => {
+                    let tool = names.get(tool_call_id.as_str()).copied().unwrap_or("tool");
+                    json!({
+                        "role": "user",
+                        "content": format!("Result of tool call {tool_call_id} ({tool}):\n{content}"),
+                    })
+                }
+                _ => message_json(m),
+            })
+            .collect();
+        let first_turn = !request
+            .messages
+            .iter()
+            .any(|m| matches!(m, Message::Assistant { .. }));
         let mut body = json!({
             "model": request.model.as_deref().unwrap_or(&self.config.model),
             "messages": messages,
@@ -153,7 +231,14 @@ impl OpenAiModel {
                 })
                 .collect();
             body["tools"] = Value::Array(tools);
-            body["tool_choice"] = json!("auto");
+            let choose = match compat.tool_choice {
+                ToolChoice::Auto => true,
+                ToolChoice::FirstTurnOnly => first_turn,
+                ToolChoice::Omit => false,
+            };
+            if choose {
+                body["tool_choice"] = json!("auto");
+            }
         }
         if let Some(t) = self.config.temperature {
             body["temperature"] = json!(t);

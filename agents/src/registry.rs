@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::tool::{Tool, ToolSpec};
+use crate::tool::{CallContext, Tool, ToolSpec};
 
 /// The name reserved for the agent's final answer.
 pub const SUBMIT_RESULT: &str = "submit_result";
@@ -228,10 +228,11 @@ impl ToolRegistry {
         })
     }
 
-    /// Runs a prepared call and caps its output. Failures become error outcomes.
-    pub async fn run(&self, prepared: &Prepared) -> ToolOutcome {
+    /// Runs a prepared call as `call` and caps its output. Failures become
+    /// error outcomes.
+    pub async fn run(&self, prepared: &Prepared, call: &CallContext) -> ToolOutcome {
         let name = &prepared.spec().name;
-        match prepared.tool.call(&prepared.arguments).await {
+        match prepared.tool.call(call, &prepared.arguments).await {
             Ok(output) => ToolOutcome::capped(output, self.output_cap),
             Err(e) => {
                 tracing::warn!(tool.name = %name, error = %e, "tool call failed");

@@ -42,6 +42,7 @@ use crate::config::{Mode, Price};
 use crate::history::{ApprovalState, History, PendingCall};
 use crate::model::{ChatModel, ChatRequest, ToolDef};
 use crate::registry::{Prepared, SUBMIT_RESULT, ToolOutcome, ToolRegistry};
+use crate::tool::CallContext;
 
 /// The store ports a run uses: the fenced writes under its lease, and one
 /// read of its event log when it starts.
@@ -125,6 +126,15 @@ pub enum Step {
     /// The model endpoint is unavailable for now; the run was released to
     /// the queue.
     RetryLater(String),
+    /// This runner's catalog lacks the run's agent (a mixed pool, or a
+    /// rolling deploy that adds an agent): the run was released to the
+    /// queue, untouched otherwise, for a worker that serves the agent.
+    NotServed(String),
+    /// A write tool was due, but the lease left after renewing it would not
+    /// outlast the tool's timeout: the run was released before the call's
+    /// intent was written, so the request was never sent and the call runs
+    /// on the next claim.
+    LeaseShort(String),
     /// The lease moved on; nothing more was written.
     LeaseLost,
     /// The process is shutting down: the run was given back to the queue at
@@ -141,11 +151,16 @@ impl Step {
             Step::Failed => "failed",
             Step::AwaitingApproval => "awaiting_approval",
             Step::RetryLater(_) => "retry_later",
+            Step::NotServed(_) => "not_served",
+            Step::LeaseShort(_) => "lease_short",
             Step::LeaseLost => "lease_lost",
             Step::Released => "released",
         }
     }
 }
+
+/// The lease length when none is given (the default of `worker.lease`).
+const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Runs agents.
 pub struct Runner {
@@ -156,6 +171,7 @@ pub struct Runner {
     clock: Arc<dyn Clock>,
     mode: Mode,
     prices: HashMap<String, Price>,
+    lease: std::time::Duration,
 }
 
 impl std::fmt::Debug for Runner {
@@ -185,7 +201,23 @@ impl Runner {
             clock,
             mode,
             prices: HashMap::new(),
+            lease: DEFAULT_LEASE,
         }
+    }
+
+    /// The agents this runner can run: the ones its catalog declares.
+    pub fn agents(&self) -> impl Iterator<Item = &str> {
+        self.catalog.ids()
+    }
+
+    /// The lease length the worker holds runs for (default 2 min, as
+    /// `worker.lease`). Before a write tool runs, the runner renews the
+    /// lease to this length and releases the run instead if what is left
+    /// would not outlast the tool's timeout. Give it the worker's
+    /// `WorkerSettings::lease`.
+    pub fn with_lease(mut self, lease: std::time::Duration) -> Self {
+        self.lease = lease;
+        self
     }
 
     /// Prices tokens per model (for the cost counters).
@@ -195,7 +227,9 @@ impl Runner {
     }
 
     /// Drives the claimed investigation `inv` (holding `inv.lease_epoch`)
-    /// until it parks, finishes, is released, or loses its lease.
+    /// until it parks, finishes, is released, or loses its lease. A run
+    /// whose agent the catalog lacks is released at once
+    /// ([`Step::NotServed`]), never failed.
     ///
     /// Once `stop` is cancelled the run goes no further than its next
     /// checkpoint: before its next model call it releases itself to the
@@ -213,7 +247,10 @@ impl Runner {
         let mut journal = Journal::open(&self.ports, inv).await?;
         let agent = match self.catalog.get(&inv.agent_id) {
             Ok(agent) => agent,
-            Err(e) => return Err(journal.fail(&e.to_string()).await),
+            Err(e) => {
+                let why = e.to_string();
+                return Err(journal.release(&why, Step::NotServed(why.clone())).await);
+            }
         };
         let budget = agent.config().budget.with_overrides(&inv.budget);
         let mut tokens = inv.usage.input_tokens + inv.usage.output_tokens;
@@ -344,6 +381,10 @@ impl Runner {
     ) -> Flow {
         let call = &pending.call;
         let error = |text: String| ToolOutcome::error(text, self.tools.output_cap());
+        let context = CallContext {
+            investigation: journal.id(),
+            tool_call_id: call.id.clone(),
+        };
         if call.name == SUBMIT_RESULT {
             return Err(journal.complete(agent.judge(&call.arguments)).await);
         }
@@ -368,7 +409,7 @@ impl Runner {
                 .tools
                 .prepare(&intent.tool, &intent.arguments.to_string())
             {
-                Ok(prepared) => self.execute(&prepared).await,
+                Ok(prepared) => self.execute(&prepared, &context).await,
                 Err(outcome) => outcome,
             };
             return answer(journal, &call.id, &intent.tool, outcome).await;
@@ -455,6 +496,11 @@ impl Runner {
             let raw = journal.last_turn().and_then(|t| t.content.clone());
             return Err(journal.complete(for_review(reason, raw)).await);
         }
+        let preview_only = (self.mode == Mode::DryRun && spec.effect == Effect::Write)
+            || (self.mode == Mode::Dummy && !prepared.tool.is_local());
+        if spec.effect == Effect::Write && !preview_only {
+            self.hold_lease_for(journal, &prepared).await?;
+        }
         journal
             .record(StepEvent::ToolIntent(ToolIntent {
                 tool_call_id: call.id.clone(),
@@ -463,21 +509,48 @@ impl Runner {
                 effect: spec.effect,
             }))
             .await?;
-        let preview_only = (self.mode == Mode::DryRun && spec.effect == Effect::Write)
-            || (self.mode == Mode::Dummy && !prepared.tool.is_local());
         let outcome = if preview_only {
             let preview =
                 json!({"dry_run": true, "preview": prepared.tool.preview(&prepared.arguments)});
             ToolOutcome::capped(preview.to_string(), self.tools.output_cap())
         } else {
-            self.execute(&prepared).await
+            self.execute(&prepared, &context).await
         };
         answer(journal, &call.id, &spec.name, outcome).await
     }
 
-    async fn execute(&self, prepared: &Prepared) -> ToolOutcome {
+    async fn execute(&self, prepared: &Prepared, context: &CallContext) -> ToolOutcome {
         let span = tracing::info_span!("call_tool", tool.name = %prepared.spec().name);
-        self.tools.run(prepared).instrument(span).await
+        self.tools.run(prepared, context).instrument(span).await
+    }
+
+    /// Closes the zombie window before a write: a worker that froze may wake
+    /// after its lease was reaped and must not send the request then. Renews
+    /// the lease (fenced: a lease already lost stops the run here, with
+    /// nothing sent) and goes on only if what is left outlasts the tool's
+    /// timeout; otherwise releases the run before the intent is written.
+    async fn hold_lease_for(&self, journal: &mut Journal, prepared: &Prepared) -> Flow {
+        let lease_for =
+            chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::minutes(2));
+        let expires = journal.renew(lease_for).await?;
+        let left = expires
+            .map(|t| t - self.clock.now())
+            .and_then(|d| d.to_std().ok())
+            .unwrap_or_default();
+        let needed = prepared.tool.timeout().unwrap_or_default();
+        if left.is_zero() || left <= needed {
+            let reason = format!(
+                "lease too short for write tool `{}`: {} ms left, its timeout is {} ms",
+                prepared.spec().name,
+                left.as_millis(),
+                needed.as_millis()
+            );
+            tracing::warn!(reason = %reason, "releasing the run before a write");
+            return Err(journal
+                .release(&reason, Step::LeaseShort(reason.clone()))
+                .await);
+        }
+        Ok(())
     }
 
     /// Working time so far: [`History::leased`] as of now.

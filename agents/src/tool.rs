@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use vigil_engine::event::Effect;
+use vigil_engine::model::InvestigationId;
 
 /// Whether a call needs a person's approval before it runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,6 +100,25 @@ pub enum ToolError {
     Failed(String),
 }
 
+/// Which call of which run a tool call is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallContext {
+    /// The investigation making the call.
+    pub investigation: InvestigationId,
+    /// The model's id for the call, unique within the investigation.
+    pub tool_call_id: String,
+}
+
+impl CallContext {
+    /// `<investigation>:<tool call id>`: the same for every attempt at one
+    /// call (a read run again on resume, a request sent twice by a worker
+    /// that lost its lease), different for every other call, so a receiver
+    /// can deduplicate. HTTP tools send it as `Idempotency-Key`.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}:{}", self.investigation, self.tool_call_id)
+    }
+}
+
 /// A tool. Implementations must not log secrets (credentials in headers).
 #[async_trait]
 pub trait Tool: Send + Sync + std::fmt::Debug {
@@ -106,8 +126,17 @@ pub trait Tool: Send + Sync + std::fmt::Debug {
     fn spec(&self) -> &ToolSpec;
 
     /// Runs the tool with arguments already validated against
-    /// [`ToolSpec::parameters`]. Returns the full output; the registry caps it.
-    async fn call(&self, arguments: &Value) -> Result<String, ToolError>;
+    /// [`ToolSpec::parameters`], as the call `call`. Returns the full
+    /// output; the registry caps it. A tool that reaches another system
+    /// should pass on [`CallContext::idempotency_key`].
+    async fn call(&self, call: &CallContext, arguments: &Value) -> Result<String, ToolError>;
+
+    /// The longest a call may take, when the tool bounds it (HTTP tools: their
+    /// `timeout`). Before a write tool runs, the worker makes sure its lease
+    /// outlasts this; `None` only asks that the lease be held.
+    fn timeout(&self) -> Option<Duration> {
+        None
+    }
 
     /// Whether the tool runs inside the process (fixture tools). Tools that
     /// reach out (HTTP) return their [`Tool::preview`] in `dummy` mode.

@@ -49,7 +49,7 @@ pub const FILES: &[MigrationFile] = mirrored![
     2 "0002" "api",
     3 "0003" "receipts",
     4 "0004" "runs",
-    6 "0006" "approval_mode",
+    5 "0005" "approval_mode",
 ];
 
 fn migrator(sql: impl Fn(&MigrationFile) -> &'static str) -> Migrator {

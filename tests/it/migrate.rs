@@ -14,6 +14,8 @@ fn migrate_creates_a_new_sqlite_file_and_is_idempotent() {
         "applied: 0001_core",
         "applied: 0002_api",
         "applied: 0003_receipts",
+        "applied: 0004_runs",
+        "applied: 0005_approval_mode",
     ] {
         assert!(stdout(&first).contains(applied), "{}", stdout(&first));
     }
@@ -22,7 +24,7 @@ fn migrate_creates_a_new_sqlite_file_and_is_idempotent() {
     let again = vigil(dir.path(), &["migrate"]);
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(
-        stdout(&again).contains("up to date at version 0003"),
+        stdout(&again).contains("up to date at version 0005"),
         "{}",
         stdout(&again)
     );

@@ -36,7 +36,7 @@ async fn claim(shared: &Arc<Shared>) -> vigil_engine::store::Result<Option<Inves
             chrono::Duration::from_std(settings.lease).unwrap_or(chrono::Duration::minutes(2));
         let claimed = shared
             .leases
-            .claim_next(&settings.agents, &settings.id, lease)
+            .claim_next(&shared.serves, &settings.id, lease)
             .await;
         if let Err(Ok(Some(inv))) = tx.send(claimed) {
             // Nobody is waiting for it any more: give it back.
@@ -50,7 +50,8 @@ async fn claim(shared: &Arc<Shared>) -> vigil_engine::store::Result<Option<Inves
 /// wake-up or the poll interval when there is nothing to claim; backs off
 /// on database faults, logging once per outage. From the soft stop on it
 /// claims nothing more (a claim that lands just then is given back) and
-/// simply waits; it never ends.
+/// simply waits; it never ends. It claims only the agents the worker
+/// serves, and nothing when it serves none.
 pub(crate) fn stream(
     shared: Arc<Shared>,
     wakeups: BoxStream<'static, Wakeup>,
@@ -64,7 +65,9 @@ pub(crate) fn stream(
         loop {
             let settings = &st.shared.settings;
             let soft = &st.shared.soft;
-            if soft.is_cancelled() {
+            if soft.is_cancelled() || st.shared.serves.is_empty() {
+                // Stopping, or serving no agent (an empty list would claim
+                // every agent): claim nothing, ever.
                 futures::future::pending::<()>().await;
             }
             match claim(&st.shared).await {

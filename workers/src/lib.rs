@@ -11,7 +11,9 @@
 //!   polls. It never ends. On a database fault it backs off (bounded,
 //!   exponential) and logs once per outage. apalis's own SQL storages are
 //!   not used: they re-run orphaned jobs and fence by worker name only.
-//! - **Leases.** Each run's lease is renewed every third of its length. A
+//! - **Leases.** Each run's lease is renewed every third of its length (or
+//!   `heartbeat_every`), and a second after a failed heartbeat (or
+//!   `heartbeat_retry`), so several failures in a row do not lose it. A
 //!   heartbeat that finds the lease gone cancels that run's step at once and
 //!   touches no other run.
 //! - **Presence.** Each worker process records itself (id, agents, last
@@ -22,6 +24,10 @@
 //! - **Webhooks.** [`webhooks::Notifier`] announces new approval requests
 //!   to configured receivers through the store's outbox, signed and
 //!   retried; `vigil serve` runs it beside the API.
+//! - **Panics.** A panic in a run releases that run (logged, counted in
+//!   `vigil_run_panics_total`); apalis's catch-panic layer backs this up, so
+//!   a panic never ends a claim stream while presence reports the worker
+//!   healthy.
 //! - **Shutdown.** [`run`] takes one cancellation token. When it is
 //!   cancelled (the soft stop) the worker claims nothing more, and each run
 //!   goes on to its next checkpoint, where it releases itself. When the
@@ -40,6 +46,7 @@ pub mod webhooks;
 use std::sync::Arc;
 use std::time::Duration;
 
+use apalis::layers::catch_panic::CatchPanicLayer;
 use apalis::prelude::*;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -54,15 +61,24 @@ pub use sweeps::SweepSettings;
 pub struct WorkerSettings {
     /// Stable, readable id recorded on leases and events (`host:pid:uuid`).
     pub id: String,
-    /// Agents served (empty: all).
+    /// Agents served: empty serves every agent of the runner's catalog. A
+    /// worker claims only agents its catalog declares; a listed agent the
+    /// catalog lacks is ignored, with a warning at start.
     pub agents: Vec<String>,
     /// Investigations run at once.
     pub concurrency: usize,
     /// Claim streams (apalis runtimes) sharing that concurrency. Each claims
     /// one investigation at a time, so more streams claim faster under load.
     pub claimers: usize,
-    /// Lease length; heartbeats every third of it.
+    /// Lease length.
     pub lease: Duration,
+    /// How often a run's lease is renewed while heartbeats succeed (default
+    /// a third of the lease). The lease length minus this is the margin that
+    /// failed heartbeats have to get one through.
+    pub heartbeat_every: Option<Duration>,
+    /// How soon a failed heartbeat is tried again (default 1 s, never more
+    /// than the cadence).
+    pub heartbeat_retry: Duration,
     /// How often to look for work when no wake-up arrives.
     pub poll_interval: Duration,
     /// How long runs in flight get to reach a checkpoint at shutdown.
@@ -70,7 +86,8 @@ pub struct WorkerSettings {
 }
 
 impl WorkerSettings {
-    /// Defaults: concurrency 16, lease 2 min, poll 1 s, grace 30 s, all agents.
+    /// Defaults: concurrency 16, lease 2 min, poll 1 s, grace 30 s, every
+    /// agent of the catalog.
     pub fn new(id: impl Into<String>) -> Self {
         Self {
             id: id.into(),
@@ -78,8 +95,21 @@ impl WorkerSettings {
             concurrency: 16,
             claimers: 2,
             lease: Duration::from_secs(120),
+            heartbeat_every: None,
+            heartbeat_retry: Duration::from_secs(1),
             poll_interval: Duration::from_secs(1),
             grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl WorkerSettings {
+    /// The heartbeat cadence these settings give.
+    pub(crate) fn beat(&self) -> run::Beat {
+        let every = self.heartbeat_every.unwrap_or(self.lease / 3);
+        run::Beat {
+            every,
+            retry: self.heartbeat_retry.min(every),
         }
     }
 }
@@ -106,6 +136,10 @@ pub(crate) struct Shared {
     pub leases: Arc<dyn Leases>,
     pub runner: Arc<Runner>,
     pub settings: WorkerSettings,
+    /// The agents this worker claims: `settings.agents` (or all, when
+    /// empty) restricted to the runner's catalog. Never empty while claiming:
+    /// an empty list would claim every agent.
+    pub serves: Vec<String>,
     /// The soft stop (the caller's token): claim nothing more; each run
     /// releases itself at its next checkpoint.
     pub soft: CancellationToken,
@@ -154,9 +188,11 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let hard = CancellationToken::new();
+    let serves = served_agents(&settings.agents, &runner);
     let shared = Arc::new(Shared {
         leases: store.clone(),
         runner,
+        serves: serves.clone(),
         settings: settings.clone(),
         soft: shutdown.clone(),
         hard: hard.clone(),
@@ -181,6 +217,10 @@ pub async fn run(
             .backend(claims::stream(shared.clone(), store.wakeups()))
             .concurrency(slots.max(1))
             .data(shared.clone())
+            // The handler catches a run's panic itself (and releases the
+            // run); this is the backstop that keeps the claim stream alive
+            // should anything else in the handler panic.
+            .layer(CatchPanicLayer::with_panic_handler(run::on_panic))
             .build(run::handle);
         let signal = stopped();
         tasks.spawn(async move {
@@ -190,12 +230,7 @@ pub async fn run(
                 .map_err(|e| Error::Runtime(e.to_string()))
         });
     }
-    let announced = presence::run(
-        store.clone(),
-        settings.id.clone(),
-        settings.agents.clone(),
-        hard.clone(),
-    );
+    let announced = presence::run(store.clone(), settings.id.clone(), serves, hard.clone());
     tasks.spawn(async move {
         announced.await;
         Ok(())
@@ -215,6 +250,28 @@ pub async fn run(
     }
     tracing::info!(worker.id = %settings.id, "worker stopped");
     Ok(())
+}
+
+/// The agents a worker claims: the `configured` ones (every one when
+/// empty) that the runner's catalog declares, sorted. Listed agents the
+/// catalog lacks are dropped with a warning, since claiming them would only
+/// release them again.
+fn served_agents(configured: &[String], runner: &Runner) -> Vec<String> {
+    let known: Vec<String> = runner.agents().map(str::to_owned).collect();
+    if configured.is_empty() {
+        return known;
+    }
+    let (mut served, missing): (Vec<String>, Vec<String>) =
+        configured.iter().cloned().partition(|a| known.contains(a));
+    if !missing.is_empty() {
+        tracing::warn!(
+            agents.missing = %missing.join(", "),
+            "worker.agents names agents this catalog lacks; not claiming them"
+        );
+    }
+    served.sort();
+    served.dedup();
+    served
 }
 
 /// After the soft stop: waits up to the grace period for the runs in

@@ -4,16 +4,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::prelude::Data;
+use futures::FutureExt;
 use tracing::Instrument;
 use vigil_agents::runner::Step;
 use vigil_engine::model::Investigation;
-use vigil_engine::store::Error;
+use vigil_engine::store::{Error, Leases};
 
 use crate::{Shared, give_back};
 
 /// Runs `inv` until it parks, finishes, is released, or loses its lease.
 /// At the hard stop a run still going is dropped where it stands and
 /// released here, the one place a worker gives back a run in flight.
+///
+/// A panic in the run (the runner, a tool, the model adapter) ends only
+/// that run's step: it is logged with its message, counted in
+/// `vigil_run_panics_total`, recorded as step outcome `panicked`, and the
+/// run is released to the queue, where it resumes from its log. The claim
+/// stream and the other runs go on.
 pub(crate) async fn handle(inv: Investigation, shared: Data<Arc<Shared>>) {
     let shared: Arc<Shared> = (*shared).clone();
     let span = tracing::info_span!(
@@ -27,17 +34,24 @@ pub(crate) async fn handle(inv: Investigation, shared: Data<Arc<Shared>>) {
     let run = async {
         let started = std::time::Instant::now();
         let outcome = tokio::select! {
-            step = steps(&shared, &inv) => match step {
-                Some(step) => {
+            step = std::panic::AssertUnwindSafe(steps(&shared, &inv)).catch_unwind() => match step {
+                Ok(Some(step)) => {
                     tracing::info!(step = ?step, "run stopped");
                     step.label()
                 }
-                None => {
+                Ok(None) => {
                     tracing::warn!("run stopped on an error; the lease will expire unless it recovers");
                     "store_error"
                 }
+                Err(panic) => {
+                    let message = panic_message(&*panic);
+                    tracing::error!(panic = %message, "run panicked; releasing it");
+                    metrics::counter!("vigil_run_panics_total").increment(1);
+                    give_back(&*shared.leases, &inv, &format!("worker panicked: {message}")).await;
+                    "panicked"
+                }
             },
-            () = heartbeat(&shared, &inv) => {
+            () = heartbeat(shared.settings.beat(), || renew(&*shared.leases, &inv, shared.settings.lease)) => {
                 tracing::warn!("lease lost: step cancelled");
                 "lease_lost"
             }
@@ -81,22 +95,167 @@ async fn steps(shared: &Shared, inv: &Investigation) -> Option<Step> {
     }
 }
 
-/// Renews the lease every third of its length. Returns when the lease is
-/// lost (epoch moved or expired), which cancels the step.
-async fn heartbeat(shared: &Shared, inv: &Investigation) {
-    let lease = shared.settings.lease;
-    let every = lease / 3;
-    let chrono_lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(2));
+/// How a run's lease is renewed: every `every` while heartbeats get
+/// through, every `retry` after one failed (a database hiccup, a pool
+/// timeout), so that a lease survives several failures in a row, not one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Beat {
+    /// The cadence while heartbeats succeed.
+    pub every: Duration,
+    /// The wait before trying again after a failed heartbeat.
+    pub retry: Duration,
+}
+
+/// Renews a run's lease with `renew` on the [`Beat`] cadence. Returns
+/// when the lease is lost (epoch moved or expired), which cancels the step;
+/// other failures are logged once per outage and retried on the short
+/// `retry` cadence until one gets through.
+async fn heartbeat<F, Fut>(beat: Beat, mut renew: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), Error>>,
+{
+    let mut failing = false;
     loop {
-        tokio::time::sleep(every).await;
-        match shared
-            .leases
-            .heartbeat(inv.id, inv.lease_epoch, chrono_lease)
-            .await
-        {
-            Ok(_) => {}
+        tokio::time::sleep(if failing { beat.retry } else { beat.every }).await;
+        match renew().await {
+            Ok(()) => {
+                if failing {
+                    tracing::info!("heartbeat got through again");
+                }
+                failing = false;
+            }
             Err(Error::LeaseLost { .. }) => return,
-            Err(e) => tracing::warn!(error = %e, "heartbeat failed; retrying"),
+            Err(e) => {
+                metrics::counter!("vigil_heartbeat_failures_total").increment(1);
+                if !failing {
+                    tracing::warn!(
+                        error = %e,
+                        retry_in_ms = beat.retry.as_millis() as u64,
+                        "heartbeat failed; retrying sooner"
+                    );
+                }
+                failing = true;
+            }
         }
+    }
+}
+
+/// Renews the lease of run `inv` (held under its epoch) in the store.
+async fn renew(leases: &dyn Leases, inv: &Investigation, lease: Duration) -> Result<(), Error> {
+    let lease_for = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(2));
+    leases
+        .heartbeat(inv.id, inv.lease_epoch, lease_for)
+        .await
+        .map(drop)
+}
+
+/// The catch-panic layer's handler: a panic that escaped [`handle`] is
+/// logged and counted; the claim stream goes on.
+#[allow(clippy::borrowed_box)] // the layer's handler signature
+pub(crate) fn on_panic(
+    panic: &Box<dyn std::any::Any + Send>,
+) -> apalis::layers::catch_panic::PanicError {
+    let message = panic_message(&**panic);
+    tracing::error!(panic = %message, "worker handler panicked");
+    metrics::counter!("vigil_run_panics_total").increment(1);
+    apalis::layers::catch_panic::PanicError(message)
+}
+
+/// The message a panic carried, when it was a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tokio::time::Instant;
+    use vigil_engine::store::Cause;
+
+    use super::*;
+
+    const LEASE: Duration = Duration::from_secs(120);
+    /// How long a heartbeat waits for a pooled connection before failing.
+    const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// A lease held in virtual time: a renewal succeeds only while it has
+    /// not run out. The first `failures` renewals each hang for the pool
+    /// timeout and then fail. Returns how many renewals got through.
+    async fn hold(beat: Beat, failures: usize, for_: Duration) -> (bool, usize) {
+        let expires = Arc::new(Mutex::new(Instant::now() + LEASE));
+        let left = Arc::new(Mutex::new(failures));
+        let renewed = Arc::new(Mutex::new(0usize));
+        let beating = heartbeat(beat, || {
+            let (expires, left, renewed) = (expires.clone(), left.clone(), renewed.clone());
+            async move {
+                let fail = {
+                    let mut left = left.lock().unwrap();
+                    let fail = *left > 0;
+                    *left = left.saturating_sub(1);
+                    fail
+                };
+                if fail {
+                    tokio::time::sleep(POOL_TIMEOUT).await;
+                    return Err(Error::Unavailable(Cause::msg("pool timed out")));
+                }
+                let now = Instant::now();
+                let mut expires = expires.lock().unwrap();
+                if now >= *expires {
+                    return Err(Error::LeaseLost {
+                        id: vigil_engine::InvestigationId::new_at(chrono::Utc::now()),
+                        held: 1,
+                        current: 1,
+                    });
+                }
+                *expires = now + LEASE;
+                *renewed.lock().unwrap() += 1;
+                Ok(())
+            }
+        });
+        let lost = tokio::select! {
+            () = beating => true,
+            () = tokio::time::sleep(for_) => false,
+        };
+        let renewals = *renewed.lock().unwrap();
+        (lost, renewals)
+    }
+
+    fn beat(retry: Duration) -> Beat {
+        Beat {
+            every: LEASE / 3,
+            retry,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_survives_heartbeats_that_fail_in_a_row() {
+        // Three failures in a row, each taking the pool timeout: retried
+        // sooner than the cadence, the lease is renewed before it runs out.
+        let (lost, renewals) = hold(beat(Duration::from_secs(1)), 3, LEASE * 5).await;
+        assert!(!lost, "the lease was lost");
+        assert!(renewals >= 5, "kept renewing: {renewals}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn on_the_cadence_alone_two_failures_lose_the_lease() {
+        // What the retry cadence is for: retrying only every third of the
+        // lease, two failed heartbeats are enough to lose it.
+        let (lost, _) = hold(beat(LEASE / 3), 2, LEASE * 5).await;
+        assert!(lost);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_lease_ends_the_heartbeat() {
+        // The lease ran out while every renewal failed: the next one that
+        // reaches the store finds it gone and the heartbeat returns.
+        let (lost, renewals) = hold(beat(Duration::from_secs(1)), 100, LEASE * 20).await;
+        assert!(lost);
+        assert_eq!(renewals, 0);
     }
 }

@@ -22,7 +22,7 @@ use serde_json::Value;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
-use vigil_engine::approval::ApprovalRequest;
+use vigil_engine::approval::{ApprovalRequest, ApprovalStatus};
 use vigil_engine::store::{Delivery, DeliveryOutcome, Notifications, Reads};
 
 /// One webhook receiver.
@@ -193,6 +193,9 @@ pub fn verify_signature(
     matches && fresh
 }
 
+/// Deliveries claimed and attempted per pass, at most.
+const PER_PASS: usize = 32;
+
 /// Delivers approval notifications to the configured targets.
 pub struct Notifier {
     outbox: Arc<dyn Notifications>,
@@ -262,8 +265,11 @@ impl Notifier {
         }
     }
 
-    /// One pass: enqueue, claim, deliver, record. Returns the number of
-    /// deliveries attempted.
+    /// One pass: enqueue, then up to 32 times claim one due delivery,
+    /// deliver it, record the outcome. A delivery whose approval request is
+    /// no longer pending (decided, expired, or past its `expires_at`) is not
+    /// sent: it is recorded as failed with a `not sent` reason. Returns the
+    /// number of deliveries attempted.
     pub async fn pass(&self) -> Result<usize, vigil_engine::store::Error> {
         let names: Vec<String> = self
             .settings
@@ -274,9 +280,16 @@ impl Notifier {
         self.outbox.enqueue_deliveries(&names).await?;
         let hold = chrono::Duration::from_std(self.settings.timeout * 2)
             .unwrap_or(chrono::Duration::seconds(60));
-        let claimed = self.outbox.claim_deliveries(hold, 32).await?;
-        let attempted = claimed.len();
-        for delivery in claimed {
+        // One delivery claimed at a time, right before it is posted: a claim
+        // holds a delivery for twice the request timeout, which covers one
+        // POST, not a batch posted one after another (the tail's hold would
+        // run out and another replica would post it again).
+        let mut attempted = 0;
+        while attempted < PER_PASS {
+            let Some(delivery) = self.outbox.claim_deliveries(hold, 1).await?.pop() else {
+                break;
+            };
+            attempted += 1;
             let outcome = self.attempt(&delivery).await;
             if let Err(e) = self
                 .outbox
@@ -302,7 +315,25 @@ impl Notifier {
                 error: format!("target {} is no longer configured", delivery.target),
             };
         };
-        let (status, error) = match self.post(target, delivery).await {
+        let approval = match self.reads.approval(delivery.approval_id).await {
+            Ok(approval) => approval,
+            Err(e) => return self.retry_or_fail(delivery, target, None, e.to_string()),
+        };
+        let now = Utc::now();
+        if approval.status != ApprovalStatus::Pending || approval.expires_at <= now {
+            let state = if approval.status == ApprovalStatus::Pending {
+                "past its expiry"
+            } else {
+                approval.status.as_str()
+            };
+            tracing::info!(approval.id = %delivery.approval_id, webhook.target = %target.name,
+                approval.status = state, "approval request no longer pending; not announced");
+            return DeliveryOutcome::Failed {
+                status: None,
+                error: format!("not sent: the approval request is {state}"),
+            };
+        }
+        let (status, error) = match self.post(target, &approval).await {
             Ok(status) if (200..300).contains(&status) => {
                 tracing::info!(approval.id = %delivery.approval_id, webhook.target = %target.name,
                     http.status = status, "approval request announced");
@@ -311,6 +342,18 @@ impl Notifier {
             Ok(status) => (Some(status), format!("the receiver answered HTTP {status}")),
             Err(e) => (None, e),
         };
+        self.retry_or_fail(delivery, target, status, error)
+    }
+
+    /// After a failed attempt: tried again later with backoff, or given up
+    /// after the last attempt.
+    fn retry_or_fail(
+        &self,
+        delivery: &Delivery,
+        target: &WebhookTarget,
+        status: Option<i32>,
+        error: String,
+    ) -> DeliveryOutcome {
         let attempts = u32::try_from(delivery.attempts.max(1)).unwrap_or(1);
         if attempts >= self.settings.max_attempts {
             tracing::warn!(approval.id = %delivery.approval_id, webhook.target = %target.name,
@@ -331,12 +374,11 @@ impl Notifier {
         }
     }
 
-    async fn post(&self, target: &WebhookTarget, delivery: &Delivery) -> Result<i32, String> {
-        let approval = self
-            .reads
-            .approval(delivery.approval_id)
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn post(
+        &self,
+        target: &WebhookTarget,
+        approval: &ApprovalRequest,
+    ) -> Result<i32, String> {
         let inv = self
             .reads
             .get(approval.investigation_id)
@@ -344,7 +386,7 @@ impl Notifier {
             .map_err(|e| e.to_string())?;
         let body = serde_json::to_vec(&Notification {
             kind: "approval_requested".into(),
-            approval: NotifiedApproval::from(&approval),
+            approval: NotifiedApproval::from(approval),
             investigation: NotifiedInvestigation {
                 id: inv.id.0,
                 agent_id: inv.agent_id,

@@ -216,6 +216,21 @@ impl Journal {
         )
     }
 
+    /// The investigation this journal belongs to.
+    pub(super) fn id(&self) -> InvestigationId {
+        self.id
+    }
+
+    /// Renews the lease to now + `lease_for` (fenced, like every write) and
+    /// returns when it now runs out, by the store's clock.
+    pub(super) async fn renew(
+        &mut self,
+        lease_for: chrono::Duration,
+    ) -> Flow<Option<chrono::DateTime<chrono::Utc>>> {
+        let renewed = fenced(self.leases.heartbeat(self.id, self.epoch, lease_for).await)?;
+        Ok(renewed.lease_expires_at)
+    }
+
     /// Gives the run back to the queue; it stops at `step`.
     pub(super) async fn release(&mut self, reason: &str, step: Step) -> Halt {
         if let Err(halt) = self.flush().await {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 use vigil_agents::http::{HttpTool, HttpToolConfig, HttpToolError};
 use vigil_agents::tool::{AllowRule, ApprovalPolicy, Effect};
-use vigil_agents::{RegistryError, ToolRegistry};
+use vigil_agents::{CallContext, RegistryError, ToolRegistry};
 
 use crate::support::tools::serve;
 
@@ -26,6 +26,14 @@ fn config(name: &str, method: &str, url: String) -> HttpToolConfig {
         effect: Effect::Read,
         timeout: Duration::from_secs(5),
         approval: ApprovalPolicy::default(),
+    }
+}
+
+/// The call every request in these tests is made as.
+fn ctx() -> CallContext {
+    CallContext {
+        investigation: vigil_engine::InvestigationId::new_at(chrono::Utc::now()),
+        tool_call_id: "call_7".into(),
     }
 }
 
@@ -67,12 +75,17 @@ async fn get_substitutes_encoded_arguments_and_sends_env_headers() {
             r#"{"ip": "10.0.0.1/8 x", "verbose": true}"#,
         )
         .unwrap();
-    let outcome = registry.run(&call).await;
+    let context = ctx();
+    let outcome = registry.run(&call, &context).await;
     assert!(!outcome.is_error, "{outcome:?}");
     let seen = rec.all();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].uri, "/echo/ip/10.0.0.1%2F8%20x?verbose=true");
     assert_eq!(seen[0].headers["authorization"], "Bearer s3cret");
+    assert_eq!(
+        seen[0].headers["idempotency-key"],
+        format!("{}:call_7", context.investigation).as_str()
+    );
     assert!(outcome.output.contains("/echo/ip/10.0.0.1%2F8%20x"));
 }
 
@@ -90,7 +103,7 @@ async fn post_sends_the_remaining_arguments_as_json() {
     let call = registry
         .prepare("isolate", r#"{"ip": "web-01", "verbose": false}"#)
         .unwrap();
-    let outcome = registry.run(&call).await;
+    let outcome = registry.run(&call, &ctx()).await;
     assert!(!outcome.is_error, "{outcome:?}");
     let seen = rec.all();
     assert_eq!(seen[0].uri, "/echo/hosts/web-01/isolate");
@@ -171,7 +184,7 @@ async fn failures_and_timeouts_become_error_outcomes() {
         4096,
     );
     let failed = registry
-        .run(&registry.prepare("fail", r#"{"ip":"x"}"#).unwrap())
+        .run(&registry.prepare("fail", r#"{"ip":"x"}"#).unwrap(), &ctx())
         .await;
     assert!(failed.is_error);
     assert!(
@@ -180,7 +193,7 @@ async fn failures_and_timeouts_become_error_outcomes() {
     );
 
     let late = registry
-        .run(&registry.prepare("slow", r#"{"ip":"x"}"#).unwrap())
+        .run(&registry.prepare("slow", r#"{"ip":"x"}"#).unwrap(), &ctx())
         .await;
     assert!(
         late.is_error && late.output.contains("timed out"),
@@ -192,7 +205,10 @@ async fn failures_and_timeouts_become_error_outcomes() {
         4096,
     );
     let gone = unreachable
-        .run(&unreachable.prepare("gone", r#"{"ip":"x"}"#).unwrap())
+        .run(
+            &unreachable.prepare("gone", r#"{"ip":"x"}"#).unwrap(),
+            &ctx(),
+        )
         .await;
     assert!(
         gone.is_error && gone.output.contains("request failed"),
@@ -209,7 +225,7 @@ async fn oversized_output_is_capped_and_the_cut_recorded() {
         1024,
     );
     let outcome = registry
-        .run(&registry.prepare("big", r#"{"ip":"x"}"#).unwrap())
+        .run(&registry.prepare("big", r#"{"ip":"x"}"#).unwrap(), &ctx())
         .await;
     assert!(!outcome.is_error);
     assert!(outcome.truncated);

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use vigil_agents::model::ToolCall;
+use vigil_agents::openai::{Compat, ToolChoice, ToolResults};
 use vigil_agents::{
     ChatModel, ChatRequest, Message, ModelError, OpenAiConfig, OpenAiModel, RetryPolicy, Secret,
     ToolDef,
@@ -23,6 +24,7 @@ fn model(addr: std::net::SocketAddr, retry: RetryPolicy) -> OpenAiModel {
         temperature: Some(0.1),
         max_output_tokens: Some(512),
         retry,
+        compat: Compat::default(),
     })
     .unwrap()
 }
@@ -244,6 +246,7 @@ async fn a_slow_endpoint_times_out() {
         temperature: None,
         max_output_tokens: None,
         retry: quick_retries(0),
+        compat: Default::default(),
     };
     let err = OpenAiModel::new(config.clone())
         .unwrap()
@@ -269,4 +272,94 @@ async fn an_answer_that_is_not_a_completion_is_reported() {
         .await
         .unwrap_err();
     assert!(matches!(err, ModelError::InvalidResponse(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_local_server_profile_sends_tool_results_as_user_messages_and_tool_choice_once() {
+    let (addr, script) = serve().await;
+    script.push(text("looking")).push(text("done"));
+    let mut config = OpenAiConfig {
+        base_url: format!("http://{addr}/v1"),
+        api_key: Secret::new(KEY),
+        model: "llama".into(),
+        timeout: Duration::from_secs(5),
+        temperature: None,
+        max_output_tokens: None,
+        retry: quick_retries(0),
+        compat: Compat::default(),
+    };
+    config.compat.tool_results = ToolResults::UserMessage;
+    config.compat.tool_choice = ToolChoice::FirstTurnOnly;
+    let m = OpenAiModel::new(config).unwrap();
+
+    let first = request_with_tools();
+    m.complete(&first).await.unwrap();
+    let mut later = request_with_tools();
+    later.messages.push(Message::Assistant {
+        content: None,
+        tool_calls: vec![ToolCall {
+            id: "call_9".into(),
+            name: "ip_reputation".into(),
+            arguments: r#"{"ip":"185.220.101.4"}"#.into(),
+            wire_id: None,
+        }],
+    });
+    later.messages.push(Message::Tool {
+        tool_call_id: "call_9".into(),
+        content: "tor exit node".into(),
+    });
+    m.complete(&later).await.unwrap();
+
+    let sent = script.requests();
+    assert_eq!(sent[0].1["tool_choice"], "auto", "asked on the first turn");
+    assert!(
+        sent[1].1.get("tool_choice").is_none(),
+        "not on later turns: {}",
+        sent[1].1
+    );
+    assert!(sent[1].1["tools"].is_array(), "tools are still offered");
+    let messages = sent[1].1["messages"].as_array().unwrap();
+    assert!(
+        messages.iter().all(|m| m["role"] != "tool"),
+        "no tool role: {messages:?}"
+    );
+    let last = messages.last().unwrap();
+    assert_eq!(last["role"], "user");
+    let content = last["content"].as_str().unwrap();
+    assert!(
+        content.contains("call_9") && content.contains("tor exit node"),
+        "{content}"
+    );
+}
+
+#[tokio::test]
+async fn the_default_profile_sends_tool_messages_and_tool_choice_every_turn() {
+    let (addr, script) = serve().await;
+    script.push(text("done"));
+    let m = model(addr, quick_retries(0));
+    let mut later = request_with_tools();
+    later.messages.push(Message::Assistant {
+        content: None,
+        tool_calls: vec![ToolCall {
+            id: "call_9".into(),
+            name: "ip_reputation".into(),
+            arguments: "{}".into(),
+            wire_id: None,
+        }],
+    });
+    later.messages.push(Message::Tool {
+        tool_call_id: "call_9".into(),
+        content: "tor exit node".into(),
+    });
+    m.complete(&later).await.unwrap();
+    let sent = script.requests();
+    assert_eq!(sent[0].1["tool_choice"], "auto");
+    let last = sent[0].1["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["role"], "tool");
+    assert_eq!(last["tool_call_id"], "call_9");
 }

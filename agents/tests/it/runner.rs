@@ -146,6 +146,7 @@ impl Fixture {
                 max_retries: 0,
                 ..RetryPolicy::default()
             },
+            compat: Default::default(),
         })
         .unwrap();
         Runner::new(
@@ -825,27 +826,116 @@ pub async fn dry_run_previews_writes_and_runs_reads(b: Backend) {
     fx.cleanup().await;
 }
 
-pub async fn an_unknown_agent_fails_the_run(b: Backend) {
+pub async fn an_agent_missing_from_the_catalog_releases_the_run(b: Backend) {
+    // A mixed pool or a rolling deploy: the run is for an agent this
+    // worker's catalog lacks, so it goes back to the queue for a worker that
+    // has it, instead of failing for good.
     let fx = Fixture::new(b).await;
     fx.dispatch("phishing").await;
     let inv = fx.claim("worker-1").await;
+    let step = fx
+        .runner(Mode::Real)
+        .run(&inv, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(
+        matches!(step, Step::NotServed(ref r) if r.contains("unknown agent `phishing`")),
+        "{step:?}"
+    );
+    let back = fx.store.get(inv.id).await.unwrap();
+    assert_eq!(
+        (back.status, back.phase),
+        (Status::Pending, Some(vigil_engine::Phase::Queued))
+    );
+    assert_eq!(back.error, None);
+    assert_eq!(
+        fx.kinds(&inv).await,
+        [
+            EventKind::Dispatched,
+            EventKind::Claimed,
+            EventKind::Released
+        ]
+    );
+    assert!(fx.model.requests().is_empty());
+    fx.cleanup().await;
+}
+
+pub async fn every_tool_request_carries_its_calls_idempotency_key(b: Backend) {
+    let fx = Fixture::new(b).await;
+    fx.model
+        .push(tool_calls(&[(
+            "ip_reputation",
+            r#"{"ip":"185.220.101.4"}"#,
+            Some("c1"),
+        )]))
+        .push(tool_calls(&[(
+            "disable_user",
+            r#"{"user":"jdoe"}"#,
+            Some("c2"),
+        )]))
+        .push(submit(VALID));
+    let inv = fx.start().await;
     assert_eq!(
         fx.runner(Mode::Real)
             .run(&inv, &CancellationToken::new())
             .await
             .unwrap(),
-        Step::Failed
+        Step::Completed
     );
-    let done = fx.store.get(inv.id).await.unwrap();
+    let keys: Vec<String> = fx
+        .tools
+        .all()
+        .iter()
+        .map(|seen| {
+            seen.headers
+                .get("idempotency-key")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(keys, [format!("{}:c1", inv.id), format!("{}:c2", inv.id)]);
+    fx.cleanup().await;
+}
+
+pub async fn a_write_tool_that_could_outlast_the_lease_is_not_sent_and_the_run_is_released(
+    b: Backend,
+) {
+    let fx = Fixture::new(b).await;
+    fx.model.push(tool_calls(&[(
+        "disable_user",
+        r#"{"user":"jdoe"}"#,
+        Some("c1"),
+    )]));
+    let inv = fx.start().await;
+    // The lease this runner renews to (3 s) is shorter than the tool's
+    // timeout (5 s): the request could still be under way after the lease
+    // ran out and another worker took the run.
+    let step = fx
+        .runner(Mode::Real)
+        .with_lease(Duration::from_secs(3))
+        .run(&inv, &CancellationToken::new())
+        .await
+        .unwrap();
     assert!(
-        done.error
-            .as_deref()
-            .unwrap()
-            .contains("unknown agent `phishing`"),
-        "{:?}",
-        done.error
+        matches!(step, Step::LeaseShort(ref r) if r.contains("disable_user")),
+        "{step:?}"
     );
-    assert!(fx.model.requests().is_empty());
+    assert_eq!(fx.tools.count(), 0, "the write was never sent");
+    let back = fx.store.get(inv.id).await.unwrap();
+    assert_eq!(
+        (back.status, back.phase),
+        (Status::Pending, Some(vigil_engine::Phase::Queued))
+    );
+    assert_eq!(
+        fx.kinds(&inv).await,
+        [
+            EventKind::Dispatched,
+            EventKind::Claimed,
+            EventKind::ModelTurn,
+            EventKind::Released
+        ],
+        "no intent: the call can run on the next claim"
+    );
     fx.cleanup().await;
 }
 
@@ -1091,7 +1181,9 @@ on_both_stores!(
     a_rate_limited_run_waits_out_the_retry_after,
     a_stopped_run_finishes_its_step_then_releases_itself,
     dry_run_previews_writes_and_runs_reads,
-    an_unknown_agent_fails_the_run,
+    an_agent_missing_from_the_catalog_releases_the_run,
+    every_tool_request_carries_its_calls_idempotency_key,
+    a_write_tool_that_could_outlast_the_lease_is_not_sent_and_the_run_is_released,
     repeated_identical_calls_end_the_run,
     wall_time_runs_out_while_working,
     time_dead_lettered_or_queued_is_not_work,

@@ -18,6 +18,7 @@
 //! Depends on `vigil-engine` and `vigil-migrations` only among workspace crates.
 
 mod backend;
+pub mod clock;
 mod listener;
 mod queries;
 mod rows;
@@ -58,6 +59,13 @@ pub struct Options {
     pub schema: Option<String>,
     /// The LISTEN/NOTIFY channel for wake-ups.
     pub channel: String,
+    /// Whether the store reads its clock corrected by the offset from the
+    /// database's clock (see [`clock`]). Default on; off, the injected
+    /// clock is used as it is (tests that drive time by hand).
+    pub align_clock: bool,
+    /// How often an aligned clock's offset is measured again; `None`
+    /// measures once, when the store opens. Default one minute.
+    pub clock_refresh: Option<Duration>,
 }
 
 impl Options {
@@ -69,20 +77,41 @@ impl Options {
             acquire_timeout: Duration::from_secs(5),
             schema: None,
             channel: DEFAULT_CHANNEL.to_owned(),
+            align_clock: true,
+            clock_refresh: Some(Duration::from_secs(60)),
         }
     }
 }
 
-/// Connects, applies pending migrations and returns the store.
+/// Connects, applies pending migrations and returns the store, its clock
+/// set to the database's (see [`clock`]).
 pub async fn open(options: Options, clock: Arc<dyn Clock>) -> Result<PgStore> {
-    let store = connect(options, clock).await?;
+    let (align, refresh) = (options.align_clock, options.clock_refresh);
+    let (store, clock) = build(options, clock)?;
     migrate(&store).await?;
+    if align {
+        let pool = store.backend().pool().clone();
+        clock.measure(&pool).await?;
+        clock::keep_measuring(&clock, pool, false, refresh);
+    }
     Ok(store)
 }
 
 /// Connects without migrating. The pool connects lazily, so a database that
 /// is down now is reported by the first call, as [`Error::Unavailable`].
+/// The store's clock is set to the database's as soon as it answers (see
+/// [`clock`]).
 pub async fn connect(options: Options, clock: Arc<dyn Clock>) -> Result<PgStore> {
+    let (align, refresh) = (options.align_clock, options.clock_refresh);
+    let (store, clock) = build(options, clock)?;
+    if align {
+        clock::keep_measuring(&clock, store.backend().pool().clone(), true, refresh);
+    }
+    Ok(store)
+}
+
+/// The store over a lazy pool, and the clock it reads.
+fn build(options: Options, clock: Arc<dyn Clock>) -> Result<(PgStore, Arc<clock::DbClock>)> {
     if !(options.url.starts_with("postgres://") || options.url.starts_with("postgresql://")) {
         return Err(Error::InvalidInput {
             field: "database".to_owned(),
@@ -113,12 +142,14 @@ pub async fn connect(options: Options, clock: Arc<dyn Clock>) -> Result<PgStore>
         .max_connections(LISTEN_CONNECTIONS)
         .acquire_timeout(options.acquire_timeout)
         .connect_lazy_with(connect);
-    Ok(TransactionalStore::new(PgBackend::new(
+    let clock = Arc::new(clock::DbClock::new(clock));
+    let store = TransactionalStore::new(PgBackend::new(
         pool,
         listen_pool,
-        clock,
+        clock.clone(),
         options.channel,
-    )))
+    ));
+    Ok((store, clock))
 }
 
 /// Applies pending migrations. Returns the versions applied by this call.

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use vigil_agents::Mode;
 use vigil_agents::runner::Runner;
 use vigil_agents::testing::model::{self as scripted, Reply, Scripted, tool_calls};
+use vigil_agents::tool::{Effect, Tool, ToolError, ToolSpec};
 use vigil_agents::{
     AgentBudget, AgentConfig, Catalog, OpenAiConfig, OpenAiModel, RetryPolicy, Secret, ToolRegistry,
 };
@@ -56,12 +57,21 @@ impl Fixture {
     }
 
     fn runner(&self) -> Arc<Runner> {
-        let registry = ToolRegistry::new(16 * 1024);
+        self.runner_with(Vec::new())
+    }
+
+    /// A runner whose agent `t` may call `tools`.
+    fn runner_with(&self, tools: Vec<Arc<dyn Tool>>) -> Arc<Runner> {
+        let mut registry = ToolRegistry::new(16 * 1024);
+        let names = tools.iter().map(|t| t.spec().name.clone()).collect();
+        for tool in tools {
+            registry.register(tool).unwrap();
+        }
         let agent = AgentConfig {
             id: "t".into(),
             system_prompt: "Investigate.".into(),
             model: None,
-            tools: vec![],
+            tools: names,
             budget: AgentBudget::default(),
             output_schema: None,
         };
@@ -77,6 +87,7 @@ impl Fixture {
                 max_retries: 0,
                 ..RetryPolicy::default()
             },
+            compat: Default::default(),
         })
         .unwrap();
         Arc::new(Runner::new(
@@ -90,9 +101,13 @@ impl Fixture {
     }
 
     async fn dispatch(&self, prompt: &str) -> InvestigationId {
+        self.dispatch_to("t", prompt).await
+    }
+
+    async fn dispatch_to(&self, agent: &str, prompt: &str) -> InvestigationId {
         self.store
             .dispatch(DispatchRequest {
-                agent_id: "t".into(),
+                agent_id: agent.into(),
                 prompt: prompt.into(),
                 requested_by: "test".into(),
                 ..Default::default()
@@ -236,4 +251,128 @@ async fn shutdown_releases_runs_still_busy_after_the_grace_period() {
         1,
         "one model call, the stalled one"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_with_no_agents_listed_claims_only_its_catalogs_agents() {
+    let fx = Fixture::new().await;
+    // Dispatched first, for an agent this worker's catalog lacks (another
+    // pool serves it, or a deploy is adding it).
+    let other = fx.dispatch_to("phishing", "answer at once").await;
+    let mine = fx.dispatch("answer at once").await;
+    let shutdown = CancellationToken::new();
+    let mut s = settings(2, Duration::from_secs(5));
+    s.agents = Vec::new();
+    let worker = tokio::spawn(vigil_workers::run(
+        fx.store.clone(),
+        fx.runner(),
+        s,
+        sweeps(),
+        shutdown.clone(),
+    ));
+    fx.wait_for(mine, "completed", |i| i.status == Status::Completed)
+        .await;
+    shutdown.cancel();
+    worker.await.unwrap().unwrap();
+
+    let left = fx.get(other).await;
+    assert_eq!(
+        (left.status, left.phase),
+        (Status::Pending, Some(Phase::Queued))
+    );
+    assert_eq!(left.attempt, 0, "never claimed");
+    let kinds: Vec<EventKind> = fx
+        .store
+        .events(other, 0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, [EventKind::Dispatched]);
+}
+
+/// A read tool that panics on its first call and answers after that.
+#[derive(Debug)]
+struct PanicsOnce {
+    spec: ToolSpec,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl PanicsOnce {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            spec: ToolSpec {
+                name: "flaky_lookup".into(),
+                description: "Looks something up.".into(),
+                parameters: serde_json::json!({"type": "object"}),
+                effect: Effect::Read,
+                approval: Default::default(),
+            },
+            calls: Default::default(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Tool for PanicsOnce {
+    fn spec(&self) -> &ToolSpec {
+        &self.spec
+    }
+
+    async fn call(&self, _: &vigil_agents::CallContext, _: &Value) -> Result<String, ToolError> {
+        if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            panic!("lookup table corrupted");
+        }
+        Ok("nothing found".into())
+    }
+
+    fn is_local(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_a_tool_releases_the_run_and_the_worker_keeps_claiming() {
+    let fx = Fixture::new().await;
+    fx.model.respond_with(Arc::new(|body: &Value| -> Reply {
+        let answered = body["messages"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m["role"] == "tool"));
+        if answered {
+            tool_calls(&[("submit_result", VALID, Some("call_2"))])
+        } else {
+            tool_calls(&[("flaky_lookup", "{}", Some("call_1"))])
+        }
+    }));
+    let tool = PanicsOnce::new();
+    let shutdown = CancellationToken::new();
+    // One slot, one claim stream: a panic that ended the stream would leave
+    // nothing to claim the run again.
+    let worker = tokio::spawn(vigil_workers::run(
+        fx.store.clone(),
+        fx.runner_with(vec![tool.clone()]),
+        settings(1, Duration::from_secs(5)),
+        sweeps(),
+        shutdown.clone(),
+    ));
+    let id = fx.dispatch("look it up").await;
+    fx.wait_for(id, "completed", |i| i.status == Status::Completed)
+        .await;
+    shutdown.cancel();
+    worker.await.unwrap().unwrap();
+
+    let events = fx.store.events(id, 0, 1000).await.unwrap();
+    let released: Vec<String> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Released)
+        .map(|e| e.payload["reason"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(released.len(), 1, "{released:?}");
+    assert!(
+        released[0].contains("panicked") && released[0].contains("lookup table corrupted"),
+        "{released:?}"
+    );
+    assert_eq!(fx.get(id).await.attempt, 2, "claimed again after the panic");
+    assert_eq!(tool.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
 }

@@ -214,3 +214,124 @@ async fn notifications_are_signed_retried_and_recorded(postgres: bool) {
         schema.drop_now().await;
     }
 }
+
+fn one_target(url: String) -> WebhookSettings {
+    WebhookSettings {
+        targets: vec![WebhookTarget {
+            name: "soc".into(),
+            url,
+            secret: "soc-secret".into(),
+        }],
+        poll: Duration::from_millis(10),
+        timeout: Duration::from_secs(2),
+        max_attempts: 3,
+        backoff: Duration::ZERO,
+        max_backoff: Duration::ZERO,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_decided_before_its_announcement_is_not_announced_on_sqlite() {
+    a_request_decided_before_its_announcement_is_not_announced(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_decided_before_its_announcement_is_not_announced_on_postgres() {
+    a_request_decided_before_its_announcement_is_not_announced(true).await;
+}
+
+async fn a_request_decided_before_its_announcement_is_not_announced(postgres: bool) {
+    let (store, keep) = open(postgres).await;
+    let receiver = Receiver::default();
+    let notifier = Notifier::new(
+        store.clone(),
+        store.clone(),
+        one_target(serve(receiver.clone()).await),
+    )
+    .unwrap();
+    let (_, approval) = park_on_approval(&*store, "isolate?").await;
+    // Queued for announcement, then decided before the notifier got to it.
+    store.enqueue_deliveries(&["soc".to_owned()]).await.unwrap();
+    store
+        .decide_approval(approval, "ana", vigil_engine::Decision::Approve, None)
+        .await
+        .unwrap();
+    notifier.pass().await.unwrap();
+    notifier.pass().await.unwrap();
+
+    assert_eq!(receiver.received.lock().unwrap().len(), 0, "nothing sent");
+    let deliveries = store.deliveries(approval).await.unwrap();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0].status, DeliveryStatus::Failed);
+    let why = deliveries[0].last_error.as_deref().unwrap();
+    assert!(
+        why.contains("not sent") && why.contains("approved"),
+        "{why}"
+    );
+    if let Keep::Schema(schema) = keep {
+        schema.drop_now().await;
+    }
+}
+
+/// A receiver that, while it answers, lets another replica's notifier claim
+/// whatever deliveries are due, and counts what that replica got.
+#[derive(Clone)]
+struct Replica {
+    store: Arc<dyn Store>,
+    received: Arc<Mutex<usize>>,
+    taken_meanwhile: Arc<Mutex<usize>>,
+}
+
+async fn receive_and_claim(State(r): State<Replica>) -> StatusCode {
+    *r.received.lock().unwrap() += 1;
+    let taken = r
+        .store
+        .claim_deliveries(chrono::Duration::seconds(60), 32)
+        .await
+        .unwrap();
+    *r.taken_meanwhile.lock().unwrap() += taken.len();
+    StatusCode::NO_CONTENT
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_is_held_only_while_it_is_posted_on_sqlite() {
+    a_delivery_is_held_only_while_it_is_posted(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_is_held_only_while_it_is_posted_on_postgres() {
+    a_delivery_is_held_only_while_it_is_posted(true).await;
+}
+
+async fn a_delivery_is_held_only_while_it_is_posted(postgres: bool) {
+    let (store, keep) = open(postgres).await;
+    let replica = Replica {
+        store: store.clone(),
+        received: Arc::default(),
+        taken_meanwhile: Arc::default(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new()
+        .route("/hook", post(receive_and_claim))
+        .with_state(replica.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let notifier = Notifier::new(
+        store.clone(),
+        store.clone(),
+        one_target(format!("http://{addr}/hook")),
+    )
+    .unwrap();
+    park_on_approval(&*store, "isolate one?").await;
+    park_on_approval(&*store, "isolate two?").await;
+
+    notifier.pass().await.unwrap();
+    // While the first announcement was being posted the second was not
+    // held by this notifier: the other replica took it, so this one did
+    // not post it too.
+    assert_eq!(*replica.taken_meanwhile.lock().unwrap(), 1);
+    assert_eq!(*replica.received.lock().unwrap(), 1);
+    if let Keep::Schema(schema) = keep {
+        schema.drop_now().await;
+    }
+}

@@ -34,6 +34,18 @@ impl PgHarness {
     pub async fn store(&self, clock: Arc<dyn Clock>) -> PgStore {
         self.schema.open(clock).await
     }
+
+    /// A store on the schema [`PgHarness::store`] created, as a process in
+    /// production opens it: its clock aligned to the database's, measured
+    /// once.
+    pub async fn aligned_store(&self, clock: Arc<dyn Clock>) -> PgStore {
+        let mut options = self.schema.options();
+        options.align_clock = true;
+        options.clock_refresh = None;
+        vigil_store_postgres::open(options, clock)
+            .await
+            .expect("open an aligned store")
+    }
 }
 
 /// The table and id column behind each log.

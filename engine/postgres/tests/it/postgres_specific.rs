@@ -200,3 +200,45 @@ async fn harness_drop(harness: PgHarness) {
     .execute(&admin)
     .await;
 }
+
+#[tokio::test]
+async fn lease_expiry_follows_the_database_clock_not_each_process() {
+    use vigil_engine::ManualClock;
+    use vigil_engine::store::{Leases, Sweeps};
+
+    let h = PgHarness::new();
+    // Two processes on one database whose clocks disagree by ten minutes.
+    let behind = Arc::new(ManualClock::starting_now());
+    let ahead = Arc::new(ManualClock::new(
+        chrono::Utc::now() + chrono::Duration::minutes(10),
+    ));
+    let setup = h.store(Arc::new(SystemClock)).await;
+    setup.backend().close().await;
+    let a = h.aligned_store(behind.clone()).await;
+    let b = h.aligned_store(ahead.clone()).await;
+    let lease = chrono::Duration::minutes(2);
+
+    a.dispatch(request("triage")).await.unwrap();
+    let held = a.claim_next(&[], "worker-a", lease).await.unwrap().unwrap();
+    // The process whose clock runs ahead does not think A's lease ran out.
+    assert!(b.reap(100).await.unwrap().is_empty(), "reaped a live lease");
+    // And a lease B grants is not already past for A, nor renewable by A
+    // after it ran out by the database's clock.
+    b.dispatch(request("triage")).await.unwrap();
+    let granted = b.claim_next(&[], "worker-b", lease).await.unwrap().unwrap();
+    let a_now = vigil_engine::store::backend::Backend::clock(a.backend()).now();
+    assert!(
+        granted.lease_expires_at.unwrap() > a_now,
+        "B's lease is already over by A's clock"
+    );
+    a.heartbeat(held.id, held.lease_epoch, lease).await.unwrap();
+
+    // Time passes for both: once the lease is over by the shared clock,
+    // either process reaps it.
+    behind.advance(chrono::Duration::minutes(3));
+    ahead.advance(chrono::Duration::minutes(3));
+    let reaped = b.reap(100).await.unwrap();
+    assert_eq!(reaped.len(), 2, "{reaped:?}");
+    b.backend().close().await;
+    h.cleanup(a).await;
+}
