@@ -373,6 +373,6 @@ async fn a_panic_in_a_tool_releases_the_run_and_the_worker_keeps_claiming() {
         released[0].contains("panicked") && released[0].contains("lookup table corrupted"),
         "{released:?}"
     );
-    assert_eq!(fx.get(id).await.attempt, 2, "claimed again after the panic");
+    assert_eq!(fx.get(id).await.claims, 2, "claimed again after the panic");
     assert_eq!(tool.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
