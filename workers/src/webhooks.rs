@@ -15,10 +15,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
@@ -82,62 +81,11 @@ pub struct Notification {
     /// Always `approval_requested`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// The request.
-    pub approval: NotifiedApproval,
+    /// The request, as stored: the same fields, and the same JSON, as the
+    /// request in the API's `GET /approvals/{id}`.
+    pub approval: ApprovalRequest,
     /// Its investigation.
     pub investigation: NotifiedInvestigation,
-}
-
-/// The approval request part of a notification. Same fields, and the same
-/// JSON, as the request in the API's `GET /approvals/{id}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NotifiedApproval {
-    /// The request's id: decide it with `POST /approvals/{id}/decision`.
-    pub id: uuid::Uuid,
-    /// The investigation parked on it.
-    pub investigation_id: uuid::Uuid,
-    /// The model's tool call id, unique within the investigation.
-    pub tool_call_id: String,
-    /// The tool that runs once approved.
-    pub action: String,
-    /// The arguments it runs with.
-    pub arguments: Value,
-    /// The model's stated reason, if it gave one.
-    pub rationale: Option<String>,
-    /// `pending`, `approved`, `rejected` or `expired`.
-    pub status: String,
-    /// When it was requested.
-    pub created_at: DateTime<Utc>,
-    /// When it expires unless decided.
-    pub expires_at: DateTime<Utc>,
-    /// Who decided, once decided.
-    pub decided_by: Option<String>,
-    /// When it was decided.
-    pub decided_at: Option<DateTime<Utc>>,
-    /// The decider's comment.
-    pub comment: Option<String>,
-    /// The runtime mode the request was made in.
-    pub mode: Option<String>,
-}
-
-impl From<&ApprovalRequest> for NotifiedApproval {
-    fn from(a: &ApprovalRequest) -> Self {
-        Self {
-            id: a.id.0,
-            investigation_id: a.investigation_id.0,
-            tool_call_id: a.tool_call_id.clone(),
-            action: a.action.clone(),
-            arguments: a.arguments.clone(),
-            rationale: a.rationale.clone(),
-            status: a.status.as_str().to_owned(),
-            created_at: a.created_at,
-            expires_at: a.expires_at,
-            decided_by: a.decided_by.clone(),
-            decided_at: a.decided_at,
-            comment: a.comment.clone(),
-            mode: a.mode.clone(),
-        }
-    }
 }
 
 /// The investigation part of a notification.
@@ -386,7 +334,7 @@ impl Notifier {
             .map_err(|e| e.to_string())?;
         let body = serde_json::to_vec(&Notification {
             kind: "approval_requested".into(),
-            approval: NotifiedApproval::from(approval),
+            approval: approval.clone(),
             investigation: NotifiedInvestigation {
                 id: inv.id.0,
                 agent_id: inv.agent_id,
