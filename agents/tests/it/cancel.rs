@@ -3,12 +3,11 @@
 //! cancelled and nothing approved before the cancel running; and an
 //! approval asked for in one runtime mode never runs in another.
 
-use tokio_util::sync::CancellationToken;
 use vigil_agents::Mode;
 use vigil_agents::runner::Step;
 use vigil_engine::{Decision, Status};
 
-use crate::runner::{Fixture, VALID, park_on_isolation, submit};
+use crate::runner::{Fixture, VALID, park_on_isolation, park_on_isolation_in, submit};
 use crate::support::{Backend, on_both_stores};
 
 on_both_stores!(
@@ -24,13 +23,7 @@ async fn rescue_and_finish(fx: &Fixture, id: vigil_engine::InvestigationId) {
         .unwrap();
     fx.model.push(submit(VALID));
     let again = fx.claim("worker-2").await;
-    assert_eq!(
-        fx.runner(Mode::Real)
-            .run(&again, &CancellationToken::new())
-            .await
-            .expect("the rescued run is not wedged"),
-        Step::Completed
-    );
+    assert_eq!(fx.step(Mode::Real, &again).await, Step::Completed);
     assert_eq!(fx.store.get(id).await.unwrap().status, Status::Completed);
 }
 
@@ -79,21 +72,7 @@ pub async fn an_approval_granted_before_a_cancel_does_not_survive_a_rescue(b: Ba
 /// a real-mode worker, and the model is told why.
 pub async fn an_approval_granted_in_a_dry_run_never_runs_for_real(b: Backend) {
     let fx = Fixture::new(b).await;
-    fx.model.push(crate::support::scripted::tool_calls(&[(
-        "isolate_host",
-        r#"{"host":"web-01"}"#,
-        Some("c1"),
-    )]));
-    let inv = fx.start().await;
-    assert_eq!(
-        fx.runner(Mode::DryRun)
-            .run(&inv, &CancellationToken::new())
-            .await
-            .unwrap(),
-        Step::AwaitingApproval
-    );
-    let parked = fx.store.get(inv.id).await.unwrap();
-    let approval = fx.store.approval(parked.waiting_on.unwrap()).await.unwrap();
+    let (_, approval) = park_on_isolation_in(&fx, Mode::DryRun).await;
     assert_eq!(
         approval.mode.as_deref(),
         Some("dry_run"),
@@ -105,13 +84,7 @@ pub async fn an_approval_granted_in_a_dry_run_never_runs_for_real(b: Backend) {
         .unwrap();
     fx.model.push(submit(VALID));
     let again = fx.claim("worker-2").await;
-    assert_eq!(
-        fx.runner(Mode::Real)
-            .run(&again, &CancellationToken::new())
-            .await
-            .unwrap(),
-        Step::Completed
-    );
+    assert_eq!(fx.step(Mode::Real, &again).await, Step::Completed);
     assert_eq!(
         fx.tools.count(),
         0,

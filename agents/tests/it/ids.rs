@@ -3,7 +3,6 @@
 //! call is neither skipped as done nor fed an earlier call's result, and the
 //! model still sees its own ids.
 
-use tokio_util::sync::CancellationToken;
 use vigil_agents::Mode;
 use vigil_agents::runner::Step;
 use vigil_engine::event::EventBody;
@@ -28,13 +27,7 @@ pub async fn a_call_id_reused_in_a_later_turn_is_a_new_call(b: Backend) {
     )]));
     fx.model.push(submit(VALID));
     let inv = fx.start().await;
-    assert_eq!(
-        fx.runner(Mode::Real)
-            .run(&inv, &CancellationToken::new())
-            .await
-            .unwrap(),
-        Step::Completed
-    );
+    assert_eq!(fx.step(Mode::Real, &inv).await, Step::Completed);
     assert_eq!(fx.tools.count(), 2, "the second call ran too");
     let uris: Vec<String> = fx.tools.all().iter().map(|r| r.uri.clone()).collect();
     assert_eq!(uris, ["/echo/ip/185.220.101.4", "/echo/ip/10.0.0.7"]);

@@ -129,6 +129,14 @@ impl Fixture {
         }
     }
 
+    /// Runs `inv` in `mode` to the step it stops at.
+    pub async fn step(&self, mode: Mode, inv: &Investigation) -> Step {
+        self.runner(mode)
+            .run(inv, &CancellationToken::new())
+            .await
+            .expect("the run reaches a step")
+    }
+
     pub fn runner(&self, mode: Mode) -> Runner {
         self.runner_on(self.store.clone().into(), mode)
     }
@@ -388,19 +396,22 @@ pub async fn a_result_that_fails_the_schema_requires_review(b: Backend) {
 }
 
 pub async fn park_on_isolation(fx: &Fixture) -> (Investigation, vigil_engine::ApprovalRequest) {
+    park_on_isolation_in(fx, Mode::Real).await
+}
+
+/// Starts a run whose model asks to isolate web-01 and runs it in `mode`
+/// until it parks on the approval; returns the run and the request.
+pub async fn park_on_isolation_in(
+    fx: &Fixture,
+    mode: Mode,
+) -> (Investigation, vigil_engine::ApprovalRequest) {
     fx.model.push(tool_calls(&[(
         "isolate_host",
         r#"{"host":"web-01"}"#,
         Some("c1"),
     )]));
     let inv = fx.start().await;
-    assert_eq!(
-        fx.runner(Mode::Real)
-            .run(&inv, &CancellationToken::new())
-            .await
-            .unwrap(),
-        Step::AwaitingApproval
-    );
+    assert_eq!(fx.step(mode, &inv).await, Step::AwaitingApproval);
     let parked = fx.store.get(inv.id).await.unwrap();
     let approval = fx
         .store
