@@ -323,7 +323,7 @@ async fn drive_runs(
                 // Every task dispatches before it claims, so a queued run exists.
                 let t = Instant::now();
                 let inv = loop {
-                    if let Some(inv) = store.claim_next(&agents, &worker_id, lease).await? {
+                    if let Some(inv) = store.claim_next(&agents, &worker_id, None, lease).await? {
                         break inv;
                     }
                     tokio::task::yield_now().await;
@@ -375,6 +375,7 @@ fn baseline_row(n: usize) -> (String, i64, String) {
         StepEvent::ModelTurn(t) => serde_json::to_string(&t),
         StepEvent::ToolIntent(t) => serde_json::to_string(&t),
         StepEvent::ToolResult(t) => serde_json::to_string(&t),
+        StepEvent::ModelCallFailed(f) => serde_json::to_string(&f),
     }
     .unwrap_or_default();
     (format!("{:08x}", n / EVENTS_PER_RUN), n as i64, payload)

@@ -176,12 +176,8 @@ impl History {
                 let end = lease_expired_at.map_or(event.created_at, |at| at.min(event.created_at));
                 self.unlease(end);
             }
-            EventBody::Released { not_before, .. } => {
-                self.unlease(event.created_at);
-                if not_before.is_some() {
-                    self.model_failures += 1;
-                }
-            }
+            EventBody::Released { .. } => self.unlease(event.created_at),
+            EventBody::ModelCallFailed(_) => self.model_failures += 1,
             EventBody::Completed { .. }
             | EventBody::ReviewRequired { .. }
             | EventBody::Failed { .. } => self.unlease(event.created_at),
@@ -224,8 +220,8 @@ impl History {
         self.leased + open
     }
 
-    /// Model calls that failed in a row since the last model turn: the
-    /// releases to retry later (`released` with a `not_before`).
+    /// Model calls that failed in a row since the last model turn (the
+    /// `model_call_failed` events after it).
     pub fn model_failures(&self) -> u32 {
         self.model_failures
     }

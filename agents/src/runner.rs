@@ -30,7 +30,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use vigil_engine::Clock;
 use vigil_engine::approval::{ApprovalId, Decision};
-use vigil_engine::event::{Effect, ModelTurn, StepEvent, ToolIntent, ToolResult};
+use vigil_engine::event::{
+    Effect, ModelCallFailed, ModelFailureCause, ModelTurn, StepEvent, ToolIntent, ToolResult,
+};
 use vigil_engine::machine::ApprovalDraft;
 use vigil_engine::model::Investigation;
 use vigil_engine::result::Completion;
@@ -40,7 +42,7 @@ use self::journal::Journal;
 use crate::catalog::{Agent, AgentBudget, Catalog};
 use crate::config::{Mode, Price};
 use crate::history::{ApprovalState, History, PendingCall};
-use crate::model::{ChatModel, ChatRequest, ToolDef};
+use crate::model::{ChatModel, ChatRequest, ModelError, ToolDef};
 use crate::registry::{Prepared, SUBMIT_RESULT, ToolOutcome, ToolRegistry};
 use crate::tool::CallContext;
 
@@ -205,6 +207,12 @@ impl Runner {
         }
     }
 
+    /// The runtime mode it runs in: what a worker claims in and records on
+    /// each run it claims.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
     /// The agents this runner can run: the ones its catalog declares.
     pub fn agents(&self) -> impl Iterator<Item = &str> {
         self.catalog.ids()
@@ -287,6 +295,16 @@ impl Runner {
                 .saturating_sub(self.worked(journal.history()));
             let Ok(answered) = tokio::time::timeout(left, self.model.complete(&request)).await
             else {
+                let lost = ModelCallFailed {
+                    model: request.model.clone(),
+                    cause: ModelFailureCause::WallTime,
+                    error: format!(
+                        "cut off after {} ms by the wall-time budget",
+                        left.as_millis()
+                    ),
+                    elapsed_ms: millis(started.elapsed()),
+                };
+                journal.record(StepEvent::ModelCallFailed(lost)).await?;
                 let reason = format!(
                     "budget exhausted: wall time (limit {} s) ran out while waiting for the model",
                     budget.max_wall_time.as_secs()
@@ -299,10 +317,19 @@ impl Runner {
                 "outcome" => if answered.is_ok() { "ok" } else { "error" }
             )
             .record(started.elapsed().as_secs_f64());
+            if let Err(e) = &answered {
+                let lost = ModelCallFailed {
+                    model: request.model.clone(),
+                    cause: failure_cause(e),
+                    error: e.to_string(),
+                    elapsed_ms: millis(started.elapsed()),
+                };
+                journal.record(StepEvent::ModelCallFailed(lost)).await?;
+            }
             let response = match answered {
                 Ok(response) => response,
                 Err(e) if e.is_transient() => {
-                    let failures = journal.history().model_failures() + 1;
+                    let failures = journal.history().model_failures();
                     let reason = e.to_string();
                     if self.worked(journal.history()) >= budget.max_wall_time {
                         let why = format!(
@@ -708,4 +735,20 @@ fn for_review(reason: String, result_raw: Option<String>) -> Completion {
         result_raw,
         errors: Vec::new(),
     }
+}
+
+/// The journaled cause of a failed model call.
+fn failure_cause(error: &ModelError) -> ModelFailureCause {
+    match error {
+        ModelError::RateLimited { .. } => ModelFailureCause::RateLimited,
+        ModelError::Unavailable(_) => ModelFailureCause::Unavailable,
+        ModelError::BadRequest(_) => ModelFailureCause::Rejected,
+        ModelError::Timeout => ModelFailureCause::Timeout,
+        ModelError::InvalidResponse(_) => ModelFailureCause::InvalidResponse,
+    }
+}
+
+/// `elapsed` in whole milliseconds.
+fn millis(elapsed: std::time::Duration) -> u64 {
+    u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
 }

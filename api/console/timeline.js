@@ -9,6 +9,7 @@ const TITLES = {
   model_turn: "Model turn",
   tool_intent: "Tool call",
   tool_result: "Tool result",
+  model_call_failed: "Model call failed",
   approval_requested: "Approval requested",
   approval_decided: "Approval decided",
   approval_expired: "Approval expired",
@@ -54,7 +55,12 @@ function body(ev) {
         p.budget && Object.keys(p.budget).length ? fold("Budget overrides", pretty(p.budget)) : null,
       ];
     case "claimed":
-      return [h("p", {}, "Worker ", h("code", { text: p.worker }), ` started attempt ${p.attempt}; lease until `, time(p.lease_expires_at), ".")];
+      return [h("p", {}, "Worker ", h("code", { text: p.worker }), ` started attempt ${p.attempt}`, p.mode ? ` in ${p.mode.replaceAll("_", " ")} mode` : "", "; lease until ", time(p.lease_expires_at), ".")];
+    case "model_call_failed":
+      return [
+        h("p", {}, h("code", { text: p.model || "the model" }), ` gave no turn (${String(p.cause).replaceAll("_", " ")}) after ${number(p.elapsed_ms)} ms; counted as a lost turn.`),
+        para(p.error, "muted"),
+      ];
     case "model_turn": {
       const calls = p.tool_calls || [];
       return [

@@ -255,6 +255,12 @@ pub struct InvestigationSummary {
     pub output_tokens: i64,
     /// Model cost so far, in US dollars.
     pub cost_usd: f64,
+    /// Model calls that produced no turn (timed out, rate-limited, failed,
+    /// or cut off by the wall-time budget).
+    pub lost_turns: i64,
+    /// The runtime mode (`dummy`, `dry_run`, `real`) of the worker that
+    /// last claimed it; `null` before its first claim.
+    pub mode: Option<String>,
     /// The approval request it waits on.
     pub waiting_on: Option<Uuid>,
 }
@@ -281,6 +287,8 @@ impl InvestigationSummary {
             input_tokens: inv.usage.input_tokens,
             output_tokens: inv.usage.output_tokens,
             cost_usd: inv.usage.cost_usd,
+            lost_turns: inv.usage.lost_turns,
+            mode: inv.mode.clone(),
             waiting_on: inv.waiting_on.map(|a| a.0),
         }
     }

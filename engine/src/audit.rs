@@ -56,6 +56,7 @@ impl Replay {
             EventBody::ModelTurn(_)
             | EventBody::ToolIntent(_)
             | EventBody::ToolResult(_)
+            | EventBody::ModelCallFailed(_)
             | EventBody::OperatorNote { .. } => return,
             EventBody::Completed { result, confidence }
             | EventBody::Reviewed {

@@ -21,6 +21,8 @@ wire_enum! {
         ToolIntent => "tool_intent",
         /// A tool call's outcome.
         ToolResult => "tool_result",
+        /// A model call that produced no turn (timeout, rate limit, outage).
+        ModelCallFailed => "model_call_failed",
         /// A high-impact call was parked for approval.
         ApprovalRequested => "approval_requested",
         /// An approver decided.
@@ -103,6 +105,40 @@ pub struct ModelTurn {
     pub cost_usd: f64,
 }
 
+/// Why a model call produced no turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelFailureCause {
+    /// No answer within the per-call timeout, after the client's retries.
+    Timeout,
+    /// The endpoint kept answering 429.
+    RateLimited,
+    /// The endpoint was unreachable or kept answering 5xx.
+    Unavailable,
+    /// The endpoint refused the request (4xx other than 429).
+    Rejected,
+    /// The answer was not a chat completion.
+    InvalidResponse,
+    /// The run's wall-time budget ran out while the call was in progress.
+    WallTime,
+}
+
+/// A model call that produced no turn. Counted in
+/// [`crate::Usage::lost_turns`]; the run goes on, retries later or ends, as
+/// the event after it says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelCallFailed {
+    /// The model asked; `None`: the endpoint's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The cause.
+    pub cause: ModelFailureCause,
+    /// The client's error, without credentials.
+    pub error: String,
+    /// How long the call (with its client retries) took, in milliseconds.
+    pub elapsed_ms: u64,
+}
+
 /// A tool call about to run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolIntent {
@@ -147,6 +183,8 @@ pub enum StepEvent {
     ToolIntent(ToolIntent),
     /// See [`ToolResult`].
     ToolResult(ToolResult),
+    /// See [`ModelCallFailed`].
+    ModelCallFailed(ModelCallFailed),
 }
 
 /// The typed body of an event: its kind and payload together.
@@ -174,6 +212,9 @@ pub enum EventBody {
         attempt: i32,
         /// When the new lease runs out.
         lease_expires_at: DateTime<Utc>,
+        /// The worker's runtime mode (`dummy`, `dry_run`, `real`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<String>,
     },
     /// See [`ModelTurn`].
     ModelTurn(ModelTurn),
@@ -181,6 +222,8 @@ pub enum EventBody {
     ToolIntent(ToolIntent),
     /// See [`ToolResult`].
     ToolResult(ToolResult),
+    /// See [`ModelCallFailed`].
+    ModelCallFailed(ModelCallFailed),
     /// A call was parked for approval.
     ApprovalRequested {
         /// The approval request.
@@ -305,6 +348,7 @@ impl From<StepEvent> for EventBody {
             StepEvent::ModelTurn(t) => EventBody::ModelTurn(t),
             StepEvent::ToolIntent(t) => EventBody::ToolIntent(t),
             StepEvent::ToolResult(t) => EventBody::ToolResult(t),
+            StepEvent::ModelCallFailed(f) => EventBody::ModelCallFailed(f),
         }
     }
 }
@@ -328,6 +372,7 @@ impl EventBody {
             EventBody::ModelTurn(_) => EventKind::ModelTurn,
             EventBody::ToolIntent(_) => EventKind::ToolIntent,
             EventBody::ToolResult(_) => EventKind::ToolResult,
+            EventBody::ModelCallFailed(_) => EventKind::ModelCallFailed,
             EventBody::ApprovalRequested { .. } => EventKind::ApprovalRequested,
             EventBody::ApprovalDecided { .. } => EventKind::ApprovalDecided,
             EventBody::ApprovalExpired { .. } => EventKind::ApprovalExpired,

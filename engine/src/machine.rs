@@ -79,6 +79,8 @@ pub enum Command {
     Claim {
         /// The claiming worker's id.
         worker: String,
+        /// Its runtime mode (`dummy`, `dry_run`, `real`), if it says.
+        mode: Option<String>,
         /// How long the lease lasts without a heartbeat.
         lease_for: Duration,
     },
@@ -491,7 +493,11 @@ pub fn transition(
     let n = &mut next;
     let decided = match command {
         Command::Dispatch(_) => Err(not_allowed("dispatch", cur)),
-        Command::Claim { worker, lease_for } => worker::claim(cur, n, worker, lease_for, now),
+        Command::Claim {
+            worker,
+            mode,
+            lease_for,
+        } => worker::claim(cur, n, worker, mode, lease_for, now),
         Command::Heartbeat { epoch, lease_for } => worker::heartbeat(cur, n, epoch, lease_for, now),
         Command::Checkpoint { epoch, events } => worker::checkpoint(cur, n, epoch, events, now),
         Command::AwaitApproval { epoch, request } => {

@@ -177,6 +177,7 @@ impl Run {
         let mut run = Run::dispatched();
         run.advance(Duration::seconds(1));
         run.apply(Command::Claim {
+            mode: None,
             worker: WORKER.to_owned(),
             lease_for: lease(),
         });
@@ -713,6 +714,7 @@ fn table_command(cmd: Cmd, fx: &Fixture) -> Command {
     match cmd {
         Cmd::Dispatch => Command::Dispatch(new_investigation(2)),
         Cmd::Claim => Command::Claim {
+            mode: None,
             worker: OTHER_WORKER.to_owned(),
             lease_for: lease(),
         },
@@ -1031,6 +1033,7 @@ fn checkpoint_with_stale_epoch_is_lease_lost() {
         not_before: None,
     });
     run.apply(Command::Claim {
+        mode: None,
         worker: OTHER_WORKER.to_owned(),
         lease_for: lease(),
     });
@@ -1136,6 +1139,7 @@ fn resuming_after_an_approval_is_a_new_claim_not_a_new_attempt() {
         comment: None,
     });
     let t = run.apply(Command::Claim {
+        mode: None,
         worker: OTHER_WORKER.to_owned(),
         lease_for: lease(),
     });
@@ -1161,6 +1165,7 @@ fn a_rescue_after_a_dead_letter_starts_the_next_attempt() {
     });
     assert_eq!((t.next.claims, t.next.attempt), (1, 2));
     let t = run.apply(Command::Claim {
+        mode: None,
         worker: OTHER_WORKER.to_owned(),
         lease_for: lease(),
     });
@@ -1184,6 +1189,7 @@ fn a_release_to_retry_later_is_a_failed_attempt_held_until_its_time() {
     ));
     run.advance(Duration::seconds(30));
     let t = run.apply(Command::Claim {
+        mode: None,
         worker: OTHER_WORKER.to_owned(),
         lease_for: lease(),
     });
@@ -1204,6 +1210,7 @@ fn release_requeues_and_the_next_claim_fences_the_previous_owner() {
     assert_eq!(t.next.lease_owner, None);
     assert_eq!(t.next.lease_epoch, first, "release does not bump the epoch");
     let t = run.apply(Command::Claim {
+        mode: None,
         worker: OTHER_WORKER.to_owned(),
         lease_for: lease(),
     });
@@ -1277,6 +1284,7 @@ fn reap_bumps_epoch_so_old_owner_is_fenced() {
         reason: "worker host replaced".to_owned(),
     });
     run.apply(Command::Claim {
+        mode: None,
         worker: OTHER_WORKER.to_owned(),
         lease_for: lease(),
     });
@@ -1774,6 +1782,7 @@ impl Op {
         match self {
             Op::Dispatch => Command::Dispatch(new_investigation(3)),
             Op::Claim { worker, lease_secs } => Command::Claim {
+                mode: None,
                 worker: format!("worker-{worker}"),
                 lease_for: Duration::seconds(*lease_secs),
             },
@@ -2168,6 +2177,7 @@ fn non_positive_lease_lengths_are_refused() {
     let run = Run::dispatched();
     for lease_for in [Duration::zero(), Duration::seconds(-5)] {
         let refused = run.try_apply(Command::Claim {
+            mode: None,
             worker: WORKER.to_owned(),
             lease_for,
         });

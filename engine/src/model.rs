@@ -200,6 +200,11 @@ pub struct Usage {
     pub output_tokens: i64,
     /// Estimated cost in US dollars, where the model config prices tokens.
     pub cost_usd: f64,
+    /// Model calls that produced no turn: timed out, rate-limited, failed
+    /// or cut off by the wall-time budget, each counted once after the
+    /// client's own retries (one `model_call_failed` event each).
+    #[serde(default)]
+    pub lost_turns: i64,
 }
 
 /// The investigation record: one row, changed only by [`crate::transition`].
@@ -257,6 +262,11 @@ pub struct Investigation {
     pub error: Option<String>,
     /// Tokens and cost consumed.
     pub usage: Usage,
+    /// The runtime mode (`dummy`, `dry_run`, `real`) of the worker that
+    /// last claimed it; `None` before its first claim (and on runs claimed
+    /// before modes were recorded). Each claim's own mode is in its
+    /// `claimed` event.
+    pub mode: Option<String>,
     /// Per-investigation budget overrides.
     pub budget: Budget,
     /// Dispatch time.

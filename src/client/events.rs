@@ -81,7 +81,8 @@ fn state_after(kind: EventKind) -> Option<(Status, Option<Phase>)> {
         EventKind::Claimed
         | EventKind::ModelTurn
         | EventKind::ToolIntent
-        | EventKind::ToolResult => pending(Phase::Running),
+        | EventKind::ToolResult
+        | EventKind::ModelCallFailed => pending(Phase::Running),
         EventKind::ApprovalRequested => pending(Phase::AwaitingApproval),
         EventKind::Completed | EventKind::Reviewed => Some((Status::Completed, None)),
         EventKind::ReviewRequired => Some((Status::ReviewRequired, None)),
@@ -300,7 +301,7 @@ mod tests {
             "created_at": "2026-11-25T03:23:05Z", "started_at": null,
             "updated_at": "2026-11-25T03:23:05Z", "finished_at": null, "duration_ms": null,
             "confidence": null, "attempt": 1, "claims": 1, "model_turns": 0, "input_tokens": 0,
-            "output_tokens": 0, "cost_usd": 0.0, "waiting_on": null, "prompt": "p",
+            "output_tokens": 0, "cost_usd": 0.0, "lost_turns": 0, "mode": null, "waiting_on": null, "prompt": "p",
             "result": null, "result_raw": null, "error": null, "budget": {},
             "lease": {"owner": null, "epoch": 1, "expires_at": null, "heartbeat_at": null},
             "last_seq": last_seq, "pending_approval": null

@@ -230,10 +230,13 @@ pub fn detail_text(d: &InvestigationDetail) -> String {
     line(
         "usage:",
         format!(
-            "{} model turns, {} input + {} output tokens, ${:.6}",
-            s.model_turns, s.input_tokens, s.output_tokens, s.cost_usd
+            "{} model turns ({} lost), {} input + {} output tokens, ${:.6}",
+            s.model_turns, s.lost_turns, s.input_tokens, s.output_tokens, s.cost_usd
         ),
     );
+    if let Some(mode) = &s.mode {
+        line("mode:", format!("claimed in {mode} mode"));
+    }
     if let Some(error) = &d.error {
         line("reason:", error.clone());
     }

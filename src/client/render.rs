@@ -151,8 +151,20 @@ fn event_summary(e: &EventView) -> String {
             format!("agent {agent_id}{case}: {}", clip(&prompt, 80))
         }
         EventBody::Claimed {
-            worker, attempt, ..
-        } => format!("attempt {attempt} by {worker}"),
+            worker,
+            attempt,
+            mode,
+            ..
+        } => format!(
+            "attempt {attempt} by {worker}{}",
+            mode.map_or_else(String::new, |m| format!(" in {m} mode"))
+        ),
+        EventBody::ModelCallFailed(failed) => format!(
+            "{} gave no turn after {} ms: {}",
+            failed.model.as_deref().unwrap_or("the model"),
+            failed.elapsed_ms,
+            clip(&failed.error, 80)
+        ),
         EventBody::ModelTurn(turn) => {
             let mut text = turn
                 .content

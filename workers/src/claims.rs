@@ -36,7 +36,12 @@ async fn claim(shared: &Arc<Shared>) -> vigil_engine::store::Result<Option<Inves
             chrono::Duration::from_std(settings.lease).unwrap_or(chrono::Duration::minutes(2));
         let claimed = shared
             .leases
-            .claim_next(&shared.serves, &settings.id, lease)
+            .claim_next(
+                &shared.serves,
+                &settings.id,
+                Some(shared.runner.mode().as_str()),
+                lease,
+            )
             .await;
         if let Err(Ok(Some(inv))) = tx.send(claimed) {
             // Nobody is waiting for it any more: give it back.

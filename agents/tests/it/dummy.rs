@@ -59,7 +59,7 @@ async fn start(d: &Dummy, prompt: &str) -> Investigation {
         .await
         .unwrap();
     d.store
-        .claim_next(&[], "worker-1", Span::seconds(60))
+        .claim_next(&[], "worker-1", None, Span::seconds(60))
         .await
         .unwrap()
         .unwrap()
@@ -81,7 +81,7 @@ async fn decide_and_finish(d: &Dummy, inv: &Investigation, decision: Decision) -
         .unwrap();
     let again = d
         .store
-        .claim_next(&[], "worker-2", Span::seconds(60))
+        .claim_next(&[], "worker-2", None, Span::seconds(60))
         .await
         .unwrap()
         .unwrap();

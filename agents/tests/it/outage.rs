@@ -54,9 +54,10 @@ impl Leases for FaultyLeases {
         &self,
         agents: &[String],
         worker: &str,
+        mode: Option<&str>,
         lease_for: Span,
     ) -> Result<Option<Investigation>> {
-        self.inner.claim_next(agents, worker, lease_for).await
+        self.inner.claim_next(agents, worker, mode, lease_for).await
     }
 
     async fn heartbeat(

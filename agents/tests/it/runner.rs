@@ -15,7 +15,9 @@ use vigil_agents::{
     AgentBudget, AgentConfig, Catalog, OpenAiConfig, OpenAiModel, RetryPolicy, Secret, ToolRegistry,
 };
 use vigil_agents::{Mode, Price};
-use vigil_engine::event::{EventKind, ModelTurn, StepEvent, ToolCall, ToolIntent, ToolResult};
+use vigil_engine::event::{
+    EventBody, EventKind, ModelFailureCause, ModelTurn, StepEvent, ToolCall, ToolIntent, ToolResult,
+};
 use vigil_engine::store::{DispatchRequest, Store};
 use vigil_engine::{Clock, Decision, Investigation, ManualClock, Status};
 
@@ -195,10 +197,14 @@ impl Fixture {
 
     pub async fn claim(&self, worker: &str) -> Investigation {
         self.store
-            .claim_next(&[], worker, LEASE)
+            .claim_next(&[], worker, None, LEASE)
             .await
             .unwrap()
             .expect("a queued run")
+    }
+
+    pub async fn events(&self, inv: &Investigation) -> Vec<vigil_engine::Event> {
+        self.store.events(inv.id, 0, 1000).await.unwrap()
     }
 
     pub async fn kinds(&self, inv: &Investigation) -> Vec<EventKind> {
@@ -731,7 +737,7 @@ pub async fn a_model_that_keeps_failing_backs_off_then_fails_naming_the_error(b:
         assert_eq!(back.attempt, n + 1, "each retry is a new attempt");
         assert!(
             fx.store
-                .claim_next(&[], "worker-1", LEASE)
+                .claim_next(&[], "worker-1", None, LEASE)
                 .await
                 .unwrap()
                 .is_none(),
@@ -752,6 +758,53 @@ pub async fn a_model_that_keeps_failing_backs_off_then_fails_naming_the_error(b:
         "{error}"
     );
     assert_eq!(fx.model.requests().len(), 5);
+    assert_eq!(
+        (done.usage.model_turns, done.usage.lost_turns),
+        (0, 5),
+        "every failed call is a lost turn"
+    );
+    fx.cleanup().await;
+}
+
+/// A model call that gives no turn (an outage, a rate limit) is journaled as
+/// `model_call_failed` with its cause and counted in `usage.lost_turns`;
+/// the turn that finally answers is the only one counted as a turn.
+pub async fn model_calls_that_give_no_turn_count_as_lost_turns(b: Backend) {
+    let fx = Fixture::new(b).await;
+    fx.model.push(Reply::status(503, "overloaded"));
+    fx.model.push(Reply::status(429, "slow down"));
+    fx.model.push(submit(VALID));
+    let runner = fx.runner(Mode::Real);
+    let mut inv = fx.start().await;
+    for _ in 0..2 {
+        let step = runner.run(&inv, &CancellationToken::new()).await.unwrap();
+        assert!(matches!(step, Step::RetryLater(_)), "{step:?}");
+        let back = fx.store.get(inv.id).await.unwrap();
+        fx.clock.advance(back.not_before.unwrap() - fx.clock.now());
+        inv = fx.claim("worker-1").await;
+    }
+    assert_eq!(
+        runner.run(&inv, &CancellationToken::new()).await.unwrap(),
+        Step::Completed
+    );
+    let done = fx.store.get(inv.id).await.unwrap();
+    assert_eq!((done.usage.model_turns, done.usage.lost_turns), (1, 2));
+    let causes: Vec<ModelFailureCause> = fx
+        .events(&done)
+        .await
+        .into_iter()
+        .filter_map(|e| match e.body() {
+            Ok(EventBody::ModelCallFailed(f)) => Some(f.cause),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        causes,
+        [
+            ModelFailureCause::Unavailable,
+            ModelFailureCause::RateLimited
+        ]
+    );
     fx.cleanup().await;
 }
 
@@ -1102,11 +1155,26 @@ pub async fn wall_time_bounds_a_model_call_in_progress(b: Backend) {
             .unwrap(),
         Step::ReviewRequired
     );
-    let error = fx.store.get(inv.id).await.unwrap().error.unwrap();
+    let done = fx.store.get(inv.id).await.unwrap();
+    let error = done.error.clone().unwrap();
     assert!(
         error.contains("wall time") && error.contains("waiting for the model"),
         "{error}"
     );
+    assert_eq!(
+        done.usage.lost_turns, 1,
+        "the call cut off by the budget is a lost turn"
+    );
+    let last_failure = fx
+        .events(&done)
+        .await
+        .into_iter()
+        .rev()
+        .find_map(|e| match e.body() {
+            Ok(EventBody::ModelCallFailed(f)) => Some(f.cause),
+            _ => None,
+        });
+    assert_eq!(last_failure, Some(ModelFailureCause::WallTime));
     fx.cleanup().await;
 }
 
@@ -1189,6 +1257,7 @@ on_both_stores!(
     lease_lost_mid_run_stops_without_another_call,
     an_unavailable_model_releases_the_run,
     a_model_that_keeps_failing_backs_off_then_fails_naming_the_error,
+    model_calls_that_give_no_turn_count_as_lost_turns,
     a_rate_limited_run_waits_out_the_retry_after,
     a_stopped_run_finishes_its_step_then_releases_itself,
     dry_run_previews_writes_and_runs_reads,

@@ -247,7 +247,7 @@ impl TestApp {
     pub async fn claim(&self, id: &str) -> Investigation {
         let inv = self
             .store
-            .claim_next(&[], "test-worker", chrono::Duration::seconds(60))
+            .claim_next(&[], "test-worker", None, chrono::Duration::seconds(60))
             .await
             .expect("claim")
             .expect("something to claim");

@@ -8,7 +8,8 @@ macro_rules! investigation_columns {
         "id, agent_id, prompt, requested_by, case_ref, idempotency_key, status, phase, \
          lease_owner, lease_epoch, lease_expires_at, heartbeat_at, attempt, last_seq, last_hash, \
          waiting_on, result, result_raw, confidence, error, model_turns, input_tokens, \
-         output_tokens, cost_usd, budget, created_at, started_at, updated_at, finished_at, claims, not_before"
+         output_tokens, cost_usd, budget, created_at, started_at, updated_at, finished_at, claims, not_before, \
+         lost_turns, mode"
     };
 }
 
@@ -92,23 +93,23 @@ pub const LIST_INVESTIGATIONS: &str = concat!(
 );
 pub const LIST_ORDER: &str = " ORDER BY created_at DESC, id DESC LIMIT ";
 
-/// Binds like [`UPDATE_INVESTIGATION`] for `1`..`24`, then the columns that
+/// Binds like [`UPDATE_INVESTIGATION`] for `1`..`26`, then the columns that
 /// never change: agent, prompt, requester, case, key, budget, creation time
-/// and request digest (`25`..`32`).
+/// and request digest (`27`..`34`).
 pub const INSERT_INVESTIGATION: &str = "INSERT INTO investigations (id, status, phase, \
      lease_owner, lease_epoch, lease_expires_at, heartbeat_at, attempt, last_seq, last_hash, \
      waiting_on, result, result_raw, confidence, error, model_turns, input_tokens, \
-     output_tokens, cost_usd, started_at, updated_at, finished_at, claims, not_before, agent_id, prompt, \
+     output_tokens, cost_usd, started_at, updated_at, finished_at, claims, not_before, lost_turns, mode, agent_id, prompt, \
      requested_by, case_ref, idempotency_key, budget, created_at, request_digest) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-     $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32) \
+     $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34) \
      ON CONFLICT (requested_by, idempotency_key) DO NOTHING";
 
 pub const UPDATE_INVESTIGATION: &str = "UPDATE investigations SET status = $2, phase = $3, \
      lease_owner = $4, lease_epoch = $5, lease_expires_at = $6, heartbeat_at = $7, attempt = $8, \
      last_seq = $9, last_hash = $10, waiting_on = $11, result = $12, result_raw = $13, \
      confidence = $14, error = $15, model_turns = $16, input_tokens = $17, output_tokens = $18, \
-     cost_usd = $19, started_at = $20, updated_at = $21, finished_at = $22, claims = $23, not_before = $24 WHERE id = $1";
+     cost_usd = $19, started_at = $20, updated_at = $21, finished_at = $22, claims = $23, not_before = $24, lost_turns = $25, mode = $26 WHERE id = $1";
 
 /// Appends log entries to `$table` (id column `$id`) from one array
 /// parameter per column, starting at `$a`, in seq order.
@@ -153,8 +154,8 @@ macro_rules! unnest_events {
 }
 
 /// One statement: [`UPDATE_INVESTIGATION`] only if the row still has the
-/// `last_seq` (`$25`), `lease_epoch` (`$26`), `lease_expires_at` (`$27`) and
-/// `heartbeat_at` (`$28`) it was read with, and the events (`$29`..`$37`)
+/// `last_seq` (`$27`), `lease_epoch` (`$28`), `lease_expires_at` (`$29`) and
+/// `heartbeat_at` (`$30`) it was read with, and the events (`$31`..`$39`)
 /// only if it was updated.
 /// Returns the number of rows updated (0 or 1).
 pub const UPDATE_INVESTIGATION_AND_APPEND_IF_UNCHANGED: &str = concat!(
@@ -162,67 +163,69 @@ pub const UPDATE_INVESTIGATION_AND_APPEND_IF_UNCHANGED: &str = concat!(
      lease_epoch = $5, lease_expires_at = $6, heartbeat_at = $7, attempt = $8, last_seq = $9, \
      last_hash = $10, waiting_on = $11, result = $12, result_raw = $13, confidence = $14, \
      error = $15, model_turns = $16, input_tokens = $17, output_tokens = $18, cost_usd = $19, \
-     started_at = $20, updated_at = $21, finished_at = $22, claims = $23, not_before = $24 WHERE id = $1 AND last_seq = $25 \
-     AND lease_epoch = $26 AND lease_expires_at IS NOT DISTINCT FROM $27 \
-     AND heartbeat_at IS NOT DISTINCT FROM $28 RETURNING id), appended AS (",
+     started_at = $20, updated_at = $21, finished_at = $22, claims = $23, not_before = $24, lost_turns = $25, mode = $26 WHERE id = $1 AND last_seq = $27 \
+     AND lease_epoch = $28 AND lease_expires_at IS NOT DISTINCT FROM $29 \
+     AND heartbeat_at IS NOT DISTINCT FROM $30 RETURNING id), appended AS (",
     unnest_events!(
-        "$29", "$30", "$31", "$32", "$33", "$34", "$35", "$36", "$37"
+        "$31", "$32", "$33", "$34", "$35", "$36", "$37", "$38", "$39"
     ),
     " WHERE EXISTS (SELECT 1 FROM updated) RETURNING 1) SELECT count(*) FROM updated"
 );
 
-/// As above for [`UPDATE_PROGRESS`]: compare on `$9`..`$12`, events `$13`..`$21`.
+/// As above for [`UPDATE_PROGRESS`]: compare on `$10`..`$13`, events `$14`..`$22`.
 pub const UPDATE_PROGRESS_AND_APPEND_IF_UNCHANGED: &str = concat!(
     "WITH updated AS (UPDATE investigations SET last_seq = $2, last_hash = $3, updated_at = $4, \
-     model_turns = $5, input_tokens = $6, output_tokens = $7, cost_usd = $8 WHERE id = $1 \
-     AND last_seq = $9 AND lease_epoch = $10 AND lease_expires_at IS NOT DISTINCT FROM $11 \
-     AND heartbeat_at IS NOT DISTINCT FROM $12 RETURNING id), appended AS (",
+     model_turns = $5, input_tokens = $6, output_tokens = $7, cost_usd = $8, lost_turns = $9 WHERE id = $1 \
+     AND last_seq = $10 AND lease_epoch = $11 AND lease_expires_at IS NOT DISTINCT FROM $12 \
+     AND heartbeat_at IS NOT DISTINCT FROM $13 RETURNING id), appended AS (",
     unnest_events!(
-        "$13", "$14", "$15", "$16", "$17", "$18", "$19", "$20", "$21"
+        "$14", "$15", "$16", "$17", "$18", "$19", "$20", "$21", "$22"
     ),
     " WHERE EXISTS (SELECT 1 FROM updated) RETURNING 1) SELECT count(*) FROM updated"
 );
 
-/// One statement: [`UPDATE_INVESTIGATION`] and the events (`$25`..`$33`).
+/// One statement: [`UPDATE_INVESTIGATION`] and the events (`$27`..`$35`).
 pub const UPDATE_INVESTIGATION_AND_APPEND: &str = concat!(
     "WITH updated AS (UPDATE investigations SET status = $2, phase = $3, lease_owner = $4, \
      lease_epoch = $5, lease_expires_at = $6, heartbeat_at = $7, attempt = $8, last_seq = $9, \
      last_hash = $10, waiting_on = $11, result = $12, result_raw = $13, confidence = $14, \
      error = $15, model_turns = $16, input_tokens = $17, output_tokens = $18, cost_usd = $19, \
-     started_at = $20, updated_at = $21, finished_at = $22, claims = $23, not_before = $24 WHERE id = $1 RETURNING id) ",
+     started_at = $20, updated_at = $21, finished_at = $22, claims = $23, not_before = $24, lost_turns = $25, mode = $26 WHERE id = $1 RETURNING id) ",
     unnest_events!(
-        "$25", "$26", "$27", "$28", "$29", "$30", "$31", "$32", "$33"
+        "$27", "$28", "$29", "$30", "$31", "$32", "$33", "$34", "$35"
     )
 );
 
-/// One statement: [`UPDATE_PROGRESS`] and the events (`$9`..`$17`).
+/// One statement: [`UPDATE_PROGRESS`] and the events (`$10`..`$18`).
 pub const UPDATE_PROGRESS_AND_APPEND: &str = concat!(
     "WITH updated AS (UPDATE investigations SET last_seq = $2, last_hash = $3, updated_at = $4, \
-     model_turns = $5, input_tokens = $6, output_tokens = $7, cost_usd = $8 WHERE id = $1 \
+     model_turns = $5, input_tokens = $6, output_tokens = $7, cost_usd = $8, lost_turns = $9 WHERE id = $1 \
      RETURNING id) ",
-    unnest_events!("$9", "$10", "$11", "$12", "$13", "$14", "$15", "$16", "$17")
+    unnest_events!(
+        "$10", "$11", "$12", "$13", "$14", "$15", "$16", "$17", "$18"
+    )
 );
 
 /// One statement: [`INSERT_INVESTIGATION`] and, only if it inserted, the
-/// events (`$33`..`$41`). Returns the number of investigations inserted.
+/// events (`$35`..`$43`). Returns the number of investigations inserted.
 pub const INSERT_INVESTIGATION_AND_APPEND: &str = concat!(
     "WITH inserted AS (INSERT INTO investigations (id, status, phase, \
      lease_owner, lease_epoch, lease_expires_at, heartbeat_at, attempt, last_seq, last_hash, \
      waiting_on, result, result_raw, confidence, error, model_turns, input_tokens, \
-     output_tokens, cost_usd, started_at, updated_at, finished_at, claims, not_before, agent_id, prompt, \
+     output_tokens, cost_usd, started_at, updated_at, finished_at, claims, not_before, lost_turns, mode, agent_id, prompt, \
      requested_by, case_ref, idempotency_key, budget, created_at, request_digest) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-     $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32) \
+     $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34) \
      ON CONFLICT (requested_by, idempotency_key) DO NOTHING RETURNING id), appended AS (",
     unnest_events!(
-        "$33", "$34", "$35", "$36", "$37", "$38", "$39", "$40", "$41"
+        "$35", "$36", "$37", "$38", "$39", "$40", "$41", "$42", "$43"
     ),
     " WHERE EXISTS (SELECT 1 FROM inserted) RETURNING 1) SELECT count(*) FROM inserted"
 );
 
 /// A checkpoint's update: the log tail and the usage counters, nothing indexed.
 pub const UPDATE_PROGRESS: &str = "UPDATE investigations SET last_seq = $2, last_hash = $3, \
-     updated_at = $4, model_turns = $5, input_tokens = $6, output_tokens = $7, cost_usd = $8 \
+     updated_at = $4, model_turns = $5, input_tokens = $6, output_tokens = $7, cost_usd = $8, lost_turns = $9 \
      WHERE id = $1";
 
 /// The two statements of one log table (see `vigil_engine::log`).

@@ -95,7 +95,9 @@ pub(crate) fn investigation(row: &PgRow) -> Result<Investigation> {
             input_tokens: col(row, "input_tokens")?,
             output_tokens: col(row, "output_tokens")?,
             cost_usd: col(row, "cost_usd")?,
+            lost_turns: col(row, "lost_turns")?,
         },
+        mode: col(row, "mode")?,
         budget: serde_json::from_value(budget)
             .map_err(|e| Error::corrupt(format!("bad budget: {e}")))?,
         created_at: col(row, "created_at")?,

@@ -30,7 +30,7 @@ impl PgTx {
 
 pub(crate) type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
 
-/// Binds every mutable column (`$1` id, `$2`..`$24`), as in [`q::UPDATE_INVESTIGATION`].
+/// Binds every mutable column (`$1` id, `$2`..`$26`), as in [`q::UPDATE_INVESTIGATION`].
 pub(crate) fn bind_full<'q>(sql: &'static str, inv: &'q Investigation) -> PgQuery<'q> {
     sqlx::query(sql)
         .bind(inv.id.0)
@@ -57,9 +57,11 @@ pub(crate) fn bind_full<'q>(sql: &'static str, inv: &'q Investigation) -> PgQuer
         .bind(inv.finished_at)
         .bind(inv.claims)
         .bind(inv.not_before)
+        .bind(inv.usage.lost_turns)
+        .bind(&inv.mode)
 }
 
-/// Binds the progress columns (`$1` id, `$2`..`$8`), as in [`q::UPDATE_PROGRESS`].
+/// Binds the progress columns (`$1` id, `$2`..`$9`), as in [`q::UPDATE_PROGRESS`].
 pub(crate) fn bind_progress<'q>(sql: &'static str, inv: &'q Investigation) -> PgQuery<'q> {
     sqlx::query(sql)
         .bind(inv.id.0)
@@ -70,6 +72,7 @@ pub(crate) fn bind_progress<'q>(sql: &'static str, inv: &'q Investigation) -> Pg
         .bind(inv.usage.input_tokens)
         .bind(inv.usage.output_tokens)
         .bind(inv.usage.cost_usd)
+        .bind(inv.usage.lost_turns)
 }
 
 /// Events as one array per column, for `UNNEST`.

@@ -9,7 +9,8 @@ macro_rules! investigation_columns {
         "id, agent_id, prompt, requested_by, case_ref, idempotency_key, status, phase, \
          lease_owner, lease_epoch, lease_expires_at, heartbeat_at, attempt, last_seq, last_hash, \
          waiting_on, result, result_raw, confidence, error, model_turns, input_tokens, \
-         output_tokens, cost_usd, budget, created_at, started_at, updated_at, finished_at, claims, not_before"
+         output_tokens, cost_usd, budget, created_at, started_at, updated_at, finished_at, claims, not_before, \
+         lost_turns, mode"
     };
 }
 
@@ -90,23 +91,23 @@ pub const LIST_INVESTIGATIONS: &str = concat!(
 );
 pub const LIST_ORDER: &str = " ORDER BY created_at DESC, id DESC LIMIT ";
 
-/// Binds like [`UPDATE_INVESTIGATION`] for `1`..`24`, then the columns that
+/// Binds like [`UPDATE_INVESTIGATION`] for `1`..`26`, then the columns that
 /// never change: agent, prompt, requester, case, key, budget, creation time
-/// and request digest (`25`..`32`).
+/// and request digest (`27`..`34`).
 pub const INSERT_INVESTIGATION: &str = "INSERT INTO investigations (id, status, phase, \
      lease_owner, lease_epoch, lease_expires_at, heartbeat_at, attempt, last_seq, last_hash, \
      waiting_on, result, result_raw, confidence, error, model_turns, input_tokens, \
-     output_tokens, cost_usd, started_at, updated_at, finished_at, claims, not_before, agent_id, prompt, \
+     output_tokens, cost_usd, started_at, updated_at, finished_at, claims, not_before, lost_turns, mode, agent_id, prompt, \
      requested_by, case_ref, idempotency_key, budget, created_at, request_digest) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-     ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32) \
+     ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34) \
      ON CONFLICT (requested_by, idempotency_key) DO NOTHING";
 
 pub const UPDATE_INVESTIGATION: &str = "UPDATE investigations SET status = ?2, phase = ?3, \
      lease_owner = ?4, lease_epoch = ?5, lease_expires_at = ?6, heartbeat_at = ?7, attempt = ?8, \
      last_seq = ?9, last_hash = ?10, waiting_on = ?11, result = ?12, result_raw = ?13, \
      confidence = ?14, error = ?15, model_turns = ?16, input_tokens = ?17, output_tokens = ?18, \
-     cost_usd = ?19, started_at = ?20, updated_at = ?21, finished_at = ?22, claims = ?23, not_before = ?24 WHERE id = ?1";
+     cost_usd = ?19, started_at = ?20, updated_at = ?21, finished_at = ?22, claims = ?23, not_before = ?24, lost_turns = ?25, mode = ?26 WHERE id = ?1";
 
 /// [`UPDATE_INVESTIGATION`], only if the row still has the `last_seq`,
 /// `lease_epoch`, `lease_expires_at` and `heartbeat_at` it was read with.
@@ -114,19 +115,19 @@ pub const UPDATE_INVESTIGATION_IF_UNCHANGED: &str = "UPDATE investigations SET s
      phase = ?3, lease_owner = ?4, lease_epoch = ?5, lease_expires_at = ?6, heartbeat_at = ?7, \
      attempt = ?8, last_seq = ?9, last_hash = ?10, waiting_on = ?11, result = ?12, \
      result_raw = ?13, confidence = ?14, error = ?15, model_turns = ?16, input_tokens = ?17, \
-     output_tokens = ?18, cost_usd = ?19, started_at = ?20, updated_at = ?21, finished_at = ?22, claims = ?23, not_before = ?24 \
-     WHERE id = ?1 AND last_seq = ?25 AND lease_epoch = ?26 AND lease_expires_at IS ?27 \
-     AND heartbeat_at IS ?28";
+     output_tokens = ?18, cost_usd = ?19, started_at = ?20, updated_at = ?21, finished_at = ?22, claims = ?23, not_before = ?24, lost_turns = ?25, mode = ?26 \
+     WHERE id = ?1 AND last_seq = ?27 AND lease_epoch = ?28 AND lease_expires_at IS ?29 \
+     AND heartbeat_at IS ?30";
 
 /// [`UPDATE_PROGRESS`], only if the row is unchanged (as above).
 pub const UPDATE_PROGRESS_IF_UNCHANGED: &str = "UPDATE investigations SET last_seq = ?2, \
      last_hash = ?3, updated_at = ?4, model_turns = ?5, input_tokens = ?6, output_tokens = ?7, \
-     cost_usd = ?8 WHERE id = ?1 AND last_seq = ?9 AND lease_epoch = ?10 AND lease_expires_at IS ?11 \
-     AND heartbeat_at IS ?12";
+     cost_usd = ?8, lost_turns = ?9 WHERE id = ?1 AND last_seq = ?10 AND lease_epoch = ?11 AND lease_expires_at IS ?12 \
+     AND heartbeat_at IS ?13";
 
 /// A checkpoint's update: the log tail and the usage counters, nothing indexed.
 pub const UPDATE_PROGRESS: &str = "UPDATE investigations SET last_seq = ?2, last_hash = ?3, \
-     updated_at = ?4, model_turns = ?5, input_tokens = ?6, output_tokens = ?7, cost_usd = ?8 \
+     updated_at = ?4, model_turns = ?5, input_tokens = ?6, output_tokens = ?7, cost_usd = ?8, lost_turns = ?9 \
      WHERE id = ?1";
 
 /// The two statements of one log table (see `vigil_engine::log`): append one

@@ -35,7 +35,7 @@ impl SqliteTx {
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>;
 
-/// Binds every mutable column (`?1` id, `?2`..`?24`), as in [`q::UPDATE_INVESTIGATION`].
+/// Binds every mutable column (`?1` id, `?2`..`?26`), as in [`q::UPDATE_INVESTIGATION`].
 fn bind_full<'q>(sql: &'static str, inv: &'q Investigation) -> SqliteQuery<'q> {
     sqlx::query(sql)
         .bind(inv.id.to_string())
@@ -62,9 +62,11 @@ fn bind_full<'q>(sql: &'static str, inv: &'q Investigation) -> SqliteQuery<'q> {
         .bind(opt_micros(inv.finished_at))
         .bind(inv.claims)
         .bind(opt_micros(inv.not_before))
+        .bind(inv.usage.lost_turns)
+        .bind(&inv.mode)
 }
 
-/// Binds the progress columns (`?1` id, `?2`..`?8`), as in [`q::UPDATE_PROGRESS`].
+/// Binds the progress columns (`?1` id, `?2`..`?9`), as in [`q::UPDATE_PROGRESS`].
 fn bind_progress<'q>(sql: &'static str, inv: &'q Investigation) -> SqliteQuery<'q> {
     sqlx::query(sql)
         .bind(inv.id.to_string())
@@ -75,6 +77,7 @@ fn bind_progress<'q>(sql: &'static str, inv: &'q Investigation) -> SqliteQuery<'
         .bind(inv.usage.input_tokens)
         .bind(inv.usage.output_tokens)
         .bind(inv.usage.cost_usd)
+        .bind(inv.usage.lost_turns)
 }
 
 impl SqliteTx {

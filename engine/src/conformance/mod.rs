@@ -119,6 +119,7 @@ macro_rules! conformance_tests {
             dispatch_rejects_bad_input_and_writes_nothing,
             claim_takes_oldest_queued_for_requested_agents,
             claim_never_takes_running_or_awaiting_rows,
+            a_claim_records_the_workers_mode,
             claim_skips_rows_whose_not_before_is_in_the_future,
             concurrent_claimers_claim_each_row_exactly_once,
             refused_commands_leave_no_lock_behind,

@@ -54,7 +54,7 @@ pub async fn dispatch<S: Store>(store: &S, agent: &str) -> Investigation {
 pub async fn claimed<S: Store>(store: &S, agent: &str) -> Investigation {
     let inv = dispatch(store, agent).await;
     let claimed = store
-        .claim_next(&[agent.to_owned()], "worker-a", LEASE)
+        .claim_next(&[agent.to_owned()], "worker-a", None, LEASE)
         .await
         .expect("claim")
         .expect("something to claim");

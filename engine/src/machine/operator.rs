@@ -48,6 +48,7 @@ pub(super) fn dispatch(
         confidence: None,
         error: None,
         usage: Usage::default(),
+        mode: None,
         budget: new.budget.clone(),
         created_at: now,
         started_at: None,

@@ -12,10 +12,14 @@ use crate::event::{EventBody, StepEvent};
 use crate::model::{Investigation, Phase, Status};
 use crate::result::Completion;
 
+/// The runtime modes a worker may claim in.
+const MODES: [&str; 3] = ["dummy", "dry_run", "real"];
+
 pub(super) fn claim(
     cur: &Investigation,
     next: &mut Investigation,
     worker: String,
+    mode: Option<String>,
     lease_for: Duration,
     now: DateTime<Utc>,
 ) -> Result<Decided, TransitionError> {
@@ -23,6 +27,12 @@ pub(super) fn claim(
         return Err(not_allowed("claim", cur));
     }
     require_text("worker", &worker)?;
+    if let Some(mode) = mode.as_deref().filter(|m| !MODES.contains(m)) {
+        return Err(TransitionError::InvalidInput {
+            field: "mode",
+            message: format!("must be one of {}, not `{mode}`", MODES.join(", ")),
+        });
+    }
     require_positive("lease_for", lease_for)?;
     next.phase = Some(Phase::Running);
     next.lease_epoch += 1;
@@ -34,10 +44,12 @@ pub(super) fn claim(
     next.lease_expires_at = Some(now + lease_for);
     next.heartbeat_at = Some(now);
     next.started_at.get_or_insert(now);
+    next.mode.clone_from(&mode);
     let body = EventBody::Claimed {
         worker: worker.clone(),
         attempt: next.attempt,
         lease_expires_at: now + lease_for,
+        mode,
     };
     Ok(Decided::event(body, worker))
 }
@@ -71,11 +83,15 @@ pub(super) fn checkpoint(
         });
     }
     for event in &events {
-        if let StepEvent::ModelTurn(turn) = event {
-            next.usage.model_turns += 1;
-            next.usage.input_tokens += turn.input_tokens.max(0);
-            next.usage.output_tokens += turn.output_tokens.max(0);
-            next.usage.cost_usd += turn.cost_usd.max(0.0);
+        match event {
+            StepEvent::ModelTurn(turn) => {
+                next.usage.model_turns += 1;
+                next.usage.input_tokens += turn.input_tokens.max(0);
+                next.usage.output_tokens += turn.output_tokens.max(0);
+                next.usage.cost_usd += turn.cost_usd.max(0.0);
+            }
+            StepEvent::ModelCallFailed(_) => next.usage.lost_turns += 1,
+            StepEvent::ToolIntent(_) | StepEvent::ToolResult(_) => {}
         }
     }
     Ok(Decided {

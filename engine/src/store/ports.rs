@@ -38,11 +38,14 @@ pub trait Leases: Send + Sync {
     /// Claims the oldest queued investigation of one of `agents` (any agent
     /// when empty): epoch + 1, attempt + 1, lease until now + `lease_for`.
     /// Never claims a running or awaiting row; each queued row is claimed by
-    /// exactly one caller. Returns the claimed record with its new epoch.
+    /// exactly one caller. `mode` is the claiming worker's runtime mode
+    /// (`dummy`, `dry_run`, `real`), recorded on the run and in its
+    /// `claimed` event. Returns the claimed record with its new epoch.
     async fn claim_next(
         &self,
         agents: &[String],
         worker: &str,
+        mode: Option<&str>,
         lease_for: Duration,
     ) -> Result<Option<Investigation>>;
 

@@ -418,6 +418,7 @@ impl<B: Backend> Leases for TransactionalStore<B> {
         &self,
         agents: &[String],
         worker: &str,
+        mode: Option<&str>,
         lease_for: Duration,
     ) -> Result<Option<Investigation>> {
         let now = self.now();
@@ -429,6 +430,7 @@ impl<B: Backend> Leases for TransactionalStore<B> {
         };
         let command = Command::Claim {
             worker: worker.to_owned(),
+            mode: mode.map(str::to_owned),
             lease_for,
         };
         let decided = self.decide_in_at(&mut tx, &current, command, now).await;

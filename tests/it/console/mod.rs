@@ -357,6 +357,7 @@ async fn console_runs_an_investigation_from_dispatch_through_approval_rescue_rev
         .claim_next(
             &["triage-later".to_owned()],
             "console-test:worker-that-dies",
+            None,
             chrono::TimeDelta::seconds(1),
         )
         .await
@@ -450,6 +451,7 @@ async fn console_runs_an_investigation_from_dispatch_through_approval_rescue_rev
         .claim_next(
             &["triage-later".to_owned()],
             "console-test:grader",
+            None,
             chrono::TimeDelta::seconds(60),
         )
         .await

@@ -53,7 +53,7 @@ async fn park_on_approval(store: &dyn Store, prompt: &str) -> (InvestigationId, 
         .investigation
         .id;
     let inv = store
-        .claim_next(&[], "test-worker", chrono::Duration::seconds(60))
+        .claim_next(&[], "test-worker", None, chrono::Duration::seconds(60))
         .await
         .unwrap()
         .expect("something to claim");

@@ -138,7 +138,7 @@ async fn cancelled_calls_never_swallow_acknowledged_writes() {
         .unwrap();
     let id = small.dispatch(request("a")).await.unwrap().investigation.id;
     let claimed = small
-        .claim_next(&["a".to_owned()], "w", chrono::Duration::minutes(10))
+        .claim_next(&["a".to_owned()], "w", None, chrono::Duration::minutes(10))
         .await
         .unwrap()
         .unwrap();
@@ -158,7 +158,7 @@ async fn cancelled_calls_never_swallow_acknowledged_writes() {
         // ROLLBACK), cancelled after its first poll (which sends the
         // BEGIN) or at a later point.
         let nobody = ["nobody".to_owned()];
-        let claim = small.claim_next(&nobody, "w", chrono::Duration::minutes(1));
+        let claim = small.claim_next(&nobody, "w", None, chrono::Duration::minutes(1));
         if i % 2 == 0 {
             let _ = futures::FutureExt::now_or_never(claim);
         } else {
@@ -174,7 +174,12 @@ async fn cancelled_calls_never_swallow_acknowledged_writes() {
         }
     }
     let _ = small
-        .claim_next(&["nobody".to_owned()], "w", chrono::Duration::minutes(1))
+        .claim_next(
+            &["nobody".to_owned()],
+            "w",
+            None,
+            chrono::Duration::minutes(1),
+        )
         .await;
     small.backend().close().await;
     // Read through another handle: every acknowledged event is there.
@@ -219,13 +224,21 @@ async fn lease_expiry_follows_the_database_clock_not_each_process() {
     let lease = chrono::Duration::minutes(2);
 
     a.dispatch(request("triage")).await.unwrap();
-    let held = a.claim_next(&[], "worker-a", lease).await.unwrap().unwrap();
+    let held = a
+        .claim_next(&[], "worker-a", None, lease)
+        .await
+        .unwrap()
+        .unwrap();
     // The process whose clock runs ahead does not think A's lease ran out.
     assert!(b.reap(100).await.unwrap().is_empty(), "reaped a live lease");
     // And a lease B grants is not already past for A, nor renewable by A
     // after it ran out by the database's clock.
     b.dispatch(request("triage")).await.unwrap();
-    let granted = b.claim_next(&[], "worker-b", lease).await.unwrap().unwrap();
+    let granted = b
+        .claim_next(&[], "worker-b", None, lease)
+        .await
+        .unwrap()
+        .unwrap();
     let a_now = vigil_engine::store::backend::Backend::clock(a.backend()).now();
     assert!(
         granted.lease_expires_at.unwrap() > a_now,

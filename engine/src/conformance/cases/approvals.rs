@@ -67,7 +67,7 @@ pub async fn approval_decision_requeues_and_records_decider<H: Harness>(h: &H) {
         (EventKind::ApprovalDecided, "alice")
     );
     let again = store
-        .claim_next(&[], "worker-b", LEASE)
+        .claim_next(&[], "worker-b", None, LEASE)
         .await
         .unwrap()
         .unwrap();

@@ -12,13 +12,18 @@ pub async fn claim_takes_oldest_queued_for_requested_agents<H: Harness>(h: &H) {
     let c = dispatch(&store, "triage").await;
 
     let got = store
-        .claim_next(&["phishing".to_owned()], "w1", LEASE)
+        .claim_next(&["phishing".to_owned()], "w1", None, LEASE)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(got.id, b.id);
     let got = store
-        .claim_next(&["triage".to_owned(), "malware".to_owned()], "w1", LEASE)
+        .claim_next(
+            &["triage".to_owned(), "malware".to_owned()],
+            "w1",
+            None,
+            LEASE,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -35,9 +40,74 @@ pub async fn claim_takes_oldest_queued_for_requested_agents<H: Harness>(h: &H) {
         [EventKind::Dispatched, EventKind::Claimed]
     );
 
-    let got = store.claim_next(&[], "w1", LEASE).await.unwrap().unwrap();
+    let got = store
+        .claim_next(&[], "w1", None, LEASE)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got.id, c.id, "an empty agent list claims any agent");
-    assert!(store.claim_next(&[], "w1", LEASE).await.unwrap().is_none());
+    assert!(
+        store
+            .claim_next(&[], "w1", None, LEASE)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    h.cleanup(store).await;
+}
+
+/// A claim records the claiming worker's runtime mode on the run and in its
+/// `claimed` event; a later claim in another mode says so; an unknown mode
+/// is refused, naming the field, and claims nothing.
+pub async fn a_claim_records_the_workers_mode<H: Harness>(h: &H) {
+    let (store, _) = setup(h).await;
+    let inv = dispatch(&store, "triage").await;
+    match store.claim_next(&[], "w1", Some("yolo"), LEASE).await {
+        Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "mode"),
+        other => panic!("expected InvalidInput(mode), got {other:?}"),
+    }
+    let untouched = store.get(inv.id).await.unwrap();
+    assert_eq!(
+        (untouched.phase, untouched.last_seq),
+        (Some(Phase::Queued), 1)
+    );
+
+    let got = store
+        .claim_next(&[], "w1", Some("dry_run"), LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.mode.as_deref(), Some("dry_run"));
+    assert_eq!(
+        store.get(inv.id).await.unwrap().mode.as_deref(),
+        Some("dry_run")
+    );
+    store
+        .release(inv.id, got.lease_epoch, "shutdown", None)
+        .await
+        .unwrap();
+    let again = store
+        .claim_next(&[], "w2", Some("real"), LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.get(inv.id).await.unwrap().mode.as_deref(),
+        Some("real")
+    );
+    let modes: Vec<Option<String>> = all_events(&store, &again)
+        .await
+        .into_iter()
+        .filter_map(|e| match e.body() {
+            Ok(EventBody::Claimed { mode, .. }) => Some(mode),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        modes,
+        [Some("dry_run".to_owned()), Some("real".to_owned())],
+        "each claim's own mode is in its event"
+    );
     h.cleanup(store).await;
 }
 
@@ -51,9 +121,19 @@ pub async fn claim_never_takes_running_or_awaiting_rows<H: Harness>(h: &H) {
         .await_approval(awaiting.id, awaiting.lease_epoch, draft)
         .await
         .unwrap();
-    assert!(store.claim_next(&[], "w2", LEASE).await.unwrap().is_none());
+    assert!(
+        store
+            .claim_next(&[], "w2", None, LEASE)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let queued = dispatch(&store, "triage").await;
-    let got = store.claim_next(&[], "w2", LEASE).await.unwrap().unwrap();
+    let got = store
+        .claim_next(&[], "w2", None, LEASE)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got.id, queued.id);
     assert_eq!(
         store.get(running.id).await.unwrap().lease_owner.as_deref(),
@@ -85,7 +165,7 @@ pub async fn refused_commands_leave_no_lock_behind<H: Harness>(h: &H) {
         assert_invalid_transition(a);
         assert_invalid_transition(b);
         assert_invalid_transition(c);
-        let got = store.claim_next(&[], "w", LEASE).await.unwrap();
+        let got = store.claim_next(&[], "w", None, LEASE).await.unwrap();
         assert_eq!(
             got.map(|i| i.id),
             Some(inv.id),
@@ -112,7 +192,7 @@ pub async fn concurrent_claimers_claim_each_row_exactly_once<H: Harness>(h: &H) 
             tokio::spawn(async move {
                 let mut mine = Vec::new();
                 while let Some(inv) = store
-                    .claim_next(&[], &format!("worker-{w}"), LEASE)
+                    .claim_next(&[], &format!("worker-{w}"), None, LEASE)
                     .await
                     .expect("claim")
                 {
@@ -197,21 +277,35 @@ pub async fn claim_skips_rows_whose_not_before_is_in_the_future<H: Harness>(h: &
     assert_eq!(released.not_before, Some(retry_at));
     assert_eq!(store.get(inv.id).await.unwrap().not_before, Some(retry_at));
 
-    let got = store.claim_next(&[], "w2", LEASE).await.unwrap().unwrap();
+    let got = store
+        .claim_next(&[], "w2", None, LEASE)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got.id, later.id, "the younger row is claimed first");
     clock.advance(Duration::seconds(29));
     let only = ["triage".to_owned()];
     assert!(
         store
-            .claim_next(&only, "w2", LEASE)
+            .claim_next(&only, "w2", None, LEASE)
             .await
             .unwrap()
             .is_none()
     );
-    assert!(store.claim_next(&[], "w2", LEASE).await.unwrap().is_none());
+    assert!(
+        store
+            .claim_next(&[], "w2", None, LEASE)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     clock.advance(Duration::seconds(1));
-    let again = store.claim_next(&only, "w2", LEASE).await.unwrap().unwrap();
+    let again = store
+        .claim_next(&only, "w2", None, LEASE)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(again.id, inv.id);
     assert_eq!(
         (again.not_before, again.claims, again.attempt),

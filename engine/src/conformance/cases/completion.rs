@@ -43,7 +43,13 @@ pub async fn complete_with_invalid_result_keeps_raw_and_requires_review<H: Harne
         }
         other => panic!("unexpected {other:?}"),
     }
-    assert!(store.claim_next(&[], "w", LEASE).await.unwrap().is_none());
+    assert!(
+        store
+            .claim_next(&[], "w", None, LEASE)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     let graded: serde_json::Value = serde_json::from_str(&valid_result()).unwrap();
     let review = ReviewInput {
@@ -104,7 +110,7 @@ pub async fn release_requeues_without_dead_letter<H: Harness>(h: &H) {
     clock.advance(Duration::minutes(5));
     assert!(store.reap(100).await.unwrap().is_empty());
     let again = store
-        .claim_next(&[], "worker-b", LEASE)
+        .claim_next(&[], "worker-b", None, LEASE)
         .await
         .unwrap()
         .unwrap();

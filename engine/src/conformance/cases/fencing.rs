@@ -16,19 +16,28 @@ pub async fn checkpoint_appends_events_in_order_and_accumulates_usage<H: Harness
         .checkpoint(inv.id, 1, vec![result("c1")])
         .await
         .unwrap();
+    let lost = StepEvent::ModelCallFailed(ModelCallFailed {
+        model: Some("m".to_owned()),
+        cause: ModelFailureCause::Timeout,
+        error: "model call timed out".to_owned(),
+        elapsed_ms: 60_000,
+    });
+    store.checkpoint(inv.id, 1, vec![lost]).await.unwrap();
     store
         .checkpoint(inv.id, 1, vec![model_turn("c2")])
         .await
         .unwrap();
     let got = store.get(inv.id).await.unwrap();
-    assert_eq!(got.last_seq, 6);
+    assert_eq!(got.last_seq, 7);
     assert_eq!(
         (
             got.usage.model_turns,
             got.usage.input_tokens,
-            got.usage.output_tokens
+            got.usage.output_tokens,
+            got.usage.lost_turns
         ),
-        (2, 240, 60)
+        (2, 240, 60, 1),
+        "a call that gave no turn is counted as lost, not as a turn"
     );
     assert_eq!(
         kinds(&store, &inv).await,
@@ -38,6 +47,7 @@ pub async fn checkpoint_appends_events_in_order_and_accumulates_usage<H: Harness
             EventKind::ModelTurn,
             EventKind::ToolIntent,
             EventKind::ToolResult,
+            EventKind::ModelCallFailed,
             EventKind::ModelTurn
         ]
     );
@@ -74,7 +84,7 @@ pub async fn checkpoint_is_fenced_after_reap_and_after_rescue<H: Harness>(h: &H)
     assert_eq!(rescued.lease_epoch, 3);
     assert_lease_lost(store.checkpoint(inv.id, 1, vec![intent("c1")]).await);
     let again = store
-        .claim_next(&[], "worker-b", LEASE)
+        .claim_next(&[], "worker-b", None, LEASE)
         .await
         .unwrap()
         .unwrap();
@@ -197,7 +207,11 @@ pub async fn writes_through_another_handle_are_never_overwritten<H: Harness>(h: 
     b.rescue(inv.id, "oncall", "worker host lost")
         .await
         .unwrap();
-    let again = b.claim_next(&[], "worker-b", LEASE).await.unwrap().unwrap();
+    let again = b
+        .claim_next(&[], "worker-b", None, LEASE)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(again.lease_epoch, 4);
     let before = all_events(&a, &inv).await;
     assert_lease_lost(a.checkpoint(inv.id, 1, vec![model_turn("zombie")]).await);
@@ -261,7 +275,7 @@ pub async fn failed_write_leaves_nothing_half_written<H: Harness>(h: &H) {
         .await
         .unwrap();
     let again = store
-        .claim_next(&[], "worker-b", LEASE)
+        .claim_next(&[], "worker-b", None, LEASE)
         .await
         .unwrap()
         .unwrap();

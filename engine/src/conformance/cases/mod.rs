@@ -38,7 +38,7 @@ mod prelude {
     pub(super) use super::completion::{invalid_completion, valid_completion, valid_result};
     pub use crate::approval::{ApprovalStatus, Decision};
     pub use crate::clock::Clock;
-    pub use crate::event::{EventBody, EventKind};
+    pub use crate::event::{EventBody, EventKind, ModelCallFailed, ModelFailureCause, StepEvent};
     pub use crate::log::{GENESIS, Problem};
     pub use crate::model::{InvestigationId, Phase, Status};
     pub use crate::result::Completion;

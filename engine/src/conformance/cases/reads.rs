@@ -19,7 +19,7 @@ pub async fn list_filters_and_paginates_newest_first<H: Harness>(h: &H) {
     // Claim the three oldest "triage" rows.
     for _ in 0..3 {
         store
-            .claim_next(&["triage".to_owned()], "w", LEASE)
+            .claim_next(&["triage".to_owned()], "w", None, LEASE)
             .await
             .unwrap();
     }

@@ -8,7 +8,7 @@ pub async fn reap_touches_only_expired_running_rows<H: Harness>(h: &H) {
     let short = claimed(&store, "triage").await;
     dispatch(&store, "triage").await;
     let long = store
-        .claim_next(&[], "worker-b", Duration::minutes(5))
+        .claim_next(&[], "worker-b", None, Duration::minutes(5))
         .await
         .unwrap()
         .unwrap();
