@@ -50,6 +50,7 @@ pub const FILES: &[MigrationFile] = mirrored![
     3 "0003" "receipts",
     4 "0004" "runs",
     5 "0005" "approval_mode",
+    7 "0007" "cases",
 ];
 
 fn migrator(sql: impl Fn(&MigrationFile) -> &'static str) -> Migrator {
