@@ -29,6 +29,10 @@ pub mod store;
 pub mod conformance;
 
 pub use approval::{ApprovalId, ApprovalRequest, ApprovalStatus, Decision};
+pub use case::{
+    Case, CaseCommand, CaseEvent, CaseId, CaseLog, CaseNumber, CaseStatus, CaseTransition,
+    Disposition, Severity,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{Event, EventBody, EventKind, InvestigationLog, StepEvent};
 pub use machine::{Command, Transition, TransitionError, transition};

@@ -38,6 +38,15 @@ wire_enum! {
     }
 }
 
+// `wire_enum!` derives no `Default`.
+#[allow(clippy::derivable_impls)]
+impl Default for EvidenceKind {
+    /// `other`.
+    fn default() -> Self {
+        EvidenceKind::Other
+    }
+}
+
 /// An evidence item of a case. Its content is either stored in the
 /// database (`uri` is `None`) or kept elsewhere at `uri`; either way
 /// `sha256` and `size_bytes` describe the content, and stored content never

@@ -74,14 +74,6 @@ pub struct NewCase {
     pub alert_ids: Vec<String>,
 }
 
-// `wire_enum!` derives no `Default`; a new case is `medium` unless said.
-#[allow(clippy::derivable_impls)]
-impl Default for Severity {
-    fn default() -> Self {
-        Severity::Medium
-    }
-}
-
 /// A status change: where to, with which disposition, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusChange {
@@ -193,14 +185,6 @@ pub struct NewEvidence {
     pub collected_by: Option<String>,
     /// When (now when not given).
     pub collected_at: Option<DateTime<Utc>>,
-}
-
-// `wire_enum!` derives no `Default`.
-#[allow(clippy::derivable_impls)]
-impl Default for EvidenceKind {
-    fn default() -> Self {
-        EvidenceKind::Other
-    }
 }
 
 /// [`NewEvidence`] with the store's content limit.

@@ -190,6 +190,15 @@ wire_enum! {
     }
 }
 
+// `wire_enum!` derives no `Default`.
+#[allow(clippy::derivable_impls)]
+impl Default for Severity {
+    /// `medium`: a new case's severity unless said.
+    fn default() -> Self {
+        Severity::Medium
+    }
+}
+
 impl Severity {
     /// A rank for sorting: `informational` 0 up to `critical` 4, so
     /// descending order puts the most severe first.

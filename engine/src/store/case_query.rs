@@ -68,8 +68,10 @@ impl Default for CaseSort {
 }
 
 /// The value of a sort key for one case, as the store compares it.
+/// Serialized tagged (`{"int": 4}`, `{"time": "..."}`, `{"text": "..."}`),
+/// so a cursor decodes to the type it was made with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(rename_all = "snake_case")]
 pub enum SortValue {
     /// A number or rank.
     Int(i64),
