@@ -201,6 +201,12 @@ impl From<store::Error> for ApiError {
             E::RolesDiffer { .. } => conflict("principal_roles_differ"),
             E::AlreadyExists { .. } => conflict("already_exists"),
             E::NotDue { .. } => conflict("not_due"),
+            E::AlertLinked { .. } => conflict("alert_already_linked"),
+            E::IntegrityMismatch { .. } => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "integrity_mismatch",
+                detail,
+            ),
             E::InvalidTransition { allowed, .. } => {
                 conflict("invalid_transition").with_allowed(allowed)
             }

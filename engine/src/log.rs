@@ -1,6 +1,6 @@
 //! One sealed, append-only log implementation for every aggregate.
 //!
-//! An aggregate (an investigation today) owns a log of entries. Each entry is
+//! An aggregate (an investigation, a case) owns a log of entries. Each entry is
 //! sealed onto a hash chain when it is appended: `seq` comes from the
 //! aggregate's `last_seq` (starting at 1, no gaps), and
 //! `hash(n) = SHA-256(prev_hash(n) || canonical(n))` where `prev_hash(1)` is
@@ -8,7 +8,7 @@
 //! `{<id key>, actor, created_at, epoch, kind, payload, seq, v}` with object
 //! keys sorted at every depth, `created_at` as RFC 3339 with microseconds and
 //! `v = 1`. The id key is the aggregate's ([`Aggregate::ID_KEY`]:
-//! `investigation_id` for investigations), so entries of two logs never hash
+//! `investigation_id` for investigations, `case_id` for cases), so entries of two logs never hash
 //! alike. Canonicalisation sorts keys itself, so the bytes do not depend on
 //! how a JSON library orders maps. Hashes are lower-case hex.
 //!
@@ -32,6 +32,8 @@ use uuid::Uuid;
 pub enum LogName {
     /// `investigation_events`.
     Investigation,
+    /// `case_events`.
+    Case,
 }
 
 /// The id of an aggregate that owns a log: a UUID underneath.

@@ -99,6 +99,7 @@ pub enum ReceiptError {
 pub fn log_name(log: LogName) -> &'static str {
     match log {
         LogName::Investigation => "investigation",
+        LogName::Case => "case",
     }
 }
 

@@ -51,6 +51,7 @@ pub const FILES: &[MigrationFile] = mirrored![
     4 "0004" "runs",
     5 "0005" "approval_mode",
     6 "0006" "run_truth",
+    7 "0007" "cases",
 ];
 
 fn migrator(sql: impl Fn(&MigrationFile) -> &'static str) -> Migrator {

@@ -8,15 +8,21 @@ use futures::stream::BoxStream;
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
+use vigil_engine::case::{
+    CaseId, CaseNumber, Comment, CustodyRecord, Evidence, EvidenceId, Observable, Task,
+};
 use vigil_engine::log::{Aggregate, Entry, LogId, LogName};
 use vigil_engine::receipt::{Receipt, log_name as receipt_log};
 use vigil_engine::store::backend::{Backend, DeliveryChange, WriteTx};
 use vigil_engine::store::{
-    ApprovalQuery, Cause, Delivery, Error, ListQuery, Result, Stats, TokenRecord, Wakeup,
-    WorkerSeen,
+    ApprovalQuery, CaseKpis, CaseOverview, CaseQuery, Cause, Delivery, Error, ListQuery, Result,
+    SharedRow, Stats, TokenRecord, Wakeup, WorkerSeen,
 };
 use vigil_engine::{ApprovalId, ApprovalRequest, Clock, Event, Investigation, InvestigationId};
 
+use crate::case_queries as cq;
+use crate::case_rows;
+use crate::cases;
 use crate::queries as q;
 use crate::rows::{self, map_err};
 use crate::tx::{EventArrays, PgQuery, PgTx, bind_full, bind_progress};
@@ -424,6 +430,143 @@ impl Backend for PgBackend {
             .await
             .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn case(&self, id: CaseId) -> Result<Option<CaseOverview>> {
+        sqlx::query(cq::GET_CASE)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(case_rows::overview)
+            .transpose()
+    }
+
+    async fn case_by_number(&self, number: CaseNumber) -> Result<Option<CaseOverview>> {
+        sqlx::query(cq::GET_CASE_BY_NUMBER)
+            .bind(number.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(case_rows::overview)
+            .transpose()
+    }
+
+    async fn cases(&self, query: &CaseQuery) -> Result<Vec<CaseOverview>> {
+        let mut b = QueryBuilder::<Postgres>::new(cq::LIST_CASES);
+        cases::push_filters(&mut b, query, true);
+        cases::push_page(&mut b, query);
+        b.build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(case_rows::overview)
+            .collect()
+    }
+
+    async fn case_kpis(&self, query: &CaseQuery) -> Result<CaseKpis> {
+        let mut b = QueryBuilder::<Postgres>::new(cq::CASE_KPIS);
+        cases::push_filters(&mut b, query, false);
+        let row = b.build().fetch_one(&self.pool).await.map_err(map_err)?;
+        case_rows::kpis(&row)
+    }
+
+    async fn observables(&self, case: CaseId) -> Result<Vec<Observable>> {
+        sqlx::query(cq::CASE_OBSERVABLES)
+            .bind(case.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(case_rows::observable)
+            .collect()
+    }
+
+    async fn evidence_items(&self, case: CaseId) -> Result<Vec<Evidence>> {
+        sqlx::query(cq::CASE_EVIDENCE)
+            .bind(case.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(case_rows::evidence)
+            .collect()
+    }
+
+    async fn evidence_item(&self, id: EvidenceId) -> Result<Option<Evidence>> {
+        sqlx::query(cq::GET_EVIDENCE)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(case_rows::evidence)
+            .transpose()
+    }
+
+    async fn evidence_with_content(
+        &self,
+        id: EvidenceId,
+    ) -> Result<Option<(Evidence, Option<Vec<u8>>)>> {
+        let row = sqlx::query(cq::GET_EVIDENCE_CONTENT)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        match row {
+            Some(row) => Ok(Some((
+                case_rows::evidence(&row)?,
+                case_rows::content(&row)?,
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    async fn custody(&self, evidence: EvidenceId) -> Result<Vec<CustodyRecord>> {
+        sqlx::query(cq::EVIDENCE_CUSTODY)
+            .bind(evidence.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(case_rows::custody)
+            .collect()
+    }
+
+    async fn comments(&self, case: CaseId) -> Result<Vec<Comment>> {
+        sqlx::query(cq::CASE_COMMENTS)
+            .bind(case.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(case_rows::comment)
+            .collect()
+    }
+
+    async fn tasks(&self, case: CaseId) -> Result<Vec<Task>> {
+        sqlx::query(cq::CASE_TASKS)
+            .bind(case.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(case_rows::task)
+            .collect()
+    }
+
+    async fn shared_observables(&self, case: CaseId) -> Result<Vec<SharedRow>> {
+        sqlx::query(cq::SHARED_OBSERVABLES)
+            .bind(case.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(case_rows::shared)
+            .collect()
     }
 
     fn wakeups(&self) -> BoxStream<'static, Wakeup> {

@@ -18,6 +18,9 @@
 //! Depends on `vigil-engine` and `vigil-migrations` only among workspace crates.
 
 mod backend;
+mod case_queries;
+mod case_rows;
+mod cases;
 pub mod clock;
 mod listener;
 mod queries;

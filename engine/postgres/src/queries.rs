@@ -263,8 +263,10 @@ macro_rules! log_sql {
 /// The table behind each log.
 pub fn log_sql(log: LogName) -> &'static LogSql {
     const INVESTIGATION: LogSql = log_sql!("investigation_events", "investigation_id");
+    const CASE: LogSql = log_sql!("case_events", "case_id");
     match log {
         LogName::Investigation => &INVESTIGATION,
+        LogName::Case => &CASE,
     }
 }
 

@@ -49,14 +49,14 @@ pub(crate) fn map_err(e: sqlx::Error) -> Error {
     }
 }
 
-fn col<'r, T>(row: &'r PgRow, name: &str) -> Result<T>
+pub(crate) fn col<'r, T>(row: &'r PgRow, name: &str) -> Result<T>
 where
     T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
 {
     row.try_get(name).map_err(map_err)
 }
 
-fn parse<T: std::str::FromStr>(s: &str) -> Result<T>
+pub(crate) fn parse<T: std::str::FromStr>(s: &str) -> Result<T>
 where
     T::Err: std::fmt::Display,
 {

@@ -17,6 +17,9 @@
 //! Depends on `vigil-engine` and `vigil-migrations` only among workspace crates.
 
 mod backend;
+mod case_queries;
+mod case_rows;
+mod cases;
 mod queries;
 mod rows;
 mod tx;

@@ -55,27 +55,27 @@ pub(crate) fn opt_micros(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(micros)
 }
 
-fn time(v: i64) -> Result<DateTime<Utc>> {
+pub(crate) fn time(v: i64) -> Result<DateTime<Utc>> {
     DateTime::from_timestamp_micros(v)
         .ok_or_else(|| Error::corrupt(format!("timestamp {v} out of range")))
 }
 
-fn opt_time(v: Option<i64>) -> Result<Option<DateTime<Utc>>> {
+pub(crate) fn opt_time(v: Option<i64>) -> Result<Option<DateTime<Utc>>> {
     v.map(time).transpose()
 }
 
-fn uuid(s: &str) -> Result<Uuid> {
+pub(crate) fn uuid(s: &str) -> Result<Uuid> {
     Uuid::parse_str(s).map_err(|e| Error::corrupt(format!("bad uuid `{s}`: {e}")))
 }
 
-fn parse<T: std::str::FromStr>(s: &str) -> Result<T>
+pub(crate) fn parse<T: std::str::FromStr>(s: &str) -> Result<T>
 where
     T::Err: std::fmt::Display,
 {
     s.parse().map_err(|e: T::Err| Error::corrupt(e.to_string()))
 }
 
-fn json(s: &str) -> Result<Value> {
+pub(crate) fn json(s: &str) -> Result<Value> {
     serde_json::from_str(s).map_err(|e| Error::corrupt(format!("bad JSON in row: {e}")))
 }
 
@@ -83,7 +83,7 @@ pub(crate) fn to_json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
 }
 
-fn col<'r, T>(row: &'r SqliteRow, name: &str) -> Result<T>
+pub(crate) fn col<'r, T>(row: &'r SqliteRow, name: &str) -> Result<T>
 where
     T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
 {

@@ -4,14 +4,20 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 use tokio::sync::broadcast;
+use vigil_engine::case::{
+    Case, CaseId, CaseNumber, Comment, CustodyRecord, Evidence, EvidenceId, Observable,
+    ObservableId, ObservableType, Task, TaskId,
+};
 use vigil_engine::log::{Aggregate, Entry, EntryKind, LogId};
 use vigil_engine::receipt::Receipt;
 use vigil_engine::store::backend::{TokenLock, WriteTx};
-use vigil_engine::store::{Result, TokenRecord, Wakeup};
+use vigil_engine::store::{CaseCounts, Result, TokenRecord, Wakeup};
 use vigil_engine::{
     ApprovalId, ApprovalRequest, ApprovalStatus, Investigation, InvestigationId, Role,
 };
 
+use crate::case_queries as cq;
+use crate::case_rows::{self, bind_case, bind_observable, bind_task};
 use crate::queries as q;
 use crate::rows::{self, map_err, micros, opt_micros, to_json};
 
@@ -390,6 +396,267 @@ impl WriteTx for SqliteTx {
             .execute(&mut *self.tx)
             .await
             .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn next_case_number(&mut self) -> Result<CaseNumber> {
+        sqlx::query_scalar(cq::NEXT_CASE_NUMBER)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map(CaseNumber)
+            .map_err(map_err)
+    }
+
+    async fn lock_case(&mut self, id: CaseId) -> Result<Option<Case>> {
+        sqlx::query(cq::LOCK_CASE)
+            .bind(id.to_string())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(case_rows::case)
+            .transpose()
+    }
+
+    async fn insert_case(&mut self, case: &Case) -> Result<()> {
+        bind_case(cq::INSERT_CASE, case)
+            .bind(case.number.0)
+            .bind(&case.created_by)
+            .bind(micros(case.created_at))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn update_case(&mut self, case: &Case) -> Result<()> {
+        bind_case(cq::UPDATE_CASE, case)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn alert_owner(&mut self, alert_id: &str) -> Result<Option<CaseId>> {
+        let owner: Option<String> = sqlx::query_scalar(cq::ALERT_OWNER)
+            .bind(alert_id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        owner
+            .as_deref()
+            .map(|s| rows::uuid(s).map(CaseId))
+            .transpose()
+    }
+
+    async fn link_alert(
+        &mut self,
+        case: CaseId,
+        alert_id: &str,
+        at: DateTime<Utc>,
+        by: &str,
+    ) -> Result<()> {
+        sqlx::query(cq::LINK_ALERT)
+            .bind(alert_id)
+            .bind(case.to_string())
+            .bind(micros(at))
+            .bind(by)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn detach_alerts(&mut self, case: CaseId) -> Result<()> {
+        sqlx::query(cq::DETACH_ALERTS)
+            .bind(case.to_string())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn move_alerts(&mut self, from: CaseId, to: CaseId) -> Result<()> {
+        sqlx::query(cq::MOVE_ALERTS)
+            .bind(from.to_string())
+            .bind(to.to_string())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn find_observable(
+        &mut self,
+        case: CaseId,
+        kind: ObservableType,
+        value: &str,
+    ) -> Result<Option<Observable>> {
+        sqlx::query(cq::FIND_OBSERVABLE)
+            .bind(case.to_string())
+            .bind(kind.as_str())
+            .bind(value)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(case_rows::observable)
+            .transpose()
+    }
+
+    async fn observable(&mut self, id: ObservableId) -> Result<Option<Observable>> {
+        sqlx::query(cq::GET_OBSERVABLE)
+            .bind(id.to_string())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(case_rows::observable)
+            .transpose()
+    }
+
+    async fn case_observables(&mut self, case: CaseId) -> Result<Vec<Observable>> {
+        sqlx::query(cq::CASE_OBSERVABLES)
+            .bind(case.to_string())
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(case_rows::observable)
+            .collect()
+    }
+
+    async fn insert_observable(&mut self, observable: &Observable) -> Result<()> {
+        bind_observable(cq::INSERT_OBSERVABLE, observable)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn update_observable(&mut self, observable: &Observable) -> Result<()> {
+        bind_observable(cq::UPDATE_OBSERVABLE, observable)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_observable(&mut self, id: ObservableId) -> Result<()> {
+        sqlx::query(cq::DELETE_OBSERVABLE)
+            .bind(id.to_string())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn evidence(&mut self, id: EvidenceId) -> Result<Option<Evidence>> {
+        sqlx::query(cq::GET_EVIDENCE)
+            .bind(id.to_string())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(case_rows::evidence)
+            .transpose()
+    }
+
+    async fn insert_evidence(&mut self, e: &Evidence, content: Option<&[u8]>) -> Result<()> {
+        sqlx::query(cq::INSERT_EVIDENCE)
+            .bind(e.id.to_string())
+            .bind(e.case_id.to_string())
+            .bind(&e.name)
+            .bind(e.kind.as_str())
+            .bind(&e.description)
+            .bind(&e.sha256)
+            .bind(e.size_bytes)
+            .bind(&e.uri)
+            .bind(&e.collected_by)
+            .bind(micros(e.collected_at))
+            .bind(micros(e.created_at))
+            .bind(content)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn insert_custody(&mut self, r: &CustodyRecord) -> Result<()> {
+        sqlx::query(cq::INSERT_CUSTODY)
+            .bind(r.id.to_string())
+            .bind(r.evidence_id.to_string())
+            .bind(r.action.as_str())
+            .bind(&r.from)
+            .bind(&r.to)
+            .bind(&r.note)
+            .bind(&r.actor)
+            .bind(micros(r.at))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn insert_comment(&mut self, c: &Comment) -> Result<()> {
+        sqlx::query(cq::INSERT_COMMENT)
+            .bind(c.id.to_string())
+            .bind(c.case_id.to_string())
+            .bind(&c.author)
+            .bind(c.author_kind.as_str())
+            .bind(&c.body)
+            .bind(micros(c.created_at))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn task(&mut self, id: TaskId) -> Result<Option<Task>> {
+        sqlx::query(cq::GET_TASK)
+            .bind(id.to_string())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(case_rows::task)
+            .transpose()
+    }
+
+    async fn insert_task(&mut self, task: &Task) -> Result<()> {
+        bind_task(cq::INSERT_TASK, task)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn update_task(&mut self, task: &Task) -> Result<()> {
+        bind_task(cq::UPDATE_TASK, task)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn case_counts(&mut self, case: CaseId) -> Result<CaseCounts> {
+        let row = sqlx::query(cq::CASE_COUNTS)
+            .bind(case.to_string())
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        case_rows::counts(&row)
+    }
+
+    async fn move_records(&mut self, from: CaseId, to: CaseId) -> Result<()> {
+        for sql in [cq::MOVE_EVIDENCE, cq::MOVE_COMMENTS, cq::MOVE_TASKS] {
+            sqlx::query(sql)
+                .bind(from.to_string())
+                .bind(to.to_string())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+        }
         Ok(())
     }
 

@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::support::{claimed, model_turn};
+use super::support::{claimed, model_turn, new_case};
+use crate::case::{AuthorKind, CaseLog, NewComment};
 use crate::event::InvestigationLog;
 use crate::log::{Aggregate, ChainReport, Entry};
 use crate::store::Store;
@@ -82,6 +83,58 @@ impl LogFixture for InvestigationLog {
             "tool_calls": [],
             "input_tokens": 1,
             "output_tokens": 1
+        })
+    }
+}
+
+#[async_trait]
+impl LogFixture for CaseLog {
+    const INITIAL: i64 = 1;
+
+    async fn create<S: Store>(store: &S) -> Self::Id {
+        store
+            .create_case("alice", new_case("Brute force on vpn-01"))
+            .await
+            .expect("create case")
+            .id
+    }
+
+    async fn append<S: Store>(store: &S, id: Self::Id, tag: &str) {
+        let comment = NewComment {
+            author_kind: AuthorKind::Analyst,
+            body: format!("note {tag}"),
+        };
+        store
+            .add_comment(id, "alice", comment)
+            .await
+            .expect("add comment");
+    }
+
+    async fn read<S: Store>(
+        store: &S,
+        id: Self::Id,
+        after_seq: i64,
+        limit: u32,
+    ) -> Vec<Entry<Self>> {
+        store
+            .case_timeline(id, after_seq, limit)
+            .await
+            .expect("timeline")
+    }
+
+    async fn last_seq<S: Store>(store: &S, id: Self::Id) -> i64 {
+        store.case(id).await.expect("case").case.last_seq
+    }
+
+    async fn verify<S: Store>(store: &S, id: Self::Id) -> ChainReport<Self> {
+        store.verify_case(id).await.expect("verify case")
+    }
+
+    fn forged_payload() -> Value {
+        json!({
+            "comment_id": "00000000-0000-7000-8000-000000000000",
+            "author_kind": "analyst",
+            "body": "nothing to see here"
         })
     }
 }

@@ -101,6 +101,23 @@ pub trait Harness: Send + Sync + 'static {
     /// if one had been issued there.
     async fn plant_receipt(&self, store: &Self::Store, id: Uuid, seq: i64);
 
+    /// Sets one column of case `id`'s row to the SQL literal `value`
+    /// (valid on both dialects, such as `'someone-else'`).
+    async fn tamper_case(&self, store: &Self::Store, id: Uuid, column: &str, value: &str);
+
+    /// Runs a raw `UPDATE` of the custody records of evidence item
+    /// `evidence`; returns the database's error message if it refused.
+    async fn raw_update_custody(&self, store: &Self::Store, evidence: Uuid) -> Result<u64, String>;
+
+    /// Runs a raw `DELETE` of the custody records of evidence item
+    /// `evidence`; returns the database's error message if it refused.
+    async fn raw_delete_custody(&self, store: &Self::Store, evidence: Uuid) -> Result<u64, String>;
+
+    /// Behind the immutability trigger's back (disable or drop it, write,
+    /// restore it), replaces evidence item `evidence`'s stored content with
+    /// `bytes`.
+    async fn tamper_evidence_content(&self, store: &Self::Store, evidence: Uuid, bytes: &[u8]);
+
     /// Releases what `fresh` created (a schema, a file).
     async fn cleanup(&self, store: Self::Store) {
         drop(store);
@@ -164,6 +181,31 @@ macro_rules! conformance_tests {
             stats_count_states_and_pending_approvals,
             approvals_changed_since_include_created_and_decided,
             worker_presence_lists_recent_workers,
+            case_create_numbers_cases_and_writes_the_created_entry,
+            case_create_rejects_bad_input_and_writes_nothing,
+            case_updates_write_one_entry_per_changed_field,
+            case_status_follows_the_lifecycle_and_refusals_name_what_is_allowed,
+            concurrent_status_changes_on_one_case_exactly_one_wins,
+            soft_deleted_case_detaches_alerts_and_stays_readable,
+            alerts_belong_to_one_case,
+            observables_are_normalized_and_counted_per_sighting,
+            concurrent_sightings_are_all_counted,
+            evidence_content_is_hashed_and_checked_on_read,
+            custody_records_are_append_only,
+            comments_and_tasks_are_written_with_their_entries,
+            merge_moves_records_sums_sightings_and_closes_sources,
+            merge_refuses_bad_sources_and_writes_nothing,
+            merge_racing_an_edit_has_one_consistent_outcome,
+            case_list_filters_sorts_and_counts,
+            case_list_pages_by_keyset_without_repeats,
+            related_cases_share_two_or_more_observables,
+            case_timeline_appenders_keep_seq_contiguous,
+            case_timeline_verifies_and_tampering_is_reported_at_the_right_seq,
+            case_events_cannot_be_updated_or_deleted,
+            case_timeline_reads_after_seq_with_limit,
+            case_timeline_missing_entries_are_reported_where_they_are_missing,
+            case_audit_reports_a_row_its_timeline_does_not_support,
+            unknown_cases_are_not_found,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::Harness;
 use crate::approval::{ApprovalId, ApprovalRequest};
+use crate::case::{NewCase, Severity};
 use crate::clock::{Clock, ManualClock};
 use crate::event::{
     Effect, Event, EventKind, ModelTurn, StepEvent, ToolCall, ToolIntent, ToolResult,
@@ -224,5 +225,14 @@ pub fn assert_invalid<T: std::fmt::Debug>(result: Result<T, Error>, field: &str)
     match result {
         Err(Error::InvalidInput { field: f, .. }) => assert_eq!(f, field),
         other => panic!("expected InvalidInput({field}), got {other:?}"),
+    }
+}
+
+/// A new `high` case titled `title`, with nothing else.
+pub fn new_case(title: &str) -> NewCase {
+    NewCase {
+        title: title.to_owned(),
+        severity: Severity::High,
+        ..NewCase::default()
     }
 }

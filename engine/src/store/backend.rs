@@ -15,16 +15,26 @@
 //! presence) have primitives of the same kind: token writes go through
 //! [`WriteTx`], so a token and its principal are written in one transaction;
 //! deliveries and presence are single atomic statements on [`Backend`].
+//!
+//! Cases have primitives of the same kind: reads on [`Backend`], and on
+//! [`WriteTx`] a lock on the case row (`lock_case`, held until commit or
+//! rollback, like `lock`) and one insert, update, move or delete per record
+//! kind. Case timelines go through the generic log primitives.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use uuid::Uuid;
 
+use super::case_query::{CaseCounts, CaseKpis, CaseOverview, CaseQuery, SharedRow};
 use super::error::Result;
 use super::query::{ApprovalQuery, ListQuery, Wakeup};
 use super::records::{Delivery, DeliveryStatus, Stats, TokenRecord, WorkerSeen};
 use crate::approval::{ApprovalId, ApprovalRequest, ApprovalStatus};
+use crate::case::{
+    Case, CaseId, CaseNumber, Comment, CustodyRecord, Evidence, EvidenceId, Observable,
+    ObservableId, ObservableType, Task, TaskId,
+};
 use crate::clock::Clock;
 use crate::event::Event;
 use crate::log::{Aggregate, Entry, LogName};
@@ -150,6 +160,54 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Wake-up hints (see [`super::Wakeups`]).
     fn wakeups(&self) -> BoxStream<'static, Wakeup>;
+
+    /// One case (deleted or not) with its counts.
+    async fn case(&self, id: CaseId) -> Result<Option<CaseOverview>>;
+
+    /// The case numbered `number`, with its counts.
+    async fn case_by_number(&self, number: CaseNumber) -> Result<Option<CaseOverview>>;
+
+    /// Up to `query.page_size()` cases matching `query`'s filters, in its
+    /// order, after its cursor (if any). The order is the sort key's value
+    /// ([`super::CaseSortKey::value_of`]: severity and status by rank, the
+    /// stored lower-case title, the assignee with none as `''`; texts
+    /// compared byte by byte), then the id, both in the sort's direction;
+    /// the cursor condition is `(key, id) > (value, id)` (ascending) or `<`
+    /// (descending). Deleted cases only with `include_deleted`.
+    async fn cases(&self, query: &CaseQuery) -> Result<Vec<CaseOverview>>;
+
+    /// The counts of [`super::CaseKpis`] over the cases `query`'s filters
+    /// select, ignoring its statuses, cursor and limit.
+    async fn case_kpis(&self, query: &CaseQuery) -> Result<CaseKpis>;
+
+    /// Observables of `case`, by `first_seen`, then id.
+    async fn observables(&self, case: CaseId) -> Result<Vec<Observable>>;
+
+    /// Evidence items of `case` (no content), by `created_at`, then id.
+    async fn evidence_items(&self, case: CaseId) -> Result<Vec<Evidence>>;
+
+    /// One evidence item (no content).
+    async fn evidence_item(&self, id: EvidenceId) -> Result<Option<Evidence>>;
+
+    /// One evidence item with its stored content (`None` for external
+    /// content).
+    async fn evidence_with_content(
+        &self,
+        id: EvidenceId,
+    ) -> Result<Option<(Evidence, Option<Vec<u8>>)>>;
+
+    /// Custody records of evidence item `evidence`, by `at`, then id.
+    async fn custody(&self, evidence: EvidenceId) -> Result<Vec<CustodyRecord>>;
+
+    /// Comments of `case`, by `created_at`, then id.
+    async fn comments(&self, case: CaseId) -> Result<Vec<Comment>>;
+
+    /// Tasks of `case`, by `created_at`, then id.
+    async fn tasks(&self, case: CaseId) -> Result<Vec<Task>>;
+
+    /// For every observable of `case`, the other cases (not deleted) holding
+    /// the same type and value, each with its observable count; any order.
+    async fn shared_observables(&self, case: CaseId) -> Result<Vec<SharedRow>>;
 }
 
 /// What [`Backend::update_delivery`] writes, decided by the driver from a
@@ -330,6 +388,89 @@ pub trait WriteTx: Send {
 
     /// Sets `revoked_at` of token `id` if it is not revoked yet.
     async fn revoke_token(&mut self, id: &str, at: DateTime<Utc>) -> Result<()>;
+
+    /// Takes the next case number from the store's sequence. A number
+    /// taken by a transaction that rolls back may be skipped.
+    async fn next_case_number(&mut self) -> Result<CaseNumber>;
+
+    /// Locks and returns one case (with its alert ids).
+    async fn lock_case(&mut self, id: CaseId) -> Result<Option<Case>>;
+
+    /// Inserts a new case row (not its alert links).
+    async fn insert_case(&mut self, case: &Case) -> Result<()>;
+
+    /// Writes every mutable column of a case row (not its alert links).
+    async fn update_case(&mut self, case: &Case) -> Result<()>;
+
+    /// The case alert `alert_id` is linked to, if any.
+    async fn alert_owner(&mut self, alert_id: &str) -> Result<Option<CaseId>>;
+
+    /// Links `alert_id` to `case`. A link the alert already has elsewhere
+    /// is a unique violation ([`super::Error::AlreadyExists`]).
+    async fn link_alert(
+        &mut self,
+        case: CaseId,
+        alert_id: &str,
+        at: DateTime<Utc>,
+        by: &str,
+    ) -> Result<()>;
+
+    /// Removes every alert link of `case`.
+    async fn detach_alerts(&mut self, case: CaseId) -> Result<()>;
+
+    /// Moves every alert link of `from` to `to`.
+    async fn move_alerts(&mut self, from: CaseId, to: CaseId) -> Result<()>;
+
+    /// The observable of `case` with type `kind` and normalized `value`.
+    async fn find_observable(
+        &mut self,
+        case: CaseId,
+        kind: ObservableType,
+        value: &str,
+    ) -> Result<Option<Observable>>;
+
+    /// One observable, read inside the transaction.
+    async fn observable(&mut self, id: ObservableId) -> Result<Option<Observable>>;
+
+    /// Every observable of `case`, by `first_seen`, then id.
+    async fn case_observables(&mut self, case: CaseId) -> Result<Vec<Observable>>;
+
+    /// Inserts an observable.
+    async fn insert_observable(&mut self, observable: &Observable) -> Result<()>;
+
+    /// Writes every mutable column of an observable, its case included.
+    async fn update_observable(&mut self, observable: &Observable) -> Result<()>;
+
+    /// Deletes an observable.
+    async fn delete_observable(&mut self, id: ObservableId) -> Result<()>;
+
+    /// One evidence item (no content), read inside the transaction.
+    async fn evidence(&mut self, id: EvidenceId) -> Result<Option<Evidence>>;
+
+    /// Inserts an evidence item with its stored content (`None` for
+    /// external content).
+    async fn insert_evidence(&mut self, evidence: &Evidence, content: Option<&[u8]>) -> Result<()>;
+
+    /// Appends a custody record.
+    async fn insert_custody(&mut self, record: &CustodyRecord) -> Result<()>;
+
+    /// Inserts a comment.
+    async fn insert_comment(&mut self, comment: &Comment) -> Result<()>;
+
+    /// One task, read inside the transaction.
+    async fn task(&mut self, id: TaskId) -> Result<Option<Task>>;
+
+    /// Inserts a task.
+    async fn insert_task(&mut self, task: &Task) -> Result<()>;
+
+    /// Writes every mutable column of a task.
+    async fn update_task(&mut self, task: &Task) -> Result<()>;
+
+    /// How many of each record `case` holds, read inside the transaction.
+    async fn case_counts(&mut self, case: CaseId) -> Result<CaseCounts>;
+
+    /// Moves every evidence item, comment and task of `from` to `to`.
+    async fn move_records(&mut self, from: CaseId, to: CaseId) -> Result<()>;
 
     /// Sends `wakeup` when (and only if) the transaction commits.
     async fn notify(&mut self, wakeup: Wakeup) -> Result<()>;

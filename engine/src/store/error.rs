@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::approval::{ApprovalId, ApprovalStatus};
+use crate::case::{CaseId, CaseStatus, CaseTransitionError, TaskStatus};
 use crate::machine::TransitionError;
 use crate::model::InvestigationId;
 use crate::principal::Role;
@@ -140,14 +141,44 @@ pub enum Error {
         message: String,
     },
     /// The command is not allowed from the record's current state.
-    #[error("cannot {command} an investigation that is {from}")]
+    ///
+    /// For a case or task status change, `command` is `move to <status>`
+    /// and `allowed` lists the statuses it may move to; otherwise
+    /// `allowed` lists the commands the state accepts.
+    #[error("cannot {command} {what} that is {from}")]
     InvalidTransition {
+        /// The record, with its article: `an investigation`, `a case`,
+        /// `a task`.
+        what: &'static str,
         /// The command refused.
         command: &'static str,
-        /// The current state (`status` or `pending/phase`).
+        /// The current state (`status`, `pending/phase`, `deleted`,
+        /// `merged`).
         from: String,
-        /// The commands that state allows.
+        /// The statuses, or commands, that state allows.
         allowed: Vec<&'static str>,
+    },
+    /// The alert is linked to another case already; an alert belongs to
+    /// at most one case.
+    #[error("alert {alert_id} is already linked to case {case_id}")]
+    AlertLinked {
+        /// The alert.
+        alert_id: String,
+        /// The case it belongs to.
+        case_id: CaseId,
+    },
+    /// Stored content no longer matches the digest recorded with it: it was
+    /// altered behind the store's back. Nothing is handed out.
+    #[error("{what} {id} does not match its recorded SHA-256")]
+    IntegrityMismatch {
+        /// `evidence`.
+        what: &'static str,
+        /// The record.
+        id: String,
+        /// The digest recorded when it was stored.
+        expected: String,
+        /// The digest of what is stored now.
+        found: String,
     },
     /// A sweep came early: the lease has not expired, or the approval
     /// request is not due to expire yet.
@@ -174,6 +205,15 @@ pub fn record_in(message: &str) -> &'static str {
     const TABLES: &[(&str, &str)] = &[
         ("approval_requests", "approval request for this tool call"),
         ("investigation_events", "event"),
+        ("case_events", "case timeline entry"),
+        ("case_alerts", "alert link"),
+        ("cases_number", "case number"),
+        ("observables", "observable"),
+        ("evidence_custody", "custody record"),
+        ("evidence", "evidence item"),
+        ("case_comments", "comment"),
+        ("case_tasks", "task"),
+        ("cases", "case"),
         ("investigations", "investigation"),
         ("api_tokens", "token"),
         ("principals", "principal"),
@@ -183,6 +223,33 @@ pub fn record_in(message: &str) -> &'static str {
         .iter()
         .find(|(table, _)| message.contains(table))
         .map_or("record", |(_, what)| what)
+}
+
+/// The command name of a case status change to `to`.
+fn move_to(to: CaseStatus) -> &'static str {
+    match to {
+        CaseStatus::Open => "move to open",
+        CaseStatus::InProgress => "move to in_progress",
+        CaseStatus::PendingApproval => "move to pending_approval",
+        CaseStatus::Contained => "move to contained",
+        CaseStatus::Eradicated => "move to eradicated",
+        CaseStatus::Recovered => "move to recovered",
+        CaseStatus::Resolved => "move to resolved",
+        CaseStatus::Closed => "move to closed",
+        CaseStatus::Pending => "move to pending",
+        CaseStatus::Investigating => "move to investigating",
+        CaseStatus::Escalated => "move to escalated",
+    }
+}
+
+/// The command name of a task status change to `to`.
+fn task_move_to(to: TaskStatus) -> &'static str {
+    match to {
+        TaskStatus::Todo => "move to todo",
+        TaskStatus::InProgress => "move to in_progress",
+        TaskStatus::Blocked => "move to blocked",
+        TaskStatus::Done => "move to done",
+    }
 }
 
 fn names(roles: &[Role]) -> String {
@@ -229,6 +296,49 @@ impl Error {
         }
     }
 
+    /// An [`Error::NotFound`] for a case.
+    pub fn case_not_found(id: impl ToString) -> Self {
+        Error::NotFound {
+            what: "case",
+            id: id.to_string(),
+        }
+    }
+
+    /// Maps a refused case command to a store error.
+    pub fn from_case_transition(e: CaseTransitionError) -> Self {
+        match e {
+            CaseTransitionError::NotAllowed {
+                command,
+                from,
+                allowed,
+            } => Error::InvalidTransition {
+                what: "a case",
+                command,
+                from,
+                allowed,
+            },
+            CaseTransitionError::InvalidStatus { from, to, allowed } => Error::InvalidTransition {
+                what: "a case",
+                command: move_to(to),
+                from: from.to_string(),
+                allowed: allowed.into_iter().map(CaseStatus::as_str).collect(),
+            },
+            CaseTransitionError::InvalidTaskStatus(e) => Error::InvalidTransition {
+                what: "a task",
+                command: task_move_to(e.to),
+                from: e.from.to_string(),
+                allowed: e.allowed.into_iter().map(TaskStatus::as_str).collect(),
+            },
+            CaseTransitionError::AlertLinkedElsewhere { alert_id, case_id } => {
+                Error::AlertLinked { alert_id, case_id }
+            }
+            CaseTransitionError::InvalidInput { field, message } => Error::InvalidInput {
+                field: field.to_owned(),
+                message,
+            },
+        }
+    }
+
     /// Maps a refused transition on investigation `id` to a store error.
     pub fn from_transition(id: InvestigationId, e: TransitionError) -> Self {
         match e {
@@ -249,6 +359,7 @@ impl Error {
                 from,
                 allowed,
             } => Error::InvalidTransition {
+                what: "an investigation",
                 command,
                 from,
                 allowed,

@@ -5,7 +5,8 @@
 //! approval expiry), [`Operations`] (operator and approver actions),
 //! [`Reads`] and [`Wakeups`]; beside the investigations, [`Tokens`] (API
 //! tokens), [`Notifications`] (the webhook outbox) and [`Presence`] (worker
-//! announcements). [`Store`] is all of them, for wiring.
+//! announcements); and the cases: [`Cases`] (every case write) and
+//! [`CaseReads`]. [`Store`] is all of them, for wiring.
 //!
 //! Every write is one database transaction that changes the investigation row
 //! and appends its events together; a refused command writes nothing.
@@ -13,6 +14,7 @@
 //! [`TransactionalStore`], so both backends share one implementation of the
 //! rules.
 
+mod case_query;
 mod error;
 mod ports;
 mod query;
@@ -21,9 +23,15 @@ mod transactional;
 
 pub mod backend;
 
+pub use case_query::{
+    AssigneeFilter, CaseCounts, CaseCursor, CaseKpis, CaseOverview, CasePage, CaseQuery, CaseSort,
+    CaseSortKey, EvidenceContent, MergeReport, RelatedCase, SharedObservable, SharedRow,
+    SortDirection, SortValue, sort_title,
+};
 pub use error::{Cause, Error, Result, record_in};
 pub use ports::{
-    Dispatcher, Leases, Notifications, Operations, Presence, Reads, Store, Sweeps, Tokens, Wakeups,
+    CaseReads, Cases, Dispatcher, Leases, Notifications, Operations, Presence, Reads, Store,
+    Sweeps, Tokens, Wakeups,
 };
 pub use query::{
     ApprovalQuery, Cursor, DispatchRequest, Dispatched, ListQuery, Page, Reaped, ReviewInput,

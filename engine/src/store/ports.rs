@@ -4,12 +4,20 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::BoxStream;
 
+use super::case_query::{
+    CaseKpis, CaseOverview, CasePage, CaseQuery, EvidenceContent, MergeReport, RelatedCase,
+};
 use super::error::Result;
 use super::query::{
     ApprovalQuery, DispatchRequest, Dispatched, ListQuery, Page, Reaped, ReviewInput, Wakeup,
 };
 use super::records::{Delivery, DeliveryOutcome, NewToken, Stats, TokenRecord, WorkerSeen};
 use crate::approval::{ApprovalId, ApprovalRequest, Decision};
+use crate::case::{
+    Case, CaseEvent, CaseId, CaseLog, CaseNumber, CasePatch, Comment, CustodyRecord, Disposition,
+    Evidence, EvidenceId, NewCase, NewComment, NewCustody, NewEvidence, NewObservable, NewTask,
+    Observable, ObservableId, ObservablePatch, StatusChange, Task, TaskId, TaskPatch,
+};
 use crate::event::InvestigationLog;
 use crate::event::{Event, StepEvent};
 use crate::log::ChainReport;
@@ -246,6 +254,180 @@ pub trait Presence: Send + Sync {
     async fn workers_seen(&self, since: DateTime<Utc>) -> Result<Vec<WorkerSeen>>;
 }
 
+/// Case writes, recorded with the principal's name (`by`).
+///
+/// Every call is one transaction that locks the case row, decides with the
+/// pure [`crate::case::transition`] (or [`crate::case::merge`]) and writes
+/// the case, its timeline entries and the records beside it together; a
+/// refused call writes nothing. Writes to one case serialise on its row, so
+/// concurrent calls apply one after the other and its timeline stays
+/// contiguous. A call that changes nothing (a patch that sets what is
+/// there, an alert linked twice) writes nothing and returns the record as
+/// it is.
+///
+/// Refusals: [`super::Error::NotFound`] (no such case, or a record that is
+/// not the named case's), [`super::Error::InvalidInput`] naming the field,
+/// [`super::Error::InvalidTransition`] (a status change not allowed next,
+/// with the statuses that are; or a command the case's state refuses:
+/// closed, deleted, merged), [`super::Error::AlertLinked`].
+#[async_trait]
+pub trait Cases: Send + Sync {
+    /// Creates an `open` case numbered from the store's sequence, with its
+    /// `created` entry and an `alert_linked` entry per alert.
+    async fn create_case(&self, by: &str, case: NewCase) -> Result<Case>;
+
+    /// Changes fields and/or the status: one `field_change`,
+    /// `severity_change` or `assignment_change` entry per changed field and
+    /// a `status_change` entry for the status (see [`CasePatch`]).
+    async fn update_case(&self, id: CaseId, by: &str, patch: CasePatch) -> Result<Case>;
+
+    /// Assigns the case (`None`: unassigns it): [`Cases::update_case`] with
+    /// only the assignee.
+    async fn assign_case(&self, id: CaseId, by: &str, assignee: Option<String>) -> Result<Case>;
+
+    /// Moves the case to another status: [`Cases::update_case`] with only
+    /// the status. `resolved` and `closed` need a disposition; reopening
+    /// (`closed -> open`) needs a reason and clears the disposition.
+    async fn change_case_status(&self, id: CaseId, by: &str, change: StatusChange) -> Result<Case>;
+
+    /// Soft-deletes the case: its alerts are detached and a `case_deleted`
+    /// entry written. It stays readable by id, leaves listings (unless
+    /// asked for) and accepts no further command.
+    async fn delete_case(&self, id: CaseId, by: &str, reason: Option<String>) -> Result<Case>;
+
+    /// Links an alert (`alert_linked`). An alert belongs to at most one
+    /// case: linking one another case holds is [`super::Error::AlertLinked`];
+    /// linking it twice to the same case changes nothing.
+    async fn link_alert(&self, id: CaseId, by: &str, alert_id: &str) -> Result<Case>;
+
+    /// Reports an observable. A new (type, normalized value) is added
+    /// (`observable_added`); one the case holds is counted as another
+    /// sighting (`sightings + 1`, `last_seen` now, tags and enrichment
+    /// merged: `observable_updated`). A value that does not normalize is
+    /// [`super::Error::InvalidInput`] on `value`.
+    async fn add_observable(
+        &self,
+        id: CaseId,
+        by: &str,
+        observable: NewObservable,
+    ) -> Result<Observable>;
+
+    /// Edits an observable's TLP, PAP, tags or enrichment
+    /// (`observable_updated`).
+    async fn update_observable(
+        &self,
+        id: CaseId,
+        observable: ObservableId,
+        by: &str,
+        patch: ObservablePatch,
+    ) -> Result<Observable>;
+
+    /// Registers an evidence item (`evidence_added`). Stored content is
+    /// hashed and measured here and may be at most the store's limit
+    /// ([`crate::case::DEFAULT_EVIDENCE_LIMIT`] unless configured), else
+    /// [`super::Error::InvalidInput`] on `content`; external content names
+    /// its `uri` and `sha256`.
+    async fn add_evidence(&self, id: CaseId, by: &str, evidence: NewEvidence) -> Result<Evidence>;
+
+    /// Appends to an evidence item's chain of custody (`custody_recorded`).
+    /// Custody records are never changed or removed.
+    async fn record_custody(
+        &self,
+        id: CaseId,
+        evidence: EvidenceId,
+        by: &str,
+        record: NewCustody,
+    ) -> Result<CustodyRecord>;
+
+    /// Adds a comment (`comment_added`).
+    async fn add_comment(&self, id: CaseId, by: &str, comment: NewComment) -> Result<Comment>;
+
+    /// Creates a `todo` task (`task_created`).
+    async fn create_task(&self, id: CaseId, by: &str, task: NewTask) -> Result<Task>;
+
+    /// Edits a task: `task_updated` for its fields, `task_status_change`
+    /// for its status, which moves by [`crate::case::task_transition`]
+    /// (refused moves are [`super::Error::InvalidTransition`] with the
+    /// statuses allowed).
+    async fn update_task(
+        &self,
+        id: CaseId,
+        task: TaskId,
+        by: &str,
+        patch: TaskPatch,
+    ) -> Result<Task>;
+
+    /// Merges `sources` into `target` in one transaction: their alerts,
+    /// observables (sightings summed where the target holds the same type
+    /// and value), evidence, comments and tasks move to the target; each
+    /// source is closed with the target's disposition (or, when the target
+    /// has none, `disposition`, then required) and `merged_into` set; every
+    /// affected timeline gets a `case_merged` entry. Cases are locked in id
+    /// order, so concurrent merges and edits never deadlock.
+    async fn merge_cases(
+        &self,
+        target: CaseId,
+        sources: &[CaseId],
+        by: &str,
+        disposition: Option<Disposition>,
+    ) -> Result<MergeReport>;
+}
+
+/// Case reads. They never write. A deleted case and everything in it stay
+/// readable by id, for auditors.
+#[async_trait]
+pub trait CaseReads: Send + Sync {
+    /// One case with its counts.
+    async fn case(&self, id: CaseId) -> Result<CaseOverview>;
+
+    /// One case by its number.
+    async fn case_by_number(&self, number: CaseNumber) -> Result<CaseOverview>;
+
+    /// Cases filtered and sorted, by keyset pages ([`CaseQuery`]). Rows
+    /// inserted or changed while paging never make an unchanged row repeat
+    /// or be skipped. A cursor listed under another sort is
+    /// [`super::Error::InvalidInput`] on `after`.
+    async fn list_cases(&self, query: &CaseQuery) -> Result<CasePage>;
+
+    /// The header counts over what `query` selects, its status filter and
+    /// paging aside ([`CaseKpis`]).
+    async fn case_kpis(&self, query: &CaseQuery) -> Result<CaseKpis>;
+
+    /// Timeline entries with `seq > after_seq`, in seq order, at most
+    /// `limit` (1..=1000).
+    async fn case_timeline(&self, id: CaseId, after_seq: i64, limit: u32)
+    -> Result<Vec<CaseEvent>>;
+
+    /// Walks the case's timeline (seq and hash chain, through the same
+    /// verifier as investigation events) and compares the row with what the
+    /// timeline implies ([`crate::case::CaseReplay`]).
+    async fn verify_case(&self, id: CaseId) -> Result<ChainReport<CaseLog>>;
+
+    /// The case's observables, oldest first.
+    async fn observables(&self, id: CaseId) -> Result<Vec<Observable>>;
+
+    /// The case's evidence items (without content), oldest first.
+    async fn evidence(&self, id: CaseId) -> Result<Vec<Evidence>>;
+
+    /// An evidence item's content. Stored content is hashed again on every
+    /// read; content that no longer matches its recorded SHA-256 is
+    /// [`super::Error::IntegrityMismatch`] and is not handed out.
+    async fn evidence_content(&self, id: CaseId, evidence: EvidenceId) -> Result<EvidenceContent>;
+
+    /// An evidence item's custody records, oldest first.
+    async fn custody(&self, id: CaseId, evidence: EvidenceId) -> Result<Vec<CustodyRecord>>;
+
+    /// The case's comments, oldest first.
+    async fn comments(&self, id: CaseId) -> Result<Vec<Comment>>;
+
+    /// The case's tasks, oldest first.
+    async fn tasks(&self, id: CaseId) -> Result<Vec<Task>>;
+
+    /// Cases (not deleted) sharing two or more observables (type and
+    /// value) with this one, best score first, at most 20.
+    async fn related_cases(&self, id: CaseId) -> Result<Vec<RelatedCase>>;
+}
+
 /// Wake-up hints for workers.
 pub trait Wakeups: Send + Sync {
     /// A stream of hints that work may be waiting. It never ends while the
@@ -255,7 +437,17 @@ pub trait Wakeups: Send + Sync {
 
 /// Every port: what a process wires up and hands out as narrower views.
 pub trait Store:
-    Dispatcher + Leases + Sweeps + Operations + Reads + Wakeups + Tokens + Notifications + Presence
+    Dispatcher
+    + Leases
+    + Sweeps
+    + Operations
+    + Reads
+    + Wakeups
+    + Tokens
+    + Notifications
+    + Presence
+    + Cases
+    + CaseReads
 {
 }
 
@@ -269,5 +461,7 @@ impl<T> Store for T where
         + Tokens
         + Notifications
         + Presence
+        + Cases
+        + CaseReads
 {
 }

@@ -42,6 +42,7 @@ macro_rules! tx_try {
     };
 }
 
+mod cases;
 mod records;
 
 /// Optimistic attempts of a worker write before it takes the row lock.
@@ -67,6 +68,7 @@ pub struct TransactionalStore<B> {
     backend: Arc<B>,
     running: Arc<RowCache>,
     signer: Option<Arc<ReceiptSigner>>,
+    evidence_limit: u64,
 }
 
 impl<B> Clone for TransactionalStore<B> {
@@ -75,6 +77,7 @@ impl<B> Clone for TransactionalStore<B> {
             backend: Arc::clone(&self.backend),
             running: Arc::clone(&self.running),
             signer: self.signer.clone(),
+            evidence_limit: self.evidence_limit,
         }
     }
 }
@@ -122,7 +125,21 @@ impl<B: Backend> TransactionalStore<B> {
             backend: Arc::new(backend),
             running: Arc::default(),
             signer: None,
+            evidence_limit: crate::case::DEFAULT_EVIDENCE_LIMIT,
         }
+    }
+
+    /// Keeps at most `bytes` of evidence content in the database per item
+    /// (default [`crate::case::DEFAULT_EVIDENCE_LIMIT`]); larger evidence is
+    /// registered by URI and digest.
+    pub fn with_evidence_limit(mut self, bytes: u64) -> Self {
+        self.evidence_limit = bytes;
+        self
+    }
+
+    /// The most bytes of evidence content stored per item.
+    pub fn evidence_limit(&self) -> u64 {
+        self.evidence_limit
     }
 
     /// Signs a head receipt ([`crate::receipt`]) with `signer` in the same

@@ -52,6 +52,7 @@ impl PgHarness {
 fn log_table(log: LogName) -> (&'static str, &'static str) {
     match log {
         LogName::Investigation => ("investigation_events", "investigation_id"),
+        LogName::Case => ("case_events", "case_id"),
     }
 }
 
@@ -59,6 +60,7 @@ fn log_table(log: LogName) -> (&'static str, &'static str) {
 fn log_owner(log: LogName) -> &'static str {
     match log {
         LogName::Investigation => "investigations",
+        LogName::Case => "cases",
     }
 }
 
@@ -194,6 +196,47 @@ impl Harness for PgHarness {
         )
         .await
         .unwrap();
+    }
+
+    async fn tamper_case(&self, store: &PgStore, id: Uuid, column: &str, value: &str) {
+        raw(
+            store,
+            format!("UPDATE cases SET {column} = {value} WHERE id = '{id}'"),
+        )
+        .await
+        .unwrap();
+    }
+
+    async fn raw_update_custody(&self, store: &PgStore, evidence: Uuid) -> Result<u64, String> {
+        raw(
+            store,
+            format!("UPDATE evidence_custody SET note = 'edited' WHERE evidence_id = '{evidence}'"),
+        )
+        .await
+    }
+
+    async fn raw_delete_custody(&self, store: &PgStore, evidence: Uuid) -> Result<u64, String> {
+        raw(
+            store,
+            format!("DELETE FROM evidence_custody WHERE evidence_id = '{evidence}'"),
+        )
+        .await
+    }
+
+    async fn tamper_evidence_content(&self, store: &PgStore, evidence: Uuid, bytes: &[u8]) {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let mut tx = store.backend().pool().begin().await.unwrap();
+        for sql in [
+            "ALTER TABLE evidence DISABLE TRIGGER evidence_content_immutable".to_owned(),
+            format!("UPDATE evidence SET content = decode('{hex}', 'hex') WHERE id = '{evidence}'"),
+            "ALTER TABLE evidence ENABLE TRIGGER evidence_content_immutable".to_owned(),
+        ] {
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
     }
 
     async fn cleanup(&self, store: PgStore) {

@@ -33,6 +33,7 @@ impl SqliteHarness {
 fn log_table(log: LogName) -> (&'static str, &'static str) {
     match log {
         LogName::Investigation => ("investigation_events", "investigation_id"),
+        LogName::Case => ("case_events", "case_id"),
     }
 }
 
@@ -40,6 +41,7 @@ fn log_table(log: LogName) -> (&'static str, &'static str) {
 fn log_owner(log: LogName) -> &'static str {
     match log {
         LogName::Investigation => "investigations",
+        LogName::Case => "cases",
     }
 }
 
@@ -197,6 +199,48 @@ impl Harness for SqliteHarness {
         )
         .await
         .unwrap();
+    }
+
+    async fn tamper_case(&self, store: &SqliteStore, id: Uuid, column: &str, value: &str) {
+        raw(
+            store,
+            format!("UPDATE cases SET {column} = {value} WHERE id = '{id}'"),
+        )
+        .await
+        .unwrap();
+    }
+
+    async fn raw_update_custody(&self, store: &SqliteStore, evidence: Uuid) -> Result<u64, String> {
+        raw(
+            store,
+            format!("UPDATE evidence_custody SET note = 'edited' WHERE evidence_id = '{evidence}'"),
+        )
+        .await
+    }
+
+    async fn raw_delete_custody(&self, store: &SqliteStore, evidence: Uuid) -> Result<u64, String> {
+        raw(
+            store,
+            format!("DELETE FROM evidence_custody WHERE evidence_id = '{evidence}'"),
+        )
+        .await
+    }
+
+    async fn tamper_evidence_content(&self, store: &SqliteStore, evidence: Uuid, bytes: &[u8]) {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let trigger = "CREATE TRIGGER evidence_content_immutable";
+        let mut tx = store.backend().writer().begin().await.unwrap();
+        for sql in [
+            "DROP TRIGGER evidence_content_immutable".to_owned(),
+            format!("UPDATE evidence SET content = X'{hex}' WHERE id = '{evidence}'"),
+            trigger_sql(trigger),
+        ] {
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
     }
 
     async fn cleanup(&self, store: SqliteStore) {

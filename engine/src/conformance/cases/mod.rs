@@ -3,6 +3,11 @@
 
 mod approvals;
 mod audit;
+mod case_lifecycle;
+mod case_lists;
+mod case_merge;
+mod case_records;
+mod case_timeline;
 mod claims;
 mod completion;
 mod dispatch;
@@ -14,6 +19,11 @@ mod sweeps;
 
 pub use approvals::*;
 pub use audit::*;
+pub use case_lifecycle::*;
+pub use case_lists::*;
+pub use case_merge::*;
+pub use case_records::*;
+pub use case_timeline::*;
 pub use claims::*;
 pub use completion::*;
 pub use dispatch::*;

@@ -1,0 +1,40 @@
+//! Comments: the analysts' (and machines') notes on a case.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::model::CaseId;
+use super::uuid_id;
+use crate::model::wire_enum;
+
+uuid_id! {
+    /// Identifies a comment (UUID v7).
+    CommentId
+}
+
+wire_enum! {
+    /// Who wrote a comment.
+    AuthorKind {
+        /// A person.
+        Analyst => "analyst",
+        /// An agent or a pipeline.
+        Machine => "machine",
+    }
+}
+
+/// A comment on a case. Comments are never edited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    /// The id.
+    pub id: CommentId,
+    /// The case it belongs to (a merge moves it to the surviving case).
+    pub case_id: CaseId,
+    /// The principal who wrote it.
+    pub author: String,
+    /// A person or a machine.
+    pub author_kind: AuthorKind,
+    /// The text.
+    pub body: String,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+}
