@@ -25,7 +25,7 @@ wire_enum! {
 /// A comment on a case. Comments are never edited.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Comment {
-    /// The id.
+    /// Stable identity (UUID v7: ids sort by creation time).
     pub id: CommentId,
     /// The case it belongs to (a merge moves it to the surviving case).
     pub case_id: CaseId,

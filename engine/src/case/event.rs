@@ -77,7 +77,7 @@ pub struct Change {
 /// A case as another case's timeline names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseRef {
-    /// Its id.
+    /// The case.
     pub id: CaseId,
     /// Its number.
     pub number: CaseNumber,

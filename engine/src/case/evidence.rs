@@ -53,7 +53,7 @@ impl Default for EvidenceKind {
 /// changes (the database refuses it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {
-    /// The id.
+    /// Stable identity; custody records name it.
     pub id: EvidenceId,
     /// The case it belongs to (a merge moves it to the surviving case).
     pub case_id: CaseId,
@@ -97,7 +97,7 @@ wire_enum! {
 /// database refuses UPDATE and DELETE on custody records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustodyRecord {
-    /// The id.
+    /// Stable identity (UUID v7: records sort by the time they were written).
     pub id: CustodyId,
     /// The evidence item.
     pub evidence_id: EvidenceId,

@@ -33,7 +33,7 @@ mod lifecycle;
 mod merging;
 mod records;
 
-pub use merging::{MergeSource, MergeTransition, merge};
+pub use merging::{MAX_MERGE_SOURCES, MergeSource, MergeTransition, merge};
 
 /// The default most bytes of evidence content stored in the database: 10 MiB.
 pub const DEFAULT_EVIDENCE_LIMIT: u64 = 10 * 1024 * 1024;
@@ -298,14 +298,14 @@ pub enum CaseAction {
     },
     /// Register an evidence item.
     AddEvidence {
-        /// Its id.
+        /// The id the new item gets.
         id: EvidenceId,
         /// The item and the store's limit.
         input: EvidenceInput,
     },
     /// Append to an evidence item's chain of custody.
     RecordCustody {
-        /// Its id.
+        /// The id the new record gets.
         id: CustodyId,
         /// The evidence item as stored (it must belong to the case).
         evidence: Evidence,
@@ -314,14 +314,14 @@ pub enum CaseAction {
     },
     /// Add a comment.
     AddComment {
-        /// Its id.
+        /// The id the new comment gets.
         id: CommentId,
         /// The comment.
         comment: NewComment,
     },
     /// Create a task.
     CreateTask {
-        /// Its id.
+        /// The id the new task gets.
         id: TaskId,
         /// The task.
         task: NewTask,

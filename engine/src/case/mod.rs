@@ -31,9 +31,9 @@ pub use evidence::{
 };
 pub use machine::{
     CaseAction, CaseCommand, CasePatch, CaseTransition, CaseTransitionError, CaseWrite,
-    DEFAULT_EVIDENCE_LIMIT, EvidenceInput, MergeSource, MergeTransition, NewCase, NewComment,
-    NewCustody, NewEvidence, NewObservable, NewTask, ObservablePatch, StatusChange, TaskPatch,
-    allowed_commands, merge, transition,
+    DEFAULT_EVIDENCE_LIMIT, EvidenceInput, MAX_MERGE_SOURCES, MergeSource, MergeTransition,
+    NewCase, NewComment, NewCustody, NewEvidence, NewObservable, NewTask, ObservablePatch,
+    StatusChange, TaskPatch, allowed_commands, merge, transition,
 };
 pub use model::{Case, CaseId, CaseNumber, CaseStatus, Disposition, Severity};
 pub use observable::{

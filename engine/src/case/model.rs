@@ -231,7 +231,8 @@ wire_enum! {
 /// [`super::transition`] and [`super::merge`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Case {
-    /// The id.
+    /// Stable identity (UUID v7: ids sort by creation time); the
+    /// timeline's entries name it.
     pub id: CaseId,
     /// The human-readable number (`CASE-<n>`), unique.
     pub number: CaseNumber,

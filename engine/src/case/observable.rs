@@ -80,7 +80,8 @@ wire_enum! {
 /// sighting of the same value counts in `sightings` and moves `last_seen`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Observable {
-    /// The id.
+    /// Stable identity, kept across sightings and merges (a merged
+    /// observable folded into another is removed).
     pub id: ObservableId,
     /// The case it belongs to.
     pub case_id: CaseId,

@@ -56,7 +56,7 @@ wire_enum! {
 /// A task of a case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
-    /// The id.
+    /// Stable identity (UUID v7: ids sort by creation time).
     pub id: TaskId,
     /// The case it belongs to (a merge moves it to the surviving case).
     pub case_id: CaseId,

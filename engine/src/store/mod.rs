@@ -8,8 +8,9 @@
 //! announcements); and the cases: [`Cases`] (every case write) and
 //! [`CaseReads`]. [`Store`] is all of them, for wiring.
 //!
-//! Every write is one database transaction that changes the investigation row
-//! and appends its events together; a refused command writes nothing.
+//! Every write is one database transaction that changes the record's row
+//! (an investigation, a case) and appends its log entries together; a
+//! refused command writes nothing.
 //! Adapters implement the small [`backend`] primitives and get every port from
 //! [`TransactionalStore`], so both backends share one implementation of the
 //! rules.

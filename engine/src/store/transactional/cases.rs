@@ -128,8 +128,7 @@ fn not_found(what: &'static str, id: impl ToString) -> Error {
     }
 }
 
-/// The observable a transition wrote, or the stored one when it changed
-/// nothing.
+/// The observable a transition wrote, if it wrote one.
 fn written_observable(t: &CaseTransition) -> Option<Observable> {
     t.writes.iter().find_map(|w| match w {
         CaseWrite::InsertObservable(o) | CaseWrite::UpdateObservable(o) => Some(o.clone()),
