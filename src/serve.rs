@@ -96,6 +96,7 @@ pub async fn serve_command(config: &Config, args: ServeArgs) -> anyhow::Result<(
     .with_limits(Limits {
         body_bytes: config.api.body_limit,
         prompt_chars: config.api.prompt_limit,
+        ..Limits::default()
     })
     .with_shutdown(shutdown.clone())
     .with_process_metrics(Arc::new(move || process_metrics.render()));

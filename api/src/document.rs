@@ -155,5 +155,23 @@ pub(crate) fn for_state(doc: &OpenApi, state: &AppState) -> Value {
         body["agent_id"]["enum"] = json!(agents);
         body["prompt"]["maxLength"] = json!(state.limits.prompt_chars);
     }
+    case_list_items(&mut doc);
     doc
+}
+
+/// The items of the case bodies' lists, as the API checks them: labels and
+/// alert ids that are not blank and of bounded length.
+fn case_list_items(doc: &mut Value) {
+    use crate::views::cases::NOT_BLANK;
+    for (schema, field, max) in [
+        ("CreateCaseBody", "tags", 64),
+        ("CreateCaseBody", "alert_ids", 200),
+        ("PatchCaseBody", "tags", 64),
+    ] {
+        let pointer = format!("/components/schemas/{schema}/properties/{field}/items");
+        if let Some(items) = doc.pointer_mut(&pointer) {
+            items["pattern"] = json!(NOT_BLANK);
+            items["maxLength"] = json!(max);
+        }
+    }
 }

@@ -223,6 +223,17 @@ fn percent_decode(s: &str) -> String {
         .into_owned()
 }
 
+/// Deserializes a field that may be absent, `null` or a value, keeping the
+/// three apart: with `#[serde(default)]`, absent is `None`, `null` is
+/// `Some(None)` (clear it) and a value is `Some(Some(v))`.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
 /// Deserializes an optional nested body object, refusing the array form
 /// serde would also accept for a struct. Errors inside keep their path
 /// (`budget.max_turns`).

@@ -1,7 +1,8 @@
 //! # vigil-api
 //!
 //! Vigil's HTTP API under `/api/v1`: dispatch, timelines, live streams,
-//! rescue, cancel, review, approvals and audit, with bearer-token auth,
+//! rescue, cancel, review, approvals and audit, cases (their lifecycle,
+//! timeline, observables, evidence, comments and tasks), with bearer-token auth,
 //! roles, problem+json errors and a generated OpenAPI document. (The
 //! webhook notifier that announces approval requests is background work
 //! and lives in `vigil-workers`.)
@@ -57,6 +58,7 @@ pub const BASE_PATH: &str = "/api/v1";
         (name = "approvals", description = "Approval requests for high-impact tool calls"),
         (name = "system", description = "Mode, health, readiness, metrics, identity, this document"),
         (name = "tokens", description = "API token management (admin)"),
+        (name = "cases", description = "Cases: the queue, lifecycle, timeline and audit, observables, evidence and custody, comments, tasks, merge"),
     )
 )]
 struct ApiDoc;
@@ -79,8 +81,8 @@ impl Modify for BearerAuth {
 }
 
 /// The routes, and the OpenAPI document generated from the same handlers.
-fn router() -> (Router<AppState>, OpenApiDoc) {
-    use routes::{approvals, investigations, system, tokens};
+fn router(evidence_body_bytes: usize) -> (Router<AppState>, OpenApiDoc) {
+    use routes::{approvals, case_records, cases, investigations, system, tokens};
     let v1 = OpenApiRouter::new()
         .routes(routes!(investigations::dispatch, investigations::list))
         .routes(routes!(investigations::stats))
@@ -103,7 +105,33 @@ fn router() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(system::metrics))
         .routes(routes!(system::openapi))
         .routes(routes!(tokens::list, tokens::create))
-        .routes(routes!(tokens::revoke));
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(cases::list, cases::create))
+        .routes(routes!(cases::detail, cases::update, cases::delete))
+        .routes(routes!(cases::status))
+        .routes(routes!(cases::assign))
+        .routes(routes!(cases::link_alert))
+        .routes(routes!(cases::merge_into))
+        .routes(routes!(cases::related))
+        .routes(routes!(cases::timeline))
+        .routes(routes!(streams::case_timeline))
+        .routes(routes!(cases::audit))
+        .routes(routes!(
+            case_records::observables,
+            case_records::add_observable
+        ))
+        .routes(routes!(case_records::update_observable))
+        .routes(routes!(case_records::evidence))
+        .routes(routes!(case_records::evidence_content))
+        .routes(routes!(case_records::custody, case_records::record_custody))
+        .routes(routes!(case_records::comments, case_records::add_comment))
+        .routes(routes!(case_records::tasks, case_records::create_task))
+        .routes(routes!(case_records::update_task));
+    // Evidence content rides in its body: its own, larger limit.
+    let evidence = OpenApiRouter::new()
+        .routes(routes!(case_records::add_evidence))
+        .layer(DefaultBodyLimit::max(evidence_body_bytes));
+    let v1 = v1.merge(evidence);
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(BASE_PATH, v1)
         .split_for_parts()
@@ -113,7 +141,7 @@ fn router() -> (Router<AppState>, OpenApiDoc) {
 pub fn openapi() -> &'static OpenApiDoc {
     static DOC: OnceLock<OpenApiDoc> = OnceLock::new();
     DOC.get_or_init(|| {
-        let mut doc = router().1;
+        let mut doc = router(Limits::default().evidence_body_bytes()).1;
         doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
         document::finish(&mut doc);
         doc
@@ -124,7 +152,7 @@ pub fn openapi() -> &'static OpenApiDoc {
 /// problem documents; bodies over `state`'s limit are refused with 413.
 pub fn app(state: AppState) -> Router {
     let limit = state.limits.body_bytes;
-    router()
+    router(state.limits.evidence_body_bytes())
         .0
         .merge(console::router())
         .fallback(no_route)

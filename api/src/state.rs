@@ -9,12 +9,20 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
-use vigil_engine::store::{Dispatcher, Notifications, Operations, Presence, Reads, Tokens};
+use vigil_engine::store::{
+    CaseReads, Cases, Dispatcher, Notifications, Operations, Presence, Reads, Tokens,
+};
 
 /// The store capabilities the API uses. It never takes worker leases.
-pub trait ApiStore: Dispatcher + Operations + Reads + Tokens + Notifications + Presence {}
+pub trait ApiStore:
+    Dispatcher + Operations + Reads + Tokens + Notifications + Presence + Cases + CaseReads
+{
+}
 
-impl<T: Dispatcher + Operations + Reads + Tokens + Notifications + Presence> ApiStore for T {}
+impl<T> ApiStore for T where
+    T: Dispatcher + Operations + Reads + Tokens + Notifications + Presence + Cases + CaseReads
+{
+}
 
 /// A tool an agent may call, as operators and approvers see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -94,6 +102,22 @@ pub struct Limits {
     pub body_bytes: usize,
     /// Longest prompt in characters (default 32 768).
     pub prompt_chars: usize,
+    /// Largest evidence content stored with a case, in bytes (default
+    /// 10 MiB; `[cases] evidence_limit`). Larger artifacts are registered
+    /// by URI.
+    pub evidence_bytes: u64,
+}
+
+impl Limits {
+    /// The largest body `POST /cases/{id}/evidence` accepts: the evidence
+    /// limit as base64, plus room for the other fields.
+    pub fn evidence_body_bytes(&self) -> usize {
+        let encoded = self.evidence_bytes.div_ceil(3) * 4;
+        usize::try_from(encoded)
+            .unwrap_or(usize::MAX)
+            .saturating_add(64 * 1024)
+            .max(self.body_bytes)
+    }
 }
 
 impl Default for Limits {
@@ -101,6 +125,7 @@ impl Default for Limits {
         Self {
             body_bytes: 256 * 1024,
             prompt_chars: 32 * 1024,
+            evidence_bytes: vigil_engine::case::DEFAULT_EVIDENCE_LIMIT,
         }
     }
 }

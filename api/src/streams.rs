@@ -25,7 +25,10 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use utoipa::IntoParams;
 use vigil_engine::store::ApprovalQuery;
-use vigil_engine::{ApprovalId, ApprovalStatus, Event, InvestigationId, InvestigationLog};
+use vigil_engine::{
+    ApprovalId, ApprovalStatus, CaseEvent, CaseId, CaseLog, Event, InvestigationId,
+    InvestigationLog,
+};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
@@ -35,6 +38,7 @@ use crate::routes::approvals::APPROVAL_READERS;
 use crate::routes::investigations::readable;
 use crate::routes::query_number;
 use crate::state::{ApiStore, AppState};
+use crate::views::cases::CaseEventView;
 use crate::views::{ApprovalStreamData, ApprovalView, EventStreamData, EventView};
 
 /// How far back each approvals poll looks again, to catch rows committed
@@ -126,6 +130,99 @@ impl LogSource for InvestigationEvents {
 
     fn view(entry: &Event) -> EventView {
         EventView::from(entry)
+    }
+}
+
+/// A live stream of a case's timeline (`text/event-stream`).
+///
+/// Each SSE message has `event: <kind>`, `id: <seq>` and the entry as JSON
+/// `data`. Reconnect with `Last-Event-ID: <seq>` to resume without gaps or
+/// duplicates. A `problem` message reports a database outage. A deleted or
+/// merged case takes no more entries: its stream ends with `stream_end`
+/// once everything was sent.
+#[utoipa::path(
+    get, path = "/cases/{id}/timeline/stream", tag = "cases",
+    params(
+        ("id" = String, Path, description = "Case id or number"),
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this seq"),
+        StreamParams,
+    ),
+    responses(
+        (status = 200, description = "Server-Sent Events: one message per timeline entry (`event: <kind>`, `id: <seq>`, data a CaseEventView); `problem` messages (data a Problem) during an outage or when the token is revoked; a `stream_end` message once a deleted or merged case's entries were all sent", content_type = "text/event-stream", body = CaseStreamData),
+        (status = 400, description = "A bad Last-Event-ID or after_seq", body = Problem),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Needs the operator, auditor or orchestrator role", body = Problem),
+        (status = 404, description = "No such case", body = Problem),
+        (status = 503, description = "Database unavailable", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn case_timeline(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<StreamParams>,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let from_header = last_event_id(&headers, "a seq (a non-negative integer)")?;
+    let from_query = query_number("after_seq", params.after_seq.as_deref(), 0..=i64::MAX)?;
+    let overview = crate::routes::cases::readable(&state, &caller, &id).await?;
+    let after = from_header.or(from_query).unwrap_or(0);
+    let stream = LogTail {
+        source: CaseTimeline(state.store.clone()),
+        id: overview.case.id,
+        after,
+        poll: state.streams.poll,
+        token: TokenWatch::new(
+            state.store.clone(),
+            caller.token_id().to_owned(),
+            state.streams.recheck,
+        ),
+    }
+    .into_stream(state.shutdown.clone());
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(state.streams.keep_alive)))
+}
+
+/// The data of one case timeline stream message.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum CaseStreamData {
+    /// A timeline entry.
+    Entry(CaseEventView),
+    /// A problem.
+    Problem(crate::error::Problem),
+    /// The case takes no more entries and every entry was sent.
+    End(crate::views::StreamEnd),
+}
+
+/// A case's timeline, as streams and exports serve it.
+pub(crate) struct CaseTimeline(pub(crate) Arc<dyn ApiStore>);
+
+#[async_trait]
+impl LogSource for CaseTimeline {
+    type Log = CaseLog;
+    type View = CaseEventView;
+
+    async fn head(&self, id: CaseId) -> vigil_engine::store::Result<Head> {
+        let overview = self.0.case(id).await?;
+        Ok(Head {
+            last_seq: overview.case.last_seq,
+            finished: overview.case.is_retired(),
+        })
+    }
+
+    async fn entries(
+        &self,
+        id: CaseId,
+        after_seq: i64,
+        limit: u32,
+    ) -> vigil_engine::store::Result<Vec<CaseEvent>> {
+        self.0.case_timeline(id, after_seq, limit).await
+    }
+
+    fn view(entry: &CaseEvent) -> CaseEventView {
+        CaseEventView::from(entry)
     }
 }
 

@@ -598,7 +598,7 @@ pub async fn receipts(
 /// The audit's answer: the report or the trail.
 #[derive(Debug, Clone, Copy, utoipa::ToSchema)]
 #[allow(dead_code)]
-enum AuditFormat {
+pub(crate) enum AuditFormat {
     /// The verification report.
     #[schema(rename = "json")]
     Json,

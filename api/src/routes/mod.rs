@@ -1,6 +1,8 @@
 //! The handlers, one module per resource.
 
 pub mod approvals;
+pub mod case_records;
+pub mod cases;
 pub mod investigations;
 pub mod system;
 pub mod tokens;

@@ -15,6 +15,32 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/approvals/stream"),
     ("get", "/api/v1/approvals/{id}"),
     ("post", "/api/v1/approvals/{id}/decision"),
+    ("get", "/api/v1/cases"),
+    ("post", "/api/v1/cases"),
+    ("get", "/api/v1/cases/{id}"),
+    ("patch", "/api/v1/cases/{id}"),
+    ("delete", "/api/v1/cases/{id}"),
+    ("post", "/api/v1/cases/{id}/status"),
+    ("post", "/api/v1/cases/{id}/assign"),
+    ("post", "/api/v1/cases/{id}/alerts"),
+    ("post", "/api/v1/cases/{id}/merge"),
+    ("get", "/api/v1/cases/{id}/related"),
+    ("get", "/api/v1/cases/{id}/timeline"),
+    ("get", "/api/v1/cases/{id}/timeline/stream"),
+    ("get", "/api/v1/cases/{id}/audit"),
+    ("get", "/api/v1/cases/{id}/observables"),
+    ("post", "/api/v1/cases/{id}/observables"),
+    ("patch", "/api/v1/cases/{id}/observables/{observable_id}"),
+    ("get", "/api/v1/cases/{id}/evidence"),
+    ("post", "/api/v1/cases/{id}/evidence"),
+    ("get", "/api/v1/cases/{id}/evidence/{evidence_id}/content"),
+    ("get", "/api/v1/cases/{id}/evidence/{evidence_id}/custody"),
+    ("post", "/api/v1/cases/{id}/evidence/{evidence_id}/custody"),
+    ("get", "/api/v1/cases/{id}/comments"),
+    ("post", "/api/v1/cases/{id}/comments"),
+    ("get", "/api/v1/cases/{id}/tasks"),
+    ("post", "/api/v1/cases/{id}/tasks"),
+    ("patch", "/api/v1/cases/{id}/tasks/{task_id}"),
     ("get", "/api/v1/healthz"),
     ("get", "/api/v1/investigations"),
     ("post", "/api/v1/investigations"),
@@ -78,7 +104,11 @@ async fn the_document_lists_every_route_and_the_router_answers_each() {
     // but the router's own "no such route" / "method not allowed".
     let app = TestApp::new(Backend::Sqlite).await;
     for (method, path) in ROUTES {
-        let concrete = path.replace("{id}", "0190aaaa-aaaa-7aaa-8aaa-aaaaaaaaaaaa");
+        let concrete = ["{id}", "{observable_id}", "{evidence_id}", "{task_id}"]
+            .iter()
+            .fold(path.to_string(), |p, param| {
+                p.replace(param, "0190aaaa-aaaa-7aaa-8aaa-aaaaaaaaaaaa")
+            });
         let r = app
             .send(
                 app.request(

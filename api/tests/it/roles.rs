@@ -132,6 +132,153 @@ const MATRIX: &[(&str, &str, &str, &[&str])] = &[
         &["admin"],
     ),
     ("DELETE", "/api/v1/tokens/{tok}", "", &["admin"]),
+    // Cases (the app runs in dummy mode, so every write is a preview and
+    // the fixtures stay as they are).
+    (
+        "GET",
+        "/api/v1/cases",
+        r#""#,
+        &["admin", "olivia", "oscar", "otto", "aude", "dual"],
+    ),
+    (
+        "POST",
+        "/api/v1/cases",
+        r#"{"title":"matrix case"}"#,
+        &["admin", "olivia", "oscar", "otto", "dual"],
+    ),
+    (
+        "GET",
+        "/api/v1/cases/{case}",
+        r#""#,
+        &["admin", "olivia", "oscar", "otto", "aude", "dual"],
+    ),
+    (
+        "PATCH",
+        "/api/v1/cases/{case}",
+        r#"{"severity":"low"}"#,
+        &["admin", "otto"],
+    ),
+    ("DELETE", "/api/v1/cases/{case}", r#""#, &["admin", "otto"]),
+    (
+        "POST",
+        "/api/v1/cases/{case}/status",
+        r#"{"status":"in_progress"}"#,
+        &["admin", "otto"],
+    ),
+    (
+        "POST",
+        "/api/v1/cases/{case}/assign",
+        r#"{"assignee":"otto"}"#,
+        &["admin", "otto"],
+    ),
+    (
+        "POST",
+        "/api/v1/cases/{case}/alerts",
+        r#"{"alert_id":"alert-9"}"#,
+        &["admin", "olivia", "oscar", "otto", "dual"],
+    ),
+    (
+        "POST",
+        "/api/v1/cases/{case}/merge",
+        r#"{"sources":["{src}"],"disposition":"benign"}"#,
+        &["admin", "otto"],
+    ),
+    (
+        "GET",
+        "/api/v1/cases/{case}/related",
+        r#""#,
+        &["admin", "olivia", "oscar", "otto", "aude", "dual"],
+    ),
+    (
+        "GET",
+        "/api/v1/cases/{case}/timeline",
+        r#""#,
+        &["admin", "olivia", "oscar", "otto", "aude", "dual"],
+    ),
+    (
+        "GET",
+        "/api/v1/cases/{case}/audit",
+        r#""#,
+        &["admin", "otto", "aude"],
+    ),
+    (
+        "GET",
+        "/api/v1/cases/{case}/observables",
+        r#""#,
+        &["admin", "olivia", "oscar", "otto", "aude", "dual"],
+    ),
+    (
+        "POST",
+        "/api/v1/cases/{case}/observables",
+        r#"{"type":"host","value":"web-01"}"#,
+        &["admin", "olivia", "oscar", "otto", "dual"],
+    ),
+    (
+        "PATCH",
+        "/api/v1/cases/{case}/observables/{obs}",
+        r#"{"tlp":"red"}"#,
+        &["admin", "otto"],
+    ),
+    (
+        "GET",
+        "/api/v1/cases/{case}/evidence",
+        r#""#,
+        &["admin", "olivia", "oscar", "otto", "aude", "dual"],
+    ),
+    (
+        "POST",
+        "/api/v1/cases/{case}/evidence",
+        r#"{"name":"n","kind":"log","content_text":"x"}"#,
+        &["admin", "olivia", "oscar", "otto", "dual"],
+    ),
+    (
+        "GET",
+        "/api/v1/cases/{case}/evidence/{ev}/content",
+        r#""#,
+        &["admin", "olivia", "oscar", "otto", "aude", "dual"],
+    ),
+    (
+        "GET",
+        "/api/v1/cases/{case}/evidence/{ev}/custody",
+        r#""#,
+        &["admin", "olivia", "oscar", "otto", "aude", "dual"],
+    ),
+    (
+        "POST",
+        "/api/v1/cases/{case}/evidence/{ev}/custody",
+        r#"{"action":"reviewed"}"#,
+        &["admin", "otto"],
+    ),
+    (
+        "GET",
+        "/api/v1/cases/{case}/comments",
+        r#""#,
+        &["admin", "olivia", "oscar", "otto", "aude", "dual"],
+    ),
+    (
+        "POST",
+        "/api/v1/cases/{case}/comments",
+        r#"{"body":"note"}"#,
+        &["admin", "olivia", "oscar", "otto", "dual"],
+    ),
+    (
+        "GET",
+        "/api/v1/cases/{case}/tasks",
+        r#""#,
+        &["admin", "olivia", "oscar", "otto", "aude", "dual"],
+    ),
+    (
+        "POST",
+        "/api/v1/cases/{case}/tasks",
+        r#"{"title":"t"}"#,
+        &["admin", "otto"],
+    ),
+    (
+        "PATCH",
+        "/api/v1/cases/{case}/tasks/{task}",
+        r#"{"status":"in_progress"}"#,
+        &["admin", "otto"],
+    ),
 ];
 
 async fn every_route_allows_exactly_its_roles(app: &TestApp) {
@@ -151,6 +298,7 @@ async fn every_route_allows_exactly_its_roles(app: &TestApp) {
         .unwrap()
         .to_owned();
     let tok = format!("{tok}-nonexistent");
+    let fixtures = CaseFixtures::new(app).await;
 
     for (method, template, body, allowed) in MATRIX {
         let path = template
@@ -159,6 +307,8 @@ async fn every_route_allows_exactly_its_roles(app: &TestApp) {
             .replace("{rev}", &rev)
             .replace("{fin}", &fin)
             .replace("{tok}", &tok);
+        let path = fixtures.fill(&path);
+        let body = fixtures.fill(body);
         for (who, _) in PRINCIPALS {
             let mut req = app.request(method.parse::<Method>().unwrap(), &path, Some(who));
             if !body.is_empty() {
@@ -198,6 +348,10 @@ async fn every_route_allows_exactly_its_roles(app: &TestApp) {
         (
             format!("/api/v1/investigations/{inv}/events/stream"),
             vec!["admin", "olivia", "otto", "anna", "arne", "aude", "dual"],
+        ),
+        (
+            format!("/api/v1/cases/{}/timeline/stream", fixtures.case),
+            vec!["admin", "olivia", "oscar", "otto", "aude", "dual"],
         ),
         (
             "/api/v1/approvals/stream".to_owned(),
@@ -289,5 +443,101 @@ async fn requests_without_a_valid_token_are_401(app: &TestApp) {
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{path}");
+    }
+}
+
+/// A case with an observable, an evidence item and a task, and a second
+/// case to merge, written through the store.
+struct CaseFixtures {
+    case: String,
+    src: String,
+    obs: String,
+    ev: String,
+    task: String,
+}
+
+impl CaseFixtures {
+    async fn new(app: &TestApp) -> Self {
+        use vigil_engine::case::{
+            EvidenceKind, NewCase, NewEvidence, NewObservable, NewTask, ObservableType,
+        };
+        let new_case = |title: &str| NewCase {
+            title: title.to_owned(),
+            severity: vigil_engine::Severity::High,
+            description: String::new(),
+            assignee: None,
+            requires_human_approval: false,
+            confidence: None,
+            confidence_reason: None,
+            tags: vec![],
+            alert_ids: vec![],
+        };
+        let store = &app.api_store;
+        let case = store.create_case("otto", new_case("matrix")).await.unwrap();
+        let src = store.create_case("otto", new_case("source")).await.unwrap();
+        let obs = store
+            .add_observable(
+                case.id,
+                "otto",
+                NewObservable {
+                    kind: ObservableType::Ip,
+                    value: "203.0.113.9".into(),
+                    source: None,
+                    tlp: None,
+                    pap: None,
+                    tags: vec![],
+                    enrichment: None,
+                },
+            )
+            .await
+            .unwrap();
+        let ev = store
+            .add_evidence(
+                case.id,
+                "otto",
+                NewEvidence {
+                    name: "auth.log".into(),
+                    kind: EvidenceKind::Log,
+                    description: String::new(),
+                    content: Some(b"line".to_vec()),
+                    uri: None,
+                    sha256: None,
+                    size_bytes: None,
+                    collected_by: None,
+                    collected_at: None,
+                },
+            )
+            .await
+            .unwrap();
+        let task = store
+            .create_task(
+                case.id,
+                "otto",
+                NewTask {
+                    title: "contain".into(),
+                    description: String::new(),
+                    priority: None,
+                    assignee: None,
+                    due_at: None,
+                },
+            )
+            .await
+            .unwrap();
+        Self {
+            case: case.id.to_string(),
+            src: src.id.to_string(),
+            obs: obs.id.to_string(),
+            ev: ev.id.to_string(),
+            task: task.id.to_string(),
+        }
+    }
+
+    fn fill(&self, template: &str) -> String {
+        template
+            .replace("{case}", &self.case)
+            .replace("{src}", &self.src)
+            .replace("{obs}", &self.obs)
+            .replace("{ev}", &self.ev)
+            .replace("{task}", &self.task)
     }
 }

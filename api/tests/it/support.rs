@@ -54,8 +54,14 @@ pub struct TestApp {
 }
 
 enum Cleanup {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres(vigil_store_postgres::testing::TestSchema),
+    Sqlite(
+        #[allow(dead_code)] tempfile::TempDir,
+        Arc<vigil_store_sqlite::SqliteStore>,
+    ),
+    Postgres(
+        vigil_store_postgres::testing::TestSchema,
+        Arc<vigil_store_postgres::PgStore>,
+    ),
 }
 
 /// The audit key every test app signs head receipts with.
@@ -96,6 +102,11 @@ pub fn agents() -> Agents {
 
 impl TestApp {
     pub async fn new(backend: Backend) -> Self {
+        Self::new_in(backend, "dummy").await
+    }
+
+    /// An app whose `GET /system/mode` (and so case writes) say `mode`.
+    pub async fn new_in(backend: Backend, mode: &str) -> Self {
         let clock = Arc::new(SystemClock);
         let (store, api_store, cleanup): (Arc<dyn TestStore>, Arc<dyn ApiStore>, Cleanup) =
             match backend {
@@ -106,12 +117,12 @@ impl TestApp {
                         .await
                         .expect("open SQLite store");
                     let s = Arc::new(s.with_signer(receipt_signer()));
-                    (s.clone(), s, Cleanup::Sqlite(dir))
+                    (s.clone(), s.clone(), Cleanup::Sqlite(dir, s))
                 }
                 Backend::Postgres => {
                     let schema = vigil_store_postgres::testing::TestSchema::new();
                     let s = Arc::new(schema.open(clock).await.with_signer(receipt_signer()));
-                    (s.clone(), s, Cleanup::Postgres(schema))
+                    (s.clone(), s.clone(), Cleanup::Postgres(schema, s))
                 }
             };
         let mut tokens = Vec::new();
@@ -128,7 +139,7 @@ impl TestApp {
             api_store.clone(),
             agents(),
             SystemInfo {
-                mode: "dummy".into(),
+                mode: mode.into(),
                 backend: match backend {
                     Backend::Sqlite => "sqlite".into(),
                     Backend::Postgres => "postgres".into(),
@@ -140,6 +151,7 @@ impl TestApp {
         .with_limits(Limits {
             body_bytes: BODY_LIMIT,
             prompt_chars: PROMPT_LIMIT,
+            ..Limits::default()
         })
         .with_streams(StreamSettings {
             poll: std::time::Duration::from_millis(20),
@@ -158,8 +170,57 @@ impl TestApp {
     }
 
     pub async fn close(self) {
-        if let Cleanup::Postgres(schema) = self.cleanup {
+        if let Cleanup::Postgres(schema, _) = self.cleanup {
             schema.drop_now().await;
+        }
+    }
+
+    /// Rewrites the payload of case timeline entry `seq` behind the API's
+    /// back, past the database's append-only guard, as an attacker with
+    /// database access would.
+    pub async fn tamper_case_entry(&self, case_id: &str, seq: i64, payload: &str) {
+        use sqlx::AssertSqlSafe;
+        let payload = payload.replace('\'', "''");
+        let update = format!(
+            "UPDATE case_events SET payload = '{payload}' WHERE case_id = '{case_id}' AND seq = {seq}"
+        );
+        match &self.cleanup {
+            Cleanup::Sqlite(_, store) => {
+                let pool = store.backend().writer();
+                for sql in ["DROP TRIGGER case_events_no_update".to_owned(), update] {
+                    sqlx::query(AssertSqlSafe(sql)).execute(pool).await.unwrap();
+                }
+            }
+            Cleanup::Postgres(_, store) => {
+                let mut tx = store.backend().pool().begin().await.unwrap();
+                for sql in [
+                    "ALTER TABLE case_events DISABLE TRIGGER case_events_append_only".to_owned(),
+                    update,
+                    "ALTER TABLE case_events ENABLE TRIGGER case_events_append_only".to_owned(),
+                ] {
+                    sqlx::query(AssertSqlSafe(sql))
+                        .execute(&mut *tx)
+                        .await
+                        .unwrap();
+                }
+                tx.commit().await.unwrap();
+            }
+        }
+    }
+
+    /// How many rows `table` holds, read past the API.
+    pub async fn rows(&self, table: &str) -> i64 {
+        use sqlx::AssertSqlSafe;
+        let sql = format!("SELECT count(*) FROM {table}");
+        match &self.cleanup {
+            Cleanup::Sqlite(_, store) => sqlx::query_scalar(AssertSqlSafe(sql))
+                .fetch_one(store.backend().writer())
+                .await
+                .unwrap(),
+            Cleanup::Postgres(_, store) => sqlx::query_scalar(AssertSqlSafe(sql))
+                .fetch_one(store.backend().pool())
+                .await
+                .unwrap(),
         }
     }
 
@@ -215,6 +276,17 @@ impl TestApp {
         self.send(
             self.request(Method::GET, path, Some(who))
                 .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Sends `method` with a JSON `body` as `who`.
+    pub async fn send_json(&self, method: Method, path: &str, who: &str, body: Value) -> Reply {
+        self.send(
+            self.request(method, path, Some(who))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string()))
                 .unwrap(),
         )
         .await
@@ -340,6 +412,30 @@ impl Reply {
         assert_eq!(self.body["status"], status.as_u16());
         &self.body
     }
+}
+
+/// Like `on_both_backends!`, with the app in runtime mode `$mode`.
+#[macro_export]
+macro_rules! on_both_backends_in {
+    ($mode:literal: $($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = $crate::support::TestApp::new_in($crate::support::Backend::Sqlite, $mode).await;
+                    super::$name(&app).await;
+                    app.close().await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let app = $crate::support::TestApp::new_in($crate::support::Backend::Postgres, $mode).await;
+                    super::$name(&app).await;
+                    app.close().await;
+                }
+            }
+        )+
+    };
 }
 
 /// Runs each named test body on SQLite and on PostgreSQL.

@@ -12,6 +12,8 @@ use vigil_engine::{ApprovalRequest, Event, Investigation, InvestigationLog, Stat
 
 use crate::state::ToolInfo;
 
+pub mod cases;
+
 /// `POST /investigations`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -417,6 +419,20 @@ pub struct EventPage {
     pub next_after_seq: i64,
 }
 
+/// What is wrong at a log's first break, in words; `owner` names the
+/// record whose row keeps the log's tail (`the investigation`, `the case`).
+pub(crate) fn problem_text(problem: &Problem, owner: &str) -> String {
+    match problem {
+        Problem::Gap { expected, found } => format!("seq gap: expected {expected}, found {found}"),
+        Problem::BrokenLink => "prev_hash does not name the previous event".to_owned(),
+        Problem::HashMismatch => "stored hash does not match the event".to_owned(),
+        Problem::TailMismatch {
+            expected_last_seq,
+            found_last_seq,
+        } => format!("log ends at seq {found_last_seq}, {owner} says {expected_last_seq}"),
+    }
+}
+
 /// The outcome of verifying an investigation's audit trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AuditReport {
@@ -454,19 +470,10 @@ impl From<&ChainReport<InvestigationLog>> for AuditReport {
             valid: r.valid,
             events_checked: r.events_checked,
             broken_at_seq: r.first_break.as_ref().map(|b| b.seq),
-            problem: r.first_break.as_ref().map(|b| match &b.problem {
-                Problem::Gap { expected, found } => {
-                    format!("seq gap: expected {expected}, found {found}")
-                }
-                Problem::BrokenLink => "prev_hash does not name the previous event".to_owned(),
-                Problem::HashMismatch => "stored hash does not match the event".to_owned(),
-                Problem::TailMismatch {
-                    expected_last_seq,
-                    found_last_seq,
-                } => format!(
-                    "log ends at seq {found_last_seq}, the investigation says {expected_last_seq}"
-                ),
-            }),
+            problem: r
+                .first_break
+                .as_ref()
+                .map(|b| problem_text(&b.problem, "the investigation")),
             mismatches: r
                 .mismatches
                 .iter()
