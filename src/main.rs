@@ -25,6 +25,7 @@ mod commands;
 mod config;
 mod metrics;
 mod serve;
+mod showcase;
 mod stores;
 mod tokens;
 

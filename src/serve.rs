@@ -7,16 +7,19 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use vigil_agents::Mode;
 use vigil_agents::runner::Runner;
 use vigil_agents::setup::Setup;
 use vigil_api::{AgentInfo, Agents, AppState, Limits, SystemInfo, ToolInfo};
-use vigil_engine::SystemClock;
 use vigil_engine::event::Effect;
 use vigil_engine::store::Store;
+use vigil_engine::{Clock, SystemClock};
 use vigil_workers::webhooks::{Notifier, WebhookSettings};
 use vigil_workers::{SweepSettings, WorkerSettings};
 
 use crate::config::{Config, redact_url};
+use crate::showcase::{self, LoadOutcome};
 use crate::stores::{self, AnyStore};
 use crate::tokens;
 
@@ -78,6 +81,9 @@ pub async fn serve_command(config: &Config, args: ServeArgs) -> anyhow::Result<(
         println!();
         println!("Create tokens for people and pipelines with `vigil token create`.");
     }
+    if setup.mode == Mode::Dummy {
+        load_showcase(&store).await;
+    }
 
     let shutdown = CancellationToken::new();
     tokio::spawn(signal_to(shutdown.clone()));
@@ -129,6 +135,34 @@ pub async fn serve_command(config: &Config, args: ServeArgs) -> anyhow::Result<(
     workers?;
     served.context("api server")?;
     Ok(())
+}
+
+/// Dummy mode's sample cases ([`showcase::load_sample_cases`]), loaded
+/// unless they are there already. A failure is logged and the server goes
+/// on without them: the samples are a convenience, never a reason not to
+/// serve.
+async fn load_showcase(store: &AnyStore) {
+    let outcome = showcase::load_sample_cases(&*store.cases(), SystemClock.now())
+        .instrument(tracing::info_span!("load_sample_cases"))
+        .await;
+    match outcome {
+        Ok(LoadOutcome::Loaded(numbers)) => {
+            let list: Vec<String> = numbers.iter().map(ToString::to_string).collect();
+            tracing::info!(
+                cases = numbers.len(),
+                tag = showcase::TAG,
+                "loaded {} showcase cases ({}), tagged `{}`",
+                numbers.len(),
+                list.join(", "),
+                showcase::TAG,
+            );
+        }
+        Ok(LoadOutcome::AlreadyPresent) => tracing::info!("showcase cases already present"),
+        Err(error) => tracing::warn!(
+            error = format!("{error:#}"),
+            "cannot load the showcase cases; serving without them"
+        ),
+    }
 }
 
 async fn run_workers(

@@ -11,6 +11,7 @@ use vigil_store_postgres::PgStore;
 use vigil_store_sqlite::SqliteStore;
 
 use crate::config::{Config, redact_url};
+use crate::showcase::CaseStore;
 
 /// The store a URL selects.
 #[derive(Clone)]
@@ -32,6 +33,14 @@ impl AnyStore {
 
     /// The store behind its ports.
     pub fn ports(&self) -> Arc<dyn Store> {
+        match self {
+            AnyStore::Sqlite(s) => Arc::new(s.clone()),
+            AnyStore::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+
+    /// The store behind the case ports.
+    pub fn cases(&self) -> Arc<dyn CaseStore> {
         match self {
             AnyStore::Sqlite(s) => Arc::new(s.clone()),
             AnyStore::Postgres(s) => Arc::new(s.clone()),

@@ -12,4 +12,5 @@ mod console;
 mod crash;
 mod fuzz;
 mod migrate;
+mod showcase;
 mod support;
