@@ -71,6 +71,9 @@ pub struct ApiConfig {
     pub body_limit: usize,
     /// Longest prompt, in characters.
     pub prompt_limit: usize,
+    /// Largest evidence content stored with a case, in bytes (default
+    /// 10 MiB). Larger artifacts are registered by URI and SHA-256.
+    pub evidence_limit: u64,
     /// `[[api.webhooks]]`: receivers of new approval requests.
     pub webhooks: Vec<WebhookConfig>,
 }
@@ -81,6 +84,7 @@ impl Default for ApiConfig {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit: 256 * 1024,
             prompt_limit: 32 * 1024,
+            evidence_limit: vigil_engine::case::DEFAULT_EVIDENCE_LIMIT,
             webhooks: Vec::new(),
         }
     }

@@ -102,7 +102,7 @@ pub async fn serve_command(config: &Config, args: ServeArgs) -> anyhow::Result<(
     .with_limits(Limits {
         body_bytes: config.api.body_limit,
         prompt_chars: config.api.prompt_limit,
-        ..Limits::default()
+        evidence_bytes: config.api.evidence_limit,
     })
     .with_shutdown(shutdown.clone())
     .with_process_metrics(Arc::new(move || process_metrics.render()));

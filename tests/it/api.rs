@@ -99,6 +99,12 @@ async fn data_endpoints_answer_503_while_postgres_is_down_and_recover() {
         );
     }
 
+    // The showcase's sample cases (dummy mode) are there to read.
+    let (status, _, queue) = call(&client, &served, Method::GET, "/cases", None).await;
+    assert_eq!(status, 200, "{queue}");
+    assert!(queue["kpis"]["total"].as_i64().unwrap() > 0, "{queue}");
+    let case = queue["items"][0]["id"].as_str().unwrap().to_owned();
+
     cluster.down();
     let ready = client
         .get(format!("{}/readyz", served.base))
@@ -110,7 +116,23 @@ async fn data_endpoints_answer_503_while_postgres_is_down_and_recover() {
     assert_eq!(problem["code"], "database_unavailable");
     assert!(!problem["detail"].as_str().unwrap().is_empty());
 
-    let data_calls: [(Method, String, Option<Value>); 6] = [
+    let data_calls: [(Method, String, Option<Value>); 13] = [
+        // Cases: a recovery answer, never an empty queue or zero counts.
+        (Method::GET, "/cases".into(), None),
+        (Method::GET, format!("/cases/{case}"), None),
+        (Method::GET, format!("/cases/{case}/timeline"), None),
+        (Method::GET, format!("/cases/{case}/observables"), None),
+        (Method::GET, format!("/cases/{case}/audit"), None),
+        (
+            Method::POST,
+            "/cases".into(),
+            Some(json!({"title": "while down"})),
+        ),
+        (
+            Method::POST,
+            format!("/cases/{case}/comments"),
+            Some(json!({"body": "written while the database is down"})),
+        ),
         (Method::GET, "/investigations".into(), None),
         (Method::GET, format!("/investigations/{id}"), None),
         (Method::GET, format!("/investigations/{id}/events"), None),

@@ -181,15 +181,61 @@ pub(crate) enum CaseRefArg {
     Number(CaseNumber),
 }
 
-/// Loads a case `caller` may read (any of [`READERS`]); approvers and
-/// callers without a case role get 403.
+/// Loads a case `caller` may read: any of [`READERS`] reads every case; an
+/// approver reads a case that asked it for a decision (an investigation
+/// whose `case_ref` names the case, by number or id, requested an
+/// approval), and any other is 404 exactly as for a case that does not
+/// exist; other callers get 403.
 pub(crate) async fn readable(
     state: &AppState,
     caller: &Caller,
     raw: &str,
 ) -> ApiResult<CaseOverview> {
-    caller.require(READERS, "reading cases")?;
-    load(state, raw).await
+    if !caller.has(Role::Approver) {
+        caller.require(READERS, "reading cases")?;
+    }
+    let overview = load(state, raw).await?;
+    if READERS.iter().any(|r| caller.has(*r)) || asked_for_a_decision(state, &overview).await? {
+        return Ok(overview);
+    }
+    Err(vigil_engine::store::Error::NotFound {
+        what: "case",
+        id: overview.case.id.to_string(),
+    }
+    .into())
+}
+
+/// Whether an investigation serving the case (its `case_ref` is the case's
+/// number or id) asked for an approval.
+async fn asked_for_a_decision(state: &AppState, overview: &CaseOverview) -> ApiResult<bool> {
+    use vigil_engine::store::{ApprovalQuery, ListQuery};
+    for case_ref in [
+        overview.case.number.to_string(),
+        overview.case.id.to_string(),
+    ] {
+        let page = state
+            .store
+            .list(&ListQuery {
+                case_ref: Some(case_ref),
+                limit: 100,
+                ..ListQuery::default()
+            })
+            .await?;
+        for inv in &page.items {
+            let asked = state
+                .store
+                .approvals(&ApprovalQuery {
+                    investigation_id: Some(inv.id),
+                    limit: 1,
+                    ..ApprovalQuery::default()
+                })
+                .await?;
+            if !asked.is_empty() {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// Loads a case by id or number.

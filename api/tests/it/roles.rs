@@ -133,7 +133,24 @@ const MATRIX: &[(&str, &str, &str, &[&str])] = &[
     ),
     ("DELETE", "/api/v1/tokens/{tok}", "", &["admin"]),
     // Cases (the app runs in dummy mode, so every write is a preview and
-    // the fixtures stay as they are).
+    // the fixtures stay as they are). `{asked}` is a case an investigation
+    // (case_ref `CASE-n`) asked an approval for: approvers read it.
+    (
+        "GET",
+        "/api/v1/cases/{asked}",
+        "",
+        &[
+            "admin", "olivia", "oscar", "otto", "anna", "arne", "aude", "dual",
+        ],
+    ),
+    (
+        "GET",
+        "/api/v1/cases/{asked}/timeline",
+        "",
+        &[
+            "admin", "olivia", "oscar", "otto", "anna", "arne", "aude", "dual",
+        ],
+    ),
     (
         "GET",
         "/api/v1/cases",
@@ -323,7 +340,8 @@ async fn every_route_allows_exactly_its_roles(app: &TestApp) {
             let denied = (r.status == StatusCode::FORBIDDEN && r.body["code"] == "forbidden")
                 || (r.status == StatusCode::NOT_FOUND
                     && r.body["code"] == "not_found"
-                    && template.starts_with("/api/v1/investigations/{"));
+                    && (template.starts_with("/api/v1/investigations/{")
+                        || template.starts_with("/api/v1/cases/{")));
             assert_eq!(
                 !denied,
                 allowed.contains(who),
@@ -454,6 +472,7 @@ struct CaseFixtures {
     obs: String,
     ev: String,
     task: String,
+    asked: String,
 }
 
 impl CaseFixtures {
@@ -523,7 +542,18 @@ impl CaseFixtures {
             )
             .await
             .unwrap();
+        let asked = store.create_case("otto", new_case("asked")).await.unwrap();
+        let dispatched = app
+            .post(
+                "/api/v1/investigations",
+                "olivia",
+                json!({"agent_id": "triage", "prompt": "for the case", "case_ref": asked.number.to_string()}),
+            )
+            .await;
+        let inv = dispatched.body["id"].as_str().unwrap().to_owned();
+        app.park_on_approval(&inv).await;
         Self {
+            asked: asked.id.to_string(),
             case: case.id.to_string(),
             src: src.id.to_string(),
             obs: obs.id.to_string(),
@@ -539,5 +569,6 @@ impl CaseFixtures {
             .replace("{obs}", &self.obs)
             .replace("{ev}", &self.ev)
             .replace("{task}", &self.task)
+            .replace("{asked}", &self.asked)
     }
 }
