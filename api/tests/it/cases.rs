@@ -16,6 +16,7 @@ on_both_backends_in!("real":
     the_queue_filters_sorts_pages_and_counts,
     comments_tasks_and_a_merge,
     a_tampered_case_timeline_row_is_reported_at_its_seq,
+    related_cases_share_observables_and_markings_change,
 );
 
 on_both_backends_in!("dry_run":
@@ -693,4 +694,78 @@ async fn in_dummy_mode_every_case_write_is_a_preview(app: &TestApp) {
         after.push(app.rows(t).await);
     }
     assert_eq!(before, after, "nothing stored in dummy mode");
+}
+
+async fn related_cases_share_observables_and_markings_change(app: &TestApp) {
+    let a = create(app, "otto", json!({"title": "Scan from 203.0.113.7"})).await;
+    let b = create(app, "otto", json!({"title": "Login from 203.0.113.7"})).await;
+    let c = create(app, "otto", json!({"title": "Unrelated"})).await;
+    let mut obs = Vec::new();
+    for case in [&a, &b] {
+        let id = case["id"].as_str().unwrap();
+        for (kind, value) in [("ip", "203.0.113.7"), ("host", "web-01")] {
+            let r = app
+                .post(
+                    &format!("/api/v1/cases/{id}/observables"),
+                    "olivia",
+                    json!({"type": kind, "value": value}),
+                )
+                .await;
+            obs.push(r.body["id"].as_str().unwrap().to_owned());
+        }
+    }
+    app.post(
+        &format!("/api/v1/cases/{}/observables", c["id"].as_str().unwrap()),
+        "otto",
+        json!({"type": "ip", "value": "203.0.113.7"}),
+    )
+    .await;
+    let related = app
+        .get(
+            &format!("/api/v1/cases/{}/related", a["id"].as_str().unwrap()),
+            "aude",
+        )
+        .await;
+    let list = related.body.as_array().unwrap();
+    assert_eq!(
+        list.len(),
+        1,
+        "one shared observable is not related: {}",
+        related.body
+    );
+    assert_eq!(list[0]["id"], b["id"]);
+    assert_eq!(list[0]["shared"].as_array().unwrap().len(), 2);
+    assert_eq!(list[0]["score"], 1.0);
+
+    let a_id = a["id"].as_str().unwrap();
+    let marked = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/v1/cases/{a_id}/observables/{}", obs[0]),
+            "otto",
+            json!({"tlp": "amber+strict", "pap": "red", "tags": ["tor-exit"], "enrichment": {"asn": 64496}}),
+        )
+        .await;
+    assert_eq!(marked.status, StatusCode::OK, "{}", marked.body);
+    assert_eq!(
+        (
+            &marked.body["tlp"],
+            &marked.body["pap"],
+            &marked.body["enrichment"]["asn"]
+        ),
+        (&json!("amber+strict"), &json!("red"), &json!(64496))
+    );
+    let listed = app
+        .get(&format!("/api/v1/cases/{a_id}/observables"), "olivia")
+        .await;
+    assert_eq!(listed.body[0]["tags"], json!(["tor-exit"]));
+    // An observable of another case is not this case's.
+    app.send_json(
+        Method::PATCH,
+        &format!("/api/v1/cases/{a_id}/observables/{}", obs[2]),
+        "otto",
+        json!({"tlp": "red"}),
+    )
+    .await
+    .problem(StatusCode::NOT_FOUND, "not_found");
 }

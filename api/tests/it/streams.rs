@@ -10,8 +10,8 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::on_both_backends;
 use crate::support::TestApp;
+use crate::{on_both_backends, on_both_backends_in};
 
 on_both_backends!(
     event_stream_resumes_after_last_event_id,
@@ -20,6 +20,8 @@ on_both_backends!(
     revoking_a_token_closes_the_streams_it_opened,
     the_approvals_stream_resumes_from_a_message_id_and_refuses_garbage,
 );
+
+on_both_backends_in!("real": a_case_timeline_stream_resumes_after_last_event_id_and_ends_when_the_case_is_deleted);
 
 /// Reads SSE messages until the server ends the stream.
 async fn read_to_end(body: Body) -> Vec<Message> {
@@ -310,4 +312,74 @@ async fn approval_stream_announces_requests_and_decisions(app: &TestApp) {
     assert_eq!(decided["id"], approval.as_str());
     assert_eq!(decided["status"], "rejected");
     assert_eq!(decided["decided_by"], "arne");
+}
+
+async fn a_case_timeline_stream_resumes_after_last_event_id_and_ends_when_the_case_is_deleted(
+    app: &TestApp,
+) {
+    let created = app
+        .post("/api/v1/cases", "otto", json!({"title": "Live case"}))
+        .await;
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/cases/{id}/timeline/stream");
+    let first = read_messages(open(app, &path, "olivia", None).await, 1).await;
+    assert_eq!(
+        (first[0].event.as_str(), first[0].id.as_deref()),
+        ("created", Some("1"))
+    );
+
+    // Resume after seq 1 while the case changes.
+    let body = open(app, &path, "aude", Some("1")).await;
+    app.post(
+        &format!("/api/v1/cases/{id}/status"),
+        "otto",
+        json!({"status": "in_progress"}),
+    )
+    .await;
+    app.post(
+        &format!("/api/v1/cases/{id}/comments"),
+        "olivia",
+        json!({"body": "agent note"}),
+    )
+    .await;
+    let deleted = app
+        .send(
+            app.request(
+                Method::DELETE,
+                &format!("/api/v1/cases/{id}?reason=duplicate"),
+                Some("otto"),
+            )
+            .body(Body::empty())
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    let messages = read_to_end(body).await;
+    let kinds: Vec<&str> = messages.iter().map(|m| m.event.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "status_change",
+            "comment_added",
+            "case_deleted",
+            "stream_end"
+        ],
+        "no gap, no repeat, and the end of a deleted case"
+    );
+    let seqs: Vec<&str> = messages[..3]
+        .iter()
+        .map(|m| m.id.as_deref().unwrap())
+        .collect();
+    assert_eq!(seqs, ["2", "3", "4"]);
+    let data: Value = serde_json::from_str(&messages[1].data).unwrap();
+    assert_eq!(
+        (
+            data["actor"].as_str(),
+            data["payload"]["author_kind"].as_str()
+        ),
+        (Some("olivia"), Some("machine"))
+    );
+    // A deleted case is still read by id, for auditors.
+    let read = app.get(&format!("/api/v1/cases/{id}"), "aude").await;
+    assert!(read.body["deleted_at"].is_string(), "{}", read.body);
 }
