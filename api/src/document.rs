@@ -167,6 +167,8 @@ fn case_list_items(doc: &mut Value) {
         ("CreateCaseBody", "tags", 64),
         ("CreateCaseBody", "alert_ids", 200),
         ("PatchCaseBody", "tags", 64),
+        ("ObservableBody", "tags", 64),
+        ("ObservablePatchBody", "tags", 64),
     ] {
         let pointer = format!("/components/schemas/{schema}/properties/{field}/items");
         if let Some(items) = doc.pointer_mut(&pointer) {

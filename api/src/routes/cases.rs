@@ -757,6 +757,8 @@ pub async fn update(
     ApiJson(body): ApiJson<PatchCaseBody>,
 ) -> ApiResult<Json<CaseWriteView>> {
     caller.require(ANALYSTS, "changing a case")?;
+    // An unknown case is a 404 whatever the body says.
+    load(&state, &id).await?;
     text("title", body.title.as_deref(), Case::MAX_TITLE, true)?;
     text("description", body.description.as_deref(), 20_000, false)?;
     if let Some(Some(assignee)) = &body.assignee {
@@ -816,6 +818,7 @@ pub async fn status(
     ApiJson(body): ApiJson<CaseStatusBody>,
 ) -> ApiResult<Json<CaseWriteView>> {
     caller.require(ANALYSTS, "changing a case's status")?;
+    load(&state, &id).await?;
     text("reason", body.reason.as_deref(), 2_000, false)?;
     let patch = CasePatch {
         status: Some(StatusChange {
@@ -852,6 +855,7 @@ pub async fn assign(
     ApiJson(body): ApiJson<AssignBody>,
 ) -> ApiResult<Json<CaseWriteView>> {
     caller.require(ANALYSTS, "assigning a case")?;
+    load(&state, &id).await?;
     text("assignee", body.assignee.as_deref(), 200, true)?;
     let patch = CasePatch {
         assignee: Some(body.assignee),
@@ -958,8 +962,8 @@ pub async fn link_alert(
     ApiJson(body): ApiJson<LinkAlertBody>,
 ) -> ApiResult<Json<CaseWriteView>> {
     caller.require(CONTRIBUTORS, "linking an alert")?;
-    text("alert_id", Some(&body.alert_id), 200, true)?;
     let current = load(&state, &id).await?;
+    text("alert_id", Some(&body.alert_id), 200, true)?;
     match WriteMode::of(&state, &caller) {
         WriteMode::Persist => {
             state

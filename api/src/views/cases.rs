@@ -25,227 +25,272 @@ use super::{MismatchView, problem_text};
 /// and no NUL.
 pub(crate) const NOT_BLANK: &str = r"^[^\u0000]*[^\s\u0000\u001c-\u001f\ufeff][^\u0000]*$";
 
-/// Defines a schema-only enum: the wire names of an engine vocabulary, for
-/// the OpenAPI document.
-macro_rules! names {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-        pub enum $name {
-            $($(#[$vmeta])* #[serde(rename = $wire)] $variant),+
-        }
-    };
+/// Where a case is in its lifecycle (`investigating` and `escalated`
+/// are legacy values no command produces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum CaseStatusName {
+    /// New.
+    #[serde(rename = "open")]
+    Open,
+    /// Being worked.
+    #[serde(rename = "in_progress")]
+    InProgress,
+    /// Blocked on a human decision.
+    #[serde(rename = "pending_approval")]
+    PendingApproval,
+    /// Spread limited.
+    #[serde(rename = "contained")]
+    Contained,
+    /// Footholds removed.
+    #[serde(rename = "eradicated")]
+    Eradicated,
+    /// Service restored.
+    #[serde(rename = "recovered")]
+    Recovered,
+    /// Remediation complete (needs a disposition).
+    #[serde(rename = "resolved")]
+    Resolved,
+    /// Closed (needs a disposition).
+    #[serde(rename = "closed")]
+    Closed,
+    /// Waiting on external input.
+    #[serde(rename = "pending")]
+    Pending,
+    /// Legacy.
+    #[serde(rename = "investigating")]
+    Investigating,
+    /// Legacy.
+    #[serde(rename = "escalated")]
+    Escalated,
 }
 
-names! {
-    /// Where a case is in its lifecycle (`investigating` and `escalated`
-    /// are legacy values no command produces).
-    CaseStatusName {
-        /// New.
-        Open => "open",
-        /// Being worked.
-        InProgress => "in_progress",
-        /// Blocked on a human decision.
-        PendingApproval => "pending_approval",
-        /// Spread limited.
-        Contained => "contained",
-        /// Footholds removed.
-        Eradicated => "eradicated",
-        /// Service restored.
-        Recovered => "recovered",
-        /// Remediation complete (needs a disposition).
-        Resolved => "resolved",
-        /// Closed (needs a disposition).
-        Closed => "closed",
-        /// Waiting on external input.
-        Pending => "pending",
-        /// Legacy.
-        Investigating => "investigating",
-        /// Legacy.
-        Escalated => "escalated",
-    }
+/// How severe a case is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum SeverityName {
+    /// Act now.
+    #[serde(rename = "critical")]
+    Critical,
+    /// Act today.
+    #[serde(rename = "high")]
+    High,
+    /// Act soon.
+    #[serde(rename = "medium")]
+    Medium,
+    /// When there is time.
+    #[serde(rename = "low")]
+    Low,
+    /// For the record.
+    #[serde(rename = "informational")]
+    Informational,
 }
 
-names! {
-    /// How severe a case is.
-    SeverityName {
-        /// Act now.
-        Critical => "critical",
-        /// Act today.
-        High => "high",
-        /// Act soon.
-        Medium => "medium",
-        /// When there is time.
-        Low => "low",
-        /// For the record.
-        Informational => "informational",
-    }
+/// What a finished case turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum DispositionName {
+    /// A confirmed incident.
+    #[serde(rename = "true_positive")]
+    TruePositive,
+    /// The detection fired wrongly.
+    #[serde(rename = "false_positive")]
+    FalsePositive,
+    /// Real, not malicious.
+    #[serde(rename = "benign")]
+    Benign,
+    /// Cannot be determined.
+    #[serde(rename = "inconclusive")]
+    Inconclusive,
 }
 
-names! {
-    /// What a finished case turned out to be.
-    DispositionName {
-        /// A confirmed incident.
-        TruePositive => "true_positive",
-        /// The detection fired wrongly.
-        FalsePositive => "false_positive",
-        /// Real, not malicious.
-        Benign => "benign",
-        /// Cannot be determined.
-        Inconclusive => "inconclusive",
-    }
+/// An observable's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum ObservableTypeName {
+    /// An IPv4 or IPv6 address.
+    #[serde(rename = "ip")]
+    Ip,
+    /// A domain name.
+    #[serde(rename = "domain")]
+    Domain,
+    /// A URL.
+    #[serde(rename = "url")]
+    Url,
+    /// An MD5 hash.
+    #[serde(rename = "hash_md5")]
+    HashMd5,
+    /// A SHA-1 hash.
+    #[serde(rename = "hash_sha1")]
+    HashSha1,
+    /// A SHA-256 hash.
+    #[serde(rename = "hash_sha256")]
+    HashSha256,
+    /// An e-mail address.
+    #[serde(rename = "email")]
+    Email,
+    /// A user name.
+    #[serde(rename = "user")]
+    User,
+    /// A host name.
+    #[serde(rename = "host")]
+    Host,
+    /// A file name or path.
+    #[serde(rename = "file")]
+    File,
+    /// Anything else.
+    #[serde(rename = "other")]
+    Other,
 }
 
-names! {
-    /// An observable's type.
-    ObservableTypeName {
-        /// An IPv4 or IPv6 address.
-        Ip => "ip",
-        /// A domain name.
-        Domain => "domain",
-        /// A URL.
-        Url => "url",
-        /// An MD5 hash.
-        HashMd5 => "hash_md5",
-        /// A SHA-1 hash.
-        HashSha1 => "hash_sha1",
-        /// A SHA-256 hash.
-        HashSha256 => "hash_sha256",
-        /// An e-mail address.
-        Email => "email",
-        /// A user name.
-        User => "user",
-        /// A host name.
-        Host => "host",
-        /// A file name or path.
-        File => "file",
-        /// Anything else.
-        Other => "other",
-    }
+/// Traffic Light Protocol marking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum TlpName {
+    /// Public.
+    #[serde(rename = "clear")]
+    Clear,
+    /// Community.
+    #[serde(rename = "green")]
+    Green,
+    /// Organisation and clients.
+    #[serde(rename = "amber")]
+    Amber,
+    /// Organisation only.
+    #[serde(rename = "amber+strict")]
+    AmberStrict,
+    /// Named recipients only.
+    #[serde(rename = "red")]
+    Red,
 }
 
-names! {
-    /// Traffic Light Protocol marking.
-    TlpName {
-        /// Public.
-        Clear => "clear",
-        /// Community.
-        Green => "green",
-        /// Organisation and clients.
-        Amber => "amber",
-        /// Organisation only.
-        AmberStrict => "amber+strict",
-        /// Named recipients only.
-        Red => "red",
-    }
+/// Permissible Actions Protocol marking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum PapName {
+    /// Any action.
+    #[serde(rename = "clear")]
+    Clear,
+    /// Active actions allowed.
+    #[serde(rename = "green")]
+    Green,
+    /// Passive actions only.
+    #[serde(rename = "amber")]
+    Amber,
+    /// No action outside the organisation.
+    #[serde(rename = "red")]
+    Red,
 }
 
-names! {
-    /// Permissible Actions Protocol marking.
-    PapName {
-        /// Any action.
-        Clear => "clear",
-        /// Active actions allowed.
-        Green => "green",
-        /// Passive actions only.
-        Amber => "amber",
-        /// No action outside the organisation.
-        Red => "red",
-    }
+/// What kind of artifact an evidence item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum EvidenceKindName {
+    /// Log entries.
+    #[serde(rename = "log")]
+    Log,
+    /// Network flow data.
+    #[serde(rename = "network_flow")]
+    NetworkFlow,
+    /// An endpoint scan.
+    #[serde(rename = "endpoint_scan")]
+    EndpointScan,
+    /// A forensic image.
+    #[serde(rename = "forensic_image")]
+    ForensicImage,
+    /// A screenshot.
+    #[serde(rename = "screenshot")]
+    Screenshot,
+    /// A file.
+    #[serde(rename = "file")]
+    File,
+    /// Anything else.
+    #[serde(rename = "other")]
+    Other,
 }
 
-names! {
-    /// What kind of artifact an evidence item is.
-    EvidenceKindName {
-        /// Log entries.
-        Log => "log",
-        /// Network flow data.
-        NetworkFlow => "network_flow",
-        /// An endpoint scan.
-        EndpointScan => "endpoint_scan",
-        /// A forensic image.
-        ForensicImage => "forensic_image",
-        /// A screenshot.
-        Screenshot => "screenshot",
-        /// A file.
-        File => "file",
-        /// Anything else.
-        Other => "other",
-    }
+/// A chain-of-custody action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum CustodyActionName {
+    /// Handed to someone (`to` required).
+    #[serde(rename = "transferred")]
+    Transferred,
+    /// Copied.
+    #[serde(rename = "duplicated")]
+    Duplicated,
+    /// Examined.
+    #[serde(rename = "reviewed")]
+    Reviewed,
+    /// Put away.
+    #[serde(rename = "archived")]
+    Archived,
 }
 
-names! {
-    /// A chain-of-custody action.
-    CustodyActionName {
-        /// Handed to someone (`to` required).
-        Transferred => "transferred",
-        /// Copied.
-        Duplicated => "duplicated",
-        /// Examined.
-        Reviewed => "reviewed",
-        /// Put away.
-        Archived => "archived",
-    }
+/// A task's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum TaskStatusName {
+    /// Not started.
+    #[serde(rename = "todo")]
+    Todo,
+    /// Being done.
+    #[serde(rename = "in_progress")]
+    InProgress,
+    /// Cannot go on.
+    #[serde(rename = "blocked")]
+    Blocked,
+    /// Finished.
+    #[serde(rename = "done")]
+    Done,
 }
 
-names! {
-    /// A task's status.
-    TaskStatusName {
-        /// Not started.
-        Todo => "todo",
-        /// Being done.
-        InProgress => "in_progress",
-        /// Cannot go on.
-        Blocked => "blocked",
-        /// Finished.
-        Done => "done",
-    }
+/// A task's priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum TaskPriorityName {
+    /// Low.
+    #[serde(rename = "low")]
+    Low,
+    /// Medium.
+    #[serde(rename = "medium")]
+    Medium,
+    /// High.
+    #[serde(rename = "high")]
+    High,
+    /// Critical.
+    #[serde(rename = "critical")]
+    Critical,
 }
 
-names! {
-    /// A task's priority.
-    TaskPriorityName {
-        /// Low.
-        Low => "low",
-        /// Medium.
-        Medium => "medium",
-        /// High.
-        High => "high",
-        /// Critical.
-        Critical => "critical",
-    }
+/// What a case listing is sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum CaseSortName {
+    /// The case number.
+    #[serde(rename = "number")]
+    Number,
+    /// The title.
+    #[serde(rename = "title")]
+    Title,
+    /// The severity.
+    #[serde(rename = "severity")]
+    Severity,
+    /// The status.
+    #[serde(rename = "status")]
+    Status,
+    /// The assignee.
+    #[serde(rename = "assignee")]
+    Assignee,
+    /// Creation time.
+    #[serde(rename = "created_at")]
+    CreatedAt,
+    /// Last activity.
+    #[serde(rename = "updated_at")]
+    UpdatedAt,
+    /// The last status change.
+    #[serde(rename = "status_changed_at")]
+    StatusChangedAt,
 }
 
-names! {
-    /// What a case listing is sorted by.
-    CaseSortName {
-        /// The case number.
-        Number => "number",
-        /// The title.
-        Title => "title",
-        /// The severity.
-        Severity => "severity",
-        /// The status.
-        Status => "status",
-        /// The assignee.
-        Assignee => "assignee",
-        /// Creation time.
-        CreatedAt => "created_at",
-        /// Last activity.
-        UpdatedAt => "updated_at",
-        /// The last status change.
-        StatusChangedAt => "status_changed_at",
-    }
-}
-
-names! {
-    /// A sort direction.
-    SortOrderName {
-        /// Smallest first.
-        Asc => "asc",
-        /// Largest first.
-        Desc => "desc",
-    }
+/// A sort direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum SortOrderName {
+    /// Smallest first.
+    #[serde(rename = "asc")]
+    Asc,
+    /// Largest first.
+    #[serde(rename = "desc")]
+    Desc,
 }
 
 /// What a case holds, counted.
@@ -862,8 +907,11 @@ impl From<&Evidence> for EvidenceView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvidenceBody {
-    /// Its name.
-    #[schema(max_length = 200)]
+    /// Its name: not blank, at most 200 characters.
+    #[schema(
+        pattern = r"^[^\u0000]*[^\s\u0000\u001c-\u001f\ufeff][^\u0000]*$",
+        max_length = 200
+    )]
     pub name: String,
     /// Its kind.
     #[schema(value_type = EvidenceKindName)]
@@ -987,7 +1035,10 @@ impl From<&Comment> for CommentView {
 #[serde(deny_unknown_fields)]
 pub struct CommentBody {
     /// The text: not blank, at most 20 000 characters.
-    #[schema(max_length = 20000)]
+    #[schema(
+        pattern = r"^[^\u0000]*[^\s\u0000\u001c-\u001f\ufeff][^\u0000]*$",
+        max_length = 20000
+    )]
     pub body: String,
 }
 
@@ -1045,8 +1096,11 @@ impl From<&Task> for TaskView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskBody {
-    /// The title.
-    #[schema(max_length = 200)]
+    /// The title: not blank, at most 200 characters.
+    #[schema(
+        pattern = r"^[^\u0000]*[^\s\u0000\u001c-\u001f\ufeff][^\u0000]*$",
+        max_length = 200
+    )]
     pub title: String,
     /// What to do.
     #[serde(default)]
@@ -1069,9 +1123,12 @@ pub struct TaskBody {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskPatchBody {
-    /// The title.
+    /// The title: not blank, at most 200 characters.
     #[serde(default)]
-    #[schema(max_length = 200)]
+    #[schema(
+        pattern = r"^[^\u0000]*[^\s\u0000\u001c-\u001f\ufeff][^\u0000]*$",
+        max_length = 200
+    )]
     pub title: Option<String>,
     /// What to do.
     #[serde(default)]
