@@ -17,6 +17,7 @@
 //! - [`http`]: the API client (URLs, token, timeouts, error statuses);
 //! - [`error`]: failures and their exit codes;
 //! - [`stream`]: the live event stream's messages (Server-Sent Events);
+//! - [`follow`]: following a log's stream, resuming after drops;
 //! - [`render`]: tables and one-line summaries;
 //! - one module per group of commands: [`investigations`], [`events`],
 //!   [`approvals`], [`audit`].
@@ -30,6 +31,7 @@ pub mod approvals;
 pub mod audit;
 pub mod error;
 pub mod events;
+pub mod follow;
 pub mod http;
 pub mod investigations;
 pub mod render;
