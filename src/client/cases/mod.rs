@@ -13,16 +13,19 @@
 //! written. Both exit 0: no exit code means "previewed". `--json` prints
 //! the server's body as it is, preview or not.
 //!
-//! - [`queue`]: `list`, `show`, `create`, `update`, `status`, `assign`,
-//!   `comment`, `delete`, `link-alert`, `related`, `merge`;
+//! - [`list`]: the queue; [`show`]: one case, and related cases;
+//! - [`writes`]: `create`, `update`, `status`, `assign`, `comment`,
+//!   `merge`, `delete`, `link-alert`;
 //! - [`records`]: `observe`, `evidence`, `custody`, `task`;
 //! - [`timeline`]: `timeline` (and `--follow`), `audit`;
 //! - [`entries`]: one timeline entry in a few words.
 
 pub mod entries;
-pub mod queue;
+pub mod list;
 pub mod records;
+pub mod show;
 pub mod timeline;
+pub mod writes;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use reqwest::RequestBuilder;
@@ -37,20 +40,20 @@ use super::{Client, Error};
 pub enum CasesCommand {
     /// The case queue: a table, its header counts, and the next page's
     /// cursor.
-    List(queue::ListArgs),
+    List(list::ListArgs),
     /// One case: its fields, observables, evidence with custody,
     /// comments and open tasks.
-    Show(queue::ShowArgs),
+    Show(show::ShowArgs),
     /// Open a case (operator or orchestrator).
-    Create(queue::CreateArgs),
+    Create(writes::CreateArgs),
     /// Change a case's fields (operator).
-    Update(queue::UpdateArgs),
+    Update(writes::UpdateArgs),
     /// Move a case to another status (operator).
-    Status(queue::StatusArgs),
+    Status(writes::StatusArgs),
     /// Assign a case to a principal, or unassign it (operator).
-    Assign(queue::AssignArgs),
+    Assign(writes::AssignArgs),
     /// Add a comment (operator or orchestrator).
-    Comment(queue::CommentArgs),
+    Comment(writes::CommentArgs),
     /// Report an observable: new, or another sighting (operator or
     /// orchestrator).
     Observe(records::ObserveArgs),
@@ -61,13 +64,13 @@ pub enum CasesCommand {
     /// Create a task, change one, or list them.
     Task(records::TaskArgs),
     /// Merge other cases into a target case (operator).
-    Merge(queue::MergeArgs),
+    Merge(writes::MergeArgs),
     /// Delete a case: soft, its alerts detached (operator).
-    Delete(queue::DeleteArgs),
+    Delete(writes::DeleteArgs),
     /// Link an alert to a case (operator or orchestrator).
-    LinkAlert(queue::LinkAlertArgs),
+    LinkAlert(writes::LinkAlertArgs),
     /// Cases that share two or more observables with this one.
-    Related(queue::CaseArg),
+    Related(show::CaseArg),
     /// The case's timeline, one line per entry; `--follow` tails it live.
     Timeline(timeline::TimelineArgs),
     /// Verify the case's timeline (and export it with -o).
@@ -77,21 +80,21 @@ pub enum CasesCommand {
 /// Runs a `vigil cases` subcommand.
 pub async fn cases(client: &Client, command: CasesCommand, json: bool) -> anyhow::Result<()> {
     match command {
-        CasesCommand::List(args) => queue::list(client, args, json).await,
-        CasesCommand::Show(args) => queue::show(client, args, json).await,
-        CasesCommand::Create(args) => queue::create(client, args, json).await,
-        CasesCommand::Update(args) => queue::update(client, args, json).await,
-        CasesCommand::Status(args) => queue::status(client, args, json).await,
-        CasesCommand::Assign(args) => queue::assign(client, args, json).await,
-        CasesCommand::Comment(args) => queue::comment(client, args, json).await,
+        CasesCommand::List(args) => list::list(client, args, json).await,
+        CasesCommand::Show(args) => show::show(client, args, json).await,
+        CasesCommand::Create(args) => writes::create(client, args, json).await,
+        CasesCommand::Update(args) => writes::update(client, args, json).await,
+        CasesCommand::Status(args) => writes::status(client, args, json).await,
+        CasesCommand::Assign(args) => writes::assign(client, args, json).await,
+        CasesCommand::Comment(args) => writes::comment(client, args, json).await,
         CasesCommand::Observe(args) => records::observe(client, args, json).await,
         CasesCommand::Evidence(args) => records::evidence(client, args, json).await,
         CasesCommand::Custody(args) => records::custody(client, args, json).await,
         CasesCommand::Task(args) => records::task(client, args, json).await,
-        CasesCommand::Merge(args) => queue::merge(client, args, json).await,
-        CasesCommand::Delete(args) => queue::delete(client, args, json).await,
-        CasesCommand::LinkAlert(args) => queue::link_alert(client, args, json).await,
-        CasesCommand::Related(args) => queue::related(client, args, json).await,
+        CasesCommand::Merge(args) => writes::merge(client, args, json).await,
+        CasesCommand::Delete(args) => writes::delete(client, args, json).await,
+        CasesCommand::LinkAlert(args) => writes::link_alert(client, args, json).await,
+        CasesCommand::Related(args) => show::related(client, args, json).await,
         CasesCommand::Timeline(args) => timeline::timeline(client, args, json).await,
         CasesCommand::Audit(args) => timeline::audit(client, args, json).await,
     }

@@ -17,7 +17,7 @@ use vigil_engine::case::{
     CustodyAction, EvidenceKind, ObservableType, Pap, TaskPriority, TaskStatus, Tlp, sha256_hex,
 };
 
-use super::queue::{custody_text, evidence_place, task_table};
+use super::show::{custody_text, evidence_place, task_table};
 use super::{report, rfc3339, vocabulary, write};
 use crate::client::render::{self, Table};
 use crate::client::{Client, Error};
