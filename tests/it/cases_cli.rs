@@ -1,7 +1,8 @@
 //! `vigil cases ...` against a real `vigil serve` on a fresh SQLite file:
 //! a case walked from open to closed and reopened in `real` mode (every
-//! write stored), the queue's filters, a live follow of the timeline, and
-//! in `dummy` mode writes that are only previews and change nothing.
+//! write stored), the queue's filters, a live follow of the timeline, in
+//! `dummy` mode writes that are only previews and change nothing, and in
+//! `dry_run` a person's writes previewed while an agent's are stored.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -23,10 +24,15 @@ impl Server {
     /// `real` mode: a model is configured (nothing listens at its address;
     /// no investigation runs, so none is called) and every write is stored.
     fn real() -> Server {
+        Server::with_model("real")
+    }
+
+    /// `mode` (`real` or `dry_run`) with a model configured.
+    fn with_model(mode: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let toml = format!(
             r#"
-mode = "real"
+mode = "{mode}"
 
 [database]
 url = "sqlite://vigil.db"
@@ -76,9 +82,24 @@ tools = []
 
     /// `vigil cases <args>` as the admin.
     fn cli(&self, args: &[&str]) -> Command {
+        self.cli_as(&self.admin, args)
+    }
+
+    /// `vigil cases <args>` with `token`.
+    fn cli_as(&self, token: &str, args: &[&str]) -> Command {
         let mut all = vec!["cases"];
         all.extend_from_slice(args);
-        client(self.dir.path(), &self.url, Some(&self.admin), &all)
+        client(self.dir.path(), &self.url, Some(token), &all)
+    }
+
+    /// A token for a new principal `name` with `role`, made on the
+    /// server's database.
+    fn token(&self, name: &str, role: &str) -> String {
+        let out = vigil(
+            self.dir.path(),
+            &["token", "create", "--name", name, "--role", role],
+        );
+        ok(&out).trim().to_owned()
     }
 
     /// Runs `vigil cases <args>` as the admin to completion.
@@ -549,6 +570,41 @@ fn dummy_mode_writes_print_a_preview_and_change_nothing() {
     assert_eq!(before, after, "nothing changed");
     let timeline = server.ok(&["timeline", "CASE-4"]);
     assert!(!timeline.contains("in_progress"), "{timeline}");
+
+    server.stop();
+}
+
+#[test]
+fn dry_run_previews_what_a_person_writes_and_stores_what_an_agent_writes() {
+    let server = Server::with_model("dry_run");
+    let soar = server.token("soar", "orchestrator");
+    let ana = server.token("ana", "operator");
+    let run = |token: &str, args: &[&str]| {
+        ok(&finish(server.cli_as(token, args), Duration::from_secs(60)))
+    };
+
+    let filed = run(&soar, &["create", "--title", "Beaconing from fin-laptop-7"]);
+    assert!(filed.starts_with("CASE-1: created (open"), "{filed}");
+    let machine = run(&soar, &["comment", "CASE-1", "C2 beacon every 60 s"]);
+    assert!(machine.contains("(machine note by soar)"), "{machine}");
+
+    let person = run(&ana, &["status", "CASE-1", "in_progress"]);
+    assert!(
+        person.starts_with(
+            "preview (dry_run mode): nothing was stored — would write: status_change: status \
+             open -> in_progress\n"
+        ),
+        "{person}"
+    );
+    let note = run(&ana, &["comment", "CASE-1", "looking"]);
+    assert!(
+        note.starts_with("preview (dry_run mode): nothing was stored"),
+        "{note}"
+    );
+
+    let case = server.json(&["show", "CASE-1"]);
+    assert_eq!(case["case"]["status"], "open");
+    assert_eq!(case["comments"].as_array().unwrap().len(), 1);
 
     server.stop();
 }
