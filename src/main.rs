@@ -12,7 +12,7 @@
 //! and `vigil bench` measures.
 //!
 //! The client commands (`dispatch`, `list`, `show`, `events`, `rescue`,
-//! `cancel`, `review`, `approvals`, `approve`, `reject`, `audit`) use the
+//! `cancel`, `review`, `approvals`, `approve`, `reject`, `audit`, `cases`) use the
 //! HTTP API at `--url` / `VIGIL_URL` with `--token` / `VIGIL_TOKEN`, and need
 //! neither a database nor a configuration file (see [`client`] and
 //! `docs/cli.md`).
@@ -49,7 +49,7 @@ Exit codes (client commands):
   5  conflict with the current state (409)
   6  invalid input (400, 413, 415, 422)
   7  server or database unavailable (503, connection refused, timeout)
-  8  audit verification failed";
+  8  audit verification failed (or downloaded evidence does not match its SHA-256)";
 
 fn parse_mode(text: &str) -> Result<Mode, String> {
     match text {

@@ -21,7 +21,8 @@ pub enum Exit {
     Invalid = 6,
     /// 502, 503 or 504, connection refused, or a timeout: try again later.
     Unavailable = 7,
-    /// The audit trail does not verify.
+    /// The audit trail does not verify (or downloaded evidence does not
+    /// match its SHA-256).
     AuditFailed = 8,
 }
 
@@ -96,7 +97,8 @@ impl Error {
     }
 }
 
-/// `<code>: <detail> (field <field>)`, then one line per schema error.
+/// `<code>: <detail> (field <field>)`, then one line per schema error,
+/// then what the current state allows (`invalid_transition`).
 fn describe(p: &Problem) -> String {
     let mut text = format!("{}: {}", p.code, p.detail);
     if let Some(field) = &p.field {
@@ -104,6 +106,9 @@ fn describe(p: &Problem) -> String {
     }
     for e in &p.errors {
         text.push_str(&format!("\n  - {e}"));
+    }
+    if !p.allowed.is_empty() {
+        text.push_str(&format!("\n  allowed: {}", p.allowed.join(", ")));
     }
     text
 }
@@ -184,5 +189,20 @@ mod tests {
         });
         assert_eq!(exit_code(&unreachable), 7);
         assert_eq!(exit_code(&anyhow::anyhow!("something else")), 1);
+    }
+
+    #[test]
+    fn an_invalid_transition_names_what_is_allowed() {
+        let mut e = problem(409, "invalid_transition");
+        if let Error::Api { problem, .. } = &mut e {
+            problem.field = None;
+            problem.errors.clear();
+            problem.allowed = vec!["open".into(), "pending".into()];
+        }
+        assert_eq!(
+            e.to_string(),
+            "invalid_transition: what happened\n  allowed: open, pending"
+        );
+        assert_eq!(e.exit(), Exit::Conflict);
     }
 }

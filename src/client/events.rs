@@ -7,26 +7,16 @@
 //! stop by itself once the investigation awaits an approval or has
 //! finished, which is what scripts wait for.
 
-use std::time::Duration;
-
-use futures::StreamExt as _;
-use reqwest::Method;
-use vigil_api::Problem;
 use vigil_api::views::{EventPage, EventView, InvestigationDetail};
 use vigil_engine::event::EventKind;
 use vigil_engine::{Phase, Status};
 
+use super::Client;
+use super::follow::{self, Ended, Next};
 use super::render;
-use super::stream::{self, Dropped, Event as Message};
-use super::{Client, Error};
 
 /// Events read per page when not following.
 const PAGE: u32 = 1000;
-/// A stream that sends nothing for this long (the server sends a
-/// keep-alive every 15 s) is taken as dropped.
-const SILENCE: Duration = Duration::from_secs(45);
-/// Longest wait between reconnection attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// `vigil events` options.
 #[derive(Debug, clap::Args)]
@@ -178,7 +168,8 @@ fn print_event(event: &EventView, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Tails the event stream, reconnecting with `Last-Event-ID` after drops.
+/// Tails the event stream, reconnecting with `Last-Event-ID` after drops
+/// (see [`follow::follow`]).
 async fn follow(client: &Client, args: &EventsArgs, json: bool) -> anyhow::Result<()> {
     let mut stopper = match args.until_state {
         Some(until) => {
@@ -195,90 +186,34 @@ async fn follow(client: &Client, args: &EventsArgs, json: bool) -> anyhow::Resul
         }
         None => None,
     };
-    let mut last = args.after_seq;
-    let mut connected_once = false;
-    let mut backoff = Duration::from_millis(250);
-    loop {
-        let mut request = client.request(
-            Method::GET,
-            &["investigations", &args.id, "events", "stream"],
-        );
-        request = request.header("accept", "text/event-stream");
-        if last > 0 {
-            request = request.header("last-event-id", last.to_string());
-        }
-        let response = match client.send(request, true).await {
-            Ok(response) => response,
-            // The first connection must work; later ones are retried
-            // until the server is back, as `tail -F` would.
-            Err(e) if connected_once && e.exit() == super::Exit::Unavailable => {
-                tracing::debug!(error = %e, "reconnecting");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if connected_once {
-            eprintln!("vigil: reconnected; resuming after seq {last}");
-        }
-        connected_once = true;
-        backoff = Duration::from_millis(250);
-        let mut messages = std::pin::pin!(stream::messages(response, SILENCE));
-        let dropped = loop {
-            let message = match messages.next().await {
-                None => break "the server closed the stream".to_owned(),
-                Some(Err(Dropped::Silent)) => break "the stream went silent".to_owned(),
-                Some(Err(Dropped::Transport(e))) => break client.transport(e).to_string(),
-                Some(Err(Dropped::Malformed(e))) => {
-                    break format!("the stream is not an event stream ({e})");
-                }
-                Some(Ok(message)) => message,
-            };
-            if message.event == "stream_end" {
-                // The investigation has finished and every event was sent.
-                eprintln!(
-                    "vigil: investigation {} has finished; stopped following",
-                    args.id
-                );
-                return Ok(());
-            }
-            let Some(event) = decode(&message)? else {
-                continue;
-            };
-            if event.seq <= last {
-                continue;
-            }
+    let ended = follow::follow(
+        client,
+        &["investigations", &args.id, "events", "stream"],
+        args.after_seq,
+        |data, event: &EventView| {
             if json {
-                println!("{}", message.data);
+                println!("{data}");
             } else {
-                println!("{}", render::event_line(&event));
+                println!("{}", render::event_line(event));
             }
-            last = event.seq;
             if let Some(stopper) = &mut stopper
-                && stopper.done_after(&event)
+                && stopper.done_after(event)
             {
                 announce(&args.id, stopper);
-                return Ok(());
+                return Ok(Next::Stop);
             }
-        };
-        eprintln!("vigil: {dropped}; reconnecting");
+            Ok(Next::Continue)
+        },
+    )
+    .await?;
+    if ended == Ended::StreamEnd {
+        // The investigation has finished and every event was sent.
+        eprintln!(
+            "vigil: investigation {} has finished; stopped following",
+            args.id
+        );
     }
-}
-
-/// An event from a stream message; `problem` messages (the server cannot
-/// read the database for now) are reported on stderr and skipped.
-fn decode(message: &Message) -> Result<Option<EventView>, Error> {
-    if message.event == "problem" {
-        match serde_json::from_str::<Problem>(&message.data) {
-            Ok(p) => eprintln!("vigil: the server reports {}: {}", p.code, p.detail),
-            Err(_) => eprintln!("vigil: the server reports a problem: {}", message.data),
-        }
-        return Ok(None);
-    }
-    serde_json::from_str(&message.data)
-        .map(Some)
-        .map_err(|e| Error::Unexpected(format!("a stream message is not an event: {e}")))
+    Ok(())
 }
 
 fn announce(id: &str, stopper: &Stopper) {

@@ -1,6 +1,6 @@
 //! The command-line client of the HTTP API: `dispatch`, `list`, `show`,
-//! `events`, `rescue`, `cancel`, `review`, `approvals`, `approve`, `reject`
-//! and `audit`.
+//! `events`, `rescue`, `cancel`, `review`, `approvals`, `approve`, `reject`,
+//! `audit` and `cases ...`.
 //!
 //! These commands talk to a running `vigil serve` at `--url` (`VIGIL_URL`,
 //! default `http://127.0.0.1:8080`) with the bearer token `--token`
@@ -17,9 +17,10 @@
 //! - [`http`]: the API client (URLs, token, timeouts, error statuses);
 //! - [`error`]: failures and their exit codes;
 //! - [`stream`]: the live event stream's messages (Server-Sent Events);
+//! - [`follow`]: following a log's stream, resuming after drops;
 //! - [`render`]: tables and one-line summaries;
 //! - one module per group of commands: [`investigations`], [`events`],
-//!   [`approvals`], [`audit`].
+//!   [`approvals`], [`audit`], and [`cases`] for the case commands.
 //!
 //! Output is a readable table or summary by default; `--json` prints the
 //! API's JSON bodies as they are. Failures map to the exit codes of
@@ -28,8 +29,10 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod cases;
 pub mod error;
 pub mod events;
+pub mod follow;
 pub mod http;
 pub mod investigations;
 pub mod render;
@@ -68,6 +71,10 @@ pub enum ClientCommand {
     /// Verify or export an investigation's audit trail (auditor, operator).
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Cases: the queue, one case, its records, lifecycle, timeline and
+    /// audit (operator, auditor, orchestrator; writes may be previews).
+    #[command(subcommand)]
+    Cases(cases::CasesCommand),
 }
 
 /// Runs a client command.
@@ -89,6 +96,7 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> anyhow::Result<
         ClientCommand::Approve(args) => approvals::decide(&client, args, "approve", json).await,
         ClientCommand::Reject(args) => approvals::decide(&client, args, "reject", json).await,
         ClientCommand::Audit(command) => audit::audit(&client, command, json).await,
+        ClientCommand::Cases(command) => cases::cases(&client, command, json).await,
     }
 }
 

@@ -5,8 +5,7 @@
 //! `isolate_host` approval).
 
 use std::path::Path;
-use std::process::{Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -76,39 +75,6 @@ impl Server {
     /// Stops the server with SIGTERM and waits for its exit.
     fn stop(&mut self) -> ExitStatus {
         self.proc.terminate()
-    }
-}
-
-/// A `vigil` client command in `dir` with `VIGIL_URL` and `VIGIL_TOKEN`.
-fn client(dir: &Path, url: &str, token: Option<&str>, args: &[&str]) -> Command {
-    let mut cmd = command(dir, "warn");
-    cmd.env("VIGIL_URL", url).args(args);
-    if let Some(token) = token {
-        cmd.env("VIGIL_TOKEN", token);
-    }
-    cmd
-}
-
-/// Runs `cmd` to completion, killing it and failing the test after `within`.
-fn finish(mut cmd: Command, within: Duration) -> Output {
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run vigil");
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(within) {
-        Ok(output) => output.expect("vigil output"),
-        Err(_) => {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            panic!("{cmd:?} did not finish within {within:?}");
-        }
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod api;
 mod bench;
+mod cases_cli;
 mod check;
 mod cli;
 mod console;

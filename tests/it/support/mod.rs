@@ -6,5 +6,6 @@ pub mod process;
 
 pub use postgres::{PrivateCluster, TempDatabase};
 pub use process::{
-    Proc, Served, command, free_port, ok, serve, serve_with_env, stderr, stdout, vigil,
+    Proc, Served, client, command, finish, free_port, ok, serve, serve_with_env, stderr, stdout,
+    vigil,
 };

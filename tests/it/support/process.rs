@@ -26,6 +26,39 @@ pub fn command(dir: &Path, log_level: &str) -> Command {
     cmd
 }
 
+/// A `vigil` client command in `dir` with `VIGIL_URL` and `VIGIL_TOKEN`.
+pub fn client(dir: &Path, url: &str, token: Option<&str>, args: &[&str]) -> Command {
+    let mut cmd = command(dir, "warn");
+    cmd.env("VIGIL_URL", url).args(args);
+    if let Some(token) = token {
+        cmd.env("VIGIL_TOKEN", token);
+    }
+    cmd
+}
+
+/// Runs `cmd` to completion, killing it and failing the test after `within`.
+pub fn finish(mut cmd: Command, within: Duration) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run vigil");
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(within) {
+        Ok(output) => output.expect("vigil output"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("{cmd:?} did not finish within {within:?}");
+        }
+    }
+}
+
 /// Runs `vigil` with `args` in `dir` (see [`command`]) to completion.
 pub fn vigil(dir: &Path, args: &[&str]) -> Output {
     command(dir, "warn").args(args).output().expect("run vigil")
