@@ -223,6 +223,33 @@ fn percent_decode(s: &str) -> String {
         .into_owned()
 }
 
+/// Deserializes an optional whole number, also when written as an integral
+/// float (`5.0`): JSON Schema's `integer`, which the document promises,
+/// allows both. A fraction, or a number out of `T`'s range, is refused.
+pub fn whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::de::Error as _;
+    let Some(n) = <Option<serde_json::Number> as serde::Deserialize>::deserialize(deserializer)?
+    else {
+        return Ok(None);
+    };
+    let whole = match (n.as_i64(), n.as_f64()) {
+        (Some(i), _) => i,
+        (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => f as i64,
+        _ => {
+            return Err(D::Error::custom(format!(
+                "invalid type: `{n}`, expected a whole number"
+            )));
+        }
+    };
+    T::try_from(whole)
+        .map(Some)
+        .map_err(|_| D::Error::custom(format!("{whole} is out of range")))
+}
+
 /// Deserializes a field that may be absent, `null` or a value, keeping the
 /// three apart: with `#[serde(default)]`, absent is `None`, `null` is
 /// `Some(None)` (clear it) and a value is `Some(Some(v))`.
@@ -281,6 +308,33 @@ mod tests {
     use serde::Deserialize;
 
     use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Sized {
+        #[serde(default, deserialize_with = "whole_number")]
+        n: Option<u32>,
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_as_integral_floats_but_not_fractions() {
+        let n = |json: &str| decode::<Sized>(json.as_bytes()).map(|s| s.n);
+        assert_eq!(n(r#"{"n": 5}"#).unwrap(), Some(5));
+        assert_eq!(n(r#"{"n": 36282.0}"#).unwrap(), Some(36282));
+        assert_eq!(n(r#"{"n": null}"#).unwrap(), None);
+        assert_eq!(n("{}").unwrap(), None);
+        for bad in [
+            r#"{"n": 1.5}"#,
+            r#"{"n": -1}"#,
+            r#"{"n": 1e20}"#,
+            r#"{"n": "5"}"#,
+        ] {
+            assert_eq!(
+                n(bad).unwrap_err().problem().field.as_deref(),
+                Some("n"),
+                "{bad}"
+            );
+        }
+    }
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]

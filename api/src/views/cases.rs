@@ -558,7 +558,11 @@ pub struct PatchCaseBody {
     #[schema(value_type = Option<SeverityName>)]
     pub severity: Option<Severity>,
     /// A principal; `null` unassigns.
-    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[serde(
+        default,
+        deserialize_with = "crate::extract::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(
         pattern = r"^[^\u0000]*[^\s\u0000\u001c-\u001f\ufeff][^\u0000]*$",
         max_length = 200
@@ -934,7 +938,7 @@ pub struct EvidenceBody {
     #[serde(default)]
     pub sha256: Option<String>,
     /// Its size in bytes: checked against stored content.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::whole_number")]
     pub size_bytes: Option<i64>,
     /// When it was collected (now when not given).
     #[serde(default)]
@@ -1143,11 +1147,19 @@ pub struct TaskPatchBody {
     #[schema(value_type = Option<TaskPriorityName>)]
     pub priority: Option<TaskPriority>,
     /// Who does it; `null` unassigns.
-    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[serde(
+        default,
+        deserialize_with = "crate::extract::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(max_length = 200)]
     pub assignee: Option<Option<String>>,
     /// When it is due; `null` clears it.
-    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[serde(
+        default,
+        deserialize_with = "crate::extract::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub due_at: Option<Option<DateTime<Utc>>>,
 }
 

@@ -39,15 +39,27 @@ pub struct DispatchBody {
 #[serde(deny_unknown_fields)]
 pub struct BudgetBody {
     /// Most model turns.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::extract::whole_number"
+    )]
     #[schema(minimum = 1, maximum = 1000)]
     pub max_turns: Option<u32>,
     /// Most tokens, input and output together.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::extract::whole_number"
+    )]
     #[schema(minimum = 1, maximum = 100_000_000)]
     pub max_tokens: Option<u64>,
     /// Most wall-clock seconds of running (time parked on approvals excluded).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::extract::whole_number"
+    )]
     #[schema(minimum = 1, maximum = 604_800)]
     pub max_wall_secs: Option<u64>,
 }
