@@ -229,25 +229,25 @@ fn percent_decode(s: &str) -> String {
 pub fn whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
-    T: TryFrom<i64>,
+    T: TryFrom<i64> + TryFrom<u64>,
 {
     use serde::de::Error as _;
     let Some(n) = <Option<serde_json::Number> as serde::Deserialize>::deserialize(deserializer)?
     else {
         return Ok(None);
     };
-    let whole = match (n.as_i64(), n.as_f64()) {
-        (Some(i), _) => i,
-        (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => f as i64,
-        _ => {
-            return Err(D::Error::custom(format!(
-                "invalid type: `{n}`, expected a whole number"
-            )));
+    let out_of_range = || D::Error::custom(format!("{n} is out of range"));
+    let converted = match (n.as_u64(), n.as_i64(), n.as_f64()) {
+        (Some(u), _, _) => T::try_from(u).map_err(|_| out_of_range()),
+        (None, Some(i), _) => T::try_from(i).map_err(|_| out_of_range()),
+        (None, None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+            T::try_from(f as i64).map_err(|_| out_of_range())
         }
+        _ => Err(D::Error::custom(format!(
+            "invalid type: `{n}`, expected a whole number"
+        ))),
     };
-    T::try_from(whole)
-        .map(Some)
-        .map_err(|_| D::Error::custom(format!("{whole} is out of range")))
+    converted.map(Some)
 }
 
 /// Deserializes a field that may be absent, `null` or a value, keeping the

@@ -219,6 +219,33 @@ impl<S: LogSource> LogTail<S> {
     }
 }
 
+/// The audit download of `id`'s log: the JSON Lines export
+/// ([`export_jsonl`]) as an attachment named `filename`, with
+/// `Vigil-Chain-Valid` saying whether the chain verified.
+pub(crate) async fn jsonl_download<S: LogSource>(
+    source: &S,
+    id: <S::Log as Aggregate>::Id,
+    filename: &str,
+    valid: bool,
+) -> std::result::Result<axum::response::Response, ApiError> {
+    use axum::http::{HeaderValue, header};
+    let body = export_jsonl(source, id).await?;
+    let mut response = axum::response::Response::new(axum::body::Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    headers.insert(
+        "vigil-chain-valid",
+        HeaderValue::from_static(if valid { "true" } else { "false" }),
+    );
+    Ok(response)
+}
+
 /// The whole log of `id` as JSON Lines, one entry per line in seq order.
 pub(crate) async fn export_jsonl<S: LogSource>(
     source: &S,

@@ -84,13 +84,37 @@ pub async fn investigation_events(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<StreamParams>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
-    let from_header = last_event_id(&headers, "a seq (a non-negative integer)")?;
-    let from_query = query_number("after_seq", params.after_seq.as_deref(), 0..=i64::MAX)?;
+    let after = start_after(&headers, &params)?;
     let inv = readable(&state, &caller, &id).await?;
-    let after = from_header.or(from_query).unwrap_or(0);
+    Ok(tail(
+        &state,
+        &caller,
+        InvestigationEvents(state.store.clone()),
+        inv.id,
+        after,
+    ))
+}
+
+/// Where a log stream starts: after `Last-Event-ID`, else after the
+/// `after_seq` query parameter, else from the first entry.
+fn start_after(headers: &HeaderMap, params: &StreamParams) -> ApiResult<i64> {
+    let from_header = last_event_id(headers, "a seq (a non-negative integer)")?;
+    let from_query = query_number("after_seq", params.after_seq.as_deref(), 0..=i64::MAX)?;
+    Ok(from_header.or(from_query).unwrap_or(0))
+}
+
+/// The live tail of `source`'s log of `id` after seq `after`, for the
+/// caller's token.
+fn tail<S: LogSource>(
+    state: &AppState,
+    caller: &Caller,
+    source: S,
+    id: <S::Log as vigil_engine::log::Aggregate>::Id,
+    after: i64,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>> + use<S>> {
     let stream = LogTail {
-        source: InvestigationEvents(state.store.clone()),
-        id: inv.id,
+        source,
+        id,
         after,
         poll: state.streams.poll,
         token: TokenWatch::new(
@@ -100,7 +124,7 @@ pub async fn investigation_events(
         ),
     }
     .into_stream(state.shutdown.clone());
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(state.streams.keep_alive)))
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(state.streams.keep_alive))
 }
 
 /// An investigation's events, as streams and exports serve them.
@@ -164,23 +188,15 @@ pub async fn case_timeline(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<StreamParams>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
-    let from_header = last_event_id(&headers, "a seq (a non-negative integer)")?;
-    let from_query = query_number("after_seq", params.after_seq.as_deref(), 0..=i64::MAX)?;
+    let after = start_after(&headers, &params)?;
     let overview = crate::routes::cases::readable(&state, &caller, &id).await?;
-    let after = from_header.or(from_query).unwrap_or(0);
-    let stream = LogTail {
-        source: CaseTimeline(state.store.clone()),
-        id: overview.case.id,
+    Ok(tail(
+        &state,
+        &caller,
+        CaseTimeline(state.store.clone()),
+        overview.case.id,
         after,
-        poll: state.streams.poll,
-        token: TokenWatch::new(
-            state.store.clone(),
-            caller.token_id().to_owned(),
-            state.streams.recheck,
-        ),
-    }
-    .into_stream(state.shutdown.clone());
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(state.streams.keep_alive)))
+    ))
 }
 
 /// The data of one case timeline stream message.

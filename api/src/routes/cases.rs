@@ -12,9 +12,8 @@
 //! the write would be.
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -693,26 +692,44 @@ async fn apply_patch(
                 .store
                 .update_case(current.case.id, caller.name(), patch)
                 .await?;
-            let overview = state.store.case(current.case.id).await?;
-            Ok(Json(CaseWriteView::Stored(Box::new(CaseDetail::of(
-                &overview,
-                Utc::now(),
-            )))))
+            stored(state, current.case.id).await
         }
-        WriteMode::Preview { mode, reason } => {
-            let t = decide(
-                Some(&current.case),
-                caller.name(),
-                CaseAction::Update(patch),
-            )?;
-            Ok(Json(CaseWriteView::Preview(preview_case(
-                mode,
-                reason,
-                &t,
-                current.counts,
-            ))))
-        }
+        WriteMode::Preview { mode, reason } => previewed(
+            mode,
+            reason,
+            &current,
+            caller.name(),
+            CaseAction::Update(patch),
+        ),
     }
+}
+
+/// The answer to a stored write: the case as it now is.
+async fn stored(state: &AppState, id: CaseId) -> ApiResult<Json<CaseWriteView>> {
+    let overview = state.store.case(id).await?;
+    Ok(Json(CaseWriteView::Stored(Box::new(CaseDetail::of(
+        &overview,
+        Utc::now(),
+    )))))
+}
+
+/// The preview answer to `action` on `current`, decided by the pure
+/// transition.
+fn previewed(
+    mode: String,
+    reason: String,
+    current: &CaseOverview,
+    by: &str,
+    action: CaseAction,
+) -> ApiResult<Json<CaseWriteView>> {
+    let t = decide(Some(&current.case), by, action)?;
+    let counts = CaseCounts {
+        alerts: t.next.alert_ids.len() as i64,
+        ..current.counts
+    };
+    Ok(Json(CaseWriteView::Preview(preview_case(
+        mode, reason, &t, counts,
+    ))))
 }
 
 /// The preview of a transition of one case.
@@ -914,27 +931,17 @@ pub async fn delete(
                 .store
                 .delete_case(current.case.id, caller.name(), params.reason)
                 .await?;
-            let overview = state.store.case(current.case.id).await?;
-            Ok(Json(CaseWriteView::Stored(Box::new(CaseDetail::of(
-                &overview,
-                Utc::now(),
-            )))))
+            stored(&state, current.case.id).await
         }
-        WriteMode::Preview { mode, reason } => {
-            let t = decide(
-                Some(&current.case),
-                caller.name(),
-                CaseAction::Delete {
-                    reason: params.reason,
-                },
-            )?;
-            Ok(Json(CaseWriteView::Preview(preview_case(
-                mode,
-                reason,
-                &t,
-                current.counts,
-            ))))
-        }
+        WriteMode::Preview { mode, reason } => previewed(
+            mode,
+            reason,
+            &current,
+            caller.name(),
+            CaseAction::Delete {
+                reason: params.reason,
+            },
+        ),
     }
 }
 
@@ -970,29 +977,18 @@ pub async fn link_alert(
                 .store
                 .link_alert(current.case.id, caller.name(), &body.alert_id)
                 .await?;
-            let overview = state.store.case(current.case.id).await?;
-            Ok(Json(CaseWriteView::Stored(Box::new(CaseDetail::of(
-                &overview,
-                Utc::now(),
-            )))))
+            stored(&state, current.case.id).await
         }
-        WriteMode::Preview { mode, reason } => {
-            let t = decide(
-                Some(&current.case),
-                caller.name(),
-                CaseAction::LinkAlert {
-                    alert_id: body.alert_id,
-                    owner: None,
-                },
-            )?;
-            let counts = CaseCounts {
-                alerts: t.next.alert_ids.len() as i64,
-                ..current.counts
-            };
-            Ok(Json(CaseWriteView::Preview(preview_case(
-                mode, reason, &t, counts,
-            ))))
-        }
+        WriteMode::Preview { mode, reason } => previewed(
+            mode,
+            reason,
+            &current,
+            caller.name(),
+            CaseAction::LinkAlert {
+                alert_id: body.alert_id,
+                owner: None,
+            },
+        ),
     }
 }
 
@@ -1213,28 +1209,13 @@ pub async fn audit(
     if !jsonl {
         return Ok(Json(verdict).into_response());
     }
-    let body = crate::logs::export_jsonl(
+    crate::logs::jsonl_download(
         &crate::streams::CaseTimeline(state.store.clone()),
         overview.case.id,
+        &format!("{}.jsonl", overview.case.number),
+        verdict.valid,
     )
-    .await?;
-    let mut response = Response::new(Body::from(body));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-ndjson"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"{}.jsonl\"",
-        overview.case.number
-    )) {
-        headers.insert(header::CONTENT_DISPOSITION, v);
-    }
-    headers.insert(
-        "vigil-chain-valid",
-        HeaderValue::from_static(if verdict.valid { "true" } else { "false" }),
-    );
-    Ok(response)
+    .await
 }
 
 #[cfg(test)]

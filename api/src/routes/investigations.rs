@@ -2,9 +2,8 @@
 //! review and audit.
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -657,27 +656,13 @@ pub async fn audit(
     if !jsonl {
         return Ok(Json(verdict).into_response());
     }
-    let body = crate::logs::export_jsonl(
+    crate::logs::jsonl_download(
         &crate::streams::InvestigationEvents(state.store.clone()),
         id,
+        &format!("investigation-{id}.jsonl"),
+        verdict.valid,
     )
-    .await?;
-    let mut response = Response::new(Body::from(body));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-ndjson"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"investigation-{id}.jsonl\""
-    )) {
-        headers.insert(header::CONTENT_DISPOSITION, v);
-    }
-    headers.insert(
-        "vigil-chain-valid",
-        HeaderValue::from_static(if verdict.valid { "true" } else { "false" }),
-    );
-    Ok(response)
+    .await
 }
 
 #[cfg(test)]

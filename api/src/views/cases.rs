@@ -19,7 +19,7 @@ use vigil_engine::log::ChainReport;
 use vigil_engine::store::{CaseCounts, CaseKpis, CaseOverview, RelatedCase};
 use vigil_engine::{CaseLog, CaseStatus};
 
-use super::{MismatchView, problem_text};
+use super::{MismatchView, Verdict};
 
 /// Text that is not blank: at least one character other than whitespace,
 /// and no NUL.
@@ -721,24 +721,14 @@ pub struct CaseAuditReport {
 
 impl From<&ChainReport<CaseLog>> for CaseAuditReport {
     fn from(r: &ChainReport<CaseLog>) -> Self {
+        let v = Verdict::of(r, "the case");
         Self {
             case_id: r.aggregate_id.0,
-            valid: r.valid,
-            events_checked: r.events_checked,
-            broken_at_seq: r.first_break.as_ref().map(|b| b.seq),
-            problem: r
-                .first_break
-                .as_ref()
-                .map(|b| problem_text(&b.problem, "the case")),
-            mismatches: r
-                .mismatches
-                .iter()
-                .map(|m| MismatchView {
-                    field: m.field.clone(),
-                    row: m.row.clone(),
-                    log: m.log.clone(),
-                })
-                .collect(),
+            valid: v.valid,
+            events_checked: v.events_checked,
+            broken_at_seq: v.broken_at_seq,
+            problem: v.problem,
+            mismatches: v.mismatches,
         }
     }
 }

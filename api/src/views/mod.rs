@@ -477,15 +477,39 @@ pub struct MismatchView {
 
 impl From<&ChainReport<InvestigationLog>> for AuditReport {
     fn from(r: &ChainReport<InvestigationLog>) -> Self {
+        let v = Verdict::of(r, "the investigation");
         Self {
             investigation_id: r.aggregate_id.0,
+            valid: v.valid,
+            events_checked: v.events_checked,
+            broken_at_seq: v.broken_at_seq,
+            problem: v.problem,
+            mismatches: v.mismatches,
+        }
+    }
+}
+
+/// What an audit report says about any aggregate's log, in wire form.
+pub(crate) struct Verdict {
+    pub(crate) valid: bool,
+    pub(crate) events_checked: i64,
+    pub(crate) broken_at_seq: Option<i64>,
+    pub(crate) problem: Option<String>,
+    pub(crate) mismatches: Vec<MismatchView>,
+}
+
+impl Verdict {
+    /// The verdict of `r`; `owner` names the record whose row keeps the
+    /// log's tail.
+    pub(crate) fn of<A: vigil_engine::log::Aggregate>(r: &ChainReport<A>, owner: &str) -> Self {
+        Self {
             valid: r.valid,
             events_checked: r.events_checked,
             broken_at_seq: r.first_break.as_ref().map(|b| b.seq),
             problem: r
                 .first_break
                 .as_ref()
-                .map(|b| problem_text(&b.problem, "the investigation")),
+                .map(|b| problem_text(&b.problem, owner)),
             mismatches: r
                 .mismatches
                 .iter()
