@@ -1193,16 +1193,7 @@ pub async fn audit(
     ApiQuery(params): ApiQuery<CaseAuditParams>,
 ) -> ApiResult<Response> {
     caller.require(AUDITORS, "reading a case's audit trail")?;
-    let jsonl = match params.format.as_deref() {
-        None | Some("json") => false,
-        Some("jsonl") => true,
-        Some(other) => {
-            return Err(ApiError::invalid_query(
-                "format",
-                format!("format must be json or jsonl, not {other}"),
-            ));
-        }
-    };
+    let jsonl = super::investigations::wants_jsonl(params.format.as_deref())?;
     let overview = load(&state, &id).await?;
     let report = state.store.verify_case(overview.case.id).await?;
     let verdict = CaseAuditReport::from(&report);

@@ -606,6 +606,19 @@ pub(crate) enum AuditFormat {
     Jsonl,
 }
 
+/// Whether an audit's `format` asks for the JSON Lines export (`jsonl`)
+/// rather than the report (`json`, the default).
+pub(crate) fn wants_jsonl(format: Option<&str>) -> ApiResult<bool> {
+    match format {
+        None | Some("json") => Ok(false),
+        Some("jsonl") => Ok(true),
+        Some(other) => Err(ApiError::invalid_query(
+            "format",
+            format!("format must be json or jsonl, not {other}"),
+        )),
+    }
+}
+
 /// Audit output format.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -640,16 +653,7 @@ pub async fn audit(
     ApiQuery(params): ApiQuery<AuditParams>,
 ) -> ApiResult<Response> {
     caller.require(AUDITORS, "reading the audit trail")?;
-    let jsonl = match params.format.as_deref() {
-        None | Some("json") => false,
-        Some("jsonl") => true,
-        Some(other) => {
-            return Err(ApiError::invalid_query(
-                "format",
-                format!("format must be json or jsonl, not {other}"),
-            ));
-        }
-    };
+    let jsonl = wants_jsonl(params.format.as_deref())?;
     let id: InvestigationId = parse_id("investigation", &id)?;
     let report = state.store.verify_chain(id).await?;
     let verdict = AuditReport::from(&report);
