@@ -76,6 +76,7 @@ async fn dispatch_command(config: &Config, args: DispatchArgs) -> anyhow::Result
             prompt: args.prompt,
             requested_by,
             case_ref: args.case_ref,
+            case_id: None,
             idempotency_key: args.idempotency_key,
             budget: Default::default(),
         })

@@ -463,7 +463,7 @@ impl Runner {
             return Err(journal.complete(for_review(reason, raw)).await);
         }
         let spec = prepared.spec().clone();
-        if spec.approval.needs_approval(&prepared.arguments) {
+        if needs_approval(&spec, &prepared.arguments, journal.case_requires_approval()) {
             let refused = match &pending.approval {
                 None => {
                     let now = self.clock.now();
@@ -751,4 +751,48 @@ fn failure_cause(error: &ModelError) -> ModelFailureCause {
 /// `elapsed` in whole milliseconds.
 fn millis(elapsed: std::time::Duration) -> u64 {
     u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Whether a call of `spec` with `arguments` must wait for an approver: the
+/// tool's own policy, or, for a write tool, a case that requires a person's
+/// approval of every action (`requires_human_approval`), whatever the
+/// tool's policy says.
+fn needs_approval(
+    spec: &crate::tool::ToolSpec,
+    arguments: &serde_json::Value,
+    case_requires_approval: bool,
+) -> bool {
+    let write = spec.effect == vigil_engine::event::Effect::Write;
+    (case_requires_approval && write) || spec.approval.needs_approval(arguments)
+}
+
+#[cfg(test)]
+mod approval_rule_tests {
+    use serde_json::json;
+
+    use super::needs_approval;
+    use crate::tool::{ApprovalPolicy, ToolSpec};
+    use vigil_engine::event::Effect;
+
+    fn spec(effect: Effect) -> ToolSpec {
+        ToolSpec {
+            name: "isolate_host".to_owned(),
+            description: String::new(),
+            parameters: json!({"type": "object"}),
+            effect,
+            approval: ApprovalPolicy {
+                required: false,
+                expires_in: std::time::Duration::from_secs(600),
+                allow: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_case_requiring_approval_makes_every_write_tool_wait() {
+        let args = json!({});
+        assert!(!needs_approval(&spec(Effect::Write), &args, false));
+        assert!(needs_approval(&spec(Effect::Write), &args, true));
+        assert!(!needs_approval(&spec(Effect::Read), &args, true));
+    }
 }

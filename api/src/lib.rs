@@ -82,7 +82,9 @@ impl Modify for BearerAuth {
 
 /// The routes, and the OpenAPI document generated from the same handlers.
 fn router(evidence_body_bytes: usize) -> (Router<AppState>, OpenApiDoc) {
-    use routes::{approvals, case_records, cases, investigations, system, tokens};
+    use routes::{
+        approvals, case_investigations, case_records, cases, investigations, system, tokens,
+    };
     let v1 = OpenApiRouter::new()
         .routes(routes!(investigations::dispatch, investigations::list))
         .routes(routes!(investigations::stats))
@@ -111,6 +113,10 @@ fn router(evidence_body_bytes: usize) -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(cases::status))
         .routes(routes!(cases::assign))
         .routes(routes!(cases::link_alert))
+        .routes(routes!(
+            case_investigations::list,
+            case_investigations::dispatch
+        ))
         .routes(routes!(cases::merge_into))
         .routes(routes!(cases::related))
         .routes(routes!(cases::timeline))

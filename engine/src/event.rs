@@ -201,6 +201,10 @@ pub enum EventBody {
         requested_by: String,
         /// External case id.
         case_ref: Option<String>,
+        /// The Vigil case it is linked to (absent when none, so events
+        /// written before cases existed keep their bytes and hashes).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        case_id: Option<crate::case::CaseId>,
         /// Budget overrides.
         budget: Budget,
     },

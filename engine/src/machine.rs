@@ -40,6 +40,8 @@ pub struct NewInvestigation {
     pub requested_by: String,
     /// External case id.
     pub case_ref: Option<String>,
+    /// The Vigil case it is dispatched for.
+    pub case_id: Option<crate::case::CaseId>,
     /// The requester's idempotency key.
     pub idempotency_key: Option<String>,
     /// Budget overrides.

@@ -38,6 +38,7 @@ fn new_investigation(id: u128) -> NewInvestigation {
         prompt: "look at the failed SSH logins from 185.220.101.4".to_owned(),
         requested_by: REQUESTER.to_owned(),
         case_ref: Some("CASE-42".to_owned()),
+        case_id: None,
         idempotency_key: Some("det-7781".to_owned()),
         budget: Budget::default(),
     }

@@ -220,6 +220,18 @@ pub struct Investigation {
     pub requested_by: String,
     /// An external case or ticket id.
     pub case_ref: Option<String>,
+    /// The Vigil case it was dispatched for, if any: set in the dispatch
+    /// transaction and never changed. Its completion, review, failure and
+    /// approvals are written back to that case in their own transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_id: Option<crate::case::CaseId>,
+    /// Whether that case requires a person's approval of every write tool
+    /// (`requires_human_approval`). Not a column: the store reads the case's
+    /// flag when a worker claims the run and sets it on the row the claim
+    /// returns, so each claim (a resume after an approval too) sees the flag
+    /// as it is then. `false` on every other read.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub case_requires_approval: bool,
     /// The requester's idempotency key, unique per requester.
     pub idempotency_key: Option<String>,
     /// Operator-facing status.

@@ -52,6 +52,7 @@ pub const FILES: &[MigrationFile] = mirrored![
     5 "0005" "approval_mode",
     6 "0006" "run_truth",
     7 "0007" "cases",
+    8 "0008" "case_links",
 ];
 
 fn migrator(sql: impl Fn(&MigrationFile) -> &'static str) -> Migrator {

@@ -51,6 +51,7 @@ pub async fn dispatch(client: &Client, args: DispatchArgs, json: bool) -> anyhow
         agent_id: args.agent,
         prompt: args.prompt,
         case_ref: args.case_ref,
+        case_id: None,
         budget: (budget != BudgetBody::default()).then_some(budget),
     };
     let mut headers = HeaderMap::new();

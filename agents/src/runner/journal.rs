@@ -48,6 +48,9 @@ pub(super) struct Journal {
     reads: Arc<dyn Reads>,
     id: InvestigationId,
     epoch: i64,
+    /// Whether the run's case requires a person's approval of every write
+    /// tool (read by the store when this claim was made).
+    case_requires_approval: bool,
     history: History,
     /// The seq of the newest event this journal has seen.
     last_seq: i64,
@@ -72,10 +75,17 @@ impl Journal {
             reads: ports.reads.clone(),
             id: inv.id,
             epoch: inv.lease_epoch,
+            case_requires_approval: inv.case_requires_approval,
             last_seq: events.last().map_or(0, |e| e.seq),
             history: History::from_events(&events),
             held: None,
         })
+    }
+
+    /// Whether the run's case makes every write tool need approval
+    /// (`requires_human_approval`), as it was when the run was claimed.
+    pub(super) fn case_requires_approval(&self) -> bool {
+        self.case_requires_approval
     }
 
     /// The conversation so far, as journaled (without a held turn).

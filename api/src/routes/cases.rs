@@ -220,6 +220,18 @@ async fn asked_for_a_decision(state: &AppState, overview: &CaseOverview) -> ApiR
                 ..ListQuery::default()
             })
             .await?;
+        let linked = state
+            .store
+            .list(&ListQuery {
+                case_id: Some(overview.case.id),
+                limit: 100,
+                ..ListQuery::default()
+            })
+            .await?;
+        let page = vigil_engine::store::Page {
+            items: page.items.into_iter().chain(linked.items).collect(),
+            next: None,
+        };
         for inv in &page.items {
             let asked = state
                 .store

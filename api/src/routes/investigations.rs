@@ -83,10 +83,10 @@ pub(crate) async fn readable(
         (status = 400, description = "Malformed body", body = Problem),
         (status = 401, description = "No valid token", body = Problem),
         (status = 403, description = "Needs the orchestrator role", body = Problem),
-        (status = 409, description = "Idempotency key reused with a different request", body = Problem),
+        (status = 409, description = "Idempotency key reused with a different request, or a case that is deleted, merged or closed", body = Problem),
         (status = 413, description = "Body too large", body = Problem),
         (status = 415, description = "Body is not JSON", body = Problem),
-        (status = 422, description = "Unknown agent, blank or oversized prompt", body = Problem),
+        (status = 422, description = "Unknown agent or case, blank or oversized prompt", body = Problem),
         (status = 503, description = "Database unavailable", body = Problem),
     ),
     security(("bearer" = []))
@@ -98,6 +98,59 @@ pub async fn dispatch(
     ApiJson(body): ApiJson<DispatchBody>,
 ) -> ApiResult<(StatusCode, Json<InvestigationDetail>)> {
     caller.require(DISPATCHERS, "dispatching an investigation")?;
+    let case_id = match body.case_id.as_deref() {
+        Some(raw) => Some(linkable_case(&state, raw).await?),
+        None => None,
+    };
+    let request = dispatch_request(&state, &caller, &headers, body_parts(body), case_id)?;
+    let dispatched = state.store.dispatch(request).await?;
+    if dispatched.created {
+        metrics::counter!("vigil_dispatches_total").increment(1);
+    }
+    let detail = InvestigationDetail::of(&dispatched.investigation, None, Utc::now());
+    Ok((created(dispatched.created), Json(detail)))
+}
+
+/// The fields a dispatch body gives, from either route.
+pub(crate) struct DispatchParts {
+    pub(crate) agent_id: String,
+    pub(crate) prompt: String,
+    pub(crate) case_ref: Option<String>,
+    pub(crate) budget: Option<crate::views::BudgetBody>,
+}
+
+fn body_parts(body: DispatchBody) -> DispatchParts {
+    DispatchParts {
+        agent_id: body.agent_id,
+        prompt: body.prompt,
+        case_ref: body.case_ref,
+        budget: body.budget,
+    }
+}
+
+/// The case `raw` (an id or `CASE-<n>`) names, for a dispatch body's
+/// `case_id`: a malformed or unknown one is 422 naming `case_id` (the store
+/// refuses a retired one with 409).
+async fn linkable_case(state: &AppState, raw: &str) -> ApiResult<vigil_engine::case::CaseId> {
+    let invalid = |message: String| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", message)
+            .with_field("case_id")
+    };
+    match super::cases::load(state, raw.trim()).await {
+        Ok(found) => Ok(found.case.id),
+        Err(e) if e.status() == StatusCode::SERVICE_UNAVAILABLE => Err(e),
+        Err(_) => Err(invalid(format!("no case `{raw}`"))),
+    }
+}
+
+/// Checks a dispatch's fields and builds the store's request.
+pub(crate) fn dispatch_request(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: DispatchParts,
+    case_id: Option<vigil_engine::case::CaseId>,
+) -> ApiResult<DispatchRequest> {
     if state.agents.get(&body.agent_id).is_none() {
         let known: Vec<&str> = state.agents.ids().collect();
         return Err(ApiError::new(
@@ -137,24 +190,19 @@ pub async fn dispatch(
         }
     };
     let budget = body.budget.unwrap_or_default();
-    let request = DispatchRequest {
+    Ok(DispatchRequest {
         agent_id: body.agent_id,
         prompt: body.prompt,
         requested_by: caller.name().to_owned(),
         case_ref: body.case_ref,
+        case_id,
         idempotency_key: key,
         budget: Budget {
             max_turns: budget.max_turns,
             max_tokens: budget.max_tokens,
             max_wall_secs: budget.max_wall_secs,
         },
-    };
-    let dispatched = state.store.dispatch(request).await?;
-    if dispatched.created {
-        metrics::counter!("vigil_dispatches_total").increment(1);
-    }
-    let detail = InvestigationDetail::of(&dispatched.investigation, None, Utc::now());
-    Ok((created(dispatched.created), Json(detail)))
+    })
 }
 
 /// Filters and paging for `GET /investigations`.
@@ -261,6 +309,7 @@ pub async fn list(
         agent_id: params.agent_id.clone(),
         requested_by,
         case_ref: params.case_ref.clone(),
+        case_id: None,
         created_after: query_time("created_after", params.created_after.as_deref())?,
         created_before: query_time("created_before", params.created_before.as_deref())?,
         after: params.cursor.as_deref().map(decode_cursor).transpose()?,

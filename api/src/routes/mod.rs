@@ -1,6 +1,7 @@
 //! The handlers, one module per resource.
 
 pub mod approvals;
+pub mod case_investigations;
 pub mod case_records;
 pub mod cases;
 pub mod investigations;

@@ -29,6 +29,33 @@ pub struct DispatchBody {
     #[serde(default)]
     #[schema(pattern = r"^[^\u0000]*$", max_length = 200)]
     pub case_ref: Option<String>,
+    /// The Vigil case to link the investigation to (its id or `CASE-<n>`):
+    /// the case's timeline records `investigation_linked`, and the result
+    /// and approvals are written back to it. An unknown case is 422; a
+    /// deleted, merged or closed one 409.
+    #[serde(default)]
+    #[schema(max_length = 64)]
+    pub case_id: Option<String>,
+    /// Budget overrides; unset limits keep the agent's defaults.
+    #[serde(default, deserialize_with = "crate::extract::object_or_null")]
+    pub budget: Option<BudgetBody>,
+}
+
+/// `POST /cases/{id}/investigations`: a dispatch for the case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaseDispatchBody {
+    /// The agent to run (one of the configured agents).
+    #[schema(min_length = 1)]
+    pub agent_id: String,
+    /// What to investigate: not blank, at most `api.prompt_limit`
+    /// characters.
+    #[schema(pattern = r"^[^\u0000]*[^\s\u0000\u001c-\u001f\ufeff][^\u0000]*$")]
+    pub prompt: String,
+    /// An external case id (ticket, incident), kept beside the link.
+    #[serde(default)]
+    #[schema(pattern = r"^[^\u0000]*$", max_length = 200)]
+    pub case_ref: Option<String>,
     /// Budget overrides; unset limits keep the agent's defaults.
     #[serde(default, deserialize_with = "crate::extract::object_or_null")]
     pub budget: Option<BudgetBody>,
@@ -239,6 +266,8 @@ pub struct InvestigationSummary {
     pub requested_by: String,
     /// External case id.
     pub case_ref: Option<String>,
+    /// The Vigil case it is linked to.
+    pub case_id: Option<Uuid>,
     /// When it was dispatched.
     pub created_at: DateTime<Utc>,
     /// When a worker first claimed it.
@@ -289,6 +318,7 @@ impl InvestigationSummary {
             phase: inv.phase.map(|p| p.as_str().to_owned()),
             requested_by: inv.requested_by.clone(),
             case_ref: inv.case_ref.clone(),
+            case_id: inv.case_id.map(|c| c.0),
             created_at: inv.created_at,
             started_at: inv.started_at,
             updated_at: inv.updated_at,

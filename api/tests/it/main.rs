@@ -2,6 +2,7 @@
 //! `oneshot`, on a real SQLite file and a real PostgreSQL schema.
 
 mod approvals;
+mod case_investigations;
 mod cases;
 mod input;
 mod investigations;

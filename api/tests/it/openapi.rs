@@ -23,6 +23,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/cases/{id}/status"),
     ("post", "/api/v1/cases/{id}/assign"),
     ("post", "/api/v1/cases/{id}/alerts"),
+    ("get", "/api/v1/cases/{id}/investigations"),
+    ("post", "/api/v1/cases/{id}/investigations"),
     ("post", "/api/v1/cases/{id}/merge"),
     ("get", "/api/v1/cases/{id}/related"),
     ("get", "/api/v1/cases/{id}/timeline"),

@@ -196,6 +196,18 @@ const MATRIX: &[(&str, &str, &str, &[&str])] = &[
     ),
     (
         "POST",
+        "/api/v1/cases/{case}/investigations",
+        r#"{"agent_id":"triage","prompt":"p"}"#,
+        &["admin", "olivia", "oscar", "otto", "dual"],
+    ),
+    (
+        "GET",
+        "/api/v1/cases/{case}/investigations",
+        r#""#,
+        &["admin", "olivia", "oscar", "otto", "aude", "dual"],
+    ),
+    (
+        "POST",
         "/api/v1/cases/{case}/merge",
         r#"{"sources":["{src}"],"disposition":"benign"}"#,
         &["admin", "otto"],

@@ -9,7 +9,7 @@ macro_rules! case_columns {
         "c.id, c.number, c.title, c.severity, c.description, c.assignee, \
          c.requires_human_approval, c.confidence, c.confidence_reason, c.status, c.disposition, \
          c.tags, c.created_by, c.created_at, c.updated_at, c.status_changed_at, c.deleted_at, \
-         c.merged_into, c.last_seq, c.last_hash, \
+         c.merged_into, c.last_seq, c.last_hash, c.resume_status, \
          (SELECT coalesce(json_agg(a.alert_id ORDER BY a.alert_id), '[]'::json) \
           FROM case_alerts a WHERE a.case_id = c.id) AS alert_ids"
     };
@@ -106,15 +106,15 @@ pub const NEXT_CASE_NUMBER: &str = "SELECT nextval('case_numbers')";
 
 pub const INSERT_CASE: &str = "INSERT INTO cases (id, title, title_key, severity, description, \
      assignee, requires_human_approval, confidence, confidence_reason, status, disposition, tags, \
-     updated_at, status_changed_at, deleted_at, merged_into, last_seq, last_hash, number, \
-     created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-     $14, $15, $16, $17, $18, $19, $20, $21)";
+     updated_at, status_changed_at, deleted_at, merged_into, last_seq, last_hash, resume_status, \
+     number, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+     $14, $15, $16, $17, $18, $19, $20, $21, $22)";
 
 pub const UPDATE_CASE: &str = "UPDATE cases SET title = $2, title_key = $3, severity = $4, \
      description = $5, assignee = $6, requires_human_approval = $7, confidence = $8, \
      confidence_reason = $9, status = $10, disposition = $11, tags = $12, updated_at = $13, \
      status_changed_at = $14, deleted_at = $15, merged_into = $16, last_seq = $17, \
-     last_hash = $18 WHERE id = $1";
+     last_hash = $18, resume_status = $19 WHERE id = $1";
 
 pub const ALERT_OWNER: &str = "SELECT case_id FROM case_alerts WHERE alert_id = $1";
 

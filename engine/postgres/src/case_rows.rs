@@ -23,6 +23,7 @@ fn strings(row: &PgRow, name: &str) -> Result<Vec<String>> {
 
 pub(crate) fn case(row: &PgRow) -> Result<Case> {
     let disposition: Option<String> = col(row, "disposition")?;
+    let resume_status: Option<String> = col(row, "resume_status")?;
     let merged_into: Option<Uuid> = col(row, "merged_into")?;
     Ok(Case {
         id: CaseId(col(row, "id")?),
@@ -46,6 +47,7 @@ pub(crate) fn case(row: &PgRow) -> Result<Case> {
         merged_into: merged_into.map(CaseId),
         last_seq: col(row, "last_seq")?,
         last_hash: col(row, "last_hash")?,
+        resume_status: resume_status.as_deref().map(parse).transpose()?,
     })
 }
 
@@ -167,7 +169,7 @@ pub(crate) fn task(row: &PgRow) -> Result<Task> {
     })
 }
 
-/// Binds the mutable case columns `$1`..`$18`, as in `UPDATE_CASE`.
+/// Binds the mutable case columns `$1`..`$19`, as in `UPDATE_CASE`.
 pub(crate) fn bind_case<'q>(sql: &'static str, c: &'q Case) -> Query<'q> {
     sqlx::query(sql)
         .bind(c.id.0)
@@ -188,6 +190,7 @@ pub(crate) fn bind_case<'q>(sql: &'static str, c: &'q Case) -> Query<'q> {
         .bind(c.merged_into.map(|id| id.0))
         .bind(c.last_seq)
         .bind(&c.last_hash)
+        .bind(c.resume_status.map(|s| s.as_str()))
 }
 
 /// Binds every observable column `$1`..`$14`, as in `INSERT_OBSERVABLE`.

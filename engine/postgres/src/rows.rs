@@ -73,6 +73,8 @@ pub(crate) fn investigation(row: &PgRow) -> Result<Investigation> {
         prompt: col(row, "prompt")?,
         requested_by: col(row, "requested_by")?,
         case_ref: col(row, "case_ref")?,
+        case_id: col::<Option<Uuid>>(row, "case_id")?.map(vigil_engine::case::CaseId),
+        case_requires_approval: false,
         idempotency_key: col(row, "idempotency_key")?,
         status: parse(&col::<String>(row, "status")?)?,
         phase: phase.as_deref().map(parse).transpose()?,

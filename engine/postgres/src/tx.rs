@@ -495,6 +495,16 @@ impl WriteTx for PgTx {
         Ok(())
     }
 
+    async fn link_investigation_case(&mut self, id: InvestigationId, case: CaseId) -> Result<()> {
+        sqlx::query(q::LINK_INVESTIGATION_CASE)
+            .bind(id.0)
+            .bind(case.0)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
     async fn update_case(&mut self, case: &Case) -> Result<()> {
         bind_case(cq::UPDATE_CASE, case)
             .execute(&mut *self.tx)

@@ -110,6 +110,9 @@ fn push_list_filters(b: &mut QueryBuilder<Sqlite>, query: &ListQuery) {
     if let Some(case_ref) = &query.case_ref {
         b.push(" AND case_ref = ").push_bind(case_ref.clone());
     }
+    if let Some(case_id) = query.case_id {
+        b.push(" AND case_id = ").push_bind(case_id.to_string());
+    }
     if let Some(after) = query.created_after {
         b.push(" AND created_at >= ").push_bind(micros(after));
     }

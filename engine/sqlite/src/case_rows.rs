@@ -27,6 +27,7 @@ fn strings(row: &SqliteRow, name: &str) -> Result<Vec<String>> {
 pub(crate) fn case(row: &SqliteRow) -> Result<Case> {
     let assignee: Option<String> = col(row, "assignee")?;
     let disposition: Option<String> = col(row, "disposition")?;
+    let resume_status: Option<String> = col(row, "resume_status")?;
     let merged_into: Option<String> = col(row, "merged_into")?;
     Ok(Case {
         id: case_id(&col::<String>(row, "id")?)?,
@@ -50,6 +51,7 @@ pub(crate) fn case(row: &SqliteRow) -> Result<Case> {
         merged_into: merged_into.as_deref().map(case_id).transpose()?,
         last_seq: col(row, "last_seq")?,
         last_hash: col(row, "last_hash")?,
+        resume_status: resume_status.as_deref().map(parse).transpose()?,
     })
 }
 
@@ -171,7 +173,7 @@ pub(crate) fn task(row: &SqliteRow) -> Result<Task> {
     })
 }
 
-/// Binds the mutable case columns `?1`..`?18`, as in `UPDATE_CASE`.
+/// Binds the mutable case columns `?1`..`?19`, as in `UPDATE_CASE`.
 pub(crate) fn bind_case<'q>(sql: &'static str, c: &'q Case) -> Query<'q> {
     sqlx::query(sql)
         .bind(c.id.to_string())
@@ -192,6 +194,7 @@ pub(crate) fn bind_case<'q>(sql: &'static str, c: &'q Case) -> Query<'q> {
         .bind(c.merged_into.map(|id| id.to_string()))
         .bind(c.last_seq)
         .bind(&c.last_hash)
+        .bind(c.resume_status.map(|s| s.as_str()))
 }
 
 /// Binds every observable column `?1`..`?14`, as in `INSERT_OBSERVABLE`.

@@ -10,7 +10,7 @@ macro_rules! investigation_columns {
          lease_owner, lease_epoch, lease_expires_at, heartbeat_at, attempt, last_seq, last_hash, \
          waiting_on, result, result_raw, confidence, error, model_turns, input_tokens, \
          output_tokens, cost_usd, budget, created_at, started_at, updated_at, finished_at, claims, not_before, \
-         lost_turns, mode"
+         lost_turns, mode, case_id"
     };
 }
 
@@ -102,6 +102,11 @@ pub const INSERT_INVESTIGATION: &str = "INSERT INTO investigations (id, status, 
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
      ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34) \
      ON CONFLICT (requested_by, idempotency_key) DO NOTHING";
+
+/// Links a just-inserted investigation to its case (the dispatch
+/// transaction; the link never changes).
+pub const LINK_INVESTIGATION_CASE: &str =
+    "UPDATE investigations SET case_id = ?2 WHERE id = ?1 AND case_id IS NULL";
 
 pub const UPDATE_INVESTIGATION: &str = "UPDATE investigations SET status = ?2, phase = ?3, \
      lease_owner = ?4, lease_epoch = ?5, lease_expires_at = ?6, heartbeat_at = ?7, attempt = ?8, \

@@ -95,12 +95,19 @@ pub(crate) fn investigation(row: &SqliteRow) -> Result<Investigation> {
     let result: Option<String> = col(row, "result")?;
     let phase: Option<String> = col(row, "phase")?;
     let waiting_on: Option<String> = col(row, "waiting_on")?;
+    let case_id: Option<String> = col(row, "case_id")?;
     Ok(Investigation {
         id: InvestigationId(uuid(&col::<String>(row, "id")?)?),
         agent_id: col(row, "agent_id")?,
         prompt: col(row, "prompt")?,
         requested_by: col(row, "requested_by")?,
         case_ref: col(row, "case_ref")?,
+        case_id: case_id
+            .as_deref()
+            .map(uuid)
+            .transpose()?
+            .map(vigil_engine::case::CaseId),
+        case_requires_approval: false,
         idempotency_key: col(row, "idempotency_key")?,
         status: parse(&col::<String>(row, "status")?)?,
         phase: phase.as_deref().map(parse).transpose()?,

@@ -429,6 +429,16 @@ impl WriteTx for SqliteTx {
         Ok(())
     }
 
+    async fn link_investigation_case(&mut self, id: InvestigationId, case: CaseId) -> Result<()> {
+        sqlx::query(q::LINK_INVESTIGATION_CASE)
+            .bind(id.to_string())
+            .bind(case.to_string())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
     async fn update_case(&mut self, case: &Case) -> Result<()> {
         bind_case(cq::UPDATE_CASE, case)
             .execute(&mut *self.tx)

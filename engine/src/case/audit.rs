@@ -80,7 +80,8 @@ impl CaseReplay {
             | CaseEventBody::TaskStatusChange { .. }
             | CaseEventBody::TaskUpdated { .. }
             | CaseEventBody::AlertLinked { .. }
-            | CaseEventBody::InvestigationLinked { .. } => {}
+            | CaseEventBody::InvestigationLinked { .. }
+            | CaseEventBody::InvestigationNeedsAttention { .. } => {}
         }
     }
 

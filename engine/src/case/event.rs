@@ -54,6 +54,9 @@ wire_enum! {
         InvestigationLinked => "investigation_linked",
         /// An investigation's result was written back to the case.
         ResultWritten => "result_written",
+        /// A linked investigation ended needing a person (review_required,
+        /// failed): what they must do.
+        InvestigationNeedsAttention => "investigation_needs_attention",
         /// An action for the case waits on a person's approval.
         ApprovalRequested => "approval_requested",
         /// The approval was decided.
@@ -294,18 +297,54 @@ pub enum CaseEventBody {
         /// Its agent.
         agent_id: String,
     },
-    /// An investigation's result was written back.
+    /// An investigation's result was written back (once per completion:
+    /// the investigation reaches `completed` once).
     ResultWritten {
         /// The investigation.
         investigation_id: InvestigationId,
+        /// Its agent.
+        agent_id: String,
         /// The result's summary.
         summary: Option<String>,
+        /// The result's key findings.
+        #[serde(default)]
+        key_findings: Vec<String>,
+        /// The result's recommended next steps.
+        #[serde(default)]
+        recommended_next_steps: Vec<String>,
         /// Its confidence.
         confidence: Option<f64>,
+        /// Where to read it: `/api/v1/investigations/{id}`.
+        link: String,
+        /// The investigation's audit head when it completed: its last seq.
+        audit_seq: i64,
+        /// ... and that event's hash.
+        audit_hash: String,
+        /// The observables registered from the result (type:value).
+        #[serde(default)]
+        observables: Vec<String>,
         /// The status before, when the write-back moved the case.
         status_from: Option<CaseStatus>,
         /// The status after, when the write-back moved the case.
         status_to: Option<CaseStatus>,
+    },
+    /// A linked investigation ended without a result a case can take
+    /// (`review_required` or `failed`): what a person must do.
+    InvestigationNeedsAttention {
+        /// The investigation.
+        investigation_id: InvestigationId,
+        /// Its status: `review_required` or `failed`.
+        outcome: crate::model::Status,
+        /// Why (the investigation's error).
+        reason: Option<String>,
+        /// What a person must do.
+        action: String,
+        /// Where to read it: `/api/v1/investigations/{id}`.
+        link: String,
+        /// The investigation's audit head: its last seq.
+        audit_seq: i64,
+        /// ... and that event's hash.
+        audit_hash: String,
     },
     /// An action for the case waits on approval.
     ApprovalRequested {
@@ -328,6 +367,9 @@ pub enum CaseEventBody {
         decision: Decision,
         /// The approver.
         decided_by: String,
+        /// Their comment.
+        #[serde(default)]
+        comment: Option<String>,
         /// The status before, when the decision moved the case.
         status_from: Option<CaseStatus>,
         /// The status after, when the decision moved the case.
@@ -366,6 +408,9 @@ impl CaseEventBody {
             CaseEventBody::CaseDeleted { .. } => CaseEventKind::CaseDeleted,
             CaseEventBody::InvestigationLinked { .. } => CaseEventKind::InvestigationLinked,
             CaseEventBody::ResultWritten { .. } => CaseEventKind::ResultWritten,
+            CaseEventBody::InvestigationNeedsAttention { .. } => {
+                CaseEventKind::InvestigationNeedsAttention
+            }
             CaseEventBody::ApprovalRequested { .. } => CaseEventKind::ApprovalRequested,
             CaseEventBody::ApprovalDecided { .. } => CaseEventKind::ApprovalDecided,
             CaseEventBody::ApprovalExpired { .. } => CaseEventKind::ApprovalExpired,

@@ -29,9 +29,15 @@ use super::observable::{Observable, ObservableId, ObservableType, Pap, Tlp};
 use super::task::{Task, TaskId, TaskPriority, TaskStatus, TaskTransitionError};
 use crate::log::seal;
 
+mod investigations;
 mod lifecycle;
 mod merging;
 mod records;
+
+pub use investigations::{
+    APPROVAL_EXPIRED_NOTE, InvestigationEffect, follow, investigation_actor, investigation_effects,
+    may_link,
+};
 
 pub use merging::{MAX_MERGE_SOURCES, MergeSource, MergeTransition, merge};
 

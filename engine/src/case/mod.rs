@@ -18,6 +18,7 @@ mod audit;
 mod comment;
 mod event;
 mod evidence;
+mod extract;
 mod machine;
 mod model;
 mod observable;
@@ -29,11 +30,13 @@ pub use event::{CaseEvent, CaseEventBody, CaseEventKind, CaseLog, CaseRef, Chang
 pub use evidence::{
     CustodyAction, CustodyId, CustodyRecord, Evidence, EvidenceId, EvidenceKind, sha256_hex,
 };
+pub use extract::extract_observables;
 pub use machine::{
-    CaseAction, CaseCommand, CasePatch, CaseTransition, CaseTransitionError, CaseWrite,
-    DEFAULT_EVIDENCE_LIMIT, EvidenceInput, MAX_MERGE_SOURCES, MergeSource, MergeTransition,
-    NewCase, NewComment, NewCustody, NewEvidence, NewObservable, NewTask, ObservablePatch,
-    StatusChange, TaskPatch, allowed_commands, merge, transition,
+    APPROVAL_EXPIRED_NOTE, CaseAction, CaseCommand, CasePatch, CaseTransition, CaseTransitionError,
+    CaseWrite, DEFAULT_EVIDENCE_LIMIT, EvidenceInput, InvestigationEffect, MAX_MERGE_SOURCES,
+    MergeSource, MergeTransition, NewCase, NewComment, NewCustody, NewEvidence, NewObservable,
+    NewTask, ObservablePatch, StatusChange, TaskPatch, allowed_commands, follow,
+    investigation_actor, investigation_effects, may_link, merge, transition,
 };
 pub use model::{Case, CaseId, CaseNumber, CaseStatus, Disposition, Severity};
 pub use observable::{

@@ -255,6 +255,12 @@ pub struct Case {
     /// Set exactly when the status is `resolved` or `closed` (legacy rows
     /// aside).
     pub disposition: Option<Disposition>,
+    /// The status to return to: set when a linked investigation's approval
+    /// request moved the case to `pending_approval`, cleared when the
+    /// approval is decided or expires, and by any status change a person
+    /// makes (the person wins).
+    #[serde(default)]
+    pub resume_status: Option<CaseStatus>,
     /// Linked alert ids, sorted. An alert belongs to at most one case.
     pub alert_ids: Vec<String>,
     /// Lower-case labels, each once, in the order first given.

@@ -206,6 +206,15 @@ macro_rules! conformance_tests {
             case_timeline_missing_entries_are_reported_where_they_are_missing,
             case_audit_reports_a_row_its_timeline_does_not_support,
             unknown_cases_are_not_found,
+            dispatch_with_a_case_links_both_logs_atomically,
+            linked_completion_writes_back_exactly_once,
+            review_required_then_review_writes_the_result_once,
+            linked_failure_writes_what_a_person_must_do,
+            approval_parks_the_case_and_the_decision_returns_it,
+            a_persons_status_change_during_an_approval_wins,
+            approval_expiry_returns_the_case_to_in_progress_with_a_note,
+            linked_decision_racing_expiry_has_one_outcome_in_both_timelines,
+            a_claim_carries_the_cases_approval_flag,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {

@@ -30,6 +30,8 @@ pub(super) fn dispatch(
         prompt: new.prompt.clone(),
         requested_by: new.requested_by.clone(),
         case_ref: new.case_ref.clone(),
+        case_id: new.case_id,
+        case_requires_approval: false,
         idempotency_key: new.idempotency_key,
         status: Status::Pending,
         phase: Some(Phase::Queued),
@@ -60,6 +62,7 @@ pub(super) fn dispatch(
         prompt: new.prompt,
         requested_by: new.requested_by.clone(),
         case_ref: new.case_ref,
+        case_id: new.case_id,
         budget: new.budget,
     };
     Ok((record, Decided::event(body, new.requested_by)))

@@ -288,6 +288,10 @@ pub trait WriteTx: Send {
     /// (`requested_by`, `idempotency_key`) is already taken.
     async fn insert_investigation(&mut self, inv: &Investigation, digest: &str) -> Result<bool>;
 
+    /// Links investigation `id` (inserted in this transaction) to `case`.
+    /// The link never changes afterwards.
+    async fn link_investigation_case(&mut self, id: InvestigationId, case: CaseId) -> Result<()>;
+
     /// Writes an existing investigation that was `before` and is now `after`:
     /// only the progress columns when [`Investigation::progress_only`] holds,
     /// every mutable column otherwise.

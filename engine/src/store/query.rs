@@ -21,6 +21,9 @@ pub struct DispatchRequest {
     pub requested_by: String,
     /// External case id.
     pub case_ref: Option<String>,
+    /// The Vigil case to link the investigation to: the dispatch writes the
+    /// case's `investigation_linked` entry in its own transaction.
+    pub case_id: Option<crate::case::CaseId>,
     /// Idempotency key: the same key from the same requester returns the
     /// existing investigation; reused with a different request it is a conflict.
     pub idempotency_key: Option<String>,
@@ -32,12 +35,16 @@ impl DispatchRequest {
     /// A digest of what the request asks for (agent, prompt, case, budget),
     /// stored to tell a retry from a different request under the same key.
     pub fn digest(&self) -> String {
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "agent_id": self.agent_id,
             "prompt": self.prompt,
             "case_ref": self.case_ref,
             "budget": self.budget,
         });
+        // Only when set, so digests stored before cases existed still match.
+        if let Some(case_id) = self.case_id {
+            doc["case_id"] = serde_json::json!(case_id);
+        }
         let mut bytes = Vec::new();
         write_canonical(&doc, &mut bytes);
         hex::encode(Sha256::digest(&bytes))
@@ -75,6 +82,8 @@ pub struct ListQuery {
     pub requested_by: Option<String>,
     /// Only this case.
     pub case_ref: Option<String>,
+    /// Only investigations linked to this Vigil case.
+    pub case_id: Option<crate::case::CaseId>,
     /// Created at or after.
     pub created_after: Option<DateTime<Utc>>,
     /// Created before.

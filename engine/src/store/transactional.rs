@@ -20,6 +20,7 @@ use super::query::{
 use super::records::Stats;
 use crate::approval::{ApprovalId, ApprovalRequest, Decision};
 use crate::audit::Replay;
+use crate::case;
 use crate::event::{Event, InvestigationLog, StepEvent};
 use crate::log::{Aggregate, ChainReport, Entry, LogName, Verifier};
 use crate::machine::{
@@ -191,7 +192,41 @@ impl<B: Backend> TransactionalStore<B> {
         t: &Transition,
     ) -> Result<()> {
         let receipt = self.receipt_for(Some(current), t);
-        persist(tx, Some(current), t, receipt.as_ref()).await
+        persist(tx, Some(current), t, receipt.as_ref()).await?;
+        self.follow_case_in(tx, Some(current), t).await
+    }
+
+    /// Writes what transition `t` of a linked investigation (`before`:
+    /// `None` for a dispatch) means for its case, inside `tx`, after the
+    /// investigation's own writes: [`case::investigation_effects`] says
+    /// what, [`case::follow`] decides each on the case locked here. The
+    /// investigation's row is locked first and its case second, on every
+    /// path, so the two locks cannot deadlock.
+    async fn follow_case_in<T: WriteTx>(
+        &self,
+        tx: &mut T,
+        before: Option<&Investigation>,
+        t: &Transition,
+    ) -> Result<()> {
+        let effects = case::investigation_effects(before, t);
+        let Some(case_id) = t.next.case_id.filter(|_| !effects.is_empty()) else {
+            return Ok(());
+        };
+        let Some(mut current) = tx.lock_case(case_id).await? else {
+            return Ok(());
+        };
+        let now = self.now();
+        for effect in &effects {
+            let stored = if effect.needs_observables() {
+                tx.case_observables(case_id).await?
+            } else {
+                Vec::new()
+            };
+            let decided = case::follow(&current, &stored, effect, now);
+            cases::write_case_in(tx, false, &decided).await?;
+            current = decided.next;
+        }
+        Ok(())
     }
 
     /// The head receipt `t` calls for: one when the investigation has just
@@ -302,6 +337,11 @@ impl<B: Backend> TransactionalStore<B> {
                 t.approval.is_none() && t.wake.is_none(),
                 "the fenced fast path writes no approval and wakes nobody"
             );
+            if !case::investigation_effects(Some(&before), &t).is_empty() {
+                // A linked investigation's completion or failure writes back
+                // to its case: that needs the locked, transactional path.
+                break;
+            }
             let receipt = self.receipt_for(Some(&before), &t);
             if self
                 .backend
@@ -390,12 +430,25 @@ impl<B: Backend> Dispatcher for TransactionalStore<B> {
                 }
             }
             let now = self.now();
+            if let Some(case_id) = request.case_id {
+                let locked = tx.lock_case(case_id).await;
+                let linkable = match locked {
+                    Ok(Some(found)) => case::may_link(&found).map_err(Error::from_case_transition),
+                    Ok(None) => Err(Error::InvalidInput {
+                        field: "case_id".to_owned(),
+                        message: format!("no case {case_id}"),
+                    }),
+                    Err(e) => Err(e),
+                };
+                tx_try!(tx, linkable);
+            }
             let new = NewInvestigation {
                 id: InvestigationId::new_at(now),
                 agent_id: request.agent_id.clone(),
                 prompt: request.prompt.clone(),
                 requested_by: request.requested_by.clone(),
                 case_ref: request.case_ref.clone(),
+                case_id: request.case_id,
                 idempotency_key: request.idempotency_key.clone(),
                 budget: request.budget.clone(),
             };
@@ -410,6 +463,14 @@ impl<B: Backend> Dispatcher for TransactionalStore<B> {
                 // Another dispatch with the same key committed first: read it.
                 tx.rollback().await;
                 continue;
+            }
+            if let Some(case_id) = t.next.case_id {
+                let linked = async {
+                    tx.link_investigation_case(t.next.id, case_id).await?;
+                    self.follow_case_in(&mut tx, None, &t).await
+                }
+                .await;
+                tx_try!(tx, linked);
             }
             if let Some(wake) = t.wake.clone() {
                 let notified = tx.notify(wake).await;
@@ -451,7 +512,14 @@ impl<B: Backend> Leases for TransactionalStore<B> {
             lease_for,
         };
         let decided = self.decide_in_at(&mut tx, &current, command, now).await;
-        let t = tx_try!(tx, decided);
+        let mut t = tx_try!(tx, decided);
+        if let Some(case_id) = t.next.case_id {
+            // Read at claim time: the worker's approval rule follows the
+            // case's flag as it is when the run (or its resume) is claimed.
+            let found = tx.lock_case(case_id).await;
+            t.next.case_requires_approval =
+                tx_try!(tx, found).is_some_and(|c| c.requires_human_approval);
+        }
         tx.commit().await?;
         self.running.record(&t.next);
         Ok(Some(t.next))

@@ -48,6 +48,7 @@ pub(super) fn create(
         confidence_reason,
         status: CaseStatus::Open,
         disposition: None,
+        resume_status: None,
         alert_ids: Vec::new(),
         tags,
         created_by: by.to_owned(),
@@ -155,6 +156,9 @@ pub(super) fn change_status(
     next.status = to;
     next.disposition = disposition;
     next.status_changed_at = now;
+    // A person moved the case: an approval that holds it no longer
+    // returns it anywhere (the person wins).
+    next.resume_status = None;
     Ok(body)
 }
 

@@ -3,6 +3,7 @@
 
 mod approvals;
 mod audit;
+mod case_investigations;
 mod case_lifecycle;
 mod case_lists;
 mod case_merge;
@@ -19,6 +20,7 @@ mod sweeps;
 
 pub use approvals::*;
 pub use audit::*;
+pub use case_investigations::*;
 pub use case_lifecycle::*;
 pub use case_lists::*;
 pub use case_merge::*;
