@@ -224,16 +224,30 @@ fn body_summary(body: CaseEventBody) -> String {
             investigation_id,
             summary,
             confidence,
+            observables,
+            audit_seq,
             status_from,
             status_to,
+            ..
         } => {
             let summary = summary.map_or_else(String::new, |s| format!(": {}", clip(&s, 80)));
             format!(
-                "result of investigation {investigation_id}, confidence {}{summary}{}",
+                "result of investigation {investigation_id} (audit head seq {audit_seq}), confidence {}, {} observables{summary}{}",
                 render::confidence(confidence),
+                observables.len(),
                 moved(status_from, status_to)
             )
         }
+        CaseEventBody::InvestigationNeedsAttention {
+            investigation_id,
+            outcome,
+            action,
+            ..
+        } => format!(
+            "investigation {investigation_id} ended {}: {}",
+            outcome.as_str(),
+            clip(&action, 80)
+        ),
         CaseEventBody::ApprovalRequested {
             approval_id,
             investigation_id,
@@ -248,11 +262,13 @@ fn body_summary(body: CaseEventBody) -> String {
             approval_id,
             decision,
             decided_by,
+            comment,
             status_from,
             status_to,
         } => format!(
-            "approval {approval_id} {} by {decided_by}{}",
+            "approval {approval_id} {} by {decided_by}{}{}",
             decision.status(),
+            comment.map_or_else(String::new, |c| format!(": {}", clip(&c, 60))),
             moved(status_from, status_to)
         ),
         CaseEventBody::ApprovalExpired {
