@@ -150,10 +150,13 @@ pub(crate) fn for_state(doc: &OpenApi, state: &AppState) -> Value {
             param["schema"]["maximum"] = json!(crate::streams::LATEST_CHANGE_MICROS);
         }
     }
-    if let Some(body) = doc.pointer_mut("/components/schemas/DispatchBody/properties") {
-        let agents: Vec<&str> = state.agents.ids().collect();
-        body["agent_id"]["enum"] = json!(agents);
-        body["prompt"]["maxLength"] = json!(state.limits.prompt_chars);
+    for schema in ["DispatchBody", "CaseDispatchBody"] {
+        let pointer = format!("/components/schemas/{schema}/properties");
+        if let Some(body) = doc.pointer_mut(&pointer) {
+            let agents: Vec<&str> = state.agents.ids().collect();
+            body["agent_id"]["enum"] = json!(agents);
+            body["prompt"]["maxLength"] = json!(state.limits.prompt_chars);
+        }
     }
     case_list_items(&mut doc);
     doc

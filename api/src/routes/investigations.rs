@@ -86,7 +86,8 @@ pub(crate) async fn readable(
         (status = 409, description = "Idempotency key reused with a different request, or a case that is deleted, merged or closed", body = Problem),
         (status = 413, description = "Body too large", body = Problem),
         (status = 415, description = "Body is not JSON", body = Problem),
-        (status = 422, description = "Unknown agent or case, blank or oversized prompt", body = Problem),
+        (status = 404, description = "`case_id` names no case", body = Problem),
+        (status = 422, description = "Unknown agent, blank or oversized prompt", body = Problem),
         (status = 503, description = "Database unavailable", body = Problem),
     ),
     security(("bearer" = []))
@@ -129,17 +130,15 @@ fn body_parts(body: DispatchBody) -> DispatchParts {
 }
 
 /// The case `raw` (an id or `CASE-<n>`) names, for a dispatch body's
-/// `case_id`: a malformed or unknown one is 422 naming `case_id` (the store
-/// refuses a retired one with 409).
+/// `case_id`: one that names no case is 404 `not_found` naming `case_id`
+/// (the store refuses a retired one with 409).
 async fn linkable_case(state: &AppState, raw: &str) -> ApiResult<vigil_engine::case::CaseId> {
-    let invalid = |message: String| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", message)
-            .with_field("case_id")
-    };
     match super::cases::load(state, raw.trim()).await {
         Ok(found) => Ok(found.case.id),
-        Err(e) if e.status() == StatusCode::SERVICE_UNAVAILABLE => Err(e),
-        Err(_) => Err(invalid(format!("no case `{raw}`"))),
+        Err(e) if e.status() == StatusCode::NOT_FOUND => {
+            Err(ApiError::not_found(format!("case_id: no case `{raw}`")).with_field("case_id"))
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -104,12 +104,7 @@ async fn case_id_on_dispatch_is_validated(app: &TestApp) {
             json!({"agent_id": "triage", "prompt": "p", "case_id": "CASE-999"}),
         )
         .await;
-    assert_eq!(
-        unknown.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        unknown.body
-    );
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
     assert_eq!(unknown.body["field"], json!("case_id"), "{}", unknown.body);
     let case = new_case(app).await;
     let deleted = app
