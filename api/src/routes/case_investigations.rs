@@ -60,6 +60,7 @@ pub enum CaseDispatchView {
     responses(
         (status = 201, description = "Dispatched", body = InvestigationDetail),
         (status = 200, description = "The investigation an earlier request with this key created, or a preview (dummy and dry_run, for a person)", body = CaseDispatchView),
+        (status = 400, description = "Malformed body or Idempotency-Key", body = Problem),
         (status = 401, description = "No valid token", body = Problem),
         (status = 403, description = "Needs the orchestrator or operator role", body = Problem),
         (status = 404, description = "No such case", body = Problem),
