@@ -189,6 +189,16 @@ pub(crate) fn dispatch_request(
         }
     };
     let budget = body.budget.unwrap_or_default();
+    let budget = Budget {
+        max_turns: budget.max_turns,
+        max_tokens: budget.max_tokens,
+        max_wall_secs: budget.max_wall_secs,
+    };
+    // Checked here as well as by the dispatch transition, so a preview is
+    // refused exactly where the dispatch would be.
+    budget
+        .check()
+        .map_err(|(field, message)| ApiError::invalid(field, format!("{field} {message}")))?;
     Ok(DispatchRequest {
         agent_id: body.agent_id,
         prompt: body.prompt,
@@ -196,11 +206,7 @@ pub(crate) fn dispatch_request(
         case_ref: body.case_ref,
         case_id,
         idempotency_key: key,
-        budget: Budget {
-            max_turns: budget.max_turns,
-            max_tokens: budget.max_tokens,
-            max_wall_secs: budget.max_wall_secs,
-        },
+        budget,
     })
 }
 

@@ -689,6 +689,18 @@ async fn in_dummy_mode_every_case_write_is_a_preview(app: &TestApp) {
                 .is_some_and(|t| !t.is_empty())
         );
     }
+    // A preview is refused exactly where the write would be.
+    let zero = app
+        .post(
+            &format!("/api/v1/cases/{id}/investigations"),
+            "otto",
+            json!({"agent_id": "triage", "prompt": "p", "budget": {"max_wall_secs": 0}}),
+        )
+        .await;
+    assert_eq!(
+        zero.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input")["field"],
+        "budget.max_wall_secs"
+    );
     let mut after = Vec::new();
     for t in tables {
         after.push(app.rows(t).await);
