@@ -23,9 +23,11 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
-use crate::views::alerts::{AlertPageView, AlertView, IngestAlertBody, IngestView};
+use crate::views::alerts::{AlertPageView, AlertView, IngestAlertBody, IngestAnswer, IngestView};
 use crate::views::cases::PreviewView;
 
+/// The longest `rule` or `source` filter.
+const MAX_FILTER_CHARS: usize = 200;
 /// The most explicit entities an alert may carry.
 const MAX_ENTITIES: usize = 100;
 
@@ -48,7 +50,7 @@ async fn overview(state: &AppState, got: &Ingested) -> ApiResult<Option<CaseOver
     request_body = IngestAlertBody,
     responses(
         (status = 201, description = "Stored, and linked or ungrouped", body = IngestView),
-        (status = 200, description = "A redelivery (stored before, nothing written), or a preview in dummy mode", body = IngestView),
+        (status = 200, description = "A redelivery (stored before, nothing written), or a preview in dummy mode", body = IngestAnswer),
         (status = 400, description = "Malformed body", body = Problem),
         (status = 401, description = "No valid token", body = Problem),
         (status = 403, description = "Needs the operator or orchestrator role", body = Problem),
@@ -167,6 +169,17 @@ pub async fn list(
     ApiQuery(params): ApiQuery<AlertListParams>,
 ) -> ApiResult<Json<AlertPageView>> {
     caller.require(READERS, "listing alerts")?;
+    for (field, value) in [("rule", &params.rule), ("source", &params.source)] {
+        if value
+            .as_ref()
+            .is_some_and(|v| v.chars().count() > MAX_FILTER_CHARS)
+        {
+            return Err(ApiError::invalid_query(
+                field,
+                format!("{field} is longer than {MAX_FILTER_CHARS} characters"),
+            ));
+        }
+    }
     let query = AlertQuery {
         case_id: query_value::<uuid::Uuid>("case_id", params.case_id.as_deref())?.map(CaseId),
         rule: params.rule,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use vigil_engine::case::{Alert, AlertEntity};
 use vigil_engine::store::{CaseOverview, Ingested};
 
-use super::cases::{CaseSummary, ObservableTypeName, SeverityName};
+use super::cases::{CaseSummary, ObservableTypeName, PreviewView, SeverityName};
 
 /// One entity of an alert.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -72,6 +72,7 @@ pub struct IngestAlertBody {
     pub raw: Option<Value>,
     /// Entities the source names explicitly, at most 100.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub entities: Option<Vec<AlertEntityView>>,
 }
 
@@ -157,4 +158,15 @@ pub struct AlertPageView {
     pub items: Vec<AlertView>,
     /// Pass as `after` for the next page; null on the last.
     pub next_cursor: Option<Uuid>,
+}
+
+/// An ingest's 200 answer: a redelivery (stored before, nothing written)
+/// or, in `dummy`, a preview. One body per status code.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum IngestAnswer {
+    /// The alert as stored before.
+    Redelivered(Box<IngestView>),
+    /// Nothing was stored; what would have happened.
+    Preview(PreviewView),
 }

@@ -221,6 +221,7 @@ macro_rules! conformance_tests {
             concurrent_ingests_with_one_key_open_one_case,
             ungrouped_alerts_are_stored_and_promoted_by_hand,
             alert_list_filters_and_pages,
+            alerts_follow_their_case_into_a_merge,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {

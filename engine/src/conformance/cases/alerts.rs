@@ -281,3 +281,35 @@ pub async fn alert_list_filters_and_pages<H: Harness>(h: &H) {
         .unwrap();
     assert!(by_rule.items.is_empty());
 }
+
+/// A key whose case was merged into another feeds the case it went into.
+pub async fn alerts_follow_their_case_into_a_merge<H: Harness>(h: &H) {
+    let (store, _clock) = setup(h).await;
+    let first = store
+        .ingest_alert("ingest", alert("d-1", "10.0.0.5"), &[])
+        .await
+        .unwrap();
+    let source = first.case.unwrap();
+    let target = store
+        .create_case("alice", new_case("Campaign"))
+        .await
+        .unwrap();
+    store
+        .merge_cases(
+            target.id,
+            &[source.id],
+            "alice",
+            Some(Disposition::TruePositive),
+        )
+        .await
+        .unwrap();
+    let moved = store.alert(first.alert.id).await.unwrap();
+    assert_eq!(moved.case_id, Some(target.id));
+    let next = store
+        .ingest_alert("ingest", alert("d-2", "10.0.0.5"), &[])
+        .await
+        .unwrap();
+    assert!(!next.case_created);
+    assert_eq!(next.case.unwrap().id, target.id);
+    assert_timeline_valid(&store, target.id).await;
+}

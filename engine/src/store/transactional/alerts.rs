@@ -137,6 +137,22 @@ async fn link_into<T: WriteTx>(
     register_entities(tx, case, alert, by, now).await
 }
 
+/// The most merges followed from a key's case to the case it went into.
+const MAX_MERGE_HOPS: usize = 8;
+
+/// Locks case `id` inside `tx`, following merges to the case it was
+/// merged into, and returns it when it accepts alerts.
+async fn open_case_following_merges<T: WriteTx>(tx: &mut T, id: CaseId) -> Result<Option<Case>> {
+    let mut case = lock_case_in(tx, id).await?;
+    for _ in 0..MAX_MERGE_HOPS {
+        match case.merged_into {
+            Some(target) if case.deleted_at.is_none() => case = lock_case_in(tx, target).await?,
+            _ => break,
+        }
+    }
+    Ok(accepts_alerts(&case).then_some(case))
+}
+
 /// Groups the stored, unlinked `alert` under its key inside `tx`.
 async fn group<T: WriteTx>(
     tx: &mut T,
@@ -152,8 +168,7 @@ async fn group<T: WriteTx>(
     let claimed = tx.claim_alert_group(key).await?;
     let open = match (claimed.case_id, claimed.last_alert_at) {
         (Some(id), Some(last)) if alert.observed_at - last <= window => {
-            let case = lock_case_in(tx, id).await?;
-            accepts_alerts(&case).then_some(case)
+            open_case_following_merges(tx, id).await?
         }
         _ => None,
     };
