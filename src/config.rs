@@ -55,6 +55,11 @@ pub struct Config {
     /// `[api]`.
     #[serde(default)]
     pub api: ApiConfig,
+    /// `[[grouping_rules]]`: how alerts group into cases. With none, the
+    /// default rule applies (same detection rule and the same source
+    /// address, else host, else user, within 24 hours).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grouping_rules: Vec<GroupingRuleConfig>,
     /// Deprecated keys found while loading, one message each, for
     /// [`Config::warn_deprecated`] to log once logging is up.
     #[serde(skip)]
@@ -244,6 +249,50 @@ impl Default for ExpiryConfig {
     }
 }
 
+/// One `[[grouping_rules]]` entry. The first entry whose `rule` names an
+/// alert's detection rule (or that names none) applies to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupingRuleConfig {
+    /// The detection rule it applies to; absent: every rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The entity types that key a group, in order of preference (`ip`,
+    /// `host`, `user`, `domain`, `url`, `email`, `hash_sha256`, ...): the
+    /// alert's first entity of the first type it carries keys it.
+    pub entity_types: Vec<vigil_engine::case::ObservableType>,
+    /// How long after a case's last alert another still joins it (`24h`).
+    #[serde(with = "vigil_agents::config::duration")]
+    pub window: std::time::Duration,
+}
+
+impl Config {
+    /// The grouping rules, checked: each names at least one entity type
+    /// and a window above zero.
+    pub fn grouping_rules(&self) -> anyhow::Result<Vec<vigil_engine::case::GroupingRule>> {
+        self.grouping_rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                anyhow::ensure!(
+                    !r.entity_types.is_empty(),
+                    "grouping_rules[{i}].entity_types must name at least one type"
+                );
+                anyhow::ensure!(
+                    !r.window.is_zero(),
+                    "grouping_rules[{i}].window must be above zero"
+                );
+                Ok(vigil_engine::case::GroupingRule {
+                    rule: r.rule.clone(),
+                    entity_types: r.entity_types.clone(),
+                    window: chrono::Duration::from_std(r.window)
+                        .context("grouping_rules window is too long")?,
+                })
+            })
+            .collect()
+    }
+}
+
 /// `[limits]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -406,6 +455,7 @@ impl Config {
             );
         }
         config.worker.check_heartbeat()?;
+        config.grouping_rules()?;
         if let Some(url) = &overrides.database_url {
             config.database.url = url.clone();
         }
@@ -523,6 +573,41 @@ mod tests {
             jail.set_env("VIGIL_MODE", "dry_run");
             let config = Config::load(None, &Overrides::default()).unwrap();
             assert_eq!(config.mode, Some(Mode::DryRun));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn grouping_rules_are_read_and_checked() {
+        figment::Jail::expect_with(|jail| {
+            let config = Config::load(None, &Overrides::default()).unwrap();
+            assert!(config.grouping_rules().unwrap().is_empty());
+            jail.create_file(
+                "vigil.toml",
+                "[[grouping_rules]]\nrule = \"Phishing\"\nentity_types = [\"email\", \"url\"]\n\
+                 window = \"2h\"\n\n[[grouping_rules]]\nentity_types = [\"host\"]\nwindow = \"12h\"\n",
+            )?;
+            let rules = Config::load(None, &Overrides::default())
+                .unwrap()
+                .grouping_rules()
+                .unwrap();
+            assert_eq!(rules.len(), 2);
+            assert_eq!(rules[0].rule.as_deref(), Some("Phishing"));
+            assert_eq!(
+                rules[0].entity_types,
+                [
+                    vigil_engine::case::ObservableType::Email,
+                    vigil_engine::case::ObservableType::Url
+                ]
+            );
+            assert_eq!(rules[0].window, chrono::Duration::hours(2));
+            assert_eq!(rules[1].rule, None);
+            jail.create_file(
+                "vigil.toml",
+                "[[grouping_rules]]\nentity_types = []\nwindow = \"1h\"\n",
+            )?;
+            let err = Config::load(None, &Overrides::default()).unwrap_err();
+            assert!(format!("{err:#}").contains("entity_types"), "{err:#}");
             Ok(())
         });
     }

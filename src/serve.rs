@@ -104,6 +104,7 @@ pub async fn serve_command(config: &Config, args: ServeArgs) -> anyhow::Result<(
         prompt_chars: config.api.prompt_limit,
         evidence_bytes: config.api.evidence_limit,
     })
+    .with_grouping_rules(config.grouping_rules()?)
     .with_shutdown(shutdown.clone())
     .with_process_metrics(Arc::new(move || process_metrics.render()));
     let app = vigil_api::app(state);

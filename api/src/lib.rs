@@ -59,6 +59,7 @@ pub const BASE_PATH: &str = "/api/v1";
         (name = "system", description = "Mode, health, readiness, metrics, identity, this document"),
         (name = "tokens", description = "API token management (admin)"),
         (name = "cases", description = "Cases: the queue, lifecycle, timeline and audit, observables, evidence and custody, comments, tasks, merge"),
+        (name = "alerts", description = "Alerts: ingest with grouping into cases, the listing, promotion by hand"),
     )
 )]
 struct ApiDoc;
@@ -83,7 +84,7 @@ impl Modify for BearerAuth {
 /// The routes, and the OpenAPI document generated from the same handlers.
 fn router(evidence_body_bytes: usize) -> (Router<AppState>, OpenApiDoc) {
     use routes::{
-        approvals, case_investigations, case_records, cases, investigations, system, tokens,
+        alerts, approvals, case_investigations, case_records, cases, investigations, system, tokens,
     };
     let v1 = OpenApiRouter::new()
         .routes(routes!(investigations::dispatch, investigations::list))
@@ -108,6 +109,8 @@ fn router(evidence_body_bytes: usize) -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(system::openapi))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
+        .routes(routes!(alerts::list, alerts::ingest))
+        .routes(routes!(alerts::promote))
         .routes(routes!(cases::list, cases::create))
         .routes(routes!(cases::detail, cases::update, cases::delete))
         .routes(routes!(cases::status))

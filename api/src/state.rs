@@ -9,18 +9,27 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
+use vigil_engine::case::GroupingRule;
 use vigil_engine::store::{
-    CaseReads, Cases, Dispatcher, Notifications, Operations, Presence, Reads, Tokens,
+    Alerts, CaseReads, Cases, Dispatcher, Notifications, Operations, Presence, Reads, Tokens,
 };
 
 /// The store capabilities the API uses. It never takes worker leases.
 pub trait ApiStore:
-    Dispatcher + Operations + Reads + Tokens + Notifications + Presence + Cases + CaseReads
+    Dispatcher + Operations + Reads + Tokens + Notifications + Presence + Cases + CaseReads + Alerts
 {
 }
 
 impl<T> ApiStore for T where
-    T: Dispatcher + Operations + Reads + Tokens + Notifications + Presence + Cases + CaseReads
+    T: Dispatcher
+        + Operations
+        + Reads
+        + Tokens
+        + Notifications
+        + Presence
+        + Cases
+        + CaseReads
+        + Alerts
 {
 }
 
@@ -163,6 +172,7 @@ pub struct AppState {
     pub(crate) agents: Arc<Agents>,
     pub(crate) system: Arc<SystemInfo>,
     pub(crate) limits: Limits,
+    pub(crate) grouping_rules: Arc<[GroupingRule]>,
     pub(crate) streams: StreamSettings,
     pub(crate) metrics: Option<ProcessMetrics>,
     pub(crate) shutdown: CancellationToken,
@@ -186,6 +196,7 @@ impl AppState {
             agents: Arc::new(agents),
             system: Arc::new(system),
             limits: Limits::default(),
+            grouping_rules: Arc::from(Vec::new()),
             streams: StreamSettings::default(),
             metrics: None,
             shutdown: CancellationToken::new(),
@@ -202,6 +213,13 @@ impl AppState {
     /// Sets the input limits.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Sets the alert grouping rules (`[[grouping_rules]]`); with none,
+    /// [`GroupingRule::default_rule`] applies.
+    pub fn with_grouping_rules(mut self, rules: Vec<GroupingRule>) -> Self {
+        self.grouping_rules = Arc::from(rules);
         self
     }
 

@@ -53,6 +53,7 @@ pub const FILES: &[MigrationFile] = mirrored![
     6 "0006" "run_truth",
     7 "0007" "cases",
     8 "0008" "case_links",
+    9 "0009" "alerts",
 ];
 
 fn migrator(sql: impl Fn(&MigrationFile) -> &'static str) -> Migrator {

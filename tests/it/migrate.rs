@@ -19,6 +19,7 @@ fn migrate_creates_a_new_sqlite_file_and_is_idempotent() {
         "applied: 0006_run_truth",
         "applied: 0007_cases",
         "applied: 0008_case_links",
+        "applied: 0009_alerts",
     ] {
         assert!(stdout(&first).contains(applied), "{}", stdout(&first));
     }
@@ -27,7 +28,7 @@ fn migrate_creates_a_new_sqlite_file_and_is_idempotent() {
     let again = vigil(dir.path(), &["migrate"]);
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(
-        stdout(&again).contains("up to date at version 0008"),
+        stdout(&again).contains("up to date at version 0009"),
         "{}",
         stdout(&again)
     );

@@ -1,5 +1,6 @@
 //! The handlers, one module per resource.
 
+pub mod alerts;
 pub mod approvals;
 pub mod case_investigations;
 pub mod case_records;

@@ -12,6 +12,7 @@ use vigil_engine::{ApprovalRequest, Event, Investigation, InvestigationLog, Stat
 
 use crate::state::ToolInfo;
 
+pub mod alerts;
 pub mod cases;
 
 /// `POST /investigations`.

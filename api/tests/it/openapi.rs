@@ -11,6 +11,9 @@ use crate::support::{Backend, TestApp};
 /// Every route of the API. Adding a route means adding it here, and the
 /// test below fails until the document has it too.
 const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/alerts"),
+    ("post", "/api/v1/alerts"),
+    ("post", "/api/v1/alerts/{id}/promote"),
     ("get", "/api/v1/approvals"),
     ("get", "/api/v1/approvals/stream"),
     ("get", "/api/v1/approvals/{id}"),

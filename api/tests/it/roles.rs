@@ -190,6 +190,24 @@ const MATRIX: &[(&str, &str, &str, &[&str])] = &[
     ),
     (
         "POST",
+        "/api/v1/alerts",
+        r#"{"source":"siem","source_id":"m-1","rule":"r","severity":"low"}"#,
+        &["admin", "olivia", "oscar", "otto", "dual"],
+    ),
+    (
+        "GET",
+        "/api/v1/alerts",
+        "",
+        &["admin", "olivia", "oscar", "otto", "aude", "dual"],
+    ),
+    (
+        "POST",
+        "/api/v1/alerts/{alert}/promote",
+        "",
+        &["admin", "otto"],
+    ),
+    (
+        "POST",
         "/api/v1/cases/{case}/alerts",
         r#"{"alert_id":"alert-9"}"#,
         &["admin", "olivia", "oscar", "otto", "dual"],
@@ -480,6 +498,7 @@ async fn requests_without_a_valid_token_are_401(app: &TestApp) {
 /// case to merge, written through the store.
 struct CaseFixtures {
     case: String,
+    alert: String,
     src: String,
     obs: String,
     ev: String,
@@ -564,7 +583,26 @@ impl CaseFixtures {
             .await;
         let inv = dispatched.body["id"].as_str().unwrap().to_owned();
         app.park_on_approval(&inv).await;
+        // No address, host or user: ungrouped, so it can be promoted.
+        let alert = store
+            .ingest_alert(
+                "olivia",
+                vigil_engine::case::NewAlert {
+                    source: "siem".into(),
+                    source_id: "matrix-1".into(),
+                    rule: "matrix".into(),
+                    severity: vigil_engine::Severity::Low,
+                    title: String::new(),
+                    observed_at: chrono::Utc::now(),
+                    raw: json!({}),
+                    entities: vec![],
+                },
+                &[],
+            )
+            .await
+            .unwrap();
         Self {
+            alert: alert.alert.id.to_string(),
             asked: asked.id.to_string(),
             case: case.id.to_string(),
             src: src.id.to_string(),
@@ -577,6 +615,7 @@ impl CaseFixtures {
     fn fill(&self, template: &str) -> String {
         template
             .replace("{case}", &self.case)
+            .replace("{alert}", &self.alert)
             .replace("{src}", &self.src)
             .replace("{obs}", &self.obs)
             .replace("{ev}", &self.ev)

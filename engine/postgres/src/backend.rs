@@ -9,14 +9,15 @@ use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 use vigil_engine::case::{
-    CaseId, CaseNumber, Comment, CustodyRecord, Evidence, EvidenceId, Observable, Task,
+    Alert, AlertId, CaseId, CaseNumber, Comment, CustodyRecord, Evidence, EvidenceId, Observable,
+    Task,
 };
 use vigil_engine::log::{Aggregate, Entry, LogId, LogName};
 use vigil_engine::receipt::{Receipt, log_name as receipt_log};
 use vigil_engine::store::backend::{Backend, DeliveryChange, WriteTx};
 use vigil_engine::store::{
-    ApprovalQuery, CaseKpis, CaseOverview, CaseQuery, Cause, Delivery, Error, ListQuery, Result,
-    SharedRow, Stats, TokenRecord, Wakeup, WorkerSeen,
+    AlertQuery, ApprovalQuery, CaseKpis, CaseOverview, CaseQuery, Cause, Delivery, Error,
+    ListQuery, Result, SharedRow, Stats, TokenRecord, Wakeup, WorkerSeen,
 };
 use vigil_engine::{ApprovalId, ApprovalRequest, Clock, Event, Investigation, InvestigationId};
 
@@ -558,6 +559,42 @@ impl Backend for PgBackend {
             .map_err(map_err)?
             .iter()
             .map(case_rows::task)
+            .collect()
+    }
+
+    async fn alert(&self, id: AlertId) -> Result<Option<Alert>> {
+        sqlx::query(cq::GET_ALERT)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(case_rows::alert)
+            .transpose()
+    }
+
+    async fn alerts(&self, query: &AlertQuery) -> Result<Vec<Alert>> {
+        let mut sql = QueryBuilder::<Postgres>::new(cq::LIST_ALERTS);
+        if let Some(case) = query.case_id {
+            sql.push(" AND case_id = ").push_bind(case.0);
+        }
+        if let Some(rule) = &query.rule {
+            sql.push(" AND rule = ").push_bind(rule.clone());
+        }
+        if let Some(source) = &query.source {
+            sql.push(" AND source = ").push_bind(source.clone());
+        }
+        if let Some(after) = query.after {
+            sql.push(" AND id < ").push_bind(after.0);
+        }
+        sql.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(query.page_size()));
+        sql.build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(case_rows::alert)
             .collect()
     }
 

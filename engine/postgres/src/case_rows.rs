@@ -6,8 +6,8 @@ use sqlx::types::Json;
 use sqlx::{Postgres, Row};
 use uuid::Uuid;
 use vigil_engine::case::{
-    Case, CaseId, CaseNumber, Comment, CommentId, CustodyId, CustodyRecord, Evidence, EvidenceId,
-    Observable, ObservableId, Task, TaskId,
+    Alert, AlertEntity, AlertId, Case, CaseId, CaseNumber, Comment, CommentId, CustodyId,
+    CustodyRecord, Evidence, EvidenceId, Observable, ObservableId, Task, TaskId,
 };
 use vigil_engine::store::{
     CaseCounts, CaseKpis, CaseOverview, Result, SharedObservable, SharedRow, sort_title,
@@ -227,4 +227,39 @@ pub(crate) fn bind_task<'q>(sql: &'static str, t: &'q Task) -> Query<'q> {
         .bind(&t.created_by)
         .bind(t.created_at)
         .bind(t.updated_at)
+}
+
+pub(crate) fn alert(row: &PgRow) -> Result<Alert> {
+    let entities: Json<Vec<AlertEntity>> = col(row, "entities")?;
+    let case: Option<Uuid> = col(row, "case_id")?;
+    Ok(Alert {
+        id: AlertId(col(row, "id")?),
+        source: col(row, "source")?,
+        source_id: col(row, "source_id")?,
+        rule: col(row, "rule")?,
+        severity: parse(&col::<String>(row, "severity")?)?,
+        title: col(row, "title")?,
+        observed_at: col(row, "observed_at")?,
+        raw: col::<Value>(row, "raw")?,
+        entities: entities.0,
+        grouping_key: col(row, "grouping_key")?,
+        case_id: case.map(CaseId),
+        created_at: col(row, "created_at")?,
+    })
+}
+
+pub(crate) fn bind_alert<'q>(sql: &'static str, a: &'q Alert) -> Query<'q> {
+    sqlx::query(sql)
+        .bind(a.id.0)
+        .bind(a.source.as_str())
+        .bind(a.source_id.as_str())
+        .bind(a.rule.as_str())
+        .bind(a.severity.as_str())
+        .bind(a.title.as_str())
+        .bind(a.observed_at)
+        .bind(Json(&a.raw))
+        .bind(Json(&a.entities))
+        .bind(a.grouping_key.as_deref())
+        .bind(a.case_id.map(|c| c.0))
+        .bind(a.created_at)
 }

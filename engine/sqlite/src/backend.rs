@@ -9,14 +9,15 @@ use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 use vigil_engine::case::{
-    CaseId, CaseNumber, Comment, CustodyRecord, Evidence, EvidenceId, Observable, Task,
+    Alert, AlertId, CaseId, CaseNumber, Comment, CustodyRecord, Evidence, EvidenceId, Observable,
+    Task,
 };
 use vigil_engine::log::{Aggregate, Entry, LogId, LogName};
 use vigil_engine::receipt::{Receipt, log_name as receipt_log};
 use vigil_engine::store::backend::{Backend, DeliveryChange, WriteTx};
 use vigil_engine::store::{
-    ApprovalQuery, CaseKpis, CaseOverview, CaseQuery, Delivery, ListQuery, Result, SharedRow,
-    Stats, TokenRecord, Wakeup, WorkerSeen,
+    AlertQuery, ApprovalQuery, CaseKpis, CaseOverview, CaseQuery, Delivery, ListQuery, Result,
+    SharedRow, Stats, TokenRecord, Wakeup, WorkerSeen,
 };
 use vigil_engine::{ApprovalId, ApprovalRequest, Clock, Event, Investigation, InvestigationId};
 
@@ -545,6 +546,42 @@ impl Backend for SqliteBackend {
             .map_err(map_err)?
             .iter()
             .map(case_rows::task)
+            .collect()
+    }
+
+    async fn alert(&self, id: AlertId) -> Result<Option<Alert>> {
+        sqlx::query(cq::GET_ALERT)
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(case_rows::alert)
+            .transpose()
+    }
+
+    async fn alerts(&self, query: &AlertQuery) -> Result<Vec<Alert>> {
+        let mut sql = QueryBuilder::<Sqlite>::new(cq::LIST_ALERTS);
+        if let Some(case) = query.case_id {
+            sql.push(" AND case_id = ").push_bind(case.to_string());
+        }
+        if let Some(rule) = &query.rule {
+            sql.push(" AND rule = ").push_bind(rule.clone());
+        }
+        if let Some(source) = &query.source {
+            sql.push(" AND source = ").push_bind(source.clone());
+        }
+        if let Some(after) = query.after {
+            sql.push(" AND id < ").push_bind(after.to_string());
+        }
+        sql.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(query.page_size()));
+        sql.build()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(case_rows::alert)
             .collect()
     }
 

@@ -246,3 +246,45 @@ pub const CASE_COUNTS: &str = "SELECT \
      (SELECT count(*) FROM case_tasks t WHERE t.case_id = ?1) AS task_count, \
      (SELECT count(*) FROM case_tasks t WHERE t.case_id = ?1 AND t.status <> 'done') \
      AS open_task_count";
+
+// Alerts (migration 0009_alerts).
+
+macro_rules! alert_columns {
+    () => {
+        "id, source, source_id, rule, severity, title, observed_at, raw, entities, \
+         grouping_key, case_id, created_at"
+    };
+}
+
+pub const INSERT_ALERT: &str = concat!(
+    "INSERT INTO alerts (",
+    alert_columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+     ON CONFLICT (source, source_id) DO NOTHING"
+);
+
+pub const GET_ALERT: &str = concat!("SELECT ", alert_columns!(), " FROM alerts WHERE id = ?1");
+
+pub const ALERT_BY_SOURCE: &str = concat!(
+    "SELECT ",
+    alert_columns!(),
+    " FROM alerts WHERE source = ?1 AND source_id = ?2"
+);
+
+/// The head of the alert listing; filters and paging are appended.
+pub const LIST_ALERTS: &str = concat!("SELECT ", alert_columns!(), " FROM alerts WHERE 1 = 1");
+
+pub const CLAIM_ALERT_GROUP: &str =
+    "INSERT INTO alert_groups (grouping_key) VALUES (?1) ON CONFLICT (grouping_key) DO NOTHING";
+
+pub const GET_ALERT_GROUP: &str =
+    "SELECT case_id, last_alert_at FROM alert_groups WHERE grouping_key = ?1";
+
+pub const UPDATE_ALERT_GROUP: &str =
+    "UPDATE alert_groups SET case_id = ?2, last_alert_at = ?3 WHERE grouping_key = ?1";
+
+pub const LINK_ALERT_RECORD: &str = "UPDATE alerts SET case_id = ?2 WHERE id = ?1";
+
+pub const DETACH_ALERT_RECORDS: &str = "UPDATE alerts SET case_id = NULL WHERE case_id = ?1";
+
+pub const MOVE_ALERT_RECORDS: &str = "UPDATE alerts SET case_id = ?2 WHERE case_id = ?1";

@@ -3,8 +3,8 @@
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Row, Sqlite};
 use vigil_engine::case::{
-    Case, CaseId, CaseNumber, Comment, CommentId, CustodyId, CustodyRecord, Evidence, EvidenceId,
-    Observable, ObservableId, Task, TaskId,
+    Alert, AlertId, Case, CaseId, CaseNumber, Comment, CommentId, CustodyId, CustodyRecord,
+    Evidence, EvidenceId, Observable, ObservableId, Task, TaskId,
 };
 use vigil_engine::store::{
     CaseCounts, CaseKpis, CaseOverview, Result, SharedObservable, SharedRow, sort_title,
@@ -231,4 +231,41 @@ pub(crate) fn bind_task<'q>(sql: &'static str, t: &'q Task) -> Query<'q> {
         .bind(&t.created_by)
         .bind(micros(t.created_at))
         .bind(micros(t.updated_at))
+}
+
+pub(crate) fn alert(row: &SqliteRow) -> Result<Alert> {
+    let entities: String = col(row, "entities")?;
+    let case: Option<String> = col(row, "case_id")?;
+    Ok(Alert {
+        id: AlertId(uuid(&col::<String>(row, "id")?)?),
+        source: col(row, "source")?,
+        source_id: col(row, "source_id")?,
+        rule: col(row, "rule")?,
+        severity: parse(&col::<String>(row, "severity")?)?,
+        title: col(row, "title")?,
+        observed_at: time(col(row, "observed_at")?)?,
+        raw: json(&col::<String>(row, "raw")?)?,
+        entities: serde_json::from_str(&entities).map_err(|e| {
+            vigil_engine::store::Error::corrupt(format!("bad entities `{entities}`: {e}"))
+        })?,
+        grouping_key: col(row, "grouping_key")?,
+        case_id: case.as_deref().map(case_id).transpose()?,
+        created_at: time(col(row, "created_at")?)?,
+    })
+}
+
+pub(crate) fn bind_alert<'q>(sql: &'static str, a: &'q Alert) -> Query<'q> {
+    sqlx::query(sql)
+        .bind(a.id.to_string())
+        .bind(a.source.as_str())
+        .bind(a.source_id.as_str())
+        .bind(a.rule.as_str())
+        .bind(a.severity.as_str())
+        .bind(a.title.as_str())
+        .bind(micros(a.observed_at))
+        .bind(to_json(&a.raw))
+        .bind(to_json(&a.entities))
+        .bind(a.grouping_key.as_deref())
+        .bind(a.case_id.map(|c| c.to_string()))
+        .bind(micros(a.created_at))
 }

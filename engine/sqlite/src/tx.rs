@@ -5,19 +5,19 @@ use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 use tokio::sync::broadcast;
 use vigil_engine::case::{
-    Case, CaseId, CaseNumber, Comment, CustodyRecord, Evidence, EvidenceId, Observable,
-    ObservableId, ObservableType, Task, TaskId,
+    Alert, AlertId, Case, CaseId, CaseNumber, Comment, CustodyRecord, Evidence, EvidenceId,
+    Observable, ObservableId, ObservableType, Task, TaskId,
 };
 use vigil_engine::log::{Aggregate, Entry, EntryKind, LogId};
 use vigil_engine::receipt::Receipt;
-use vigil_engine::store::backend::{TokenLock, WriteTx};
+use vigil_engine::store::backend::{AlertGroup, TokenLock, WriteTx};
 use vigil_engine::store::{CaseCounts, Result, TokenRecord, Wakeup};
 use vigil_engine::{
     ApprovalId, ApprovalRequest, ApprovalStatus, Investigation, InvestigationId, Role,
 };
 
 use crate::case_queries as cq;
-use crate::case_rows::{self, bind_case, bind_observable, bind_task};
+use crate::case_rows::{self, bind_alert, bind_case, bind_observable, bind_task};
 use crate::queries as q;
 use crate::rows::{self, map_err, micros, opt_micros, to_json};
 
@@ -474,11 +474,9 @@ impl WriteTx for SqliteTx {
             .execute(&mut *self.tx)
             .await
             .map_err(map_err)?;
-        Ok(())
-    }
-
-    async fn detach_alerts(&mut self, case: CaseId) -> Result<()> {
-        sqlx::query(cq::DETACH_ALERTS)
+        // A stored alert of that id follows its link.
+        sqlx::query(cq::LINK_ALERT_RECORD)
+            .bind(alert_id)
             .bind(case.to_string())
             .execute(&mut *self.tx)
             .await
@@ -486,10 +484,88 @@ impl WriteTx for SqliteTx {
         Ok(())
     }
 
+    async fn detach_alerts(&mut self, case: CaseId) -> Result<()> {
+        for sql in [cq::DETACH_ALERTS, cq::DETACH_ALERT_RECORDS] {
+            sqlx::query(sql)
+                .bind(case.to_string())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(())
+    }
+
     async fn move_alerts(&mut self, from: CaseId, to: CaseId) -> Result<()> {
-        sqlx::query(cq::MOVE_ALERTS)
-            .bind(from.to_string())
-            .bind(to.to_string())
+        for sql in [cq::MOVE_ALERTS, cq::MOVE_ALERT_RECORDS] {
+            sqlx::query(sql)
+                .bind(from.to_string())
+                .bind(to.to_string())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    async fn insert_alert(&mut self, alert: &Alert) -> Result<bool> {
+        let done = bind_alert(cq::INSERT_ALERT, alert)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn alert_by_source(&mut self, source: &str, source_id: &str) -> Result<Option<Alert>> {
+        sqlx::query(cq::ALERT_BY_SOURCE)
+            .bind(source)
+            .bind(source_id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(case_rows::alert)
+            .transpose()
+    }
+
+    async fn lock_alert(&mut self, id: AlertId) -> Result<Option<Alert>> {
+        // BEGIN IMMEDIATE holds the whole database: reading is locking.
+        sqlx::query(cq::GET_ALERT)
+            .bind(id.to_string())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(case_rows::alert)
+            .transpose()
+    }
+
+    async fn claim_alert_group(&mut self, key: &str) -> Result<AlertGroup> {
+        sqlx::query(cq::CLAIM_ALERT_GROUP)
+            .bind(key)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        let (case, last): (Option<String>, Option<i64>) = sqlx::query_as(cq::GET_ALERT_GROUP)
+            .bind(key)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(AlertGroup {
+            case_id: case.as_deref().map(rows::uuid).transpose()?.map(CaseId),
+            last_alert_at: last.map(rows::time).transpose()?,
+        })
+    }
+
+    async fn update_alert_group(
+        &mut self,
+        key: &str,
+        case: CaseId,
+        last_alert_at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(cq::UPDATE_ALERT_GROUP)
+            .bind(key)
+            .bind(case.to_string())
+            .bind(micros(last_alert_at))
             .execute(&mut *self.tx)
             .await
             .map_err(map_err)?;

@@ -1,12 +1,40 @@
-//! A small observable extractor: IP addresses, domains, hashes and e-mail
-//! addresses found in free text (an investigation's result). It is
-//! deliberately plain: words are split on whitespace and punctuation that
+//! A small observable extractor: IP addresses, domains, URLs, hashes and
+//! e-mail addresses found in free text (an investigation's result, an
+//! alert's raw event). It is deliberately plain: a whitespace-separated
+//! token holding `://` (or a defanged `hxxp`) is a URL when [`normalize`]
+//! accepts it; other words are split on whitespace and punctuation that
 //! never occurs inside those values, trailing sentence punctuation is
-//! dropped, and each word is kept only when [`normalize`] accepts it as one
-//! of the four kinds. Defanged values (`185.220.101[.]4`) are refanged by
+//! dropped, and each word is kept only when `normalize` accepts it as one of
+//! the kinds. Defanged values (`185.220.101[.]4`, `hxxp://`) are refanged by
 //! `normalize`.
+//!
+//! Users and hosts cannot be told from prose; [`extract_entities`] takes
+//! them from the fields of a JSON event that name them (`user`, `host`, ...).
+
+use serde_json::Value;
 
 use super::observable::{ObservableType, normalize};
+
+/// JSON field names whose string value is an account name.
+const USER_FIELDS: &[&str] = &[
+    "user",
+    "username",
+    "user_name",
+    "account",
+    "account_name",
+    "src_user",
+    "target_user",
+];
+/// JSON field names whose string value is a host name.
+const HOST_FIELDS: &[&str] = &[
+    "host",
+    "hostname",
+    "host_name",
+    "computer",
+    "computer_name",
+    "device",
+    "device_name",
+];
 
 /// File extensions that look like top-level domains in prose
 /// (`auth.log`, `payload.exe`): a word ending in one is not a domain.
@@ -17,24 +45,80 @@ const FILE_EXTENSIONS: &[&str] = &[
     "zip",
 ];
 
-/// Every IP, domain, hash and e-mail value in `text`, normalized, each once,
-/// in the order first found.
+/// Every IP, domain, URL, hash and e-mail value in `text`, normalized, each
+/// once, in the order first found.
 pub fn extract_observables(text: &str) -> Vec<(ObservableType, String)> {
     let mut found: Vec<(ObservableType, String)> = Vec::new();
+    extract_into(text, &mut found);
+    found
+}
+
+/// Every entity of a JSON event, normalized, each once, in document order
+/// (object fields in key order):
+/// what [`extract_observables`] finds in each string (and number) value,
+/// plus users and hosts from the fields that name them (`user`,
+/// `username`, `host`, `hostname`, `computer`, ...; compared without case).
+pub fn extract_entities(event: &Value) -> Vec<(ObservableType, String)> {
+    let mut found = Vec::new();
+    walk(None, event, &mut found);
+    found
+}
+
+fn walk(field: Option<&str>, value: &Value, found: &mut Vec<(ObservableType, String)>) {
+    match value {
+        Value::String(text) => {
+            let field = field.map(str::to_ascii_lowercase);
+            let named = match field.as_deref() {
+                Some(f) if USER_FIELDS.contains(&f) => Some(ObservableType::User),
+                Some(f) if HOST_FIELDS.contains(&f) => Some(ObservableType::Host),
+                _ => None,
+            };
+            if let Some(kind) = named
+                && let Ok(v) = normalize(kind, text)
+                && !found.contains(&(kind, v.clone()))
+            {
+                found.push((kind, v));
+            }
+            extract_into(text, found);
+        }
+        Value::Array(items) => items.iter().for_each(|v| walk(field, v, found)),
+        Value::Object(map) => map.iter().for_each(|(k, v)| walk(Some(k), v, found)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+fn extract_into(text: &str, found: &mut Vec<(ObservableType, String)>) {
+    let mut push = |hit: (ObservableType, String)| {
+        if !found.contains(&hit) {
+            found.push(hit);
+        }
+    };
+    let mut rest = String::with_capacity(text.len());
+    for token in text.split_whitespace() {
+        let bare = token
+            .trim_start_matches(['(', '<', '"', '\'', '`', '['])
+            .trim_end_matches([')', '>', '"', '\'', '`', ',', ';', '.', ']']);
+        let lower = bare.to_ascii_lowercase();
+        if (bare.contains("://") || lower.starts_with("hxxp"))
+            && let Ok(url) = normalize(ObservableType::Url, bare)
+        {
+            push((ObservableType::Url, url));
+            continue;
+        }
+        rest.push_str(token);
+        rest.push(' ');
+    }
     let separators = |c: char| c.is_whitespace() || ",;()<>\"'`{}|=!?*".contains(c);
-    for word in text.split(separators) {
+    for word in rest.split(separators) {
         // Sentence punctuation; a leading `:` stays (`::1`).
         let word = word.trim_start_matches('.').trim_end_matches(['.', ':']);
         if word.is_empty() {
             continue;
         }
-        if let Some(hit) = classify(word)
-            && !found.contains(&hit)
-        {
-            found.push(hit);
+        if let Some(hit) = classify(word) {
+            push(hit);
         }
     }
-    found
 }
 
 fn classify(word: &str) -> Option<(ObservableType, String)> {
@@ -116,6 +200,48 @@ mod tests {
         let text = "see auth.log and payload.exe, version 1.2.3, confidence 0.82, id deadbeef, \
                     ticket 12345, e.g. this.";
         assert_eq!(kinds(text), Vec::new());
+    }
+
+    #[test]
+    fn finds_urls_defanged_or_not_whole() {
+        let text =
+            "beacon to hxxp://evil[.]example/gate.php?id=7, then (https://Cdn.Example.com/a).";
+        assert_eq!(
+            kinds(text),
+            vec![
+                (
+                    ObservableType::Url,
+                    "http://evil.example/gate.php?id=7".to_owned()
+                ),
+                (ObservableType::Url, "https://cdn.example.com/a".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn takes_users_and_hosts_from_named_fields_of_an_event() {
+        let event = serde_json::json!({
+            "src_ip": "10.0.0[.]5",
+            "User": "ALICE",
+            "host": {"hostname": "WS-042.corp.local"},
+            "message": "login by alice from 10.0.0.5",
+            "files": ["d41d8cd98f00b204e9800998ecf8427e"],
+        });
+        let key = |e: &(ObservableType, String)| (e.0.to_string(), e.1.clone());
+        let mut found = extract_entities(&event);
+        found.sort_by_key(key);
+        let mut want = vec![
+            (ObservableType::Ip, "10.0.0.5".to_owned()),
+            (ObservableType::User, "alice".to_owned()),
+            (ObservableType::Host, "ws-042.corp.local".to_owned()),
+            (ObservableType::Domain, "ws-042.corp.local".to_owned()),
+            (
+                ObservableType::HashMd5,
+                "d41d8cd98f00b204e9800998ecf8427e".to_owned(),
+            ),
+        ];
+        want.sort_by_key(key);
+        assert_eq!(found, want);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //!
 //! `docs/cases.md` draws the lifecycle and states the store's rules.
 
+mod alert;
 mod audit;
 mod comment;
 mod event;
@@ -24,13 +25,17 @@ mod model;
 mod observable;
 mod task;
 
+pub use alert::{
+    Alert, AlertEntity, AlertError, AlertId, Grouping, GroupingRule, MAX_ALERT_NAME,
+    MAX_ALERT_TITLE, NewAlert, grouping, grouping_window,
+};
 pub use audit::CaseReplay;
 pub use comment::{AuthorKind, Comment, CommentId};
 pub use event::{CaseEvent, CaseEventBody, CaseEventKind, CaseLog, CaseRef, Change, MergeRole};
 pub use evidence::{
     CustodyAction, CustodyId, CustodyRecord, Evidence, EvidenceId, EvidenceKind, sha256_hex,
 };
-pub use extract::extract_observables;
+pub use extract::{extract_entities, extract_observables};
 pub use machine::{
     APPROVAL_EXPIRED_NOTE, CaseAction, CaseCommand, CasePatch, CaseTransition, CaseTransitionError,
     CaseWrite, DEFAULT_EVIDENCE_LIMIT, EvidenceInput, InvestigationEffect, MAX_MERGE_SOURCES,

@@ -215,6 +215,13 @@ macro_rules! conformance_tests {
             approval_expiry_returns_the_case_to_in_progress_with_a_note,
             linked_decision_racing_expiry_has_one_outcome_in_both_timelines,
             a_claim_carries_the_cases_approval_flag,
+            alert_ingest_opens_a_case_from_the_rule,
+            alert_with_the_same_key_links_to_the_open_case,
+            alert_redelivery_links_once,
+            concurrent_ingests_with_one_key_open_one_case,
+            ungrouped_alerts_are_stored_and_promoted_by_hand,
+            alert_list_filters_and_pages,
+            alerts_follow_their_case_into_a_merge,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {

@@ -20,20 +20,28 @@
 //! [`WriteTx`] a lock on the case row (`lock_case`, held until commit or
 //! rollback, like `lock`) and one insert, update, move or delete per record
 //! kind. Case timelines go through the generic log primitives.
+//!
+//! Alerts likewise: reads on [`Backend`]; on [`WriteTx`] an insert that
+//! reports a `(source, source_id)` already stored, a lock on one alert, and
+//! a claim on a grouping key's row (inserted if missing, then locked until
+//! commit or rollback) that serializes ingests under one key. The alert
+//! link primitives (`link_alert`, `detach_alerts`, `move_alerts`) keep a
+//! stored alert's `case_id` in step with its link.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use uuid::Uuid;
 
+use super::alert_query::AlertQuery;
 use super::case_query::{CaseCounts, CaseKpis, CaseOverview, CaseQuery, SharedRow};
 use super::error::Result;
 use super::query::{ApprovalQuery, ListQuery, Wakeup};
 use super::records::{Delivery, DeliveryStatus, Stats, TokenRecord, WorkerSeen};
 use crate::approval::{ApprovalId, ApprovalRequest, ApprovalStatus};
 use crate::case::{
-    Case, CaseId, CaseNumber, Comment, CustodyRecord, Evidence, EvidenceId, Observable,
-    ObservableId, ObservableType, Task, TaskId,
+    Alert, AlertId, Case, CaseId, CaseNumber, Comment, CustodyRecord, Evidence, EvidenceId,
+    Observable, ObservableId, ObservableType, Task, TaskId,
 };
 use crate::clock::Clock;
 use crate::event::Event;
@@ -41,6 +49,15 @@ use crate::log::{Aggregate, Entry, LogName};
 use crate::model::{Investigation, InvestigationId};
 use crate::principal::Role;
 use crate::receipt::Receipt;
+
+/// The row of a grouping key, as [`WriteTx::claim_alert_group`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AlertGroup {
+    /// The case the key feeds; `None` on a fresh claim.
+    pub case_id: Option<CaseId>,
+    /// The last alert grouped under it.
+    pub last_alert_at: Option<DateTime<Utc>>,
+}
 
 /// A database adapter.
 #[async_trait]
@@ -208,6 +225,13 @@ pub trait Backend: Send + Sync + 'static {
     /// For every observable of `case`, the other cases (not deleted) holding
     /// the same type and value, each with its observable count; any order.
     async fn shared_observables(&self, case: CaseId) -> Result<Vec<SharedRow>>;
+
+    /// One alert.
+    async fn alert(&self, id: AlertId) -> Result<Option<Alert>>;
+
+    /// Alerts matching `query` (every filter, `id < after`), by id
+    /// descending, at most `query.page_size()`.
+    async fn alerts(&self, query: &AlertQuery) -> Result<Vec<Alert>>;
 }
 
 /// What [`Backend::update_delivery`] writes, decided by the driver from a
@@ -417,6 +441,29 @@ pub trait WriteTx: Send {
         alert_id: &str,
         at: DateTime<Utc>,
         by: &str,
+    ) -> Result<()>;
+
+    /// Inserts a new alert; `false` (and nothing written) when one with
+    /// the same `(source, source_id)` is stored. Under concurrency the
+    /// loser waits for the winner's commit, then gets `false`.
+    async fn insert_alert(&mut self, alert: &Alert) -> Result<bool>;
+
+    /// The alert stored under `(source, source_id)`.
+    async fn alert_by_source(&mut self, source: &str, source_id: &str) -> Result<Option<Alert>>;
+
+    /// Locks and returns one alert.
+    async fn lock_alert(&mut self, id: AlertId) -> Result<Option<Alert>>;
+
+    /// Inserts the row of grouping key `key` if missing and locks it until
+    /// commit or rollback: the case it feeds and its last alert's time.
+    async fn claim_alert_group(&mut self, key: &str) -> Result<AlertGroup>;
+
+    /// Writes the claimed row of `key`.
+    async fn update_alert_group(
+        &mut self,
+        key: &str,
+        case: CaseId,
+        last_alert_at: DateTime<Utc>,
     ) -> Result<()>;
 
     /// Removes every alert link of `case`.

@@ -6,7 +6,8 @@
 //! [`Reads`] and [`Wakeups`]; beside the investigations, [`Tokens`] (API
 //! tokens), [`Notifications`] (the webhook outbox) and [`Presence`] (worker
 //! announcements); and the cases: [`Cases`] (every case write) and
-//! [`CaseReads`]. [`Store`] is all of them, for wiring.
+//! [`CaseReads`]; and [`Alerts`] (ingest, grouping, promotion).
+//! [`Store`] is all of them, for wiring.
 //!
 //! Every write is one database transaction that changes the record's row
 //! (an investigation, a case) and appends its log entries together; a
@@ -15,6 +16,7 @@
 //! [`TransactionalStore`], so both backends share one implementation of the
 //! rules.
 
+mod alert_query;
 mod case_query;
 mod error;
 mod ports;
@@ -24,6 +26,7 @@ mod transactional;
 
 pub mod backend;
 
+pub use alert_query::{AlertPage, AlertQuery, Ingested};
 pub use case_query::{
     AssigneeFilter, CaseCounts, CaseCursor, CaseKpis, CaseOverview, CasePage, CaseQuery, CaseSort,
     CaseSortKey, EvidenceContent, MergeReport, RelatedCase, SharedObservable, SharedRow,
@@ -31,8 +34,8 @@ pub use case_query::{
 };
 pub use error::{Cause, Error, Result, record_in};
 pub use ports::{
-    CaseReads, Cases, Dispatcher, Leases, Notifications, Operations, Presence, Reads, Store,
-    Sweeps, Tokens, Wakeups,
+    Alerts, CaseReads, Cases, Dispatcher, Leases, Notifications, Operations, Presence, Reads,
+    Store, Sweeps, Tokens, Wakeups,
 };
 pub use query::{
     ApprovalQuery, Cursor, DispatchRequest, Dispatched, ListQuery, Page, Reaped, ReviewInput,

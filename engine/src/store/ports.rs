@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::BoxStream;
 
+use super::alert_query::{AlertPage, AlertQuery, Ingested};
 use super::case_query::{
     CaseKpis, CaseOverview, CasePage, CaseQuery, EvidenceContent, MergeReport, RelatedCase,
 };
@@ -14,9 +15,10 @@ use super::query::{
 use super::records::{Delivery, DeliveryOutcome, NewToken, Stats, TokenRecord, WorkerSeen};
 use crate::approval::{ApprovalId, ApprovalRequest, Decision};
 use crate::case::{
-    Case, CaseEvent, CaseId, CaseLog, CaseNumber, CasePatch, Comment, CustodyRecord, Disposition,
-    Evidence, EvidenceId, NewCase, NewComment, NewCustody, NewEvidence, NewObservable, NewTask,
-    Observable, ObservableId, ObservablePatch, StatusChange, Task, TaskId, TaskPatch,
+    AlertId, Case, CaseEvent, CaseId, CaseLog, CaseNumber, CasePatch, Comment, CustodyRecord,
+    Disposition, Evidence, EvidenceId, GroupingRule, NewAlert, NewCase, NewComment, NewCustody,
+    NewEvidence, NewObservable, NewTask, Observable, ObservableId, ObservablePatch, StatusChange,
+    Task, TaskId, TaskPatch,
 };
 use crate::event::InvestigationLog;
 use crate::event::{Event, StepEvent};
@@ -435,6 +437,38 @@ pub trait Wakeups: Send + Sync {
     fn wakeups(&self) -> BoxStream<'static, Wakeup>;
 }
 
+/// Alerts: ingest with grouping into cases, promotion by hand, reads.
+#[async_trait]
+pub trait Alerts: Send + Sync {
+    /// Stores `alert` and groups it, in one transaction: the grouping key
+    /// comes from `rules` ([`crate::case::grouping`]); the alert is linked
+    /// (an `alert_linked` entry) to the open case holding that key whose
+    /// last alert is within the rule's window, or a case is opened for it
+    /// (title from the rule, severity from the alert, the entities as
+    /// observables). An alert without a key is stored unlinked.
+    ///
+    /// Idempotent on `(source, source_id)`: a redelivery returns the
+    /// stored alert (`created: false`) and writes nothing. Ingests under
+    /// one key are serialized, so concurrent ones open exactly one case.
+    async fn ingest_alert(
+        &self,
+        by: &str,
+        alert: NewAlert,
+        rules: &[GroupingRule],
+    ) -> Result<Ingested>;
+
+    /// Opens a case for an alert linked to none (title from its rule,
+    /// severity from it, its entities as observables); an alert already
+    /// linked is [`super::Error::AlertLinked`].
+    async fn promote_alert(&self, id: AlertId, by: &str) -> Result<Ingested>;
+
+    /// One alert, or [`super::Error::NotFound`].
+    async fn alert(&self, id: AlertId) -> Result<crate::case::Alert>;
+
+    /// Alerts matching `query`, newest first, keyset-paged.
+    async fn list_alerts(&self, query: &AlertQuery) -> Result<AlertPage>;
+}
+
 /// Every port: what a process wires up and hands out as narrower views.
 pub trait Store:
     Dispatcher
@@ -448,6 +482,7 @@ pub trait Store:
     + Presence
     + Cases
     + CaseReads
+    + Alerts
 {
 }
 
@@ -463,5 +498,6 @@ impl<T> Store for T where
         + Presence
         + Cases
         + CaseReads
+        + Alerts
 {
 }

@@ -43,6 +43,7 @@ macro_rules! tx_try {
     };
 }
 
+mod alerts;
 mod cases;
 mod records;
 

@@ -1,6 +1,7 @@
 //! The conformance cases, one file per area. Each takes a [`Harness`],
 //! builds a fresh store and asserts behaviour through the store ports only.
 
+mod alerts;
 mod approvals;
 mod audit;
 mod case_investigations;
@@ -18,6 +19,7 @@ mod reads;
 mod records;
 mod sweeps;
 
+pub use alerts::*;
 pub use approvals::*;
 pub use audit::*;
 pub use case_investigations::*;
