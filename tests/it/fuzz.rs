@@ -53,14 +53,14 @@ fn schemathesis() -> PathBuf {
     bin
 }
 
-/// Case writes whose refusals depend on the case as stored, which no
-/// schema can say: a move to `resolved` needs a disposition only when the
-/// case has none, a reopen needs a reason, an observable's value must
-/// normalize for its type, an evidence item takes exactly one of three
-/// content fields, a transfer names who received it, a merge into a case
-/// without a disposition needs one. For these, and only these, a
-/// schema-valid body may be answered `422` naming the field; every other
-/// check still applies to them.
+/// Case writes whose refusals depend on the case as stored or on a value's
+/// type, which no schema can say: a move to `resolved` needs a disposition
+/// only when the case has none, a reopen needs a reason, an observable's
+/// (or an alert entity's) value must normalize for its type, an evidence
+/// item takes exactly one of three content fields, a transfer names who
+/// received it, a merge into a case without a disposition needs one. For
+/// these, and only these, a schema-valid body may be answered `422` naming
+/// the field; every other check still applies to them.
 const STATE_DEPENDENT: &[&str] = &[
     "PATCH /api/v1/cases/{id}",
     "POST /api/v1/cases/{id}/status",
@@ -68,6 +68,7 @@ const STATE_DEPENDENT: &[&str] = &[
     "POST /api/v1/cases/{id}/evidence",
     "POST /api/v1/cases/{id}/evidence/{evidence_id}/custody",
     "POST /api/v1/cases/{id}/merge",
+    "POST /api/v1/alerts",
 ];
 
 /// The schemathesis configuration: [`STATE_DEPENDENT`] operations accept
