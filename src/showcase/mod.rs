@@ -30,11 +30,12 @@ use vigil_engine::store::{self, CaseQuery, CaseReads, Cases};
 use samples::Step;
 
 /// The principal that writes the samples: their `created_by` and the actor
-/// of every entry of their timelines.
-pub const PRINCIPAL: &str = "vigil-showcase";
+/// of every entry of their timelines. The API labels a case as showcase
+/// data by the same principal and tag ([`vigil_api::views::cases::is_showcase`]).
+pub const PRINCIPAL: &str = vigil_api::views::cases::SHOWCASE_PRINCIPAL;
 
 /// The tag every sample carries.
-pub const TAG: &str = "showcase";
+pub const TAG: &str = vigil_api::views::cases::SHOWCASE_TAG;
 
 /// The sentence every sample's description starts with.
 pub const DISCLAIMER: &str = "Bundled showcase data, not a real incident: Vigil loaded this \
@@ -114,7 +115,7 @@ async fn samples_present(store: &dyn CaseStore) -> store::Result<bool> {
         if page
             .items
             .iter()
-            .any(|row| row.case.created_by == PRINCIPAL)
+            .any(|row| vigil_api::views::cases::is_showcase(&row.case))
         {
             return Ok(true);
         }

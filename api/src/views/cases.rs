@@ -373,6 +373,9 @@ pub struct CaseSummary {
 /// The principal the offline showcase writes its sample cases as.
 pub const SHOWCASE_PRINCIPAL: &str = "vigil-showcase";
 
+/// The tag every showcase sample carries.
+pub const SHOWCASE_TAG: &str = "showcase";
+
 impl CaseSummary {
     /// The listing fields of `overview`.
     pub fn of(overview: &CaseOverview) -> Self {
@@ -403,7 +406,7 @@ impl CaseSummary {
 
 /// Whether `case` is bundled showcase data.
 pub fn is_showcase(case: &Case) -> bool {
-    case.created_by == SHOWCASE_PRINCIPAL && case.tags.iter().any(|t| t == "showcase")
+    case.created_by == SHOWCASE_PRINCIPAL && case.tags.iter().any(|t| t == SHOWCASE_TAG)
 }
 
 /// One case, whole.

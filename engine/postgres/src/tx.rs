@@ -129,6 +129,12 @@ fn budget_json(inv: &Investigation) -> serde_json::Value {
 }
 
 impl PgTx {
+    /// Runs a statement for its effect inside the transaction.
+    pub(crate) async fn exec(&mut self, query: PgQuery<'_>) -> Result<()> {
+        query.execute(&mut *self.tx).await.map_err(map_err)?;
+        Ok(())
+    }
+
     /// Runs a statement that answers one count (`SELECT count(*) ...`).
     pub(crate) async fn fetch_count(&mut self, query: PgQuery<'_>) -> Result<i64> {
         query
@@ -269,12 +275,8 @@ impl WriteTx for PgTx {
     }
 
     async fn append<A: Aggregate>(&mut self, entries: &[Entry<A>]) -> Result<()> {
-        EventArrays::new(entries)
-            .bind(sqlx::query(q::log_sql(A::LOG).insert))
-            .execute(&mut *self.tx)
+        self.exec(EventArrays::new(entries).bind(sqlx::query(q::log_sql(A::LOG).insert)))
             .await
-            .map_err(map_err)?;
-        Ok(())
     }
 
     async fn update_and_append(
@@ -324,40 +326,38 @@ impl WriteTx for PgTx {
     }
 
     async fn insert_receipt(&mut self, r: &Receipt) -> Result<()> {
-        sqlx::query(q::INSERT_RECEIPT)
-            .bind(&r.log)
-            .bind(r.id)
-            .bind(r.seq)
-            .bind(&r.hash)
-            .bind(&r.status)
-            .bind(r.issued_at)
-            .bind(&r.key_id)
-            .bind(&r.signature)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(
+            sqlx::query(q::INSERT_RECEIPT)
+                .bind(&r.log)
+                .bind(r.id)
+                .bind(r.seq)
+                .bind(&r.hash)
+                .bind(&r.status)
+                .bind(r.issued_at)
+                .bind(&r.key_id)
+                .bind(&r.signature),
+        )
+        .await
     }
 
     async fn insert_approval(&mut self, a: &ApprovalRequest) -> Result<()> {
-        sqlx::query(q::INSERT_APPROVAL)
-            .bind(a.id.0)
-            .bind(a.investigation_id.0)
-            .bind(&a.tool_call_id)
-            .bind(&a.action)
-            .bind(&a.arguments)
-            .bind(&a.rationale)
-            .bind(a.status.as_str())
-            .bind(a.created_at)
-            .bind(a.expires_at)
-            .bind(&a.decided_by)
-            .bind(a.decided_at)
-            .bind(&a.comment)
-            .bind(&a.mode)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(
+            sqlx::query(q::INSERT_APPROVAL)
+                .bind(a.id.0)
+                .bind(a.investigation_id.0)
+                .bind(&a.tool_call_id)
+                .bind(&a.action)
+                .bind(&a.arguments)
+                .bind(&a.rationale)
+                .bind(a.status.as_str())
+                .bind(a.created_at)
+                .bind(a.expires_at)
+                .bind(&a.decided_by)
+                .bind(a.decided_at)
+                .bind(&a.comment)
+                .bind(&a.mode),
+        )
+        .await
     }
 
     async fn resolve_approval(
@@ -368,16 +368,15 @@ impl WriteTx for PgTx {
         decided_at: DateTime<Utc>,
         comment: Option<&str>,
     ) -> Result<()> {
-        sqlx::query(q::RESOLVE_APPROVAL)
-            .bind(id.0)
-            .bind(status.as_str())
-            .bind(decided_by)
-            .bind(decided_at)
-            .bind(comment)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(
+            sqlx::query(q::RESOLVE_APPROVAL)
+                .bind(id.0)
+                .bind(status.as_str())
+                .bind(decided_by)
+                .bind(decided_at)
+                .bind(comment),
+        )
+        .await
     }
 
     async fn lock_tokens(&mut self, mode: TokenLock) -> Result<()> {
@@ -456,13 +455,8 @@ impl WriteTx for PgTx {
     }
 
     async fn revoke_token(&mut self, id: &str, at: DateTime<Utc>) -> Result<()> {
-        sqlx::query(q::REVOKE_TOKEN)
-            .bind(id)
-            .bind(at)
-            .execute(&mut *self.tx)
+        self.exec(sqlx::query(q::REVOKE_TOKEN).bind(id).bind(at))
             .await
-            .map_err(map_err)?;
-        Ok(())
     }
 
     async fn next_case_number(&mut self) -> Result<CaseNumber> {
@@ -485,32 +479,26 @@ impl WriteTx for PgTx {
     }
 
     async fn insert_case(&mut self, case: &Case) -> Result<()> {
-        bind_case(cq::INSERT_CASE, case)
-            .bind(case.number.0)
-            .bind(&case.created_by)
-            .bind(case.created_at)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(
+            bind_case(cq::INSERT_CASE, case)
+                .bind(case.number.0)
+                .bind(&case.created_by)
+                .bind(case.created_at),
+        )
+        .await
     }
 
     async fn link_investigation_case(&mut self, id: InvestigationId, case: CaseId) -> Result<()> {
-        sqlx::query(q::LINK_INVESTIGATION_CASE)
-            .bind(id.0)
-            .bind(case.0)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(
+            sqlx::query(q::LINK_INVESTIGATION_CASE)
+                .bind(id.0)
+                .bind(case.0),
+        )
+        .await
     }
 
     async fn update_case(&mut self, case: &Case) -> Result<()> {
-        bind_case(cq::UPDATE_CASE, case)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(bind_case(cq::UPDATE_CASE, case)).await
     }
 
     async fn alert_owner(&mut self, alert_id: &str) -> Result<Option<CaseId>> {
@@ -628,14 +616,13 @@ impl WriteTx for PgTx {
         case: CaseId,
         last_alert_at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(cq::UPDATE_ALERT_GROUP)
-            .bind(key)
-            .bind(case.0)
-            .bind(last_alert_at)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(
+            sqlx::query(cq::UPDATE_ALERT_GROUP)
+                .bind(key)
+                .bind(case.0)
+                .bind(last_alert_at),
+        )
+        .await
     }
 
     async fn find_observable(
@@ -679,28 +666,18 @@ impl WriteTx for PgTx {
     }
 
     async fn insert_observable(&mut self, observable: &Observable) -> Result<()> {
-        bind_observable(cq::INSERT_OBSERVABLE, observable)
-            .execute(&mut *self.tx)
+        self.exec(bind_observable(cq::INSERT_OBSERVABLE, observable))
             .await
-            .map_err(map_err)?;
-        Ok(())
     }
 
     async fn update_observable(&mut self, observable: &Observable) -> Result<()> {
-        bind_observable(cq::UPDATE_OBSERVABLE, observable)
-            .execute(&mut *self.tx)
+        self.exec(bind_observable(cq::UPDATE_OBSERVABLE, observable))
             .await
-            .map_err(map_err)?;
-        Ok(())
     }
 
     async fn delete_observable(&mut self, id: ObservableId) -> Result<()> {
-        sqlx::query(cq::DELETE_OBSERVABLE)
-            .bind(id.0)
-            .execute(&mut *self.tx)
+        self.exec(sqlx::query(cq::DELETE_OBSERVABLE).bind(id.0))
             .await
-            .map_err(map_err)?;
-        Ok(())
     }
 
     async fn evidence(&mut self, id: EvidenceId) -> Result<Option<Evidence>> {
@@ -715,53 +692,50 @@ impl WriteTx for PgTx {
     }
 
     async fn insert_evidence(&mut self, e: &Evidence, content: Option<&[u8]>) -> Result<()> {
-        sqlx::query(cq::INSERT_EVIDENCE)
-            .bind(e.id.0)
-            .bind(e.case_id.0)
-            .bind(&e.name)
-            .bind(e.kind.as_str())
-            .bind(&e.description)
-            .bind(&e.sha256)
-            .bind(e.size_bytes)
-            .bind(&e.uri)
-            .bind(&e.collected_by)
-            .bind(e.collected_at)
-            .bind(e.created_at)
-            .bind(content)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(
+            sqlx::query(cq::INSERT_EVIDENCE)
+                .bind(e.id.0)
+                .bind(e.case_id.0)
+                .bind(&e.name)
+                .bind(e.kind.as_str())
+                .bind(&e.description)
+                .bind(&e.sha256)
+                .bind(e.size_bytes)
+                .bind(&e.uri)
+                .bind(&e.collected_by)
+                .bind(e.collected_at)
+                .bind(e.created_at)
+                .bind(content),
+        )
+        .await
     }
 
     async fn insert_custody(&mut self, r: &CustodyRecord) -> Result<()> {
-        sqlx::query(cq::INSERT_CUSTODY)
-            .bind(r.id.0)
-            .bind(r.evidence_id.0)
-            .bind(r.action.as_str())
-            .bind(&r.from)
-            .bind(&r.to)
-            .bind(&r.note)
-            .bind(&r.actor)
-            .bind(r.at)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(
+            sqlx::query(cq::INSERT_CUSTODY)
+                .bind(r.id.0)
+                .bind(r.evidence_id.0)
+                .bind(r.action.as_str())
+                .bind(&r.from)
+                .bind(&r.to)
+                .bind(&r.note)
+                .bind(&r.actor)
+                .bind(r.at),
+        )
+        .await
     }
 
     async fn insert_comment(&mut self, c: &Comment) -> Result<()> {
-        sqlx::query(cq::INSERT_COMMENT)
-            .bind(c.id.0)
-            .bind(c.case_id.0)
-            .bind(&c.author)
-            .bind(c.author_kind.as_str())
-            .bind(&c.body)
-            .bind(c.created_at)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(
+            sqlx::query(cq::INSERT_COMMENT)
+                .bind(c.id.0)
+                .bind(c.case_id.0)
+                .bind(&c.author)
+                .bind(c.author_kind.as_str())
+                .bind(&c.body)
+                .bind(c.created_at),
+        )
+        .await
     }
 
     async fn task(&mut self, id: TaskId) -> Result<Option<Task>> {
@@ -776,19 +750,11 @@ impl WriteTx for PgTx {
     }
 
     async fn insert_task(&mut self, task: &Task) -> Result<()> {
-        bind_task(cq::INSERT_TASK, task)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(bind_task(cq::INSERT_TASK, task)).await
     }
 
     async fn update_task(&mut self, task: &Task) -> Result<()> {
-        bind_task(cq::UPDATE_TASK, task)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(bind_task(cq::UPDATE_TASK, task)).await
     }
 
     async fn case_counts(&mut self, case: CaseId) -> Result<CaseCounts> {

@@ -87,6 +87,14 @@ fn bind_progress<'q>(sql: &'static str, inv: &'q Investigation) -> SqliteQuery<'
 }
 
 impl SqliteTx {
+    /// Runs a statement for its effect inside the transaction.
+    async fn exec(&mut self, query: SqliteQuery<'_>) -> Result<()> {
+        query.execute(&mut *self.tx).await.map_err(map_err)?;
+        Ok(())
+    }
+}
+
+impl SqliteTx {
     /// Updates the row from `before` to `after` only if it still has
     /// `before`'s `last_seq`, `lease_epoch`, `lease_expires_at` and `heartbeat_at`.
     pub(crate) async fn update_if_unchanged(
@@ -265,40 +273,38 @@ impl WriteTx for SqliteTx {
     }
 
     async fn insert_receipt(&mut self, r: &Receipt) -> Result<()> {
-        sqlx::query(q::INSERT_RECEIPT)
-            .bind(&r.log)
-            .bind(r.id.to_string())
-            .bind(r.seq)
-            .bind(&r.hash)
-            .bind(&r.status)
-            .bind(micros(r.issued_at))
-            .bind(&r.key_id)
-            .bind(&r.signature)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(
+            sqlx::query(q::INSERT_RECEIPT)
+                .bind(&r.log)
+                .bind(r.id.to_string())
+                .bind(r.seq)
+                .bind(&r.hash)
+                .bind(&r.status)
+                .bind(micros(r.issued_at))
+                .bind(&r.key_id)
+                .bind(&r.signature),
+        )
+        .await
     }
 
     async fn insert_approval(&mut self, a: &ApprovalRequest) -> Result<()> {
-        sqlx::query(q::INSERT_APPROVAL)
-            .bind(a.id.to_string())
-            .bind(a.investigation_id.to_string())
-            .bind(&a.tool_call_id)
-            .bind(&a.action)
-            .bind(to_json(&a.arguments))
-            .bind(&a.rationale)
-            .bind(a.status.as_str())
-            .bind(micros(a.created_at))
-            .bind(micros(a.expires_at))
-            .bind(&a.decided_by)
-            .bind(opt_micros(a.decided_at))
-            .bind(&a.comment)
-            .bind(&a.mode)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(
+            sqlx::query(q::INSERT_APPROVAL)
+                .bind(a.id.to_string())
+                .bind(a.investigation_id.to_string())
+                .bind(&a.tool_call_id)
+                .bind(&a.action)
+                .bind(to_json(&a.arguments))
+                .bind(&a.rationale)
+                .bind(a.status.as_str())
+                .bind(micros(a.created_at))
+                .bind(micros(a.expires_at))
+                .bind(&a.decided_by)
+                .bind(opt_micros(a.decided_at))
+                .bind(&a.comment)
+                .bind(&a.mode),
+        )
+        .await
     }
 
     async fn resolve_approval(
@@ -309,16 +315,15 @@ impl WriteTx for SqliteTx {
         decided_at: DateTime<Utc>,
         comment: Option<&str>,
     ) -> Result<()> {
-        sqlx::query(q::RESOLVE_APPROVAL)
-            .bind(id.to_string())
-            .bind(status.as_str())
-            .bind(decided_by)
-            .bind(micros(decided_at))
-            .bind(comment)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(
+            sqlx::query(q::RESOLVE_APPROVAL)
+                .bind(id.to_string())
+                .bind(status.as_str())
+                .bind(decided_by)
+                .bind(micros(decided_at))
+                .bind(comment),
+        )
+        .await
     }
 
     async fn lock_tokens(&mut self, _mode: TokenLock) -> Result<()> {
@@ -390,13 +395,8 @@ impl WriteTx for SqliteTx {
     }
 
     async fn revoke_token(&mut self, id: &str, at: DateTime<Utc>) -> Result<()> {
-        sqlx::query(q::REVOKE_TOKEN)
-            .bind(id)
-            .bind(micros(at))
-            .execute(&mut *self.tx)
+        self.exec(sqlx::query(q::REVOKE_TOKEN).bind(id).bind(micros(at)))
             .await
-            .map_err(map_err)?;
-        Ok(())
     }
 
     async fn next_case_number(&mut self) -> Result<CaseNumber> {
@@ -419,32 +419,26 @@ impl WriteTx for SqliteTx {
     }
 
     async fn insert_case(&mut self, case: &Case) -> Result<()> {
-        bind_case(cq::INSERT_CASE, case)
-            .bind(case.number.0)
-            .bind(&case.created_by)
-            .bind(micros(case.created_at))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(
+            bind_case(cq::INSERT_CASE, case)
+                .bind(case.number.0)
+                .bind(&case.created_by)
+                .bind(micros(case.created_at)),
+        )
+        .await
     }
 
     async fn link_investigation_case(&mut self, id: InvestigationId, case: CaseId) -> Result<()> {
-        sqlx::query(q::LINK_INVESTIGATION_CASE)
-            .bind(id.to_string())
-            .bind(case.to_string())
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(
+            sqlx::query(q::LINK_INVESTIGATION_CASE)
+                .bind(id.to_string())
+                .bind(case.to_string()),
+        )
+        .await
     }
 
     async fn update_case(&mut self, case: &Case) -> Result<()> {
-        bind_case(cq::UPDATE_CASE, case)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(bind_case(cq::UPDATE_CASE, case)).await
     }
 
     async fn alert_owner(&mut self, alert_id: &str) -> Result<Option<CaseId>> {
@@ -562,14 +556,13 @@ impl WriteTx for SqliteTx {
         case: CaseId,
         last_alert_at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(cq::UPDATE_ALERT_GROUP)
-            .bind(key)
-            .bind(case.to_string())
-            .bind(micros(last_alert_at))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(
+            sqlx::query(cq::UPDATE_ALERT_GROUP)
+                .bind(key)
+                .bind(case.to_string())
+                .bind(micros(last_alert_at)),
+        )
+        .await
     }
 
     async fn find_observable(
@@ -613,28 +606,18 @@ impl WriteTx for SqliteTx {
     }
 
     async fn insert_observable(&mut self, observable: &Observable) -> Result<()> {
-        bind_observable(cq::INSERT_OBSERVABLE, observable)
-            .execute(&mut *self.tx)
+        self.exec(bind_observable(cq::INSERT_OBSERVABLE, observable))
             .await
-            .map_err(map_err)?;
-        Ok(())
     }
 
     async fn update_observable(&mut self, observable: &Observable) -> Result<()> {
-        bind_observable(cq::UPDATE_OBSERVABLE, observable)
-            .execute(&mut *self.tx)
+        self.exec(bind_observable(cq::UPDATE_OBSERVABLE, observable))
             .await
-            .map_err(map_err)?;
-        Ok(())
     }
 
     async fn delete_observable(&mut self, id: ObservableId) -> Result<()> {
-        sqlx::query(cq::DELETE_OBSERVABLE)
-            .bind(id.to_string())
-            .execute(&mut *self.tx)
+        self.exec(sqlx::query(cq::DELETE_OBSERVABLE).bind(id.to_string()))
             .await
-            .map_err(map_err)?;
-        Ok(())
     }
 
     async fn evidence(&mut self, id: EvidenceId) -> Result<Option<Evidence>> {
@@ -649,53 +632,50 @@ impl WriteTx for SqliteTx {
     }
 
     async fn insert_evidence(&mut self, e: &Evidence, content: Option<&[u8]>) -> Result<()> {
-        sqlx::query(cq::INSERT_EVIDENCE)
-            .bind(e.id.to_string())
-            .bind(e.case_id.to_string())
-            .bind(&e.name)
-            .bind(e.kind.as_str())
-            .bind(&e.description)
-            .bind(&e.sha256)
-            .bind(e.size_bytes)
-            .bind(&e.uri)
-            .bind(&e.collected_by)
-            .bind(micros(e.collected_at))
-            .bind(micros(e.created_at))
-            .bind(content)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(
+            sqlx::query(cq::INSERT_EVIDENCE)
+                .bind(e.id.to_string())
+                .bind(e.case_id.to_string())
+                .bind(&e.name)
+                .bind(e.kind.as_str())
+                .bind(&e.description)
+                .bind(&e.sha256)
+                .bind(e.size_bytes)
+                .bind(&e.uri)
+                .bind(&e.collected_by)
+                .bind(micros(e.collected_at))
+                .bind(micros(e.created_at))
+                .bind(content),
+        )
+        .await
     }
 
     async fn insert_custody(&mut self, r: &CustodyRecord) -> Result<()> {
-        sqlx::query(cq::INSERT_CUSTODY)
-            .bind(r.id.to_string())
-            .bind(r.evidence_id.to_string())
-            .bind(r.action.as_str())
-            .bind(&r.from)
-            .bind(&r.to)
-            .bind(&r.note)
-            .bind(&r.actor)
-            .bind(micros(r.at))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(
+            sqlx::query(cq::INSERT_CUSTODY)
+                .bind(r.id.to_string())
+                .bind(r.evidence_id.to_string())
+                .bind(r.action.as_str())
+                .bind(&r.from)
+                .bind(&r.to)
+                .bind(&r.note)
+                .bind(&r.actor)
+                .bind(micros(r.at)),
+        )
+        .await
     }
 
     async fn insert_comment(&mut self, c: &Comment) -> Result<()> {
-        sqlx::query(cq::INSERT_COMMENT)
-            .bind(c.id.to_string())
-            .bind(c.case_id.to_string())
-            .bind(&c.author)
-            .bind(c.author_kind.as_str())
-            .bind(&c.body)
-            .bind(micros(c.created_at))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(
+            sqlx::query(cq::INSERT_COMMENT)
+                .bind(c.id.to_string())
+                .bind(c.case_id.to_string())
+                .bind(&c.author)
+                .bind(c.author_kind.as_str())
+                .bind(&c.body)
+                .bind(micros(c.created_at)),
+        )
+        .await
     }
 
     async fn task(&mut self, id: TaskId) -> Result<Option<Task>> {
@@ -710,19 +690,11 @@ impl WriteTx for SqliteTx {
     }
 
     async fn insert_task(&mut self, task: &Task) -> Result<()> {
-        bind_task(cq::INSERT_TASK, task)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(bind_task(cq::INSERT_TASK, task)).await
     }
 
     async fn update_task(&mut self, task: &Task) -> Result<()> {
-        bind_task(cq::UPDATE_TASK, task)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.exec(bind_task(cq::UPDATE_TASK, task)).await
     }
 
     async fn case_counts(&mut self, case: CaseId) -> Result<CaseCounts> {
