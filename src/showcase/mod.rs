@@ -86,9 +86,10 @@ pub async fn load_sample_cases(
     let mut loaded = Vec::new();
     for (i, sample) in samples::all(now).into_iter().enumerate() {
         let title = sample.case.title.clone();
+        let alerts = sample.case.alert_ids.clone();
         let case = match store.create_case(PRINCIPAL, sample.case).await {
             Ok(case) => case,
-            Err(e) if i == 0 && lost_claim(&e) => return Ok(LoadOutcome::AlreadyPresent),
+            Err(e) if i == 0 && lost_claim(&e, &alerts) => return Ok(LoadOutcome::AlreadyPresent),
             Err(e) => {
                 return Err(e).with_context(|| format!("creating showcase case `{title}`"));
             }
@@ -127,11 +128,14 @@ async fn samples_present(store: &dyn CaseStore) -> store::Result<bool> {
 }
 
 /// Whether creating the first sample failed because another case holds
-/// [`CLAIM_ALERT`]: another loader's (committed, or racing on the unique
-/// key).
-fn lost_claim(error: &store::Error) -> bool {
+/// one of its alerts (`alerts`, [`CLAIM_ALERT`] among them): another
+/// loader's, committed or racing on the unique key. Under PostgreSQL's read
+/// committed the create may find [`CLAIM_ALERT`] still free and a later
+/// alert of the same sample already taken, when the other loader commits
+/// between the two lookups.
+fn lost_claim(error: &store::Error, alerts: &[String]) -> bool {
     match error {
-        store::Error::AlertLinked { alert_id, .. } => alert_id == CLAIM_ALERT,
+        store::Error::AlertLinked { alert_id, .. } => alerts.contains(alert_id),
         store::Error::AlreadyExists { what } => *what == "alert link",
         _ => false,
     }

@@ -225,12 +225,15 @@ async fn someone_elses_showcase_tag_is_not_a_sample(store: &dyn CaseStore) {
     assert_eq!(every_case(store).await.len(), 6);
 }
 
-/// A loader that finds the first sample's alert taken (another loader
-/// created it after this one looked) stops there and writes nothing.
-async fn a_loader_that_lost_the_claim_stops(store: &dyn CaseStore) {
+/// A loader that finds any alert of the first sample taken (another loader
+/// created it after this one looked) stops there and writes nothing. The
+/// alert it trips on need not be [`CLAIM_ALERT`]: under read committed a
+/// create can find that one still free and the sample's next alert already
+/// taken, when the other loader commits between the two lookups.
+async fn a_loader_that_lost_the_claim_stops(store: &dyn CaseStore, taken: &str) {
     let winner = NewCase {
         title: "the other loader's first sample".to_owned(),
-        alert_ids: vec![CLAIM_ALERT.to_owned()],
+        alert_ids: vec![taken.to_owned()],
         ..NewCase::default()
     };
     store.create_case(PRINCIPAL, winner).await.unwrap();
@@ -316,13 +319,17 @@ async fn postgres_concurrent_loads_load_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_loader_that_lost_the_claim_stops() {
-    let (_dir, store) = sqlite().await;
-    a_loader_that_lost_the_claim_stops(&*store).await;
+    for taken in [CLAIM_ALERT, "showcase-alert-1002"] {
+        let (_dir, store) = sqlite().await;
+        a_loader_that_lost_the_claim_stops(&*store, taken).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_loader_that_lost_the_claim_stops() {
-    let (schema, store) = postgres().await;
-    a_loader_that_lost_the_claim_stops(&*store).await;
-    schema.drop_now().await;
+    for taken in [CLAIM_ALERT, "showcase-alert-1002"] {
+        let (schema, store) = postgres().await;
+        a_loader_that_lost_the_claim_stops(&*store, taken).await;
+        schema.drop_now().await;
+    }
 }
