@@ -665,6 +665,27 @@ impl WriteTx for PgTx {
             .collect()
     }
 
+    async fn tool_outputs(&mut self, id: InvestigationId) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(q::TOOL_OUTPUTS)
+            .bind(id.0)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        let mut outputs = Vec::with_capacity(rows.len());
+        for (payload,) in rows {
+            let result: vigil_engine::event::ToolResult =
+                serde_json::from_str(&payload).map_err(|e| {
+                    vigil_engine::store::Error::corrupt(format!(
+                        "bad tool_result payload of investigation {id}: {e}"
+                    ))
+                })?;
+            if !result.is_error {
+                outputs.push(result.output);
+            }
+        }
+        Ok(outputs)
+    }
+
     async fn insert_observable(&mut self, observable: &Observable) -> Result<()> {
         self.exec(bind_observable(cq::INSERT_OBSERVABLE, observable))
             .await

@@ -35,8 +35,8 @@ mod merging;
 mod records;
 
 pub use investigations::{
-    APPROVAL_EXPIRED_NOTE, InvestigationEffect, follow, investigation_actor, investigation_effects,
-    may_link,
+    APPROVAL_EXPIRED_NOTE, Facts, InvestigationEffect, follow, investigation_actor,
+    investigation_effects, may_link,
 };
 
 pub use merging::{MAX_MERGE_SOURCES, MergeSource, MergeTransition, merge};

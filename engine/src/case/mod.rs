@@ -38,9 +38,9 @@ pub use evidence::{
 pub use extract::{extract_entities, extract_observables};
 pub use machine::{
     APPROVAL_EXPIRED_NOTE, CaseAction, CaseCommand, CasePatch, CaseTransition, CaseTransitionError,
-    CaseWrite, DEFAULT_EVIDENCE_LIMIT, EvidenceInput, InvestigationEffect, MAX_MERGE_SOURCES,
-    MergeSource, MergeTransition, NewCase, NewComment, NewCustody, NewEvidence, NewObservable,
-    NewTask, ObservablePatch, StatusChange, TaskPatch, allowed_commands, follow,
+    CaseWrite, DEFAULT_EVIDENCE_LIMIT, EvidenceInput, Facts, InvestigationEffect,
+    MAX_MERGE_SOURCES, MergeSource, MergeTransition, NewCase, NewComment, NewCustody, NewEvidence,
+    NewObservable, NewTask, ObservablePatch, StatusChange, TaskPatch, allowed_commands, follow,
     investigation_actor, investigation_effects, may_link, merge, transition,
 };
 pub use model::{Case, CaseId, CaseNumber, CaseStatus, Disposition, Severity};

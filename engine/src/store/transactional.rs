@@ -218,12 +218,19 @@ impl<B: Backend> TransactionalStore<B> {
         };
         let now = self.now();
         for effect in &effects {
-            let stored = if effect.needs_observables() {
-                tx.case_observables(case_id).await?
+            let (observables, tool_outputs) = if effect.needs_facts() {
+                (
+                    tx.case_observables(case_id).await?,
+                    tx.tool_outputs(t.next.id).await?,
+                )
             } else {
-                Vec::new()
+                (Vec::new(), Vec::new())
             };
-            let decided = case::follow(&current, &stored, effect, now);
+            let facts = case::Facts {
+                observables: &observables,
+                tool_outputs: &tool_outputs,
+            };
+            let decided = case::follow(&current, facts, effect, now);
             cases::write_case_in(tx, false, &decided).await?;
             current = decided.next;
         }

@@ -23,9 +23,9 @@ use super::{
 use crate::approval::{ApprovalId, ApprovalRequest, ApprovalStatus, Decision};
 use crate::case::comment::{AuthorKind, CommentId};
 use crate::case::event::{CaseEventBody, Change};
-use crate::case::extract::extract_observables;
+use crate::case::extract::{extract_entities, extract_observables};
 use crate::case::model::{Case, CaseStatus};
-use crate::case::observable::{Observable, ObservableId};
+use crate::case::observable::{Observable, ObservableId, ObservableType};
 use crate::machine::{ApprovalWrite, Transition};
 use crate::model::{Investigation, InvestigationId, Phase, Status};
 
@@ -83,8 +83,9 @@ impl InvestigationEffect {
         }
     }
 
-    /// Whether deciding it needs the case's stored observables.
-    pub fn needs_observables(&self) -> bool {
+    /// Whether deciding it needs the case's stored observables and the
+    /// investigation's tool outputs ([`Facts`]): a completion does.
+    pub fn needs_facts(&self) -> bool {
         matches!(self, InvestigationEffect::Finished(inv) if inv.status == Status::Completed)
     }
 }
@@ -155,15 +156,25 @@ pub fn investigation_effects(
     effects
 }
 
+/// What the store reads for a completion's write-back
+/// ([`InvestigationEffect::needs_facts`]), inside the same transaction.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Facts<'a> {
+    /// The observables the case holds.
+    pub observables: &'a [Observable],
+    /// The output of each of the investigation's tool results that is not
+    /// an error, in log order: its entities become observables too.
+    pub tool_outputs: &'a [String],
+}
+
 /// Decides `effect` on `case` as stored (locked by the caller), with the
-/// observables it holds (needed for a completion; see
-/// [`InvestigationEffect::needs_observables`]). Never refuses: an
-/// investigation's transition must not fail because of its case. A case
-/// that was deleted or merged records nothing; a closed or resolved case
-/// records the entry but does not move, and takes no observables.
+/// [`Facts`] a completion needs. Never refuses: an investigation's
+/// transition must not fail because of its case. A case that was deleted
+/// or merged records nothing; a closed or resolved case records the entry
+/// but does not move, and takes no observables.
 pub fn follow(
     case: &Case,
-    observables: &[Observable],
+    facts: Facts<'_>,
     effect: &InvestigationEffect,
     now: DateTime<Utc>,
 ) -> CaseTransition {
@@ -190,7 +201,7 @@ pub fn follow(
             writes: Vec::new(),
         },
         InvestigationEffect::Finished(inv) => match inv.status {
-            Status::Completed => completed(&mut next, observables, inv, &by, now),
+            Status::Completed => completed(&mut next, facts, inv, &by, now),
             Status::ReviewRequired | Status::Failed => needs_attention(inv),
             Status::Pending | Status::DeadLettered => return unchanged(),
         },
@@ -377,9 +388,18 @@ fn cut(text: &str, max: usize) -> String {
     }
 }
 
+/// The entities in a tool's output: a JSON output's strings (and the users
+/// and hosts its fields name), or the text's values when it is not JSON.
+fn tool_entities(output: &str) -> Vec<(ObservableType, String)> {
+    match serde_json::from_str::<Value>(output) {
+        Ok(value @ (Value::Object(_) | Value::Array(_))) => extract_entities(&value),
+        _ => extract_observables(output),
+    }
+}
+
 fn completed(
     next: &mut Case,
-    stored: &[Observable],
+    facts: Facts<'_>,
     inv: &Investigation,
     by: &str,
     now: DateTime<Utc>,
@@ -429,22 +449,26 @@ fn completed(
         decided.writes.extend(added.writes);
     }
 
-    // Observables, from every text of the result; only a case still
-    // worked takes them (a closed case takes comments only).
+    // Observables, from every text of the result and every tool output
+    // that is not an error; only a case still worked takes them (a closed
+    // case takes comments only).
     let mut registered = Vec::new();
     if next.status != CaseStatus::Closed {
         let mut all = Vec::new();
         strings(&result, &mut all);
         let mut found = Vec::new();
-        for text in all {
-            for hit in extract_observables(text) {
-                if !found.contains(&hit) {
-                    found.push(hit);
-                }
+        let hits = all
+            .into_iter()
+            .flat_map(extract_observables)
+            .chain(facts.tool_outputs.iter().flat_map(|o| tool_entities(o)));
+        for hit in hits {
+            if !found.contains(&hit) {
+                found.push(hit);
             }
         }
         for (kind, value) in found {
-            let existing = stored
+            let existing = facts
+                .observables
                 .iter()
                 .find(|o| o.kind == kind && o.value == value)
                 .cloned();

@@ -7,6 +7,7 @@ use crate::case::{
     APPROVAL_EXPIRED_NOTE, AuthorKind, Case, CaseEventBody, CaseEventKind, CaseId, CaseStatus,
     ObservableType, StatusChange, investigation_actor,
 };
+use crate::event::ToolResult;
 use crate::model::Investigation;
 use crate::store::{CaseReads, Cases};
 
@@ -235,6 +236,89 @@ pub async fn linked_completion_writes_back_exactly_once<H: Harness>(h: &H) {
     assert!(store.fail(inv.id, 1, "again").await.is_err());
     assert_eq!(store.case(case.id).await.unwrap().case.last_seq, before);
     assert_eq!(store.comments(case.id).await.unwrap().len(), 1);
+    assert_both_valid(&store, &done, case.id).await;
+    h.cleanup(store).await;
+}
+
+/// A completion registers the entities of its tool outputs too (a JSON
+/// output's strings and the hosts and users its fields name), with the
+/// investigation as their source; an error output is not read.
+pub async fn linked_completion_registers_tool_output_entities<H: Harness>(h: &H) {
+    let (store, _clock) = setup(h).await;
+    let case = a_case(&store, "beaconing host").await;
+    let inv = claimed_for(&store, case.id).await;
+    let tool = |call: &str, output: &str, is_error: bool| {
+        StepEvent::ToolResult(ToolResult {
+            tool_call_id: call.to_owned(),
+            tool: "edr_lookup".to_owned(),
+            output: output.to_owned(),
+            is_error,
+            truncated: false,
+            original_bytes: None,
+        })
+    };
+    let events = vec![
+        model_turn("c1"),
+        intent("c1"),
+        tool(
+            "c1",
+            r#"{"hostname":"web-01","connections":[{"dst":"203.0.113.9","sni":"beacon.evil-c2.example"}]}"#,
+            false,
+        ),
+        model_turn("c2"),
+        intent("c2"),
+        tool("c2", "lookup failed for 198.51.100.77", true),
+        model_turn("c3"),
+        intent("c3"),
+        tool(
+            "c3",
+            "plain text: sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            false,
+        ),
+    ];
+    store.checkpoint(inv.id, 1, events).await.unwrap();
+    let outcome = Completion::Valid {
+        result: json!({"summary": "web-01 beacons out"}),
+        confidence: Some(0.7),
+    };
+    let done = store.complete(inv.id, 1, outcome).await.unwrap();
+
+    let mut values: Vec<_> = store
+        .observables(case.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.kind, o.value, o.source))
+        .collect();
+    values.sort_by(|a, b| a.1.cmp(&b.1));
+    let source = Some(investigation_actor(inv.id));
+    assert_eq!(
+        values,
+        [
+            (ObservableType::Ip, "203.0.113.9".to_owned(), source.clone()),
+            (
+                ObservableType::HashSha256,
+                "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".to_owned(),
+                source.clone()
+            ),
+            (
+                ObservableType::Domain,
+                "beacon.evil-c2.example".to_owned(),
+                source.clone()
+            ),
+            (ObservableType::Host, "web-01".to_owned(), source.clone()),
+        ]
+    );
+    match case_bodies(&store, case.id)
+        .await
+        .into_iter()
+        .find(|b| matches!(b, CaseEventBody::ResultWritten { .. }))
+    {
+        Some(CaseEventBody::ResultWritten { observables, .. }) => {
+            assert_eq!(observables.len(), 4, "{observables:?}");
+        }
+        other => panic!("no result_written: {other:?}"),
+    }
     assert_both_valid(&store, &done, case.id).await;
     h.cleanup(store).await;
 }
