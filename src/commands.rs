@@ -77,6 +77,7 @@ async fn dispatch_command(config: &Config, args: DispatchArgs) -> anyhow::Result
             requested_by,
             case_ref: args.case_ref,
             case_id: None,
+            case_purpose: Default::default(),
             idempotency_key: args.idempotency_key,
             budget: Default::default(),
         })

@@ -84,7 +84,8 @@ impl Modify for BearerAuth {
 /// The routes, and the OpenAPI document generated from the same handlers.
 fn router(evidence_body_bytes: usize) -> (Router<AppState>, OpenApiDoc) {
     use routes::{
-        alerts, approvals, case_investigations, case_records, cases, investigations, system, tokens,
+        alerts, approvals, case_investigations, case_records, case_summaries, cases,
+        investigations, system, tokens,
     };
     let v1 = OpenApiRouter::new()
         .routes(routes!(investigations::dispatch, investigations::list))
@@ -122,6 +123,7 @@ fn router(evidence_body_bytes: usize) -> (Router<AppState>, OpenApiDoc) {
         ))
         .routes(routes!(cases::merge_into))
         .routes(routes!(cases::related))
+        .routes(routes!(case_summaries::summarize))
         .routes(routes!(cases::timeline))
         .routes(routes!(streams::case_timeline))
         .routes(routes!(cases::audit))

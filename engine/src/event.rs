@@ -205,6 +205,12 @@ pub enum EventBody {
         /// written before cases existed keep their bytes and hashes).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         case_id: Option<crate::case::CaseId>,
+        /// What it does for that case (absent: `investigate`).
+        #[serde(
+            default,
+            skip_serializing_if = "crate::model::CasePurpose::is_investigate"
+        )]
+        case_purpose: crate::model::CasePurpose,
         /// Budget overrides.
         budget: Budget,
     },

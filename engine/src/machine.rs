@@ -42,6 +42,8 @@ pub struct NewInvestigation {
     pub case_ref: Option<String>,
     /// The Vigil case it is dispatched for.
     pub case_id: Option<crate::case::CaseId>,
+    /// What it does for that case.
+    pub case_purpose: crate::model::CasePurpose,
     /// The requester's idempotency key.
     pub idempotency_key: Option<String>,
     /// Budget overrides.

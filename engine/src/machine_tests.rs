@@ -39,6 +39,7 @@ fn new_investigation(id: u128) -> NewInvestigation {
         requested_by: REQUESTER.to_owned(),
         case_ref: Some("CASE-42".to_owned()),
         case_id: None,
+        case_purpose: crate::model::CasePurpose::Investigate,
         idempotency_key: Some("det-7781".to_owned()),
         budget: Budget::default(),
     }

@@ -207,6 +207,34 @@ pub struct Usage {
     pub lost_turns: i64,
 }
 
+wire_enum! {
+    /// What an investigation linked to a case is for: it decides what its
+    /// completion writes back to the case.
+    CasePurpose {
+        /// Work on the case: the result becomes a note, a `result_written`
+        /// entry, observables and the case's confidence.
+        Investigate => "investigate",
+        /// Summarize the case: the result becomes the case's AI summary (a
+        /// note of kind `ai_summary`) and a `summary_written` entry; the
+        /// case does not move.
+        Summarize => "summarize",
+    }
+}
+
+impl Default for CasePurpose {
+    fn default() -> Self {
+        CasePurpose::Investigate
+    }
+}
+
+impl CasePurpose {
+    /// Whether it is [`CasePurpose::Investigate`], the default (serde skips
+    /// it, so records written before purposes existed keep their bytes).
+    pub fn is_investigate(&self) -> bool {
+        *self == CasePurpose::Investigate
+    }
+}
+
 /// The investigation record: one row, changed only by [`crate::transition`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Investigation {
@@ -225,6 +253,9 @@ pub struct Investigation {
     /// approvals are written back to that case in their own transaction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case_id: Option<crate::case::CaseId>,
+    /// What it does for that case; set with the link, never changed.
+    #[serde(default, skip_serializing_if = "CasePurpose::is_investigate")]
+    pub case_purpose: CasePurpose,
     /// Whether that case requires a person's approval of every write tool
     /// (`requires_human_approval`). Not a column: the store reads the case's
     /// flag when a worker claims the run and sets it on the row the claim

@@ -54,6 +54,7 @@ pub const FILES: &[MigrationFile] = mirrored![
     7 "0007" "cases",
     8 "0008" "case_links",
     9 "0009" "alerts",
+    10 "0010" "case_summaries",
 ];
 
 fn migrator(sql: impl Fn(&MigrationFile) -> &'static str) -> Migrator {

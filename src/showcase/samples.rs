@@ -103,6 +103,7 @@ fn status(to: CaseStatus, disposition: Option<Disposition>, reason: &str) -> Ste
 fn analyst(body: &str) -> Step {
     Step::Comment(NewComment {
         author_kind: AuthorKind::Analyst,
+        kind: vigil_engine::case::CommentKind::Note,
         body: format!("Sample analyst note (showcase): {body}"),
     })
 }
@@ -110,6 +111,7 @@ fn analyst(body: &str) -> Step {
 fn machine(body: &str) -> Step {
     Step::Comment(NewComment {
         author_kind: AuthorKind::Machine,
+        kind: vigil_engine::case::CommentKind::Note,
         body: format!("Sample machine note (showcase, written by the loader, not a model): {body}"),
     })
 }

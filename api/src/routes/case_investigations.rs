@@ -85,7 +85,13 @@ pub async fn dispatch(
         case_ref: body.case_ref,
         budget: body.budget,
     };
-    let request = dispatch_request(&state, &caller, &headers, parts, Some(current.case.id))?;
+    let request = dispatch_request(
+        &state,
+        caller.name(),
+        &headers,
+        parts,
+        Some(current.case.id),
+    )?;
     let machine = caller.has(Role::Orchestrator) && !caller.has(Role::Operator);
     let write = if machine {
         WriteMode::Persist

@@ -581,6 +581,7 @@ pub async fn add_comment(
     };
     let comment = NewComment {
         author_kind,
+        kind: vigil_engine::case::CommentKind::Note,
         body: body.body,
     };
     let case_id = overview.case.id;

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use vigil_engine::case::{
-    CaseAction, CaseCommand, CaseEvent, CasePatch, CaseTransition, MergeSource, NewCase,
-    StatusChange, merge, transition,
+    CaseAction, CaseCommand, CaseEvent, CasePatch, CaseStatus, CaseTransition, MergeSource,
+    NewCase, StatusChange, merge, transition,
 };
 use vigil_engine::store::{
     AssigneeFilter, CaseCounts, CaseCursor, CaseOverview, CaseQuery, CaseSort, CaseSortKey,
@@ -700,10 +700,13 @@ async fn apply_patch(
     let current = load(state, raw).await?;
     match WriteMode::of(state, caller) {
         WriteMode::Persist => {
-            state
+            let updated = state
                 .store
                 .update_case(current.case.id, caller.name(), patch)
                 .await?;
+            if current.case.status != CaseStatus::Closed && updated.status == CaseStatus::Closed {
+                super::case_summaries::summary_on_close(state, caller.name(), updated.id).await;
+            }
             stored(state, current.case.id).await
         }
         WriteMode::Preview { mode, reason } => previewed(

@@ -103,7 +103,7 @@ pub async fn dispatch(
         Some(raw) => Some(linkable_case(&state, raw).await?),
         None => None,
     };
-    let request = dispatch_request(&state, &caller, &headers, body_parts(body), case_id)?;
+    let request = dispatch_request(&state, caller.name(), &headers, body_parts(body), case_id)?;
     let dispatched = state.store.dispatch(request).await?;
     if dispatched.created {
         metrics::counter!("vigil_dispatches_total").increment(1);
@@ -145,7 +145,7 @@ async fn linkable_case(state: &AppState, raw: &str) -> ApiResult<vigil_engine::c
 /// Checks a dispatch's fields and builds the store's request.
 pub(crate) fn dispatch_request(
     state: &AppState,
-    caller: &Caller,
+    requested_by: &str,
     headers: &HeaderMap,
     body: DispatchParts,
     case_id: Option<vigil_engine::case::CaseId>,
@@ -202,9 +202,10 @@ pub(crate) fn dispatch_request(
     Ok(DispatchRequest {
         agent_id: body.agent_id,
         prompt: body.prompt,
-        requested_by: caller.name().to_owned(),
+        requested_by: requested_by.to_owned(),
         case_ref: body.case_ref,
         case_id,
+        case_purpose: vigil_engine::CasePurpose::Investigate,
         idempotency_key: key,
         budget,
     })

@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod approvals;
 pub mod case_investigations;
 pub mod case_records;
+pub mod case_summaries;
 pub mod cases;
 pub mod investigations;
 pub mod system;

@@ -53,7 +53,7 @@ macro_rules! custody_columns {
 
 macro_rules! comment_columns {
     () => {
-        "id, case_id, author, author_kind, body, created_at"
+        "id, case_id, author, author_kind, body, created_at, kind"
     };
 }
 
@@ -206,7 +206,7 @@ pub const EVIDENCE_CUSTODY: &str = concat!(
 pub const INSERT_COMMENT: &str = concat!(
     "INSERT INTO case_comments (",
     comment_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
 );
 
 pub const CASE_COMMENTS: &str = concat!(

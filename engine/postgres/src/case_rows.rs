@@ -147,6 +147,7 @@ pub(crate) fn comment(row: &PgRow) -> Result<Comment> {
         case_id: CaseId(col(row, "case_id")?),
         author: col(row, "author")?,
         author_kind: parse(&col::<String>(row, "author_kind")?)?,
+        kind: parse(&col::<String>(row, "kind")?)?,
         body: col(row, "body")?,
         created_at: col(row, "created_at")?,
     })

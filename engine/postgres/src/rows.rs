@@ -74,6 +74,7 @@ pub(crate) fn investigation(row: &PgRow) -> Result<Investigation> {
         requested_by: col(row, "requested_by")?,
         case_ref: col(row, "case_ref")?,
         case_id: col::<Option<Uuid>>(row, "case_id")?.map(vigil_engine::case::CaseId),
+        case_purpose: parse(&col::<String>(row, "case_purpose")?)?,
         case_requires_approval: false,
         idempotency_key: col(row, "idempotency_key")?,
         status: parse(&col::<String>(row, "status")?)?,

@@ -13,7 +13,8 @@ use vigil_engine::receipt::Receipt;
 use vigil_engine::store::backend::{AlertGroup, TokenLock, WriteTx};
 use vigil_engine::store::{CaseCounts, Result, TokenRecord, Wakeup};
 use vigil_engine::{
-    ApprovalId, ApprovalRequest, ApprovalStatus, Event, Investigation, InvestigationId, Role,
+    ApprovalId, ApprovalRequest, ApprovalStatus, CasePurpose, Event, Investigation,
+    InvestigationId, Role,
 };
 
 use crate::case_queries as cq;
@@ -488,11 +489,17 @@ impl WriteTx for PgTx {
         .await
     }
 
-    async fn link_investigation_case(&mut self, id: InvestigationId, case: CaseId) -> Result<()> {
+    async fn link_investigation_case(
+        &mut self,
+        id: InvestigationId,
+        case: CaseId,
+        purpose: CasePurpose,
+    ) -> Result<()> {
         self.exec(
             sqlx::query(q::LINK_INVESTIGATION_CASE)
                 .bind(id.0)
-                .bind(case.0),
+                .bind(case.0)
+                .bind(purpose.as_str()),
         )
         .await
     }
@@ -754,7 +761,8 @@ impl WriteTx for PgTx {
                 .bind(&c.author)
                 .bind(c.author_kind.as_str())
                 .bind(&c.body)
-                .bind(c.created_at),
+                .bind(c.created_at)
+                .bind(c.kind.as_str()),
         )
         .await
     }

@@ -151,6 +151,7 @@ pub(crate) fn comment(row: &SqliteRow) -> Result<Comment> {
         case_id: case_id(&col::<String>(row, "case_id")?)?,
         author: col(row, "author")?,
         author_kind: parse(&col::<String>(row, "author_kind")?)?,
+        kind: parse(&col::<String>(row, "kind")?)?,
         body: col(row, "body")?,
         created_at: time(col(row, "created_at")?)?,
     })

@@ -10,7 +10,7 @@ macro_rules! investigation_columns {
          lease_owner, lease_epoch, lease_expires_at, heartbeat_at, attempt, last_seq, last_hash, \
          waiting_on, result, result_raw, confidence, error, model_turns, input_tokens, \
          output_tokens, cost_usd, budget, created_at, started_at, updated_at, finished_at, claims, not_before, \
-         lost_turns, mode, case_id"
+         lost_turns, mode, case_id, case_purpose"
     };
 }
 
@@ -106,7 +106,7 @@ pub const INSERT_INVESTIGATION: &str = "INSERT INTO investigations (id, status, 
 /// Links a just-inserted investigation to its case (the dispatch
 /// transaction; the link never changes).
 pub const LINK_INVESTIGATION_CASE: &str =
-    "UPDATE investigations SET case_id = ?2 WHERE id = ?1 AND case_id IS NULL";
+    "UPDATE investigations SET case_id = ?2, case_purpose = ?3 WHERE id = ?1 AND case_id IS NULL";
 
 pub const UPDATE_INVESTIGATION: &str = "UPDATE investigations SET status = ?2, phase = ?3, \
      lease_owner = ?4, lease_epoch = ?5, lease_expires_at = ?6, heartbeat_at = ?7, attempt = ?8, \

@@ -107,6 +107,7 @@ pub(crate) fn investigation(row: &SqliteRow) -> Result<Investigation> {
             .map(uuid)
             .transpose()?
             .map(vigil_engine::case::CaseId),
+        case_purpose: parse(&col::<String>(row, "case_purpose")?)?,
         case_requires_approval: false,
         idempotency_key: col(row, "idempotency_key")?,
         status: parse(&col::<String>(row, "status")?)?,

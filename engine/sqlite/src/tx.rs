@@ -13,7 +13,7 @@ use vigil_engine::receipt::Receipt;
 use vigil_engine::store::backend::{AlertGroup, TokenLock, WriteTx};
 use vigil_engine::store::{CaseCounts, Result, TokenRecord, Wakeup};
 use vigil_engine::{
-    ApprovalId, ApprovalRequest, ApprovalStatus, Investigation, InvestigationId, Role,
+    ApprovalId, ApprovalRequest, ApprovalStatus, CasePurpose, Investigation, InvestigationId, Role,
 };
 
 use crate::case_queries as cq;
@@ -428,11 +428,17 @@ impl WriteTx for SqliteTx {
         .await
     }
 
-    async fn link_investigation_case(&mut self, id: InvestigationId, case: CaseId) -> Result<()> {
+    async fn link_investigation_case(
+        &mut self,
+        id: InvestigationId,
+        case: CaseId,
+        purpose: CasePurpose,
+    ) -> Result<()> {
         self.exec(
             sqlx::query(q::LINK_INVESTIGATION_CASE)
                 .bind(id.to_string())
-                .bind(case.to_string()),
+                .bind(case.to_string())
+                .bind(purpose.as_str()),
         )
         .await
     }
@@ -694,7 +700,8 @@ impl WriteTx for SqliteTx {
                 .bind(&c.author)
                 .bind(c.author_kind.as_str())
                 .bind(&c.body)
-                .bind(micros(c.created_at)),
+                .bind(micros(c.created_at))
+                .bind(c.kind.as_str()),
         )
         .await
     }

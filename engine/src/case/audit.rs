@@ -81,6 +81,7 @@ impl CaseReplay {
             | CaseEventBody::TaskUpdated { .. }
             | CaseEventBody::AlertLinked { .. }
             | CaseEventBody::InvestigationLinked { .. }
+            | CaseEventBody::SummaryWritten { .. }
             | CaseEventBody::InvestigationNeedsAttention { .. } => {}
         }
     }

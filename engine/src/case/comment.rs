@@ -22,6 +22,31 @@ wire_enum! {
     }
 }
 
+wire_enum! {
+    /// What a comment is.
+    CommentKind {
+        /// A note: an analyst's, or a machine's (an investigation's result).
+        Note => "note",
+        /// The case's AI summary, written back by a `summarize`
+        /// investigation; the newest one is the case's current summary.
+        AiSummary => "ai_summary",
+    }
+}
+
+impl Default for CommentKind {
+    fn default() -> Self {
+        CommentKind::Note
+    }
+}
+
+impl CommentKind {
+    /// Whether it is a plain note (serde skips it, so entries written
+    /// before kinds existed keep their bytes and hashes).
+    pub fn is_note(&self) -> bool {
+        *self == CommentKind::Note
+    }
+}
+
 /// A comment on a case. Comments are never edited.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Comment {
@@ -33,6 +58,9 @@ pub struct Comment {
     pub author: String,
     /// A person or a machine.
     pub author_kind: AuthorKind,
+    /// A note or the AI summary.
+    #[serde(default, skip_serializing_if = "CommentKind::is_note")]
+    pub kind: CommentKind,
     /// The text.
     pub body: String,
     /// When it was written.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::comment::{AuthorKind, CommentId};
+use super::comment::{AuthorKind, CommentId, CommentKind};
 use super::evidence::{CustodyAction, CustodyId, EvidenceId, EvidenceKind};
 use super::model::{CaseId, CaseNumber, CaseStatus, Disposition, Severity};
 use super::observable::{ObservableId, ObservableType, Pap, Tlp};
@@ -54,6 +54,9 @@ wire_enum! {
         InvestigationLinked => "investigation_linked",
         /// An investigation's result was written back to the case.
         ResultWritten => "result_written",
+        /// A `summarize` investigation's result was written back as the
+        /// case's AI summary.
+        SummaryWritten => "summary_written",
         /// A linked investigation ended needing a person (review_required,
         /// failed): what they must do.
         InvestigationNeedsAttention => "investigation_needs_attention",
@@ -164,6 +167,9 @@ pub enum CaseEventBody {
         comment_id: CommentId,
         /// A person or a machine.
         author_kind: AuthorKind,
+        /// A note or the AI summary (absent: a note).
+        #[serde(default, skip_serializing_if = "CommentKind::is_note")]
+        kind: CommentKind,
         /// Its text.
         body: String,
     },
@@ -296,6 +302,12 @@ pub enum CaseEventBody {
         investigation_id: InvestigationId,
         /// Its agent.
         agent_id: String,
+        /// What it is for (absent: `investigate`).
+        #[serde(
+            default,
+            skip_serializing_if = "crate::model::CasePurpose::is_investigate"
+        )]
+        purpose: crate::model::CasePurpose,
     },
     /// An investigation's result was written back (once per completion:
     /// the investigation reaches `completed` once).
@@ -327,6 +339,36 @@ pub enum CaseEventBody {
         status_from: Option<CaseStatus>,
         /// The status after, when the write-back moved the case.
         status_to: Option<CaseStatus>,
+    },
+    /// A `summarize` investigation's result was written back as the case's
+    /// AI summary (the `ai_summary` comment written with it).
+    SummaryWritten {
+        /// The investigation.
+        investigation_id: InvestigationId,
+        /// Its agent.
+        agent_id: String,
+        /// The comment holding the summary.
+        comment_id: CommentId,
+        /// The summary.
+        summary: Option<String>,
+        /// Immediate actions it recommends.
+        #[serde(default)]
+        immediate_actions: Vec<String>,
+        /// Long-term remediation it recommends.
+        #[serde(default)]
+        long_term_remediation: Vec<String>,
+        /// Policy changes it recommends.
+        #[serde(default)]
+        policy_changes: Vec<String>,
+        /// Similar past cases it names.
+        #[serde(default)]
+        similar_cases: Vec<String>,
+        /// Where to read it: `/api/v1/investigations/{id}`.
+        link: String,
+        /// The investigation's audit head when it completed: its last seq.
+        audit_seq: i64,
+        /// ... and that event's hash.
+        audit_hash: String,
     },
     /// A linked investigation ended without a result a case can take
     /// (`review_required` or `failed`): what a person must do.
@@ -408,6 +450,7 @@ impl CaseEventBody {
             CaseEventBody::CaseDeleted { .. } => CaseEventKind::CaseDeleted,
             CaseEventBody::InvestigationLinked { .. } => CaseEventKind::InvestigationLinked,
             CaseEventBody::ResultWritten { .. } => CaseEventKind::ResultWritten,
+            CaseEventBody::SummaryWritten { .. } => CaseEventKind::SummaryWritten,
             CaseEventBody::InvestigationNeedsAttention { .. } => {
                 CaseEventKind::InvestigationNeedsAttention
             }

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::comment::{AuthorKind, Comment, CommentId};
+use super::comment::{AuthorKind, Comment, CommentId, CommentKind};
 use super::event::{CaseEvent, CaseEventBody};
 use super::evidence::{
     CustodyAction, CustodyId, CustodyRecord, Evidence, EvidenceId, EvidenceKind,
@@ -36,7 +36,7 @@ mod records;
 
 pub use investigations::{
     APPROVAL_EXPIRED_NOTE, Facts, InvestigationEffect, follow, investigation_actor,
-    investigation_effects, may_link,
+    investigation_effects, may_link, may_summarize,
 };
 
 pub use merging::{MAX_MERGE_SOURCES, MergeSource, MergeTransition, merge};
@@ -220,6 +220,8 @@ pub struct NewCustody {
 pub struct NewComment {
     /// A person or a machine.
     pub author_kind: AuthorKind,
+    /// A note (what people and agents write) or the AI summary.
+    pub kind: CommentKind,
     /// The text (required).
     pub body: String,
 }

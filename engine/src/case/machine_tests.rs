@@ -547,6 +547,7 @@ fn table_action(cmd: Cmd, case: Option<&Case>) -> CaseAction {
             id: CommentId(Uuid::from_u128(0xc0e)),
             comment: NewComment {
                 author_kind: AuthorKind::Analyst,
+                kind: crate::case::CommentKind::Note,
                 body: "looked at the proxy logs".to_owned(),
             },
         },
@@ -1114,6 +1115,7 @@ impl Run {
                 id: CommentId(Uuid::from_u128(2000 + step as u128)),
                 comment: NewComment {
                     author_kind: AuthorKind::Analyst,
+                    kind: crate::case::CommentKind::Note,
                     body: if *blank {
                         String::new()
                     } else {
@@ -1140,6 +1142,7 @@ impl Run {
                     id: CommentId(Uuid::from_u128(4000 + step as u128)),
                     comment: NewComment {
                         author_kind: AuthorKind::Machine,
+                        kind: crate::case::CommentKind::Note,
                         body: "no task yet".to_owned(),
                     },
                 },

@@ -30,7 +30,7 @@ pub use alert::{
     MAX_ALERT_TITLE, NewAlert, grouping, grouping_window,
 };
 pub use audit::CaseReplay;
-pub use comment::{AuthorKind, Comment, CommentId};
+pub use comment::{AuthorKind, Comment, CommentId, CommentKind};
 pub use event::{CaseEvent, CaseEventBody, CaseEventKind, CaseLog, CaseRef, Change, MergeRole};
 pub use evidence::{
     CustodyAction, CustodyId, CustodyRecord, Evidence, EvidenceId, EvidenceKind, sha256_hex,
@@ -41,7 +41,7 @@ pub use machine::{
     CaseWrite, DEFAULT_EVIDENCE_LIMIT, EvidenceInput, Facts, InvestigationEffect,
     MAX_MERGE_SOURCES, MergeSource, MergeTransition, NewCase, NewComment, NewCustody, NewEvidence,
     NewObservable, NewTask, ObservablePatch, StatusChange, TaskPatch, allowed_commands, follow,
-    investigation_actor, investigation_effects, may_link, merge, transition,
+    investigation_actor, investigation_effects, may_link, may_summarize, merge, transition,
 };
 pub use model::{Case, CaseId, CaseNumber, CaseStatus, Disposition, Severity};
 pub use observable::{

@@ -102,6 +102,7 @@ impl LogFixture for CaseLog {
     async fn append<S: Store>(store: &S, id: Self::Id, tag: &str) {
         let comment = NewComment {
             author_kind: AuthorKind::Analyst,
+            kind: crate::case::CommentKind::Note,
             body: format!("note {tag}"),
         };
         store

@@ -209,6 +209,7 @@ macro_rules! conformance_tests {
             dispatch_with_a_case_links_both_logs_atomically,
             linked_completion_writes_back_exactly_once,
             linked_completion_registers_tool_output_entities,
+            summary_completion_writes_the_ai_summary_once,
             review_required_then_review_writes_the_result_once,
             linked_failure_writes_what_a_person_must_do,
             approval_parks_the_case_and_the_decision_returns_it,

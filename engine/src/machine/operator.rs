@@ -31,6 +31,7 @@ pub(super) fn dispatch(
         requested_by: new.requested_by.clone(),
         case_ref: new.case_ref.clone(),
         case_id: new.case_id,
+        case_purpose: new.case_purpose,
         case_requires_approval: false,
         idempotency_key: new.idempotency_key,
         status: Status::Pending,
@@ -63,6 +64,7 @@ pub(super) fn dispatch(
         requested_by: new.requested_by.clone(),
         case_ref: new.case_ref,
         case_id: new.case_id,
+        case_purpose: new.case_purpose,
         budget: new.budget,
     };
     Ok((record, Decided::event(body, new.requested_by)))

@@ -46,7 +46,7 @@ use crate::case::{
 use crate::clock::Clock;
 use crate::event::Event;
 use crate::log::{Aggregate, Entry, LogName};
-use crate::model::{Investigation, InvestigationId};
+use crate::model::{CasePurpose, Investigation, InvestigationId};
 use crate::principal::Role;
 use crate::receipt::Receipt;
 
@@ -314,7 +314,12 @@ pub trait WriteTx: Send {
 
     /// Links investigation `id` (inserted in this transaction) to `case`.
     /// The link never changes afterwards.
-    async fn link_investigation_case(&mut self, id: InvestigationId, case: CaseId) -> Result<()>;
+    async fn link_investigation_case(
+        &mut self,
+        id: InvestigationId,
+        case: CaseId,
+        purpose: CasePurpose,
+    ) -> Result<()>;
 
     /// Writes an existing investigation that was `before` and is now `after`:
     /// only the progress columns when [`Investigation::progress_only`] holds,

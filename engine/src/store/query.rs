@@ -24,6 +24,8 @@ pub struct DispatchRequest {
     /// The Vigil case to link the investigation to: the dispatch writes the
     /// case's `investigation_linked` entry in its own transaction.
     pub case_id: Option<crate::case::CaseId>,
+    /// What it does for that case (a summary needs `case_id`).
+    pub case_purpose: crate::model::CasePurpose,
     /// Idempotency key: the same key from the same requester returns the
     /// existing investigation; reused with a different request it is a conflict.
     pub idempotency_key: Option<String>,
@@ -44,6 +46,9 @@ impl DispatchRequest {
         // Only when set, so digests stored before cases existed still match.
         if let Some(case_id) = self.case_id {
             doc["case_id"] = serde_json::json!(case_id);
+        }
+        if !self.case_purpose.is_investigate() {
+            doc["case_purpose"] = serde_json::json!(self.case_purpose);
         }
         let mut bytes = Vec::new();
         write_canonical(&doc, &mut bytes);

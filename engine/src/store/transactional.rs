@@ -26,7 +26,7 @@ use crate::log::{Aggregate, ChainReport, Entry, LogName, Verifier};
 use crate::machine::{
     ApprovalDraft, ApprovalWrite, Command, NewInvestigation, Transition, transition,
 };
-use crate::model::{Investigation, InvestigationId, Phase, Status};
+use crate::model::{CasePurpose, Investigation, InvestigationId, Phase, Status};
 use crate::receipt::{Receipt, ReceiptSigner};
 use crate::result::Completion;
 
@@ -441,7 +441,11 @@ impl<B: Backend> Dispatcher for TransactionalStore<B> {
             if let Some(case_id) = request.case_id {
                 let locked = tx.lock_case(case_id).await;
                 let linkable = match locked {
-                    Ok(Some(found)) => case::may_link(&found).map_err(Error::from_case_transition),
+                    Ok(Some(found)) => match request.case_purpose {
+                        CasePurpose::Investigate => case::may_link(&found),
+                        CasePurpose::Summarize => case::may_summarize(&found),
+                    }
+                    .map_err(Error::from_case_transition),
                     Ok(None) => Err(Error::InvalidInput {
                         field: "case_id".to_owned(),
                         message: format!("no case {case_id}"),
@@ -457,6 +461,7 @@ impl<B: Backend> Dispatcher for TransactionalStore<B> {
                 requested_by: request.requested_by.clone(),
                 case_ref: request.case_ref.clone(),
                 case_id: request.case_id,
+                case_purpose: request.case_purpose,
                 idempotency_key: request.idempotency_key.clone(),
                 budget: request.budget.clone(),
             };
@@ -474,7 +479,8 @@ impl<B: Backend> Dispatcher for TransactionalStore<B> {
             }
             if let Some(case_id) = t.next.case_id {
                 let linked = async {
-                    tx.link_investigation_case(t.next.id, case_id).await?;
+                    tx.link_investigation_case(t.next.id, case_id, t.next.case_purpose)
+                        .await?;
                     self.follow_case_in(&mut tx, None, &t).await
                 }
                 .await;

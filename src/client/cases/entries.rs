@@ -219,7 +219,29 @@ fn body_summary(body: CaseEventBody) -> String {
         CaseEventBody::InvestigationLinked {
             investigation_id,
             agent_id,
-        } => format!("investigation {investigation_id} (agent {agent_id})"),
+            purpose,
+        } => match purpose {
+            vigil_engine::CasePurpose::Summarize => {
+                format!("summary requested: investigation {investigation_id} (agent {agent_id})")
+            }
+            vigil_engine::CasePurpose::Investigate => {
+                format!("investigation {investigation_id} (agent {agent_id})")
+            }
+        },
+        CaseEventBody::SummaryWritten {
+            investigation_id,
+            summary,
+            immediate_actions,
+            similar_cases,
+            ..
+        } => {
+            let summary = summary.map_or_else(String::new, |s| format!(": {}", clip(&s, 80)));
+            format!(
+                "AI summary by investigation {investigation_id}, {} immediate actions, {} similar cases{summary}",
+                immediate_actions.len(),
+                similar_cases.len()
+            )
+        }
         CaseEventBody::ResultWritten {
             investigation_id,
             summary,

@@ -21,13 +21,13 @@ use super::{
     seal_decided,
 };
 use crate::approval::{ApprovalId, ApprovalRequest, ApprovalStatus, Decision};
-use crate::case::comment::{AuthorKind, CommentId};
+use crate::case::comment::{AuthorKind, CommentId, CommentKind};
 use crate::case::event::{CaseEventBody, Change};
 use crate::case::extract::{extract_entities, extract_observables};
 use crate::case::model::{Case, CaseStatus};
 use crate::case::observable::{Observable, ObservableId, ObservableType};
 use crate::machine::{ApprovalWrite, Transition};
-use crate::model::{Investigation, InvestigationId, Phase, Status};
+use crate::model::{CasePurpose, Investigation, InvestigationId, Phase, Status};
 
 /// The note an expiry leaves on the case.
 pub const APPROVAL_EXPIRED_NOTE: &str = "approval expired: re-evaluate";
@@ -43,6 +43,8 @@ pub enum InvestigationEffect {
         agent_id: String,
         /// The principal that dispatched it.
         requested_by: String,
+        /// What it is for.
+        purpose: CasePurpose,
     },
     /// It reached `completed`, `review_required` or `failed`: the row after.
     Finished(Box<Investigation>),
@@ -86,7 +88,11 @@ impl InvestigationEffect {
     /// Whether deciding it needs the case's stored observables and the
     /// investigation's tool outputs ([`Facts`]): a completion does.
     pub fn needs_facts(&self) -> bool {
-        matches!(self, InvestigationEffect::Finished(inv) if inv.status == Status::Completed)
+        matches!(
+            self,
+            InvestigationEffect::Finished(inv)
+                if inv.status == Status::Completed && inv.case_purpose == CasePurpose::Investigate
+        )
     }
 }
 
@@ -96,6 +102,15 @@ impl InvestigationEffect {
 pub fn may_link(case: &Case) -> Result<(), CaseTransitionError> {
     if case.is_retired() || case.status == CaseStatus::Closed {
         return Err(not_allowed("link_investigation", case));
+    }
+    Ok(())
+}
+
+/// Whether a summary may be dispatched for `case`: any case but a deleted
+/// or merged one (a closed case is what a summary is usually for).
+pub fn may_summarize(case: &Case) -> Result<(), CaseTransitionError> {
+    if case.is_retired() {
+        return Err(not_allowed("summarize", case));
     }
     Ok(())
 }
@@ -122,6 +137,7 @@ pub fn investigation_effects(
             investigation_id: next.id,
             agent_id: next.agent_id.clone(),
             requested_by: next.requested_by.clone(),
+            purpose: next.case_purpose,
         }];
     };
     let mut effects = Vec::new();
@@ -192,15 +208,20 @@ pub fn follow(
         InvestigationEffect::Linked {
             investigation_id,
             agent_id,
+            purpose,
             ..
         } => Decided {
             bodies: vec![CaseEventBody::InvestigationLinked {
                 investigation_id: *investigation_id,
                 agent_id: agent_id.clone(),
+                purpose: *purpose,
             }],
             writes: Vec::new(),
         },
         InvestigationEffect::Finished(inv) => match inv.status {
+            Status::Completed if inv.case_purpose == CasePurpose::Summarize => {
+                summarized(&mut next, inv, &by, now)
+            }
             Status::Completed => completed(&mut next, facts, inv, &by, now),
             Status::ReviewRequired | Status::Failed => needs_attention(inv),
             Status::Pending | Status::DeadLettered => return unchanged(),
@@ -319,6 +340,7 @@ fn expired(next: &mut Case, approval_id: ApprovalId, by: &str, now: DateTime<Utc
     };
     let note = NewComment {
         author_kind: AuthorKind::Machine,
+        kind: CommentKind::Note,
         body: APPROVAL_EXPIRED_NOTE.to_owned(),
     };
     if let Ok(added) = add_comment(next, CommentId::new_at(now), note, by, now) {
@@ -381,11 +403,80 @@ fn strings<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
     }
 }
 
+/// `text` in at most `max` characters: cut on a character boundary, the
+/// cut marked with `...`.
 fn cut(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => format!("{}...", &text[..end.saturating_sub(3)]),
-        None => text.to_owned(),
+    if text.chars().nth(max).is_none() {
+        return text.to_owned();
     }
+    let kept: String = text.chars().take(max.saturating_sub(3)).collect();
+    format!("{kept}...")
+}
+
+/// A `summarize` investigation's completion: its result becomes the
+/// case's AI summary, an `ai_summary` comment (summary, then each list of
+/// recommendations) and a `summary_written` entry. The case does not move,
+/// whatever its state (a summary is usually written after the close).
+fn summarized(next: &mut Case, inv: &Investigation, by: &str, now: DateTime<Utc>) -> Decided {
+    let result = inv.result.clone().unwrap_or(Value::Null);
+    let summary = result
+        .get("summary")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let lists = [
+        ("Immediate actions", texts(&result, "immediate_actions")),
+        (
+            "Long-term remediation",
+            texts(&result, "long_term_remediation"),
+        ),
+        ("Policy changes", texts(&result, "policy_changes")),
+        ("Similar past cases", texts(&result, "similar_cases")),
+    ];
+    let mut body = format!(
+        "AI summary by investigation {} (agent {}).\n",
+        inv.id, inv.agent_id
+    );
+    if let Some(s) = &summary {
+        body.push_str(&format!("\n{s}\n"));
+    }
+    for (title, items) in &lists {
+        if !items.is_empty() {
+            body.push_str(&format!("\n{title}:\n"));
+            for item in items {
+                body.push_str(&format!("- {item}\n"));
+            }
+        }
+    }
+    body.push_str(&format!(
+        "\nAudit head: seq {}, hash {}",
+        inv.last_seq, inv.last_hash
+    ));
+    let comment_id = CommentId::new_at(now);
+    let comment = NewComment {
+        author_kind: AuthorKind::Machine,
+        kind: CommentKind::AiSummary,
+        body: cut(&body, MAX_TEXT),
+    };
+    let mut decided = Decided::nothing();
+    if let Ok(added) = add_comment(next, comment_id, comment, by, now) {
+        decided.bodies.extend(added.bodies);
+        decided.writes.extend(added.writes);
+    }
+    let [(_, immediate), (_, long_term), (_, policy), (_, similar)] = lists;
+    decided.bodies.push(CaseEventBody::SummaryWritten {
+        investigation_id: inv.id,
+        agent_id: inv.agent_id.clone(),
+        comment_id,
+        summary,
+        immediate_actions: immediate,
+        long_term_remediation: long_term,
+        policy_changes: policy,
+        similar_cases: similar,
+        link: link(inv.id),
+        audit_seq: inv.last_seq,
+        audit_hash: inv.last_hash.clone(),
+    });
+    decided
 }
 
 /// The entities in a tool's output: a JSON output's strings (and the users
@@ -442,6 +533,7 @@ fn completed(
     ));
     let comment = NewComment {
         author_kind: AuthorKind::Machine,
+        kind: CommentKind::Note,
         body: cut(&note, MAX_TEXT),
     };
     if let Ok(added) = add_comment(next, CommentId::new_at(now), comment, by, now) {
@@ -550,4 +642,19 @@ fn completed(
         }
     }
     decided
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut;
+
+    #[test]
+    fn cut_keeps_character_boundaries_and_the_limit() {
+        let long = "é".repeat(400);
+        let cut_long = cut(&long, 300);
+        assert_eq!(cut_long.chars().count(), 300);
+        assert!(cut_long.ends_with("..."));
+        assert_eq!(cut("short", 300), "short");
+        assert_eq!(cut(&"a".repeat(300), 300), "a".repeat(300));
+    }
 }

@@ -397,6 +397,7 @@ pub(super) fn add_comment(
         case_id: next.id,
         author: by.to_owned(),
         author_kind: new.author_kind,
+        kind: new.kind,
         body,
         created_at: now,
     };
@@ -404,6 +405,7 @@ pub(super) fn add_comment(
         CaseEventBody::CommentAdded {
             comment_id: comment.id,
             author_kind: comment.author_kind,
+            kind: comment.kind,
             body: comment.body.clone(),
         },
         CaseWrite::InsertComment(comment),

@@ -110,6 +110,7 @@ pub async fn dispatch_with_a_case_links_both_logs_atomically<H: Harness>(h: &H) 
         CaseEventBody::InvestigationLinked {
             investigation_id: first.investigation.id,
             agent_id: "triage".to_owned(),
+            purpose: crate::model::CasePurpose::Investigate,
         }
     );
     // The same key again: the same investigation, no second entry.
@@ -320,6 +321,133 @@ pub async fn linked_completion_registers_tool_output_entities<H: Harness>(h: &H)
         other => panic!("no result_written: {other:?}"),
     }
     assert_both_valid(&store, &done, case.id).await;
+    h.cleanup(store).await;
+}
+
+/// A `summarize` investigation may be dispatched for a closed case; its
+/// completion writes the AI summary (an `ai_summary` comment and a
+/// `summary_written` entry), once, and moves nothing: no observables, no
+/// confidence, no status change. A deleted case refuses a summary.
+pub async fn summary_completion_writes_the_ai_summary_once<H: Harness>(h: &H) {
+    let (store, _clock) = setup(h).await;
+    let case = a_case(&store, "Tor logins").await;
+    let close = StatusChange {
+        to: CaseStatus::Closed,
+        disposition: Some(crate::case::Disposition::TruePositive),
+        reason: None,
+    };
+    store
+        .change_case_status(case.id, "otto", close)
+        .await
+        .unwrap();
+    let closed = store.case(case.id).await.unwrap().case;
+    let summary = DispatchRequest {
+        case_id: Some(case.id),
+        case_purpose: crate::model::CasePurpose::Summarize,
+        ..request(
+            "summarize",
+            "Summarize CASE-1: brute force from 185.220.101.4",
+        )
+    };
+    let inv = store.dispatch(summary).await.unwrap().investigation;
+    assert_eq!(inv.case_purpose, crate::model::CasePurpose::Summarize);
+    assert_eq!(
+        store.get(inv.id).await.unwrap().case_purpose,
+        crate::model::CasePurpose::Summarize
+    );
+    let claimed = store
+        .claim_next(&[], "worker-a", None, LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.id, inv.id);
+    let outcome = Completion::Valid {
+        result: json!({
+            "summary": "Brute force from 185.220.101.4 succeeded on web-01; contained.",
+            "immediate_actions": ["block 185.220.101.4"],
+            "long_term_remediation": ["key-only SSH on web-01"],
+            "policy_changes": ["no password SSH on internet-facing hosts"],
+            "similar_cases": ["CASE-7"],
+            "confidence": 0.8
+        }),
+        confidence: Some(0.8),
+    };
+    let done = store.complete(inv.id, 1, outcome.clone()).await.unwrap();
+
+    let after = store.case(case.id).await.unwrap().case;
+    assert_eq!(after.status, CaseStatus::Closed);
+    assert_eq!(after.confidence, closed.confidence);
+    assert!(store.observables(case.id).await.unwrap().is_empty());
+    let comments = store.comments(case.id).await.unwrap();
+    assert_eq!(comments.len(), 1);
+    assert_eq!(comments[0].kind, crate::case::CommentKind::AiSummary);
+    assert_eq!(comments[0].author, investigation_actor(inv.id));
+    assert!(
+        comments[0].body.contains("key-only SSH"),
+        "{}",
+        comments[0].body
+    );
+    let bodies = case_bodies(&store, case.id).await;
+    assert!(bodies.iter().any(|b| matches!(
+        b,
+        CaseEventBody::InvestigationLinked {
+            purpose: crate::model::CasePurpose::Summarize,
+            ..
+        }
+    )));
+    let written: Vec<_> = bodies
+        .iter()
+        .filter_map(|b| match b {
+            CaseEventBody::SummaryWritten {
+                comment_id,
+                immediate_actions,
+                similar_cases,
+                audit_seq,
+                ..
+            } => Some((
+                *comment_id,
+                immediate_actions.clone(),
+                similar_cases.clone(),
+                *audit_seq,
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        written,
+        [(
+            comments[0].id,
+            vec!["block 185.220.101.4".to_owned()],
+            vec!["CASE-7".to_owned()],
+            done.last_seq
+        )]
+    );
+    assert_eq!(
+        count_case_kind(&store, case.id, CaseEventKind::ResultWritten).await,
+        0
+    );
+    assert_eq!(
+        count_case_kind(&store, case.id, CaseEventKind::StatusChange).await,
+        1
+    );
+
+    // Retried: refused, nothing more.
+    let before = store.case(case.id).await.unwrap().case.last_seq;
+    assert!(store.complete(inv.id, 1, outcome).await.is_err());
+    assert_eq!(store.case(case.id).await.unwrap().case.last_seq, before);
+    assert_both_valid(&store, &done, case.id).await;
+
+    // A deleted case takes no summary.
+    let gone = a_case(&store, "gone").await;
+    store.delete_case(gone.id, "otto", None).await.unwrap();
+    let refused = store
+        .dispatch(DispatchRequest {
+            case_id: Some(gone.id),
+            case_purpose: crate::model::CasePurpose::Summarize,
+            ..request("summarize", "Summarize it")
+        })
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
     h.cleanup(store).await;
 }
 

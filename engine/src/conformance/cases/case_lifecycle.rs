@@ -537,6 +537,7 @@ pub async fn soft_deleted_case_detaches_alerts_and_stays_readable<H: Harness>(h:
             "alice",
             crate::case::NewComment {
                 author_kind: crate::case::AuthorKind::Analyst,
+                kind: crate::case::CommentKind::Note,
                 body: "same host as yesterday".to_owned(),
             },
         )

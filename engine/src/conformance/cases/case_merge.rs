@@ -80,6 +80,7 @@ pub async fn merge_moves_records_sums_sightings_and_closes_sources<H: Harness>(h
             "alice",
             NewComment {
                 author_kind: AuthorKind::Analyst,
+                kind: crate::case::CommentKind::Note,
                 body: "same ASN as last week".to_owned(),
             },
         )
@@ -187,6 +188,7 @@ pub async fn merge_moves_records_sums_sightings_and_closes_sources<H: Harness>(h
                     "alice",
                     NewComment {
                         author_kind: AuthorKind::Analyst,
+                        kind: crate::case::CommentKind::Note,
                         body: "too late".to_owned(),
                     },
                 )

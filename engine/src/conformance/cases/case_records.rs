@@ -502,6 +502,7 @@ pub async fn comments_and_tasks_are_written_with_their_entries<H: Harness>(h: &H
             "agent:triage",
             NewComment {
                 author_kind: AuthorKind::Machine,
+                kind: crate::case::CommentKind::Note,
                 body: "EDR quarantined invoice.exe".to_owned(),
             },
         )
@@ -518,6 +519,7 @@ pub async fn comments_and_tasks_are_written_with_their_entries<H: Harness>(h: &H
                 "alice",
                 NewComment {
                     author_kind: AuthorKind::Analyst,
+                    kind: crate::case::CommentKind::Note,
                     body: "  ".to_owned(),
                 },
             )
