@@ -12,7 +12,8 @@
 //! and `vigil bench` measures.
 //!
 //! The client commands (`dispatch`, `list`, `show`, `events`, `rescue`,
-//! `cancel`, `review`, `approvals`, `approve`, `reject`, `audit`, `cases`) use the
+//! `cancel`, `review`, `approvals`, `approve`, `reject`, `audit`, `cases`,
+//! `alerts`) use the
 //! HTTP API at `--url` / `VIGIL_URL` with `--token` / `VIGIL_TOKEN`, and need
 //! neither a database nor a configuration file (see [`client`] and
 //! `docs/cli.md`).

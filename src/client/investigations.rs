@@ -26,6 +26,16 @@ pub struct DispatchArgs {
     /// same request) returns the first investigation instead of a new one.
     #[arg(long)]
     idempotency_key: Option<String>,
+    #[command(flatten)]
+    budget: BudgetArgs,
+    /// What to investigate.
+    prompt: String,
+}
+
+/// The budget flags of a dispatch: each overrides the agent's default for
+/// this run.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct BudgetArgs {
     /// At most this many model turns (default: the agent's budget).
     #[arg(long)]
     max_turns: Option<u32>,
@@ -35,32 +45,43 @@ pub struct DispatchArgs {
     /// At most this many seconds of running (time parked on approvals excluded).
     #[arg(long)]
     max_wall_secs: Option<u64>,
-    /// What to investigate.
-    prompt: String,
 }
 
-/// `POST /investigations`. Prints `<id> <state> (dispatched; agent <agent>)`:
-/// the id comes first, for scripts.
-pub async fn dispatch(client: &Client, args: DispatchArgs, json: bool) -> anyhow::Result<()> {
-    let budget = BudgetBody {
-        max_turns: args.max_turns,
-        max_tokens: args.max_tokens,
-        max_wall_secs: args.max_wall_secs,
-    };
-    let body = DispatchBody {
-        agent_id: args.agent,
-        prompt: args.prompt,
-        case_ref: args.case_ref,
-        case_id: None,
-        budget: (budget != BudgetBody::default()).then_some(budget),
-    };
+impl BudgetArgs {
+    /// The request's `budget`: none when no flag was given.
+    pub fn body(self) -> Option<BudgetBody> {
+        let budget = BudgetBody {
+            max_turns: self.max_turns,
+            max_tokens: self.max_tokens,
+            max_wall_secs: self.max_wall_secs,
+        };
+        (budget != BudgetBody::default()).then_some(budget)
+    }
+}
+
+/// The `Idempotency-Key` header, when a key is given.
+pub fn idempotency_headers(key: Option<&str>) -> Result<HeaderMap, Error> {
     let mut headers = HeaderMap::new();
-    if let Some(key) = &args.idempotency_key {
+    if let Some(key) = key {
         let value = HeaderValue::from_str(key).map_err(|_| {
             Error::Input("--idempotency-key must be visible ASCII characters".to_owned())
         })?;
         headers.insert("idempotency-key", value);
     }
+    Ok(headers)
+}
+
+/// `POST /investigations`. Prints `<id> <state> (dispatched; agent <agent>)`:
+/// the id comes first, for scripts.
+pub async fn dispatch(client: &Client, args: DispatchArgs, json: bool) -> anyhow::Result<()> {
+    let body = DispatchBody {
+        agent_id: args.agent,
+        prompt: args.prompt,
+        case_ref: args.case_ref,
+        case_id: None,
+        budget: args.budget.body(),
+    };
+    let headers = idempotency_headers(args.idempotency_key.as_deref())?;
     let reply = client
         .post::<_, InvestigationDetail>(&["investigations"], &body, headers)
         .await?;

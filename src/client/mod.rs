@@ -1,6 +1,6 @@
 //! The command-line client of the HTTP API: `dispatch`, `list`, `show`,
 //! `events`, `rescue`, `cancel`, `review`, `approvals`, `approve`, `reject`,
-//! `audit` and `cases ...`.
+//! `audit`, `cases ...` and `alerts ...`.
 //!
 //! These commands talk to a running `vigil serve` at `--url` (`VIGIL_URL`,
 //! default `http://127.0.0.1:8080`) with the bearer token `--token`
@@ -20,13 +20,15 @@
 //! - [`follow`]: following a log's stream, resuming after drops;
 //! - [`render`]: tables and one-line summaries;
 //! - one module per group of commands: [`investigations`], [`events`],
-//!   [`approvals`], [`audit`], and [`cases`] for the case commands.
+//!   [`approvals`], [`audit`], [`cases`] for the case commands and
+//!   [`alerts`] for alert ingest, listing and promotion.
 //!
 //! Output is a readable table or summary by default; `--json` prints the
 //! API's JSON bodies as they are. Failures map to the exit codes of
 //! [`error::Exit`]. The token is sent only in the `Authorization` header and
 //! is never printed or logged.
 
+pub mod alerts;
 pub mod approvals;
 pub mod audit;
 pub mod cases;
@@ -75,6 +77,10 @@ pub enum ClientCommand {
     /// audit (operator, auditor, orchestrator; writes may be previews).
     #[command(subcommand)]
     Cases(cases::CasesCommand),
+    /// Alerts: ingest (grouped into cases), list, promote an ungrouped one
+    /// to a case (operator, orchestrator; auditors list).
+    #[command(subcommand)]
+    Alerts(alerts::AlertsCommand),
 }
 
 /// Runs a client command.
@@ -97,6 +103,7 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> anyhow::Result<
         ClientCommand::Reject(args) => approvals::decide(&client, args, "reject", json).await,
         ClientCommand::Audit(command) => audit::audit(&client, command, json).await,
         ClientCommand::Cases(command) => cases::cases(&client, command, json).await,
+        ClientCommand::Alerts(command) => alerts::alerts(&client, command, json).await,
     }
 }
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::support::*;
 
 /// A `vigil serve` in a directory of its own; killed if the test panics.
-struct Server {
+pub(crate) struct Server {
     proc: Proc,
     dir: tempfile::TempDir,
     url: String,
@@ -23,13 +23,12 @@ struct Server {
 impl Server {
     /// `real` mode: a model is configured (nothing listens at its address;
     /// no investigation runs, so none is called) and every write is stored.
-    fn real() -> Server {
+    pub(crate) fn real() -> Server {
         Server::with_model("real")
     }
 
     /// `mode` (`real` or `dry_run`) with a model configured.
     fn with_model(mode: &str) -> Server {
-        let dir = tempfile::tempdir().unwrap();
         let toml = format!(
             r#"
 mode = "{mode}"
@@ -48,19 +47,25 @@ tools = []
 "#,
             free_port()
         );
-        std::fs::write(dir.path().join("vigil.toml"), toml).unwrap();
-        Server::start(dir)
+        Server::configured(&toml)
     }
 
     /// `dummy` mode with the repository's sample configuration: the
     /// showcase queue, and every write a preview.
-    fn dummy() -> Server {
+    pub(crate) fn dummy() -> Server {
         let dir = tempfile::tempdir().unwrap();
         std::fs::copy(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("vigil.toml"),
             dir.path().join("vigil.toml"),
         )
         .unwrap();
+        Server::start(dir)
+    }
+
+    /// `vigil.toml` as given (a SQLite `vigil.db` beside it, say).
+    pub(crate) fn configured(toml: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("vigil.toml"), toml).unwrap();
         Server::start(dir)
     }
 
@@ -76,25 +81,35 @@ tools = []
         }
     }
 
-    fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> String {
         self.dir.path().join(name).to_str().unwrap().to_owned()
     }
 
     /// `vigil cases <args>` as the admin.
-    fn cli(&self, args: &[&str]) -> Command {
+    pub(crate) fn cli(&self, args: &[&str]) -> Command {
         self.cli_as(&self.admin, args)
     }
 
     /// `vigil cases <args>` with `token`.
-    fn cli_as(&self, token: &str, args: &[&str]) -> Command {
+    pub(crate) fn cli_as(&self, token: &str, args: &[&str]) -> Command {
         let mut all = vec!["cases"];
         all.extend_from_slice(args);
-        client(self.dir.path(), &self.url, Some(token), &all)
+        self.vigil_as(token, &all)
+    }
+
+    /// `vigil <args>` (any client command) with `token`.
+    pub(crate) fn vigil_as(&self, token: &str, args: &[&str]) -> Command {
+        client(self.dir.path(), &self.url, Some(token), args)
+    }
+
+    /// `vigil <args>` as the admin.
+    pub(crate) fn vigil(&self, args: &[&str]) -> Command {
+        self.vigil_as(&self.admin, args)
     }
 
     /// A token for a new principal `name` with `role`, made on the
     /// server's database.
-    fn token(&self, name: &str, role: &str) -> String {
+    pub(crate) fn token(&self, name: &str, role: &str) -> String {
         let out = vigil(
             self.dir.path(),
             &["token", "create", "--name", name, "--role", role],
@@ -103,38 +118,38 @@ tools = []
     }
 
     /// Runs `vigil cases <args>` as the admin to completion.
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         finish(self.cli(args), Duration::from_secs(60))
     }
 
     /// Runs `vigil cases <args>`, asserting success; its stdout.
     #[track_caller]
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         ok(&self.run(args))
     }
 
     /// `vigil --json cases <args>`, parsed.
     #[track_caller]
-    fn json(&self, args: &[&str]) -> Value {
+    pub(crate) fn json(&self, args: &[&str]) -> Value {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         json(&self.ok(&all))
     }
 
     #[track_caller]
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         self.proc.stop_gracefully();
     }
 }
 
-fn json(text: &str) -> Value {
+pub(crate) fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 /// Asserts `out` failed with `code` and that stderr holds every one of
 /// `needles`; returns stderr.
 #[track_caller]
-fn fails(out: &Output, code: i32, needles: &[&str]) -> String {
+pub(crate) fn fails(out: &Output, code: i32, needles: &[&str]) -> String {
     let err = stderr(out);
     assert_eq!(
         out.status.code(),
@@ -479,7 +494,7 @@ fn the_queue_filters_pages_and_counts() {
 
 /// Polls `check` every 50 ms until it holds, failing after `within`.
 #[track_caller]
-fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");

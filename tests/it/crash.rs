@@ -196,6 +196,129 @@ async fn sqlite_serve_killed_and_restarted_rescues_its_dead_letters() {
     kill_rescue_finish(dir.path(), &url, "serve").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_linked_run_killed_after_a_tool_result_writes_one_result_to_its_case() {
+    use vigil_engine::case::{CaseEventKind, NewCase};
+    use vigil_engine::store::{CaseReads, Cases, Dispatcher, Reads};
+
+    let db = TempDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The second model turn, after the tool result, stalls the first time:
+    // the worker is killed while it waits for it.
+    let model = model_with_stall(Duration::from_secs(30)).await;
+    let (tool_addr, tool_log) = tools::serve().await;
+    config(dir.path(), &db.url, model, tool_addr);
+    ok(&vigil(dir.path(), &["migrate"]));
+    let store = vigil_store_postgres::connect(
+        vigil_store_postgres::Options::new(&db.url),
+        Arc::new(vigil_engine::SystemClock),
+    )
+    .await
+    .unwrap();
+    let case = store
+        .create_case(
+            "soar",
+            NewCase {
+                title: "SSH brute force on web-01".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let id = store
+        .dispatch(vigil_engine::store::DispatchRequest {
+            agent_id: "triage".into(),
+            prompt: "Failed SSH logins from 185.220.101.4".into(),
+            requested_by: "soar".into(),
+            case_id: Some(case.id),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .investigation
+        .id;
+
+    let mut first = spawn(dir.path(), "worker", "first.log");
+    let events = |kind: &str| {
+        format!(
+            "SELECT count(*) FROM investigation_events WHERE investigation_id = '{id}' \
+             AND kind = '{kind}'"
+        )
+    };
+    // Killed once the tool's result is checkpointed, while the model's
+    // next turn is stalled: the run has not completed.
+    wait_until_pg(&db.url, &events("tool_result"), 1).await;
+    first.kill(); // SIGKILL
+    assert_eq!(pg_count(&db.url, &events("completed")).await, 0);
+
+    let mut second = spawn(dir.path(), "worker", "second.log");
+    let state = wait_for_state(
+        &db.url,
+        &id.to_string(),
+        "dead_lettered",
+        Duration::from_secs(15),
+    )
+    .await;
+    assert_eq!(
+        state,
+        "dead_lettered",
+        "the second worker's log:\n{}",
+        second.log()
+    );
+    ok(&vigil(
+        dir.path(),
+        &[
+            "admin",
+            "rescue",
+            &id.to_string(),
+            "--reason",
+            "worker host died",
+        ],
+    ));
+    let state = wait_for_state(
+        &db.url,
+        &id.to_string(),
+        "completed",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        state,
+        "completed",
+        "the second worker's log:\n{}",
+        second.log()
+    );
+    second.stop_gracefully();
+    assert_eq!(
+        tool_log.count(),
+        1,
+        "the checkpointed tool call was not run again"
+    );
+    assert_eq!(pg_count(&db.url, &events("completed")).await, 1);
+
+    let timeline = store.case_timeline(case.id, 0, 1000).await.unwrap();
+    let count = |kind: CaseEventKind| timeline.iter().filter(|e| e.kind == kind).count();
+    assert_eq!(count(CaseEventKind::InvestigationLinked), 1);
+    assert_eq!(
+        count(CaseEventKind::ResultWritten),
+        1,
+        "one result on the case: {:?}",
+        timeline.iter().map(|e| e.kind).collect::<Vec<_>>()
+    );
+    let audit = store.verify_case(case.id).await.unwrap();
+    assert!(audit.valid && audit.mismatches.is_empty(), "{audit:?}");
+    let chain = store.verify_chain(id).await.unwrap();
+    assert!(chain.valid && chain.mismatches.is_empty(), "{chain:?}");
+    let shown = store.case(case.id).await.unwrap();
+    assert_eq!(
+        shown.case.confidence,
+        Some(0.8),
+        "the result's confidence is the case's"
+    );
+    store.backend().close().await;
+    db.drop_now().await;
+}
+
 /// A model that looks the address up and submits, answering every turn
 /// after `delay`.
 async fn steady_model(delay: Duration) -> std::net::SocketAddr {

@@ -4,6 +4,7 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`) and fail, never skip,
 //! without a server.
 
+mod alerts_cli;
 mod api;
 mod bench;
 mod cases_cli;

@@ -18,9 +18,12 @@
 //!   `merge`, `delete`, `link-alert`;
 //! - [`records`]: `observe`, `evidence`, `custody`, `task`;
 //! - [`timeline`]: `timeline` (and `--follow`), `audit`;
+//! - [`investigations`]: `investigate` (a run linked to the case) and
+//!   `investigations` (the linked runs);
 //! - [`entries`]: one timeline entry in a few words.
 
 pub mod entries;
+pub mod investigations;
 pub mod list;
 pub mod records;
 pub mod show;
@@ -69,8 +72,15 @@ pub enum CasesCommand {
     Delete(writes::DeleteArgs),
     /// Link an alert to a case (operator or orchestrator).
     LinkAlert(writes::LinkAlertArgs),
-    /// Cases that share two or more observables with this one.
+    /// Cases that share two or more observables with this one: score and
+    /// the shared values.
     Related(show::CaseArg),
+    /// Dispatch an investigation linked to the case: its result and
+    /// approvals are written back to it (orchestrator or operator).
+    Investigate(investigations::InvestigateArgs),
+    /// The investigations linked to the case, newest first, with their
+    /// live state.
+    Investigations(investigations::InvestigationsArgs),
     /// The case's timeline, one line per entry; `--follow` tails it live.
     Timeline(timeline::TimelineArgs),
     /// Verify the case's timeline (and export it with -o).
@@ -95,6 +105,10 @@ pub async fn cases(client: &Client, command: CasesCommand, json: bool) -> anyhow
         CasesCommand::Delete(args) => writes::delete(client, args, json).await,
         CasesCommand::LinkAlert(args) => writes::link_alert(client, args, json).await,
         CasesCommand::Related(args) => show::related(client, args, json).await,
+        CasesCommand::Investigate(args) => investigations::investigate(client, args, json).await,
+        CasesCommand::Investigations(args) => {
+            investigations::investigations(client, args, json).await
+        }
         CasesCommand::Timeline(args) => timeline::timeline(client, args, json).await,
         CasesCommand::Audit(args) => timeline::audit(client, args, json).await,
     }

@@ -310,10 +310,12 @@ pub async fn related(client: &Client, args: CaseArg, json: bool) -> anyhow::Resu
         "NUMBER", "SCORE", "SEVERITY", "STATUS", "TITLE", "SHARED",
     ]);
     for r in &reply.value {
+        // Every shared value, each clipped: the list is the last column,
+        // so its length costs no alignment.
         let shared: Vec<String> = r
             .shared
             .iter()
-            .map(|s| format!("{} {}", s.kind, s.value))
+            .map(|s| format!("{} {}", s.kind, render::clip(&s.value, 80)))
             .collect();
         table.row(vec![
             r.number.clone(),
@@ -321,7 +323,7 @@ pub async fn related(client: &Client, args: CaseArg, json: bool) -> anyhow::Resu
             r.severity.clone(),
             r.status.clone(),
             render::clip(&r.title, 50),
-            render::clip(&shared.join(", "), 80),
+            shared.join(", "),
         ]);
     }
     if table.is_empty() {
