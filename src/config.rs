@@ -264,6 +264,10 @@ pub struct GroupingRuleConfig {
     /// How long after a case's last alert another still joins it (`24h`).
     #[serde(with = "vigil_agents::config::duration")]
     pub window: std::time::Duration,
+    /// An agent to dispatch for every case this rule opens (`"triage"`):
+    /// an investigation linked to the case, in the ingest's transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub investigate: Option<String>,
 }
 
 impl Config {
@@ -287,9 +291,29 @@ impl Config {
                     entity_types: r.entity_types.clone(),
                     window: chrono::Duration::from_std(r.window)
                         .context("grouping_rules window is too long")?,
+                    investigate: r.investigate.clone(),
                 })
             })
             .collect()
+    }
+}
+
+impl Config {
+    /// The grouping rules, checked as by [`Config::grouping_rules`], and
+    /// each `investigate` naming an agent `setup` declares.
+    pub fn grouping_rules_for(
+        &self,
+        setup: &vigil_agents::setup::Setup,
+    ) -> anyhow::Result<Vec<vigil_engine::case::GroupingRule>> {
+        let rules = self.grouping_rules()?;
+        for (i, rule) in rules.iter().enumerate() {
+            if let Some(agent) = &rule.investigate {
+                setup.catalog.get(agent).with_context(|| {
+                    format!("grouping_rules[{i}].investigate names agent `{agent}`")
+                })?;
+            }
+        }
+        Ok(rules)
     }
 }
 

@@ -104,7 +104,7 @@ pub async fn serve_command(config: &Config, args: ServeArgs) -> anyhow::Result<(
         prompt_chars: config.api.prompt_limit,
         evidence_bytes: config.api.evidence_limit,
     })
-    .with_grouping_rules(config.grouping_rules()?)
+    .with_grouping_rules(config.grouping_rules_for(&setup)?)
     .with_shutdown(shutdown.clone())
     .with_process_metrics(Arc::new(move || process_metrics.render()));
     let app = vigil_api::app(state);
@@ -157,6 +157,19 @@ async fn load_showcase(store: &AnyStore) {
                 list.join(", "),
                 showcase::TAG,
             );
+            // Only the loader that created the samples ingests the alerts.
+            match showcase::alerts::load_sample_alerts(&*store.cases(), SystemClock.now()).await {
+                Ok(Some(number)) => tracing::info!(
+                    case = %number,
+                    "showcase alerts grouped into {number}; its triage investigation runs on the \
+                     scripted model and waits for an approver"
+                ),
+                Ok(None) => {}
+                Err(error) => tracing::warn!(
+                    error = format!("{error:#}"),
+                    "cannot load the showcase alerts; serving without them"
+                ),
+            }
         }
         Ok(LoadOutcome::AlreadyPresent) => tracing::info!("showcase cases already present"),
         Err(error) => tracing::warn!(

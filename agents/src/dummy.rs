@@ -10,7 +10,8 @@
 //!
 //! Fixture tools read bundled data: `siem_search` over a sample of SSH
 //! authentication logs, `ip_reputation` over a small list that includes a Tor
-//! exit node, and `isolate_host` (write, approval required), which pretends.
+//! exit node, and `isolate_host` (write, approval required), which calls no
+//! EDR and answers that the isolation was simulated.
 
 use std::net::Ipv4Addr;
 use std::sync::{Arc, LazyLock};
@@ -50,6 +51,38 @@ pub fn triage_agent() -> AgentConfig {
         tools: vec!["siem_search".into(), "ip_reputation".into(), "isolate_host".into()],
         budget: AgentBudget::default(),
         output_schema: None,
+    }
+}
+
+/// The result schema of a case summary: `summary` and the four lists of
+/// recommendations the case write-back reads, `confidence` in 0..=1.
+pub fn summary_output_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "summary": {"type": "string", "minLength": 1},
+            "immediate_actions": {"type": "array", "items": {"type": "string"}},
+            "long_term_remediation": {"type": "array", "items": {"type": "string"}},
+            "policy_changes": {"type": "array", "items": {"type": "string"}},
+            "similar_cases": {"type": "array", "items": {"type": "string"}},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1}
+        },
+        "required": ["summary", "immediate_actions", "long_term_remediation", "policy_changes", "similar_cases", "confidence"]
+    })
+}
+
+/// The dummy-mode `summarize` agent: no tools, it reads the case in its
+/// prompt and submits the summary.
+pub fn summarize_agent() -> AgentConfig {
+    AgentConfig {
+        id: "summarize".to_owned(),
+        system_prompt: "You summarize security cases for analysts and auditors. Read the case \
+                        metadata and timeline in the prompt and call submit_result."
+            .to_owned(),
+        model: None,
+        tools: Vec::new(),
+        budget: AgentBudget::default(),
+        output_schema: Some(summary_output_schema()),
     }
 }
 
@@ -218,11 +251,13 @@ impl Tool for IsolateHost {
 
     async fn call(&self, _: &CallContext, arguments: &Value) -> Result<String, ToolError> {
         let host = arguments["host"].as_str().unwrap_or_default();
+        // A fixture, not an EDR: it answers that the isolation was
+        // simulated, so nothing downstream reports a host as isolated.
         Ok(json!({
             "host": host,
-            "isolated": true,
-            "ticket": format!("EDR-DUMMY-{}", host.len() * 1000 + host.bytes().map(u64::from).sum::<u64>() as usize % 1000),
-            "note": "dummy mode: nothing left the process"
+            "isolated": false,
+            "simulated": true,
+            "note": "dummy mode: no EDR was called and nothing left the process; the host was not isolated"
         })
         .to_string())
     }
@@ -284,8 +319,24 @@ impl ChatModel for ScriptedModel {
                 _ => None,
             })
             .unwrap_or_default();
-        let ip = first_ip(prompt);
         let (turns, seen) = results(&request.messages);
+        if let Some(case) = CasePrompt::read(prompt) {
+            let result = case.summary();
+            let arguments = result.to_string();
+            return Ok(ChatResponse {
+                model: SCRIPTED_MODEL.to_owned(),
+                output_tokens: arguments.len().div_ceil(4) as i64,
+                input_tokens: prompt.len().div_ceil(4) as i64,
+                content: Some(format!("Summarizing {}.", case.number)),
+                tool_calls: vec![ToolCall {
+                    id: format!("dummy_{}", turns + 1),
+                    name: "submit_result".to_owned(),
+                    arguments,
+                    wire_id: None,
+                }],
+            });
+        }
+        let ip = first_ip(prompt);
         let find = |tool: &str| seen.iter().rev().find(|(n, ..)| n == tool);
         let call = |name: &str, args: Value| ToolCall {
             id: format!("dummy_{}", turns + 1),
@@ -398,6 +449,14 @@ fn summary(
             findings.push(format!("{host} was isolated"));
             next.push(format!("Reimage {host} and rotate the credentials used"));
         }
+        Some((answer, _)) if answer["simulated"] == true => {
+            findings.push(format!(
+                "isolation of {host} was simulated (dummy mode): no EDR was called, nothing was changed"
+            ));
+            next.push(format!(
+                "Isolate {host} for real and rotate the credentials used"
+            ));
+        }
         Some((answer, _)) if answer["dry_run"] == true => {
             findings.push(format!(
                 "isolation of {host} was only previewed (dry run): nothing was changed"
@@ -429,4 +488,106 @@ fn summary(
         "recommended_next_steps": next,
         "confidence": if malicious { 0.9 } else { 0.6 },
     })
+}
+
+/// A case-summary prompt (`POST /cases/{id}/summarize`), as far as the
+/// script reads it: the metadata lines, the timeline's entry kinds and the
+/// related cases.
+#[derive(Debug, Default)]
+struct CasePrompt {
+    number: String,
+    title: String,
+    severity: String,
+    status: String,
+    disposition: String,
+    kinds: Vec<String>,
+    related: Vec<String>,
+}
+
+impl CasePrompt {
+    /// `None` when `prompt` is not a case-summary prompt (no `Number:
+    /// CASE-` line).
+    fn read(prompt: &str) -> Option<Self> {
+        let mut case = CasePrompt::default();
+        for line in prompt.lines() {
+            let field = |name: &str| line.strip_prefix(name).map(|v| v.trim().to_owned());
+            if let Some(v) = field("Number:") {
+                case.number = v;
+            } else if let Some(v) = field("Title:") {
+                case.title = v;
+            } else if let Some(v) = field("Severity:") {
+                case.severity = v;
+            } else if let Some(v) = field("Status:") {
+                case.status = v;
+            } else if let Some(v) = field("Disposition:") {
+                case.disposition = v;
+            } else if let Some(rest) = line.strip_prefix("- Related ") {
+                if let Some(number) = rest.split_whitespace().next() {
+                    case.related.push(number.to_owned());
+                }
+            } else if let Some(rest) = line.strip_prefix("- #") {
+                // `- #<seq> <time> <kind> by <actor>: <payload>`
+                if let Some(kind) = rest.split_whitespace().nth(2) {
+                    case.kinds.push(kind.to_owned());
+                }
+            }
+        }
+        case.number.starts_with("CASE-").then_some(case)
+    }
+
+    fn count(&self, kind: &str) -> usize {
+        self.kinds.iter().filter(|k| *k == kind).count()
+    }
+
+    /// The scripted summary: what the timeline shows, in counts, and the
+    /// recommendations that follow from them. It is labelled as scripted
+    /// and claims nothing the timeline does not hold.
+    fn summary(&self) -> Value {
+        let results = self.count("result_written");
+        let approvals = self.count("approval_decided");
+        let expired = self.count("approval_expired");
+        let alerts = self.count("alert_linked");
+        let mut summary = format!(
+            "[Scripted showcase summary, not a model] {} \"{}\" ({} severity) is {}",
+            self.number, self.title, self.severity, self.status
+        );
+        if self.disposition != "none" && !self.disposition.is_empty() {
+            summary.push_str(&format!(" with disposition {}", self.disposition));
+        }
+        summary.push_str(&format!(
+            ". Its timeline holds {} entries: {alerts} alerts linked, {results} investigation \
+             results written back, {approvals} approvals decided, {expired} expired, {} status changes.",
+            self.kinds.len(),
+            self.count("status_change")
+        ));
+        let mut immediate = Vec::new();
+        if results > 0 {
+            immediate.push(
+                "Carry out the recommended next steps of the investigation results on the timeline"
+                    .to_owned(),
+            );
+        } else {
+            immediate.push(
+                "Investigate the case: no investigation result is on its timeline".to_owned(),
+            );
+        }
+        if expired > 0 {
+            immediate.push("Re-evaluate the actions whose approval expired".to_owned());
+        }
+        let similar = self.related.clone();
+        if !similar.is_empty() {
+            immediate.push(format!(
+                "Check the related cases {} for the same activity",
+                similar.join(", ")
+            ));
+        }
+        json!({
+            "summary": summary,
+            "immediate_actions": immediate,
+            "long_term_remediation": ["Review the detection rules and hardening that would have stopped this earlier"],
+            "policy_changes": ["Record the lessons of this case in the incident-response runbook"],
+            "similar_cases": similar,
+            "confidence": 0.5,
+        })
+    }
 }

@@ -137,6 +137,9 @@ pub fn setup(
         if !agents.iter().any(|a| a.id == "triage") {
             agents.insert(0, dummy::triage_agent());
         }
+        if !agents.iter().any(|a| a.id == "summarize") {
+            agents.push(dummy::summarize_agent());
+        }
     }
     let catalog = Catalog::new(agents, &tools)?;
     let model: Arc<dyn ChatModel> = match config.model {

@@ -18,6 +18,7 @@
 //! alert id ([`CLAIM_ALERT`]), an alert belongs to at most one case, so
 //! only one create of it commits and every other loader stops there.
 
+pub mod alerts;
 mod samples;
 #[cfg(test)]
 mod tests;
@@ -25,7 +26,7 @@ mod tests;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use vigil_engine::case::{Case, CaseNumber, TaskPatch};
-use vigil_engine::store::{self, CaseQuery, CaseReads, Cases};
+use vigil_engine::store::{self, Alerts, CaseQuery, CaseReads, Cases};
 
 use samples::Step;
 
@@ -46,10 +47,10 @@ pub const DISCLAIMER: &str = "Bundled showcase data, not a real incident: Vigil 
 pub const CLAIM_ALERT: &str = "showcase-alert-1001";
 
 /// The case ports the loader needs: writes to create the samples, reads to
-/// find whether they are there.
-pub trait CaseStore: Cases + CaseReads {}
+/// find whether they are there, alerts to ingest the sample alerts.
+pub trait CaseStore: Cases + CaseReads + Alerts {}
 
-impl<T: Cases + CaseReads + ?Sized> CaseStore for T {}
+impl<T: Cases + CaseReads + Alerts + ?Sized> CaseStore for T {}
 
 /// What [`load_sample_cases`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1007,6 +1007,10 @@ pub struct CommentView {
     pub author: String,
     /// `analyst` (a person) or `machine` (an agent or pipeline).
     pub author_kind: String,
+    /// `note`, or `ai_summary`: the result of a `summarize` investigation
+    /// (the newest one is the case's current AI summary).
+    #[schema(value_type = String, pattern = "^(note|ai_summary)$")]
+    pub kind: String,
     /// The text.
     pub body: String,
     /// When.
@@ -1020,6 +1024,7 @@ impl From<&Comment> for CommentView {
             case_id: c.case_id.0,
             author: c.author.clone(),
             author_kind: c.author_kind.to_string(),
+            kind: c.kind.to_string(),
             body: c.body.clone(),
             created_at: c.created_at,
         }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::model::{CaseId, Severity};
+use super::model::{CaseId, CaseNumber, Severity};
 use super::observable::{ObservableType, normalize};
 use super::uuid_id;
 
@@ -185,6 +185,9 @@ pub struct GroupingRule {
     pub entity_types: Vec<ObservableType>,
     /// How long after a case's last alert another still joins it.
     pub window: Duration,
+    /// The agent to dispatch for every case this rule opens (a triage
+    /// investigation linked to the case, in the same transaction).
+    pub investigate: Option<String>,
 }
 
 impl GroupingRule {
@@ -199,6 +202,7 @@ impl GroupingRule {
                 ObservableType::User,
             ],
             window: Duration::hours(24),
+            investigate: None,
         }
     }
 }
@@ -210,6 +214,8 @@ pub struct Grouping {
     pub key: String,
     /// How long after the case's last alert another still joins it.
     pub window: Duration,
+    /// The agent to dispatch for a case it opens.
+    pub investigate: Option<String>,
 }
 
 /// Decides how an alert of `rule` with `entities` groups under `rules`
@@ -232,6 +238,7 @@ pub fn grouping(rules: &[GroupingRule], rule: &str, entities: &[AlertEntity]) ->
         entities.iter().find(|e| e.kind == *kind).map(|e| Grouping {
             key: format!("{rule}|{kind}={}", e.value),
             window: applies.window,
+            investigate: applies.investigate.clone(),
         })
     })
 }
@@ -241,6 +248,39 @@ pub fn grouping_window(rules: &[GroupingRule], alert: &Alert) -> Duration {
     grouping(rules, &alert.rule, &alert.entities)
         .map(|g| g.window)
         .unwrap_or_else(|| GroupingRule::default_rule().window)
+}
+
+/// The prompt of the investigation a grouping rule's `investigate`
+/// dispatches for the case `alert` opened: the alert's title first (the
+/// agent's first read), then its rule, source, severity, time, entities
+/// and raw event (cut to 4,000 characters).
+pub fn triage_prompt(alert: &Alert, case: CaseNumber) -> String {
+    let entities: Vec<String> = alert
+        .entities
+        .iter()
+        .map(|e| format!("{} {}", e.kind, e.value))
+        .collect();
+    let raw = alert.raw.to_string();
+    let raw: String = if raw.chars().count() > 4_000 {
+        let kept: String = raw.chars().take(3_997).collect();
+        format!("{kept}...")
+    } else {
+        raw
+    };
+    format!(
+        "Triage alert: {}\nCase: {case}\nRule: {}\nSource: {} ({})\nSeverity: {}\nObserved: {}\nEntities: {}\nRaw event: {raw}",
+        alert.title,
+        alert.rule,
+        alert.source,
+        alert.source_id,
+        alert.severity,
+        alert.observed_at.format("%Y-%m-%dT%H:%M:%SZ"),
+        if entities.is_empty() {
+            "none".to_owned()
+        } else {
+            entities.join(", ")
+        },
+    )
 }
 
 #[cfg(test)]
@@ -294,11 +334,13 @@ mod tests {
                 rule: Some("phish".to_owned()),
                 entity_types: vec![ObservableType::Email],
                 window: Duration::hours(1),
+                investigate: None,
             },
             GroupingRule {
                 rule: None,
                 entity_types: vec![ObservableType::Host],
                 window: Duration::hours(2),
+                investigate: Some("triage".to_owned()),
             },
         ];
         let es = [
@@ -309,14 +351,16 @@ mod tests {
             grouping(&rules, "phish", &es),
             Some(Grouping {
                 key: "phish|email=a@b.example".to_owned(),
-                window: Duration::hours(1)
+                window: Duration::hours(1),
+                investigate: None,
             })
         );
         assert_eq!(
             grouping(&rules, "other", &es),
             Some(Grouping {
                 key: "other|host=ws-1".to_owned(),
-                window: Duration::hours(2)
+                window: Duration::hours(2),
+                investigate: Some("triage".to_owned()),
             })
         );
         let only_phish = &rules[..1];

@@ -27,7 +27,7 @@ mod task;
 
 pub use alert::{
     Alert, AlertEntity, AlertError, AlertId, Grouping, GroupingRule, MAX_ALERT_NAME,
-    MAX_ALERT_TITLE, NewAlert, grouping, grouping_window,
+    MAX_ALERT_TITLE, NewAlert, grouping, grouping_window, triage_prompt,
 };
 pub use audit::CaseReplay;
 pub use comment::{AuthorKind, Comment, CommentId, CommentKind};

@@ -48,4 +48,7 @@ pub struct Ingested {
     pub created: bool,
     /// Whether this call opened the case.
     pub case_created: bool,
+    /// The investigation the grouping rule's `investigate` dispatched for
+    /// the case this call opened, in the same transaction.
+    pub investigation: Option<crate::model::InvestigationId>,
 }

@@ -237,6 +237,63 @@ impl<B: Backend> TransactionalStore<B> {
         Ok(())
     }
 
+    /// Dispatches `request` inside `tx`: checks its case (an unknown one is
+    /// invalid input naming `case_id`; a retired or closed one refuses the
+    /// link, a summary refuses only a retired one), writes the
+    /// investigation, its `dispatched` event, the case link and the case's
+    /// `investigation_linked` entry. `None`, having written nothing, when
+    /// (`requested_by`, `idempotency_key`) is already taken.
+    pub(crate) async fn dispatch_in<T: WriteTx>(
+        &self,
+        tx: &mut T,
+        request: &DispatchRequest,
+    ) -> Result<Option<Investigation>> {
+        let now = self.now();
+        if let Some(case_id) = request.case_id {
+            let found = tx
+                .lock_case(case_id)
+                .await?
+                .ok_or_else(|| Error::InvalidInput {
+                    field: "case_id".to_owned(),
+                    message: format!("no case {case_id}"),
+                })?;
+            match request.case_purpose {
+                CasePurpose::Investigate => case::may_link(&found),
+                CasePurpose::Summarize => case::may_summarize(&found),
+            }
+            .map_err(Error::from_case_transition)?;
+        }
+        let new = NewInvestigation {
+            id: InvestigationId::new_at(now),
+            agent_id: request.agent_id.clone(),
+            prompt: request.prompt.clone(),
+            requested_by: request.requested_by.clone(),
+            case_ref: request.case_ref.clone(),
+            case_id: request.case_id,
+            case_purpose: request.case_purpose,
+            idempotency_key: request.idempotency_key.clone(),
+            budget: request.budget.clone(),
+        };
+        let t = transition(None, Command::Dispatch(new.clone()), now)
+            .map_err(|e| Error::from_transition(new.id, e))?;
+        debug_assert!(t.approval.is_none(), "a dispatch writes no approval");
+        if !tx
+            .insert_and_append(&t.next, &request.digest(), &t.events)
+            .await?
+        {
+            return Ok(None);
+        }
+        if let Some(case_id) = t.next.case_id {
+            tx.link_investigation_case(t.next.id, case_id, t.next.case_purpose)
+                .await?;
+            self.follow_case_in(tx, None, &t).await?;
+        }
+        if let Some(wake) = t.wake.clone() {
+            tx.notify(wake).await?;
+        }
+        Ok(Some(t.next))
+    }
+
     /// The head receipt `t` calls for: one when the investigation has just
     /// reached a terminal status and the store has a signing key.
     fn receipt_for(&self, previous: Option<&Investigation>, t: &Transition) -> Option<Receipt> {
@@ -437,62 +494,15 @@ impl<B: Backend> Dispatcher for TransactionalStore<B> {
                     };
                 }
             }
-            let now = self.now();
-            if let Some(case_id) = request.case_id {
-                let locked = tx.lock_case(case_id).await;
-                let linkable = match locked {
-                    Ok(Some(found)) => match request.case_purpose {
-                        CasePurpose::Investigate => case::may_link(&found),
-                        CasePurpose::Summarize => case::may_summarize(&found),
-                    }
-                    .map_err(Error::from_case_transition),
-                    Ok(None) => Err(Error::InvalidInput {
-                        field: "case_id".to_owned(),
-                        message: format!("no case {case_id}"),
-                    }),
-                    Err(e) => Err(e),
-                };
-                tx_try!(tx, linkable);
-            }
-            let new = NewInvestigation {
-                id: InvestigationId::new_at(now),
-                agent_id: request.agent_id.clone(),
-                prompt: request.prompt.clone(),
-                requested_by: request.requested_by.clone(),
-                case_ref: request.case_ref.clone(),
-                case_id: request.case_id,
-                case_purpose: request.case_purpose,
-                idempotency_key: request.idempotency_key.clone(),
-                budget: request.budget.clone(),
-            };
-            let t = tx_try!(
-                tx,
-                transition(None, Command::Dispatch(new.clone()), now)
-                    .map_err(|e| Error::from_transition(new.id, e))
-            );
-            debug_assert!(t.approval.is_none(), "a dispatch writes no approval");
-            let inserted = tx.insert_and_append(&t.next, &digest, &t.events).await;
-            if !tx_try!(tx, inserted) {
+            let dispatched = self.dispatch_in(&mut tx, &request).await;
+            let Some(investigation) = tx_try!(tx, dispatched) else {
                 // Another dispatch with the same key committed first: read it.
                 tx.rollback().await;
                 continue;
-            }
-            if let Some(case_id) = t.next.case_id {
-                let linked = async {
-                    tx.link_investigation_case(t.next.id, case_id, t.next.case_purpose)
-                        .await?;
-                    self.follow_case_in(&mut tx, None, &t).await
-                }
-                .await;
-                tx_try!(tx, linked);
-            }
-            if let Some(wake) = t.wake.clone() {
-                let notified = tx.notify(wake).await;
-                tx_try!(tx, notified);
-            }
+            };
             tx.commit().await?;
             return Ok(Dispatched {
-                investigation: t.next,
+                investigation,
                 created: true,
             });
         }

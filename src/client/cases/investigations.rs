@@ -61,6 +61,33 @@ pub async fn investigate(client: &Client, args: InvestigateArgs, json: bool) -> 
     .await
 }
 
+/// `vigil cases summarize` options.
+#[derive(Debug, clap::Args)]
+pub struct SummarizeArgs {
+    /// The case: its id or its number (`CASE-12`).
+    case: String,
+    /// Makes retries safe: repeating the request with the same key
+    /// returns the first summary investigation instead of a new one.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+}
+
+/// `POST /cases/{id}/summarize`: dispatches the `summarize` agent for the
+/// case; its result is written back as the case's AI summary (read it with
+/// `vigil cases show` or `vigil cases timeline`).
+pub async fn summarize(client: &Client, args: SummarizeArgs, json: bool) -> anyhow::Result<()> {
+    let headers = idempotency_headers(args.idempotency_key.as_deref())?;
+    start(
+        client,
+        &args.case,
+        &["cases", &args.case, "summarize"],
+        &serde_json::json!({}),
+        headers,
+        json,
+    )
+    .await
+}
+
 /// Sends a request that starts an investigation linked to `case`
 /// (`POST segments` with `body`) and prints the answer: the stored
 /// investigation, id first (`<id> <state> (dispatched for <case>; agent

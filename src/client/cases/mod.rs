@@ -81,6 +81,10 @@ pub enum CasesCommand {
     /// The investigations linked to the case, newest first, with their
     /// live state.
     Investigations(investigations::InvestigationsArgs),
+    /// Ask the `summarize` agent for the case's AI summary: summary,
+    /// immediate actions, long-term remediation, policy changes, similar
+    /// cases (orchestrator or operator; closing a case asks by itself).
+    Summarize(investigations::SummarizeArgs),
     /// The case's timeline, one line per entry; `--follow` tails it live.
     Timeline(timeline::TimelineArgs),
     /// Verify the case's timeline (and export it with -o).
@@ -109,6 +113,7 @@ pub async fn cases(client: &Client, command: CasesCommand, json: bool) -> anyhow
         CasesCommand::Investigations(args) => {
             investigations::investigations(client, args, json).await
         }
+        CasesCommand::Summarize(args) => investigations::summarize(client, args, json).await,
         CasesCommand::Timeline(args) => timeline::timeline(client, args, json).await,
         CasesCommand::Audit(args) => timeline::audit(client, args, json).await,
     }

@@ -214,8 +214,24 @@ fn show_text(s: &Shown) -> String {
         }
     }
 
-    out.push_str(&format!("\nComments ({})\n", s.comments.len()));
-    for c in &s.comments {
+    if let Some(summary) = s.comments.iter().rev().find(|c| c.kind == "ai_summary") {
+        out.push_str(&format!(
+            "\nAI summary ({}, {})\n",
+            render::time(summary.created_at),
+            summary.author
+        ));
+        for line in summary.body.lines() {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+
+    let notes: Vec<&CommentView> = s
+        .comments
+        .iter()
+        .filter(|c| c.kind != "ai_summary")
+        .collect();
+    out.push_str(&format!("\nComments ({})\n", notes.len()));
+    for c in notes {
         out.push_str(&format!(
             "  {}  {} ({}): {}\n",
             render::time(c.created_at),

@@ -481,8 +481,11 @@ fn summarized(next: &mut Case, inv: &Investigation, by: &str, now: DateTime<Utc>
 
 /// The entities in a tool's output: a JSON output's strings (and the users
 /// and hosts its fields name), or the text's values when it is not JSON.
+/// A dry-run preview (`{"dry_run": true, ...}`) names what a write would
+/// have touched, not what was seen: it gives none.
 fn tool_entities(output: &str) -> Vec<(ObservableType, String)> {
     match serde_json::from_str::<Value>(output) {
+        Ok(value) if value.get("dry_run") == Some(&Value::Bool(true)) => Vec::new(),
         Ok(value @ (Value::Object(_) | Value::Array(_))) => extract_entities(&value),
         _ => extract_observables(output),
     }

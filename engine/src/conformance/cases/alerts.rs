@@ -185,6 +185,7 @@ pub async fn ungrouped_alerts_are_stored_and_promoted_by_hand<H: Harness>(h: &H)
         rule: Some("Phishing".to_owned()),
         entity_types: vec![ObservableType::Email],
         window: Duration::hours(1),
+        investigate: None,
     }];
     let mut phish = alert("p-1", "10.0.0.5");
     phish.rule = "Phishing".to_owned();

@@ -243,7 +243,8 @@ pub async fn linked_completion_writes_back_exactly_once<H: Harness>(h: &H) {
 
 /// A completion registers the entities of its tool outputs too (a JSON
 /// output's strings and the hosts and users its fields name), with the
-/// investigation as their source; an error output is not read.
+/// investigation as their source; an error output and a dry-run preview
+/// are not read.
 pub async fn linked_completion_registers_tool_output_entities<H: Harness>(h: &H) {
     let (store, _clock) = setup(h).await;
     let case = a_case(&store, "beaconing host").await;
@@ -269,6 +270,11 @@ pub async fn linked_completion_registers_tool_output_entities<H: Harness>(h: &H)
         model_turn("c2"),
         intent("c2"),
         tool("c2", "lookup failed for 198.51.100.77", true),
+        tool(
+            "c2",
+            r#"{"dry_run":true,"preview":"would isolate host db-07 at 192.0.2.55"}"#,
+            false,
+        ),
         model_turn("c3"),
         intent("c3"),
         tool(

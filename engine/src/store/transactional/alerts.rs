@@ -10,12 +10,14 @@ use super::TransactionalStore;
 use super::cases::{decide_case_in, lock_case_in};
 use crate::case::{
     Alert, AlertId, Case, CaseAction, CaseCommand, CaseId, CaseStatus, GroupingRule, NewAlert,
-    NewCase, NewObservable, grouping_window,
+    NewCase, NewObservable, grouping, grouping_window, triage_prompt,
 };
+use crate::model::{Budget, CasePurpose, InvestigationId};
 use crate::store::alert_query::{AlertPage, AlertQuery, Ingested};
 use crate::store::backend::{Backend, WriteTx};
 use crate::store::error::{Error, Result};
 use crate::store::ports::Alerts;
+use crate::store::query::DispatchRequest;
 
 /// What an ingest transaction decided.
 enum Outcome {
@@ -26,6 +28,7 @@ enum Outcome {
         alert: Alert,
         case: Option<Box<Case>>,
         case_created: bool,
+        investigation: Option<InvestigationId>,
     },
 }
 
@@ -241,14 +244,40 @@ impl<B: Backend> Alerts for TransactionalStore<B> {
                     alert: alert.clone(),
                     case: None,
                     case_created: false,
+                    investigation: None,
                 });
             };
-            let (case, case_created) = group(&mut tx, &alert, &key, rules, by, now).await?;
+            let (mut case, case_created) = group(&mut tx, &alert, &key, rules, by, now).await?;
             alert.case_id = Some(case.id);
+            let agent = grouping(rules, &alert.rule, &alert.entities).and_then(|g| g.investigate);
+            let mut investigation = None;
+            if let (true, Some(agent)) = (case_created, agent) {
+                let request = DispatchRequest {
+                    agent_id: agent,
+                    prompt: triage_prompt(&alert, case.number),
+                    requested_by: by.to_owned(),
+                    case_ref: None,
+                    case_id: Some(case.id),
+                    case_purpose: CasePurpose::Investigate,
+                    idempotency_key: Some(format!("alert:{}", alert.id)),
+                    budget: Budget::default(),
+                };
+                // The key names this alert, stored by this transaction: no
+                // other dispatch can hold it.
+                let inv = self
+                    .dispatch_in(&mut tx, &request)
+                    .await?
+                    .ok_or_else(|| Error::corrupt("a new alert's dispatch key is taken"))?;
+                investigation = Some(inv.id);
+                // The dispatch wrote `investigation_linked`: the case as
+                // stored now.
+                case = lock_case_in(&mut tx, case.id).await?;
+            }
             Ok(Outcome::Stored {
                 alert: alert.clone(),
                 case: Some(Box::new(case)),
                 case_created,
+                investigation,
             })
         }
         .await;
@@ -263,6 +292,7 @@ impl<B: Backend> Alerts for TransactionalStore<B> {
                     case,
                     created: false,
                     case_created: false,
+                    investigation: None,
                 })
             }
             other => match settle(tx, other).await? {
@@ -270,11 +300,13 @@ impl<B: Backend> Alerts for TransactionalStore<B> {
                     alert,
                     case,
                     case_created,
+                    investigation,
                 } => Ok(Ingested {
                     alert,
                     case: case.map(|c| *c),
                     created: true,
                     case_created,
+                    investigation,
                 }),
                 Outcome::Redelivered(_) => Err(Error::corrupt("unreachable redelivery")),
             },
@@ -306,6 +338,7 @@ impl<B: Backend> Alerts for TransactionalStore<B> {
             case: Some(case),
             created: false,
             case_created: true,
+            investigation: None,
         })
     }
 
