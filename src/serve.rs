@@ -186,6 +186,8 @@ async fn run_workers(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let ports: Arc<dyn Store> = store.ports();
+    // The case tools were built before the store was open.
+    setup.cases.bind(ports.clone());
     let runner = Runner::new(
         ports.clone(),
         setup.catalog.clone(),

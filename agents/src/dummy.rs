@@ -262,7 +262,7 @@ impl Tool for IsolateHost {
         .to_string())
     }
 
-    fn preview(&self, arguments: &Value) -> String {
+    async fn preview(&self, _: &CallContext, arguments: &Value) -> String {
         format!(
             "would isolate host {} through the EDR",
             arguments["host"].as_str().unwrap_or("?")

@@ -282,7 +282,7 @@ impl Tool for HttpTool {
         &self.spec
     }
 
-    fn preview(&self, arguments: &Value) -> String {
+    async fn preview(&self, _: &CallContext, arguments: &Value) -> String {
         let (url, rest) = self.request_parts(arguments);
         if rest.is_empty() {
             format!("would send {} {url}", self.method)

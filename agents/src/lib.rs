@@ -10,6 +10,8 @@
 //!   schema, and output capping, so an invalid call, an unknown tool or a tool
 //!   failure becomes a result the model sees, never a crash;
 //! - [`http`]: tools declared in configuration that call HTTP endpoints;
+//!   [`case_tools`]: built-in tools that write to cases through the store's
+//!   case ports, as the investigation;
 //! - [`catalog`]: agents declared in configuration, with their budgets and
 //!   output schema;
 //! - [`model`]: the [`model::ChatModel`] port, and [`openai`], its
@@ -21,8 +23,10 @@
 //! - `testing` (feature `test-util`): loopback model and tool servers.
 //!
 //! Depends on `vigil-engine` only among workspace crates; it must never depend
-//! on a concrete store, the worker runtime or the HTTP API.
+//! on a concrete store, the worker runtime or the HTTP API (the case tools
+//! take the store as `vigil-engine`'s ports).
 
+pub mod case_tools;
 pub mod catalog;
 pub mod config;
 pub mod dummy;

@@ -411,6 +411,7 @@ impl Runner {
         let context = CallContext {
             investigation: journal.id(),
             tool_call_id: call.id.clone(),
+            case: journal.case_id(),
         };
         if call.name == SUBMIT_RESULT {
             return Err(journal.complete(agent.judge(&call.arguments)).await);
@@ -537,8 +538,8 @@ impl Runner {
             }))
             .await?;
         let outcome = if preview_only {
-            let preview =
-                json!({"dry_run": true, "preview": prepared.tool.preview(&prepared.arguments)});
+            let preview = prepared.tool.preview(&context, &prepared.arguments).await;
+            let preview = json!({"dry_run": true, "preview": preview});
             ToolOutcome::capped(preview.to_string(), self.tools.output_cap())
         } else {
             self.execute(&prepared, &context).await

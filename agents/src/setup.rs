@@ -7,6 +7,9 @@
 //! - `real` and `dry_run` need a `[model]`;
 //! - in `dummy` mode the built-in `triage` agent and fixture tools are added,
 //!   and tools that would leave the process (HTTP) only return a preview.
+//!
+//! Case tools (`kind = "case"`) write through [`Setup::cases`], a handle the
+//! process binds to its store once it has opened it.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -14,6 +17,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::case_tools::{self, CaseToolConfig, CaseToolError, CaseToolsStore};
 use crate::catalog::{AgentConfig, Catalog, CatalogError};
 use crate::config::{Mode, Price};
 use crate::dummy::{self, ScriptedModel};
@@ -28,6 +32,8 @@ use crate::registry::{DEFAULT_OUTPUT_CAP, RegistryError, ToolRegistry};
 pub enum ToolConfig {
     /// An HTTP endpoint.
     Http(HttpToolConfig),
+    /// A built-in tool that writes to cases.
+    Case(CaseToolConfig),
 }
 
 /// The agent side of the configuration.
@@ -59,6 +65,9 @@ pub struct Setup {
     pub model: Arc<dyn ChatModel>,
     /// Token prices per model.
     pub prices: HashMap<String, Price>,
+    /// The store the case tools write through: bind it
+    /// ([`CaseToolsStore::bind`]) before running agents that have them.
+    pub cases: CaseToolsStore,
 }
 
 impl std::fmt::Debug for Setup {
@@ -81,6 +90,9 @@ pub enum SetupError {
     /// A tool declaration is invalid.
     #[error(transparent)]
     Tool(#[from] HttpToolError),
+    /// A case tool declaration is invalid.
+    #[error(transparent)]
+    CaseTool(#[from] CaseToolError),
     /// A tool cannot be registered.
     #[error(transparent)]
     Registry(#[from] RegistryError),
@@ -122,11 +134,13 @@ pub fn setup(
     };
     let mut tools = ToolRegistry::new(cap);
     let http = reqwest::Client::new();
+    let cases = CaseToolsStore::default();
     for tool in config.tools {
         match tool {
             ToolConfig::Http(cfg) => {
                 tools.register(Arc::new(HttpTool::new(cfg, http.clone(), env)?))?
             }
+            ToolConfig::Case(cfg) => tools.register(case_tools::build(cfg, cases.clone())?)?,
         }
     }
     let mut agents = config.agents;
@@ -152,5 +166,6 @@ pub fn setup(
         catalog: Arc::new(catalog),
         model,
         prices: config.prices.into_iter().collect(),
+        cases,
     })
 }

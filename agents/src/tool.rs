@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use vigil_engine::case::CaseId;
 pub use vigil_engine::event::Effect;
 use vigil_engine::model::InvestigationId;
 
@@ -107,6 +108,9 @@ pub struct CallContext {
     pub investigation: InvestigationId,
     /// The model's id for the call, unique within the investigation.
     pub tool_call_id: String,
+    /// The case the investigation is linked to (`Investigation::case_id`),
+    /// if any: the case tools write to it when the call names none.
+    pub case: Option<CaseId>,
 }
 
 impl CallContext {
@@ -144,8 +148,11 @@ pub trait Tool: Send + Sync + std::fmt::Debug {
         false
     }
 
-    /// What a call would do, without doing it (`dry_run` mode).
-    fn preview(&self, arguments: &Value) -> String {
+    /// What the call `call` would do, without doing it (`dry_run` mode,
+    /// and `dummy` mode for tools that are not local). It may read, never
+    /// write.
+    async fn preview(&self, call: &CallContext, arguments: &Value) -> String {
+        let _ = call;
         format!("would call `{}` with {arguments}", self.spec().name)
     }
 }

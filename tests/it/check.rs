@@ -174,3 +174,51 @@ fn dispatch_knows_the_configured_agents() {
     let id = |out: &std::process::Output| stdout(out).split_whitespace().next().unwrap().to_owned();
     assert_eq!(id(&first), id(&again));
 }
+
+#[test]
+fn case_tools_are_declared_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        r#"
+[[tools]]
+kind = "case"
+name = "create_case"
+allowed_severities = ["high", "critical"]
+
+[[tools]]
+kind = "case"
+name = "add_comment"
+
+[[agents]]
+id = "orchestrator"
+system_prompt = "Open a case for what you find."
+tools = ["create_case", "add_comment"]
+"#,
+    );
+    let out = vigil(dir.path(), &["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("agent: orchestrator (tools: create_case, add_comment)"),
+        "{text}"
+    );
+    assert!(text.contains("tool: create_case (write)"), "{text}");
+    assert!(text.contains("tool: add_comment (write)"), "{text}");
+
+    write(
+        dir.path(),
+        r#"
+[[tools]]
+kind = "case"
+name = "add_comment"
+allowed_severities = ["high"]
+"#,
+    );
+    let out = vigil(dir.path(), &["check"]);
+    assert!(
+        stderr(&out).contains("tool `add_comment`: allowed_severities applies to create_case only"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use vigil_engine::case::CaseId;
 use vigil_engine::event::{Event, EventBody, ModelTurn, StepEvent};
 use vigil_engine::machine::ApprovalDraft;
 use vigil_engine::model::{Investigation, InvestigationId};
@@ -51,6 +52,8 @@ pub(super) struct Journal {
     /// Whether the run's case requires a person's approval of every write
     /// tool (read by the store when this claim was made).
     case_requires_approval: bool,
+    /// The case the run is linked to, if any.
+    case_id: Option<CaseId>,
     history: History,
     /// The seq of the newest event this journal has seen.
     last_seq: i64,
@@ -76,6 +79,7 @@ impl Journal {
             id: inv.id,
             epoch: inv.lease_epoch,
             case_requires_approval: inv.case_requires_approval,
+            case_id: inv.case_id,
             last_seq: events.last().map_or(0, |e| e.seq),
             history: History::from_events(&events),
             held: None,
@@ -86,6 +90,11 @@ impl Journal {
     /// (`requires_human_approval`), as it was when the run was claimed.
     pub(super) fn case_requires_approval(&self) -> bool {
         self.case_requires_approval
+    }
+
+    /// The case the run is linked to (`Investigation::case_id`), if any.
+    pub(super) fn case_id(&self) -> Option<CaseId> {
+        self.case_id
     }
 
     /// The conversation so far, as journaled (without a held turn).

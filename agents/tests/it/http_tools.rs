@@ -34,6 +34,7 @@ fn ctx() -> CallContext {
     CallContext {
         investigation: vigil_engine::InvestigationId::new_at(chrono::Utc::now()),
         tool_call_id: "call_7".into(),
+        case: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! the registry's validation and capping, and the agent catalog.
 
 mod cancel;
+mod case_tools;
 mod catalog;
 mod dummy;
 mod http_tools;
