@@ -38,6 +38,7 @@ pub(super) fn declaration() -> (String, Value) {
 fn comment(arguments: &Value) -> NewComment {
     NewComment {
         author_kind: AuthorKind::Machine,
+        kind: vigil_engine::case::CommentKind::Note,
         body: arguments
             .get("body")
             .and_then(Value::as_str)

@@ -12,9 +12,13 @@ use crate::{on_both_backends, on_both_backends_in};
 on_both_backends_in!("real":
     a_dispatch_for_a_case_links_it_and_its_completion_writes_back,
     case_id_on_dispatch_is_validated,
+    a_close_requests_a_summary_and_its_completion_writes_the_ai_summary,
 );
 
-on_both_backends!(in_dummy_mode_a_persons_dispatch_is_a_preview_and_an_agents_is_stored);
+on_both_backends!(
+    in_dummy_mode_a_persons_dispatch_is_a_preview_and_an_agents_is_stored,
+    in_dummy_mode_a_close_is_a_preview_and_a_summary_is_stored,
+);
 
 async fn new_case(app: &TestApp) -> String {
     let r = app
@@ -161,4 +165,163 @@ async fn in_dummy_mode_a_persons_dispatch_is_a_preview_and_an_agents_is_stored(a
     let agent = app.post(&path, "olivia", body).await;
     assert_eq!(agent.status, StatusCode::CREATED, "{}", agent.body);
     assert_eq!(app.count().await, 1);
+}
+
+/// The linked investigations of `case` whose agent is `summarize`.
+async fn summaries(app: &TestApp, case: &str) -> Vec<Value> {
+    let listed = app
+        .get(&format!("/api/v1/cases/{case}/investigations"), "otto")
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["agent_id"] == "summarize")
+        .cloned()
+        .collect()
+}
+
+async fn a_close_requests_a_summary_and_its_completion_writes_the_ai_summary(app: &TestApp) {
+    let case = new_case(app).await;
+    let closed = app
+        .post(
+            &format!("/api/v1/cases/{case}/status"),
+            "otto",
+            json!({"status": "closed", "disposition": "true_positive", "reason": "contained"}),
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::OK, "{}", closed.body);
+    assert_eq!(closed.body["status"], json!("closed"));
+    let requested = summaries(app, &case).await;
+    assert_eq!(requested.len(), 1, "{requested:?}");
+    let inv = requested[0]["id"].as_str().unwrap().to_owned();
+    let stored = app.stored(&inv).await;
+    assert_eq!(stored.case_purpose, vigil_engine::CasePurpose::Summarize);
+    assert_eq!(stored.requested_by, "otto");
+    for part in [
+        "Number: CASE-",
+        "Title: Tor logins",
+        "Status: closed",
+        "Disposition: true_positive",
+        "status_change",
+        "Related cases",
+    ] {
+        assert!(
+            stored.prompt.contains(part),
+            "{part} missing: {}",
+            stored.prompt
+        );
+    }
+
+    let claimed = app.claim(&inv).await;
+    app.store
+        .complete(
+            claimed.id,
+            claimed.lease_epoch,
+            Completion::Valid {
+                result: json!({"summary": "Brute force from a Tor exit, contained.",
+                               "immediate_actions": ["block 185.220.101.4"],
+                               "long_term_remediation": ["key-only SSH"],
+                               "policy_changes": [], "similar_cases": []}),
+                confidence: None,
+            },
+        )
+        .await
+        .unwrap();
+    let comments = app
+        .get(&format!("/api/v1/cases/{case}/comments"), "otto")
+        .await;
+    let summary: Vec<&Value> = comments
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "ai_summary")
+        .collect();
+    assert_eq!(summary.len(), 1, "{}", comments.body);
+    assert!(
+        summary[0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("key-only SSH")
+    );
+    let timeline = app
+        .get(&format!("/api/v1/cases/{case}/timeline"), "otto")
+        .await;
+    assert!(kinds(&timeline.body).iter().any(|k| k == "summary_written"));
+    let detail = app.get(&format!("/api/v1/cases/{case}"), "otto").await;
+    assert_eq!(
+        detail.body["status"],
+        json!("closed"),
+        "a summary moves nothing"
+    );
+
+    // Asked again by hand, with a key: one more, and a retry returns it.
+    let keyed = || {
+        app.request(
+            axum::http::Method::POST,
+            &format!("/api/v1/cases/{case}/summarize"),
+            Some("olivia"),
+        )
+        .header("idempotency-key", "sum-1")
+        .body(axum::body::Body::empty())
+        .unwrap()
+    };
+    let first = app.send(keyed()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let again = app.send(keyed()).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.body["id"], first.body["id"]);
+    assert_eq!(summaries(app, &case).await.len(), 2);
+
+    let none = app
+        .post("/api/v1/cases/CASE-999/summarize", "olivia", Value::Null)
+        .await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND, "{}", none.body);
+    let auditor = app
+        .post(
+            &format!("/api/v1/cases/{case}/summarize"),
+            "aude",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(auditor.status, StatusCode::FORBIDDEN, "{}", auditor.body);
+    let audit = app
+        .get(&format!("/api/v1/cases/{case}/audit"), "aude")
+        .await;
+    assert_eq!(audit.body["valid"], json!(true), "{}", audit.body);
+}
+
+async fn in_dummy_mode_a_close_is_a_preview_and_a_summary_is_stored(app: &TestApp) {
+    let case = app
+        .store
+        .create_case(
+            "otto",
+            vigil_engine::case::NewCase {
+                title: "Tor logins".to_owned(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let closed = app
+        .post(
+            &format!("/api/v1/cases/{}/status", case.id),
+            "otto",
+            json!({"status": "closed", "disposition": "benign"}),
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::OK, "{}", closed.body);
+    assert_eq!(closed.body["preview"], json!(true), "{}", closed.body);
+    assert!(summaries(app, &case.id.to_string()).await.is_empty());
+    let asked = app
+        .post(
+            &format!("/api/v1/cases/{}/summarize", case.id),
+            "otto",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::CREATED, "{}", asked.body);
+    assert_eq!(summaries(app, &case.id.to_string()).await.len(), 1);
 }

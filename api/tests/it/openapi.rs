@@ -30,6 +30,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/cases/{id}/investigations"),
     ("post", "/api/v1/cases/{id}/merge"),
     ("get", "/api/v1/cases/{id}/related"),
+    ("post", "/api/v1/cases/{id}/summarize"),
     ("get", "/api/v1/cases/{id}/timeline"),
     ("get", "/api/v1/cases/{id}/timeline/stream"),
     ("get", "/api/v1/cases/{id}/audit"),

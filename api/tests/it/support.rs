@@ -70,7 +70,20 @@ pub fn receipt_signer() -> vigil_engine::receipt::ReceiptSigner {
 }
 
 pub fn agents() -> Agents {
-    Agents::new([AgentInfo {
+    Agents::new([summarize_agent(), triage_agent()])
+}
+
+/// The `summarize` agent a close and `POST /cases/{id}/summarize` dispatch.
+fn summarize_agent() -> AgentInfo {
+    AgentInfo {
+        id: "summarize".into(),
+        output_schema: json!({"type": "object"}),
+        tools: Vec::new(),
+    }
+}
+
+fn triage_agent() -> AgentInfo {
+    AgentInfo {
         id: "triage".into(),
         output_schema: json!({
             "type": "object",
@@ -97,7 +110,7 @@ pub fn agents() -> Agents {
                 local: true,
             },
         ],
-    }])
+    }
 }
 
 impl TestApp {

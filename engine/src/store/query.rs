@@ -36,6 +36,8 @@ pub struct DispatchRequest {
 impl DispatchRequest {
     /// A digest of what the request asks for (agent, prompt, case, budget),
     /// stored to tell a retry from a different request under the same key.
+    /// A summary's prompt is left out: the server renders it from the case
+    /// as it is, so a retry asks for the same thing in a different prompt.
     pub fn digest(&self) -> String {
         let mut doc = serde_json::json!({
             "agent_id": self.agent_id,
@@ -49,6 +51,9 @@ impl DispatchRequest {
         }
         if !self.case_purpose.is_investigate() {
             doc["case_purpose"] = serde_json::json!(self.case_purpose);
+            if let Some(map) = doc.as_object_mut() {
+                map.remove("prompt");
+            }
         }
         let mut bytes = Vec::new();
         write_canonical(&doc, &mut bytes);
