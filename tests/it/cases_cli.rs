@@ -51,7 +51,9 @@ tools = []
     }
 
     /// `dummy` mode with the repository's sample configuration: the
-    /// showcase queue, and every write a preview.
+    /// showcase queue, and every write a preview. Returns once the sample
+    /// alerts' triage has parked on its approval, so the queue holds still
+    /// until a test decides it.
     pub(crate) fn dummy() -> Server {
         let dir = tempfile::tempdir().unwrap();
         std::fs::copy(
@@ -59,7 +61,19 @@ tools = []
             dir.path().join("vigil.toml"),
         )
         .unwrap();
-        Server::start(dir)
+        let server = Server::start(dir);
+        wait_until(
+            "the showcase triage to wait on its approval",
+            Duration::from_secs(120),
+            || {
+                let out = finish(
+                    server.vigil(&["--json", "approvals", "--status", "pending"]),
+                    Duration::from_secs(60),
+                );
+                out.status.success() && stdout(&out).contains("isolate_host")
+            },
+        );
+        server
     }
 
     /// `vigil.toml` as given (a SQLite `vigil.db` beside it, say).

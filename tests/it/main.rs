@@ -15,4 +15,5 @@ mod crash;
 mod fuzz;
 mod migrate;
 mod showcase;
+mod showcase_flow;
 mod support;

@@ -78,7 +78,8 @@ async fn dummy_serve_loads_the_showcase_cases_once() {
 
     let store = open(dir.path()).await;
     let cases = every_case(&store).await;
-    assert_eq!(cases.len(), 5, "{cases:#?}");
+    // Five sample cases and the one the sample alerts opened.
+    assert_eq!(cases.len(), 6, "{cases:#?}");
     for row in &cases {
         let case = &row.case;
         assert_eq!(case.created_by, "vigil-showcase");
@@ -92,11 +93,26 @@ async fn dummy_serve_loads_the_showcase_cases_once() {
         let report = store.verify_case(case.id).await.unwrap();
         assert!(report.valid && report.mismatches.is_empty(), "{report:?}");
     }
-    let mut statuses: Vec<String> = cases.iter().map(|r| r.case.status.to_string()).collect();
+    let (opened, samples): (Vec<_>, Vec<_>) = cases
+        .iter()
+        .partition(|r| r.case.tags.iter().any(|t| t == "alert"));
+    let mut statuses: Vec<String> = samples.iter().map(|r| r.case.status.to_string()).collect();
     statuses.sort();
     assert_eq!(
         statuses,
         ["closed", "closed", "eradicated", "open", "pending"]
+    );
+    // The alerts' case: both alerts, its triage linked (it may have parked
+    // on its approval already).
+    assert_eq!(opened.len(), 1, "{opened:#?}");
+    let alerts_case = &opened[0].case;
+    assert_eq!(alerts_case.alert_ids.len(), 2, "{alerts_case:#?}");
+    assert!(
+        matches!(
+            alerts_case.status.to_string().as_str(),
+            "open" | "pending_approval"
+        ),
+        "{alerts_case:#?}"
     );
     drop(store);
 
@@ -105,7 +121,7 @@ async fn dummy_serve_loads_the_showcase_cases_once() {
     assert!(log.contains("showcase cases already present"), "{log}");
     assert_eq!(log.matches("loaded 5 showcase cases").count(), 1, "{log}");
     second.stop_gracefully();
-    assert_eq!(every_case(&open(dir.path()).await).await.len(), 5);
+    assert_eq!(every_case(&open(dir.path()).await).await.len(), 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
