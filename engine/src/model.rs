@@ -210,20 +210,16 @@ pub struct Usage {
 wire_enum! {
     /// What an investigation linked to a case is for: it decides what its
     /// completion writes back to the case.
+    #[derive(Default)]
     CasePurpose {
         /// Work on the case: the result becomes a note, a `result_written`
         /// entry, observables and the case's confidence.
+        #[default]
         Investigate => "investigate",
         /// Summarize the case: the result becomes the case's AI summary (a
         /// note of kind `ai_summary`) and a `summary_written` entry; the
         /// case does not move.
         Summarize => "summarize",
-    }
-}
-
-impl Default for CasePurpose {
-    fn default() -> Self {
-        CasePurpose::Investigate
     }
 }
 

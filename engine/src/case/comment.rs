@@ -24,18 +24,14 @@ wire_enum! {
 
 wire_enum! {
     /// What a comment is.
+    #[derive(Default)]
     CommentKind {
         /// A note: an analyst's, or a machine's (an investigation's result).
+        #[default]
         Note => "note",
         /// The case's AI summary, written back by a `summarize`
         /// investigation; the newest one is the case's current summary.
         AiSummary => "ai_summary",
-    }
-}
-
-impl Default for CommentKind {
-    fn default() -> Self {
-        CommentKind::Note
     }
 }
 
