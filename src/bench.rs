@@ -46,10 +46,10 @@ pub struct StoreArgs {
 
 /// What one measured phase produced.
 pub(crate) struct Measured {
-    elapsed: Duration,
+    pub(crate) elapsed: Duration,
     pub(crate) events: usize,
     /// Checkpoint (or baseline insert) latencies.
-    latencies: Vec<Duration>,
+    pub(crate) latencies: Vec<Duration>,
     /// Dispatch, claim and complete latencies (store runs only).
     others: [Vec<Duration>; 3],
 }

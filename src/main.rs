@@ -19,6 +19,7 @@
 //! `docs/cli.md`).
 
 mod bench;
+mod bench_cases;
 mod bench_e2e;
 mod check;
 mod client;
@@ -128,6 +129,9 @@ enum BenchCommand {
     /// Run workload W1 through the whole engine (store, workers, agent loop)
     /// with an in-process scripted model and no-op tools.
     E2e(bench_e2e::E2eArgs),
+    /// Ingest alerts grouped into cases, then read related cases, through
+    /// the store, and compare with the same bare INSERT baseline.
+    Cases(bench_cases::CasesArgs),
 }
 
 fn main() -> ExitCode {
@@ -176,6 +180,7 @@ fn main() -> ExitCode {
             Command::Token(command) => tokens::token_command(&config, command).await,
             Command::Bench(BenchCommand::Store(args)) => bench::store(&config, args).await,
             Command::Bench(BenchCommand::E2e(args)) => bench_e2e::e2e(&config, args).await,
+            Command::Bench(BenchCommand::Cases(args)) => bench_cases::cases(&config, args).await,
         }
     });
     match outcome {

@@ -1,4 +1,5 @@
-//! `vigil bench store` prints its figures and the baseline ratio on both backends.
+//! `vigil bench store` and `vigil bench cases` print their figures and the
+//! baseline ratio on both backends.
 
 use crate::support::*;
 
@@ -80,4 +81,77 @@ fn bench_e2e_runs_the_whole_engine_and_prints_its_figures() {
         assert!(text.contains(label), "missing {label} in:\n{text}");
     }
     assert!(text.contains("12 runs in"), "{text}");
+}
+
+fn assert_case_figures(out: &str) {
+    for label in [
+        "alerts/s",
+        "grouping   p50",
+        "related    ",
+        "queries/s",
+        "p99",
+        "baseline",
+        "ratio",
+    ] {
+        assert!(out.contains(label), "missing {label} in:\n{out}");
+    }
+    assert!(out.contains("200 alerts in"), "{out}");
+    assert!(out.contains("20 cases opened"), "{out}");
+    // Every case shares its host and user with three others.
+    assert!(out.contains("3.0 related cases each"), "{out}");
+    let ratios: Vec<f64> = out
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("ratio"))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(ratios.len(), 2, "an ingest and a related ratio in:\n{out}");
+    assert!(
+        ratios.iter().all(|r| *r > 0.0 && r.is_finite()),
+        "{ratios:?}"
+    );
+}
+
+const TINY_CASES: [&str; 10] = [
+    "bench",
+    "cases",
+    "--alerts",
+    "200",
+    "--cases",
+    "20",
+    "--concurrency",
+    "4",
+    "--related-samples",
+    "20",
+];
+
+#[test]
+fn bench_cases_runs_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = vigil(dir.path(), &TINY_CASES);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_case_figures(&stdout(&out));
+    assert!(
+        !dir.path().join("vigil.db").exists(),
+        "the bench leaves the configured database alone"
+    );
+}
+
+#[tokio::test]
+async fn bench_cases_runs_on_postgres_in_a_scratch_schema() {
+    let db = TempDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["--database", &db.url];
+    args.extend(TINY_CASES);
+    let out = vigil(dir.path(), &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_case_figures(&stdout(&out));
+    let admin = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'vigil_bench_%'")
+            .fetch_one(&admin)
+            .await
+            .unwrap();
+    assert_eq!(left, 0, "the scratch schema is dropped");
+    admin.close().await;
+    db.drop_now().await;
 }
