@@ -141,7 +141,7 @@ fn dispatch_knows_the_configured_agents() {
     );
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("unknown agent `phishing`; declared agents: triage"),
+        stderr(&out).contains("unknown agent `phishing`; declared agents: summarize, triage"),
         "{}",
         stderr(&out)
     );

@@ -370,12 +370,13 @@ pub enum CaseEventBody {
         /// ... and that event's hash.
         audit_hash: String,
     },
-    /// A linked investigation ended without a result a case can take
-    /// (`review_required` or `failed`): what a person must do.
+    /// A linked investigation stopped without a result a case can take
+    /// (`review_required`, `failed`, or `dead_lettered` by the reaper):
+    /// what a person must do.
     InvestigationNeedsAttention {
         /// The investigation.
         investigation_id: InvestigationId,
-        /// Its status: `review_required` or `failed`.
+        /// Its status: `review_required`, `failed` or `dead_lettered`.
         outcome: crate::model::Status,
         /// Why (the investigation's error).
         reason: Option<String>,

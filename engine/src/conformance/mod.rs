@@ -212,6 +212,7 @@ macro_rules! conformance_tests {
             summary_completion_writes_the_ai_summary_once,
             review_required_then_review_writes_the_result_once,
             linked_failure_writes_what_a_person_must_do,
+            a_dead_lettered_linked_run_tells_its_case_and_writes_back_after_a_rescue,
             approval_parks_the_case_and_the_decision_returns_it,
             a_persons_status_change_during_an_approval_wins,
             approval_expiry_returns_the_case_to_in_progress_with_a_note,

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use fantoccini::Locator;
 use serde_json::{Value, json};
 use vigil_engine::result::Completion;
-use vigil_engine::store::{DispatchRequest, Dispatcher, Leases, Reads, Sweeps};
+use vigil_engine::store::{DispatchRequest, Dispatcher, Leases, Operations, Reads, Sweeps};
 use vigil_engine::{InvestigationId, Status};
 
 use crate::support::{PrivateCluster, Proc, Served, command, ok, vigil};
@@ -63,6 +63,36 @@ tools = ["siem_search", "ip_reputation", "isolate_host"]
     .unwrap();
 }
 
+/// Waits for the showcase alerts' triage (dummy mode starts it) to park on
+/// its approval, then cancels it, so the approvals inbox holds only the
+/// requests this test makes. Returns its id.
+async fn cancel_the_showcase_triage(store: &vigil_store_postgres::PgStore) -> String {
+    let query = vigil_engine::store::ListQuery {
+        requested_by: Some("vigil-showcase".to_owned()),
+        ..Default::default()
+    };
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let page = store.list(&query).await.unwrap();
+        if let Some(run) = page
+            .items
+            .iter()
+            .find(|i| i.phase == Some(vigil_engine::Phase::AwaitingApproval))
+        {
+            store
+                .cancel(run.id, "console-test", "not part of this test")
+                .await
+                .unwrap();
+            return run.id.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the showcase triage never parked"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn status_of(store: &vigil_store_postgres::PgStore, id: &str) -> Status {
     let id = InvestigationId(id.parse().unwrap());
     store.get(id).await.unwrap().status
@@ -84,6 +114,7 @@ async fn console_runs_an_investigation_from_dispatch_through_approval_rescue_rev
     )
     .await
     .unwrap();
+    cancel_the_showcase_triage(&store).await;
     let driver = Driver::start(&dir.path().join("chromedriver.log"));
     let b = Browser::start(&driver, &origin).await;
 
@@ -572,7 +603,7 @@ async fn console_runs_an_investigation_from_dispatch_through_approval_rescue_rev
     b.click("a[data-nav=investigations]").await;
     b.until(
         "the list",
-        "document.querySelectorAll('tbody tr[data-id]').length === 4",
+        "document.querySelectorAll('tbody tr[data-id]').length === 5",
     )
     .await;
     let widths = b
@@ -600,7 +631,7 @@ async fn console_runs_an_investigation_from_dispatch_through_approval_rescue_rev
     b.click("a[data-nav=investigations]").await;
     b.until(
         "the full list",
-        "document.querySelectorAll('tbody tr[data-id]').length === 4 && document.querySelector('.stats-box[data-loaded]')",
+        "document.querySelectorAll('tbody tr[data-id]').length === 5 && document.querySelector('.stats-box[data-loaded]')",
     )
     .await;
     b.shot("list").await;
@@ -640,7 +671,7 @@ async fn console_runs_an_investigation_from_dispatch_through_approval_rescue_rev
     b.click(".pager a[rel=next]").await;
     b.until(
         "the second page",
-        "location.search.includes('cursor=') && document.querySelectorAll('tbody tr[data-id]').length === 1 && !document.querySelector('.pager a[rel=next]')",
+        "location.search.includes('cursor=') && document.querySelectorAll('tbody tr[data-id]').length === 2 && !document.querySelector('.pager a[rel=next]')",
     )
     .await;
     let page_two = b
@@ -653,12 +684,12 @@ async fn console_runs_an_investigation_from_dispatch_through_approval_rescue_rev
     assert_eq!(
         page_two,
         json!(first),
-        "the oldest investigation is on the last page"
+        "the test's first investigation is on the last page, before the showcase's"
     );
     b.click("a[data-nav=investigations]").await;
     b.until(
         "the whole list again",
-        "document.querySelectorAll('tbody tr[data-id]').length === 4",
+        "document.querySelectorAll('tbody tr[data-id]').length === 5",
     )
     .await;
     b.assert_clean("after filtering and paging").await;
@@ -687,7 +718,7 @@ async fn console_runs_an_investigation_from_dispatch_through_approval_rescue_rev
     cluster.up();
     b.until(
         "the recovered list",
-        "document.getElementById('down').hidden && !document.getElementById('view').hidden && document.querySelectorAll('tbody tr[data-id]').length === 4",
+        "document.getElementById('down').hidden && !document.getElementById('view').hidden && document.querySelectorAll('tbody tr[data-id]').length === 5",
     )
     .await;
     b.assert_clean("after the outage").await;

@@ -46,7 +46,8 @@ pub enum InvestigationEffect {
         /// What it is for.
         purpose: CasePurpose,
     },
-    /// It reached `completed`, `review_required` or `failed`: the row after.
+    /// It reached `completed`, `review_required`, `failed` or
+    /// `dead_lettered`: the row after.
     Finished(Box<Investigation>),
     /// It parked on an approval request.
     ApprovalRequested(ApprovalRequest),
@@ -164,7 +165,7 @@ pub fn investigation_effects(
     }
     let finished = matches!(
         next.status,
-        Status::Completed | Status::ReviewRequired | Status::Failed
+        Status::Completed | Status::ReviewRequired | Status::Failed | Status::DeadLettered
     );
     if finished && before.status != next.status {
         effects.push(InvestigationEffect::Finished(Box::new(next.clone())));
@@ -223,8 +224,8 @@ pub fn follow(
                 summarized(&mut next, inv, &by, now)
             }
             Status::Completed => completed(&mut next, facts, inv, &by, now),
-            Status::ReviewRequired | Status::Failed => needs_attention(inv),
-            Status::Pending | Status::DeadLettered => return unchanged(),
+            Status::ReviewRequired | Status::Failed | Status::DeadLettered => needs_attention(inv),
+            Status::Pending => return unchanged(),
         },
         InvestigationEffect::ApprovalRequested(request) => requested(&mut next, request, now),
         InvestigationEffect::ApprovalResolved {
@@ -356,6 +357,9 @@ fn link(id: InvestigationId) -> String {
 
 fn needs_attention(inv: &Investigation) -> Decided {
     let action = match inv.status {
+        Status::DeadLettered => {
+            "its worker stopped renewing the lease (crashed or cut off): rescue it (POST /investigations/{id}/rescue) to resume from its last checkpoint; its result is written to this case when it completes"
+        }
         Status::ReviewRequired => {
             "review the investigation's output and grade it (POST /investigations/{id}/review); the result is written to this case when the review completes it"
         }

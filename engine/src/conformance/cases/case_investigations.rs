@@ -526,6 +526,59 @@ pub async fn linked_failure_writes_what_a_person_must_do<H: Harness>(h: &H) {
     h.cleanup(store).await;
 }
 
+/// A linked run the reaper dead-letters (its worker died) tells the case
+/// what a person must do; rescued and completed, it writes its result once.
+pub async fn a_dead_lettered_linked_run_tells_its_case_and_writes_back_after_a_rescue<
+    H: Harness,
+>(
+    h: &H,
+) {
+    let (store, clock) = setup(h).await;
+    let case = a_case(&store, "worker died").await;
+    let inv = claimed_for(&store, case.id).await;
+    clock.advance(LEASE + Duration::seconds(1));
+    assert_eq!(store.reap(100).await.unwrap().len(), 1);
+    let attention: Vec<_> = case_bodies(&store, case.id)
+        .await
+        .into_iter()
+        .filter_map(|b| match b {
+            CaseEventBody::InvestigationNeedsAttention {
+                outcome, action, ..
+            } => Some((outcome, action)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(attention.len(), 1, "{attention:?}");
+    assert_eq!(attention[0].0, Status::DeadLettered);
+    assert!(attention[0].1.contains("rescue"), "{}", attention[0].1);
+    assert_eq!(status_of(&store, case.id).await, CaseStatus::Open);
+
+    store
+        .rescue(inv.id, "otto", "worker replaced")
+        .await
+        .unwrap();
+    let again = store
+        .claim_next(&[], "worker-b", None, LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.id, inv.id);
+    let done = store
+        .complete(inv.id, again.lease_epoch, valid_completion())
+        .await
+        .unwrap();
+    assert_eq!(
+        count_case_kind(&store, case.id, CaseEventKind::ResultWritten).await,
+        1
+    );
+    assert_eq!(
+        count_case_kind(&store, case.id, CaseEventKind::InvestigationNeedsAttention).await,
+        1
+    );
+    assert_both_valid(&store, &done, case.id).await;
+    h.cleanup(store).await;
+}
+
 /// Parking moves an active case to `pending_approval`, remembering where it
 /// was; the decision records who and why and returns it there.
 pub async fn approval_parks_the_case_and_the_decision_returns_it<H: Harness>(h: &H) {
