@@ -32,7 +32,7 @@ pub struct DispatchBody {
     pub case_ref: Option<String>,
     /// The Vigil case to link the investigation to (its id or `CASE-<n>`):
     /// the case's timeline records `investigation_linked`, and the result
-    /// and approvals are written back to it. An unknown case is 422; a
+    /// and approvals are written back to it. An unknown case is 404 naming `case_id`; a
     /// deleted, merged or closed one 409.
     #[serde(default)]
     #[schema(max_length = 64)]
