@@ -76,6 +76,10 @@ pub const GET_CASE_BY_NUMBER: &str = concat!(
     " FROM cases c WHERE c.number = $1"
 );
 
+/// The case a case was merged into, unless it is deleted; no lock.
+pub const CASE_MERGE_TARGET: &str =
+    "SELECT merged_into FROM cases WHERE id = $1 AND deleted_at IS NULL";
+
 pub const LOCK_CASE: &str = concat!(
     "SELECT ",
     case_columns!(),

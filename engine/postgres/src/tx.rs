@@ -479,6 +479,15 @@ impl WriteTx for PgTx {
             .transpose()
     }
 
+    async fn case_merge_target(&mut self, id: CaseId) -> Result<Option<CaseId>> {
+        let target: Option<Option<uuid::Uuid>> = sqlx::query_scalar(cq::CASE_MERGE_TARGET)
+            .bind(id.0)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(target.flatten().map(CaseId))
+    }
+
     async fn insert_case(&mut self, case: &Case) -> Result<()> {
         self.exec(
             bind_case(cq::INSERT_CASE, case)

@@ -80,6 +80,10 @@ pub const GET_CASE_BY_NUMBER: &str = concat!(
 /// the row is enough to hold it.
 pub const LOCK_CASE: &str = concat!("SELECT ", case_columns!(), " FROM cases c WHERE c.id = ?1");
 
+/// The case a case was merged into, unless it is deleted; no lock.
+pub const CASE_MERGE_TARGET: &str =
+    "SELECT merged_into FROM cases WHERE id = ?1 AND deleted_at IS NULL";
+
 /// Followed by the filters, the keyset condition and the order.
 pub const LIST_CASES: &str = concat!("SELECT ", overview_columns!(), " FROM cases c WHERE 1 = 1");
 

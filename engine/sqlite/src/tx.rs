@@ -418,6 +418,18 @@ impl WriteTx for SqliteTx {
             .transpose()
     }
 
+    async fn case_merge_target(&mut self, id: CaseId) -> Result<Option<CaseId>> {
+        let target: Option<Option<String>> = sqlx::query_scalar(cq::CASE_MERGE_TARGET)
+            .bind(id.to_string())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        target
+            .flatten()
+            .map(|t| crate::rows::uuid(&t).map(CaseId))
+            .transpose()
+    }
+
     async fn insert_case(&mut self, case: &Case) -> Result<()> {
         self.exec(
             bind_case(cq::INSERT_CASE, case)

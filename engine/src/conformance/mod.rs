@@ -225,6 +225,7 @@ macro_rules! conformance_tests {
             ungrouped_alerts_are_stored_and_promoted_by_hand,
             alert_list_filters_and_pages,
             alerts_follow_their_case_into_a_merge,
+            alerts_following_a_merge_race_merges_without_deadlock,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {

@@ -429,6 +429,10 @@ pub trait WriteTx: Send {
     /// Locks and returns one case (with its alert ids).
     async fn lock_case(&mut self, id: CaseId) -> Result<Option<Case>>;
 
+    /// The case `id` was merged into, when it was and is not deleted, read
+    /// without locking the row (`merged_into` never changes once set).
+    async fn case_merge_target(&mut self, id: CaseId) -> Result<Option<CaseId>>;
+
     /// Inserts a new case row (not its alert links).
     async fn insert_case(&mut self, case: &Case) -> Result<()>;
 

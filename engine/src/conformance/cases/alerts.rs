@@ -314,3 +314,68 @@ pub async fn alerts_follow_their_case_into_a_merge<H: Harness>(h: &H) {
     assert_eq!(next.case.unwrap().id, target.id);
     assert_timeline_valid(&store, target.id).await;
 }
+
+/// Alerts under the key of a case merged into an older one, racing merges
+/// that lock both cases (refused, the source being merged already): every
+/// ingest links to the older case and none fails. An ingest reads the
+/// merged case without locking it, so it cannot hold that lock while a
+/// merge, locking in id order, holds the target's and waits for it.
+pub async fn alerts_following_a_merge_race_merges_without_deadlock<H: Harness>(h: &H) {
+    let (store, clock) = setup(h).await;
+    let other = h.reopen(clock.clone()).await;
+    let target = store
+        .create_case("alice", new_case("Campaign"))
+        .await
+        .unwrap();
+    // Ids are UUID v7 from the store's clock: a later case sorts after.
+    clock.advance(Duration::seconds(1));
+    let first = store
+        .ingest_alert("ingest", alert("d-0", "10.0.0.5"), &[])
+        .await
+        .unwrap();
+    let source = first.case.unwrap();
+    assert!(source.id > target.id, "the merged case is the younger one");
+    store
+        .merge_cases(
+            target.id,
+            &[source.id],
+            "alice",
+            Some(Disposition::TruePositive),
+        )
+        .await
+        .unwrap();
+    let mut ingests = Vec::new();
+    let mut merges = Vec::new();
+    for i in 1..=8 {
+        let handle = if i % 2 == 0 {
+            store.clone()
+        } else {
+            other.clone()
+        };
+        let merger = handle.clone();
+        ingests.push(tokio::spawn(async move {
+            handle
+                .ingest_alert("ingest", alert(&format!("d-{i}"), "10.0.0.5"), &[])
+                .await
+        }));
+        merges.push(tokio::spawn(async move {
+            merger
+                .merge_cases(
+                    target.id,
+                    &[source.id],
+                    "alice",
+                    Some(Disposition::TruePositive),
+                )
+                .await
+        }));
+    }
+    for task in ingests {
+        let got = task.await.unwrap().expect("every ingest links");
+        assert_eq!(got.case.unwrap().id, target.id);
+    }
+    for task in merges {
+        assert!(task.await.unwrap().is_err(), "a merged case merges once");
+    }
+    assert_eq!(store.case(target.id).await.unwrap().case.alert_ids.len(), 9);
+    assert_timeline_valid(&store, target.id).await;
+}

@@ -143,16 +143,28 @@ async fn link_into<T: WriteTx>(
 /// The most merges followed from a key's case to the case it went into.
 const MAX_MERGE_HOPS: usize = 8;
 
-/// Locks case `id` inside `tx`, following merges to the case it was
-/// merged into, and returns it when it accepts alerts.
+/// Follows merges from case `id` to the case it ended in, locks that one
+/// inside `tx` and returns it when it accepts alerts.
+///
+/// A merged case is only read, never locked (`merged_into` never changes
+/// once set), so an ingest holds no merged case's lock while it waits for
+/// its target's: a merge locks its cases in id order, and a merged case
+/// can be younger than its target.
 async fn open_case_following_merges<T: WriteTx>(tx: &mut T, id: CaseId) -> Result<Option<Case>> {
-    let mut case = lock_case_in(tx, id).await?;
+    let mut id = id;
     for _ in 0..MAX_MERGE_HOPS {
+        if let Some(target) = tx.case_merge_target(id).await? {
+            id = target;
+            continue;
+        }
+        let case = lock_case_in(tx, id).await?;
         match case.merged_into {
-            Some(target) if case.deleted_at.is_none() => case = lock_case_in(tx, target).await?,
-            _ => break,
+            // Merged between the read and the lock: follow on.
+            Some(target) if case.deleted_at.is_none() => id = target,
+            _ => return Ok(accepts_alerts(&case).then_some(case)),
         }
     }
+    let case = lock_case_in(tx, id).await?;
     Ok(accepts_alerts(&case).then_some(case))
 }
 
