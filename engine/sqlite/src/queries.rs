@@ -289,4 +289,4 @@ pub const RECEIPTS: &str = "SELECT log, aggregate_id, seq, hash, status, issued_
      signature FROM head_receipts WHERE log = ?1 AND aggregate_id = ?2 ORDER BY seq";
 
 /// The payloads of an investigation's `tool_result` events, in log order.
-pub const TOOL_OUTPUTS: &str = "SELECT payload FROM investigation_events WHERE investigation_id = ? AND kind = 'tool_result' ORDER BY seq";
+pub const TOOL_RESULT_PAYLOADS: &str = "SELECT payload FROM investigation_events WHERE investigation_id = ? AND kind = 'tool_result' ORDER BY seq";

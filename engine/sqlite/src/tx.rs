@@ -623,25 +623,12 @@ impl WriteTx for SqliteTx {
             .collect()
     }
 
-    async fn tool_outputs(&mut self, id: InvestigationId) -> Result<Vec<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as(q::TOOL_OUTPUTS)
+    async fn tool_result_payloads(&mut self, id: InvestigationId) -> Result<Vec<String>> {
+        sqlx::query_scalar(q::TOOL_RESULT_PAYLOADS)
             .bind(id.to_string())
             .fetch_all(&mut *self.tx)
             .await
-            .map_err(map_err)?;
-        let mut outputs = Vec::with_capacity(rows.len());
-        for (payload,) in rows {
-            let result: vigil_engine::event::ToolResult =
-                serde_json::from_str(&payload).map_err(|e| {
-                    vigil_engine::store::Error::corrupt(format!(
-                        "bad tool_result payload of investigation {id}: {e}"
-                    ))
-                })?;
-            if !result.is_error {
-                outputs.push(result.output);
-            }
-        }
-        Ok(outputs)
+            .map_err(map_err)
     }
 
     async fn insert_observable(&mut self, observable: &Observable) -> Result<()> {

@@ -495,9 +495,9 @@ pub trait WriteTx: Send {
     /// Every observable of `case`, by `first_seen`, then id.
     async fn case_observables(&mut self, case: CaseId) -> Result<Vec<Observable>>;
 
-    /// The output of every `tool_result` event of investigation `id` that
-    /// is not an error, in log order, read inside the transaction.
-    async fn tool_outputs(&mut self, id: InvestigationId) -> Result<Vec<String>>;
+    /// The payload (JSON text) of every `tool_result` event of
+    /// investigation `id`, in log order, read inside the transaction.
+    async fn tool_result_payloads(&mut self, id: InvestigationId) -> Result<Vec<String>>;
 
     /// Inserts an observable.
     async fn insert_observable(&mut self, observable: &Observable) -> Result<()>;

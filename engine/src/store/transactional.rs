@@ -221,7 +221,7 @@ impl<B: Backend> TransactionalStore<B> {
             let (observables, tool_outputs) = if effect.needs_facts() {
                 (
                     tx.case_observables(case_id).await?,
-                    tx.tool_outputs(t.next.id).await?,
+                    tool_outputs(tx, t.next.id).await?,
                 )
             } else {
                 (Vec::new(), Vec::new())
@@ -462,6 +462,23 @@ async fn persist<T: WriteTx>(
         tx.notify(wake.clone()).await?;
     }
     Ok(())
+}
+
+/// The output of each of investigation `id`'s tool results that is not an
+/// error, in log order, read inside `tx`.
+async fn tool_outputs<T: WriteTx>(tx: &mut T, id: InvestigationId) -> Result<Vec<String>> {
+    let mut outputs = Vec::new();
+    for payload in tx.tool_result_payloads(id).await? {
+        let result: crate::event::ToolResult = serde_json::from_str(&payload).map_err(|e| {
+            Error::corrupt(format!(
+                "bad tool_result payload of investigation {id}: {e}"
+            ))
+        })?;
+        if !result.is_error {
+            outputs.push(result.output);
+        }
+    }
+    Ok(outputs)
 }
 
 fn lone_event(mut t: Transition) -> Result<Event> {
