@@ -25,7 +25,9 @@
 //!   to configured receivers through the store's outbox, signed and
 //!   retried; `vigil serve` runs it beside the API.
 //! - **Panics.** A panic in a run releases that run (logged, counted in
-//!   `vigil_run_panics_total`); apalis's catch-panic layer backs this up, so
+//!   `vigil_run_panics_total`); the third panic in a row with no progress
+//!   between (no event but claims and those releases) fails it instead, so
+//!   a run that panics every time is not claimed forever; apalis's catch-panic layer backs this up, so
 //!   a panic never ends a claim stream while presence reports the worker
 //!   healthy.
 //! - **Shutdown.** [`run`] takes one cancellation token. When it is
@@ -52,7 +54,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use vigil_agents::runner::Runner;
 use vigil_engine::model::Investigation;
-use vigil_engine::store::{Leases, Store};
+use vigil_engine::store::{Leases, Reads, Store};
 
 pub use sweeps::SweepSettings;
 
@@ -134,6 +136,8 @@ pub fn worker_id() -> String {
 /// What the handler, the claim stream and the shutdown sequence share.
 pub(crate) struct Shared {
     pub leases: Arc<dyn Leases>,
+    /// Reads a run's recent events after a panic (how many in a row).
+    pub reads: Arc<dyn Reads>,
     pub runner: Arc<Runner>,
     pub settings: WorkerSettings,
     /// The agents this worker claims: `settings.agents` (or all, when
@@ -191,6 +195,7 @@ pub async fn run(
     let serves = served_agents(&settings.agents, &runner);
     let shared = Arc::new(Shared {
         leases: store.clone(),
+        reads: store.clone(),
         runner,
         serves: serves.clone(),
         settings: settings.clone(),

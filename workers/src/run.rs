@@ -7,8 +7,9 @@ use apalis::prelude::Data;
 use futures::FutureExt;
 use tracing::Instrument;
 use vigil_agents::runner::Step;
+use vigil_engine::event::EventBody;
 use vigil_engine::model::Investigation;
-use vigil_engine::store::{Error, Leases};
+use vigil_engine::store::{Error, Leases, Reads};
 
 use crate::{Shared, give_back};
 
@@ -45,10 +46,22 @@ pub(crate) async fn handle(inv: Investigation, shared: Data<Arc<Shared>>) {
                 }
                 Err(panic) => {
                     let message = panic_message(&*panic);
-                    tracing::error!(panic = %message, "run panicked; releasing it");
                     metrics::counter!("vigil_run_panics_total").increment(1);
-                    give_back(&*shared.leases, &inv, &format!("worker panicked: {message}")).await;
-                    "panicked"
+                    let in_a_row = panics_in_a_row(&*shared.reads, &inv).await + 1;
+                    if in_a_row >= MAX_PANICS_IN_A_ROW {
+                        tracing::error!(panic = %message, in_a_row, "run panicked again; failing it");
+                        let reason = format!(
+                            "the worker panicked {in_a_row} times in a row running it, with no progress between (last: {message}); fix the cause and dispatch it again"
+                        );
+                        if let Err(e) = shared.leases.fail(inv.id, inv.lease_epoch, &reason).await {
+                            tracing::warn!(error = %e, "could not fail the run; its lease will expire");
+                        }
+                        "panicked"
+                    } else {
+                        tracing::error!(panic = %message, in_a_row, "run panicked; releasing it");
+                        give_back(&*shared.leases, &inv, &format!("{PANIC_REASON}{message}")).await;
+                        "panicked"
+                    }
                 }
             },
             () = heartbeat(shared.settings.beat(), || renew(&*shared.leases, &inv, shared.settings.lease)) => {
@@ -64,6 +77,36 @@ pub(crate) async fn handle(inv: Investigation, shared: Data<Arc<Shared>>) {
             .record(started.elapsed().as_secs_f64());
     };
     runs.track_future(run).instrument(span).await;
+}
+
+/// The release reason of a panicked run, before the panic's message.
+const PANIC_REASON: &str = "worker panicked: ";
+
+/// The panics in a row, with no progress between, that fail a run.
+const MAX_PANICS_IN_A_ROW: usize = 3;
+
+/// How many times in a row `inv` was released after a panic before this
+/// claim: walking back from its last event, claims are skipped, panicked
+/// releases counted, and any other event (progress, a decision, another
+/// kind of release) ends the streak. A read that fails counts none: the
+/// run is released, as before.
+async fn panics_in_a_row(reads: &dyn Reads, inv: &Investigation) -> usize {
+    const LOOK_BACK: i64 = 64;
+    let after = (inv.last_seq - LOOK_BACK).max(0);
+    let Ok(events) = reads.events(inv.id, after, LOOK_BACK as u32).await else {
+        return 0;
+    };
+    let mut streak = 0;
+    for event in events.iter().rev() {
+        match event.body() {
+            Ok(EventBody::Claimed { .. }) => {}
+            Ok(EventBody::Released { reason, .. }) if reason.starts_with(PANIC_REASON) => {
+                streak += 1
+            }
+            _ => break,
+        }
+    }
+    streak
 }
 
 /// Drives the runner, retrying while the database is unavailable (the

@@ -297,11 +297,22 @@ async fn a_worker_with_no_agents_listed_claims_only_its_catalogs_agents() {
 struct PanicsOnce {
     spec: ToolSpec,
     calls: std::sync::atomic::AtomicUsize,
+    /// Panic on every call, not only the first.
+    always: bool,
 }
 
 impl PanicsOnce {
     fn new() -> Arc<Self> {
+        Self::with(false)
+    }
+
+    fn always() -> Arc<Self> {
+        Self::with(true)
+    }
+
+    fn with(always: bool) -> Arc<Self> {
         Arc::new(Self {
+            always,
             spec: ToolSpec {
                 name: "flaky_lookup".into(),
                 description: "Looks something up.".into(),
@@ -321,7 +332,7 @@ impl Tool for PanicsOnce {
     }
 
     async fn call(&self, _: &vigil_agents::CallContext, _: &Value) -> Result<String, ToolError> {
-        if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+        if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 || self.always {
             panic!("lookup table corrupted");
         }
         Ok("nothing found".into())
@@ -375,4 +386,52 @@ async fn a_panic_in_a_tool_releases_the_run_and_the_worker_keeps_claiming() {
     );
     assert_eq!(fx.get(id).await.claims, 2, "claimed again after the panic");
     assert_eq!(tool.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+/// A run that panics every time it is claimed, with no progress between,
+/// is not claimed forever: the third panic in a row fails it, naming the
+/// panic, and the worker goes on claiming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_panics_every_time_fails_after_three_panics_in_a_row() {
+    let fx = Fixture::new().await;
+    fx.model.respond_with(Arc::new(|body: &Value| -> Reply {
+        let answered = body["messages"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m["role"] == "tool"));
+        if answered {
+            tool_calls(&[("submit_result", VALID, Some("call_2"))])
+        } else {
+            tool_calls(&[("flaky_lookup", "{}", Some("call_1"))])
+        }
+    }));
+    let tool = PanicsOnce::always();
+    let shutdown = CancellationToken::new();
+    let worker = tokio::spawn(vigil_workers::run(
+        fx.store.clone(),
+        fx.runner_with(vec![tool.clone()]),
+        settings(1, Duration::from_secs(5)),
+        sweeps(),
+        shutdown.clone(),
+    ));
+    let id = fx.dispatch("look it up").await;
+    fx.wait_for(id, "failed", |i| i.status == Status::Failed)
+        .await;
+    let failed = fx.get(id).await;
+    // The worker still claims: a healthy run after the poisoned one ends.
+    fx.model.respond_with(Arc::new(|_: &Value| -> Reply {
+        tool_calls(&[("submit_result", VALID, Some("call_9"))])
+    }));
+    let healthy = fx.dispatch("nothing to look up").await;
+    fx.wait_for(healthy, "completed", |i| i.status == Status::Completed)
+        .await;
+    shutdown.cancel();
+    worker.await.unwrap().unwrap();
+
+    let reason = failed.error.unwrap_or_default();
+    assert!(
+        reason.contains("panicked 3 times in a row") && reason.contains("lookup table corrupted"),
+        "{reason}"
+    );
+    assert_eq!(failed.claims, 3);
+    assert_eq!(tool.calls.load(std::sync::atomic::Ordering::SeqCst), 3);
 }
