@@ -22,6 +22,10 @@ pub struct DispatchArgs {
     /// An external case or ticket id.
     #[arg(long)]
     case_ref: Option<String>,
+    /// The Vigil case to link the investigation to (`CASE-12` or its id):
+    /// its result and approvals are written back to that case.
+    #[arg(long, value_name = "CASE")]
+    case: Option<String>,
     /// Makes retries safe: repeating a dispatch with the same key (and the
     /// same request) returns the first investigation instead of a new one.
     #[arg(long)]
@@ -78,7 +82,7 @@ pub async fn dispatch(client: &Client, args: DispatchArgs, json: bool) -> anyhow
         agent_id: args.agent,
         prompt: args.prompt,
         case_ref: args.case_ref,
-        case_id: None,
+        case_id: args.case,
         budget: args.budget.body(),
     };
     let headers = idempotency_headers(args.idempotency_key.as_deref())?;

@@ -637,3 +637,27 @@ fn dry_run_previews_what_a_person_writes_and_stores_what_an_agent_writes() {
 
     server.stop();
 }
+
+#[test]
+fn dispatch_with_a_case_links_the_run_to_it() {
+    let server = Server::real();
+    let soar = server.token("soar", "orchestrator");
+    server.ok(&["create", "--title", "Linked from the CLI"]);
+    let run = |args: &[&str]| finish(server.vigil_as(&soar, args), Duration::from_secs(60));
+    let dispatched = ok(&run(&[
+        "dispatch",
+        "--agent",
+        "triage",
+        "--case",
+        "CASE-1",
+        "Failed SSH logins from 185.220.101.4",
+    ]));
+    let id = dispatched.split_whitespace().next().unwrap().to_owned();
+    let linked = server.json(&["investigations", "CASE-1"]);
+    assert_eq!(linked["items"][0]["id"], id.as_str(), "{linked}");
+    let timeline = server.ok(&["timeline", "CASE-1"]);
+    assert!(timeline.contains(&id), "{timeline}");
+    let unknown = run(&["dispatch", "--agent", "triage", "--case", "CASE-99", "p"]);
+    fails(&unknown, 3, &["case_id"]);
+    server.stop();
+}
