@@ -18,6 +18,7 @@ mod document;
 pub mod error;
 pub mod extract;
 mod logs;
+pub mod mcp;
 pub mod routes;
 pub mod state;
 pub mod streams;
@@ -163,13 +164,15 @@ pub fn openapi() -> &'static OpenApiDoc {
 /// problem documents; bodies over `state`'s limit are refused with 413.
 pub fn app(state: AppState) -> Router {
     let limit = state.limits.body_bytes;
-    router(state.limits.evidence_body_bytes())
+    let rest = router(state.limits.evidence_body_bytes())
         .0
         .merge(console::router())
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
+        .with_state(state);
+    // `/mcp` calls the routes above in-process, with each caller's token.
+    mcp::service(rest.clone()).merge(rest)
 }
 
 async fn no_route() -> ApiError {
