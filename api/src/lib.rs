@@ -21,6 +21,7 @@ mod logs;
 pub mod routes;
 pub mod state;
 pub mod streams;
+mod trace;
 pub mod views;
 
 use std::sync::OnceLock;
