@@ -231,10 +231,7 @@ fn one_investigation_is_one_trace_across_two_processes_and_its_tool_calls() {
         ),
         Duration::from_secs(60),
     ));
-    assert!(
-        shown.contains(&format!("trace:")) && shown.contains(TRACE),
-        "{shown}"
-    );
+    assert!(shown.contains("trace:") && shown.contains(TRACE), "{shown}");
     second.stop_gracefully();
 
     // Both processes flushed at their graceful stop.
