@@ -117,6 +117,7 @@ impl ChatModel for W1 {
             }],
             input_tokens: 100,
             output_tokens: 10,
+            finish_reason: None,
         })
     }
 }

@@ -80,6 +80,7 @@ async fn dispatch_command(config: &Config, args: DispatchArgs) -> anyhow::Result
             case_purpose: Default::default(),
             idempotency_key: args.idempotency_key,
             budget: Default::default(),
+            traceparent: None,
         })
         .await?;
     let inv = dispatched.investigation;

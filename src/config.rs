@@ -55,6 +55,9 @@ pub struct Config {
     /// `[api]`.
     #[serde(default)]
     pub api: ApiConfig,
+    /// `[telemetry]`: OpenTelemetry trace export (off by default).
+    #[serde(default)]
+    pub telemetry: crate::telemetry::TelemetryConfig,
     /// `[[grouping_rules]]`: how alerts group into cases. With none, the
     /// default rule applies (same detection rule and the same source
     /// address, else host, else user, within 24 hours).
@@ -418,7 +421,8 @@ pub struct Overrides {
 }
 
 /// Sections that `VIGIL_<SECTION>_<KEY>` variables may set.
-const ENV_SECTIONS: [&str; 8] = [
+const ENV_SECTIONS: [&str; 9] = [
+    "telemetry_",
     "api_",
     "database_",
     "log_",
@@ -518,17 +522,22 @@ pub fn redact_url(url: &str) -> String {
 
 /// Installs the global tracing subscriber. `RUST_LOG` filters (default `info`).
 /// `default` is the filter when `RUST_LOG` is unset.
-pub fn init_logging(log: &LogConfig, default: &str) {
+///
+/// `telemetry`, when given, also receives every span the filter lets
+/// through, for export.
+pub fn init_logging(log: &LogConfig, default: &str, telemetry: Option<crate::telemetry::Layer>) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let registry = tracing_subscriber::registry().with(telemetry).with(filter);
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match log.format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => registry.with(fmt).init(),
+        LogFormat::Json => registry.with(fmt.json()).init(),
     }
 }
 

@@ -29,6 +29,7 @@ mod metrics;
 mod serve;
 mod showcase;
 mod stores;
+mod telemetry;
 mod tokens;
 
 use std::path::PathBuf;
@@ -158,7 +159,15 @@ fn main() -> ExitCode {
         Command::Bench(_) => "warn",
         _ => "info,sqlx=warn",
     };
-    config::init_logging(&config.log, default_log);
+    let (telemetry, layer) = match telemetry::Telemetry::start(&config.telemetry) {
+        Ok(Some((telemetry, layer))) => (Some(telemetry), Some(layer)),
+        Ok(None) => (None, None),
+        Err(e) => {
+            eprintln!("vigil: configuration error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    config::init_logging(&config.log, default_log, layer);
     config.warn_deprecated();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -183,6 +192,9 @@ fn main() -> ExitCode {
             Command::Bench(BenchCommand::Cases(args)) => bench_cases::cases(&config, args).await,
         }
     });
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown();
+    }
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -204,6 +216,7 @@ fn client_main(
             format: log_format.unwrap_or_default(),
         },
         "info,sqlx=warn",
+        None,
     );
     client::main(command, settings)
 }

@@ -36,6 +36,14 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
 fn describe() {
     use metrics::{describe_counter, describe_histogram};
     describe_counter!(
+        "vigil_telemetry_spans_dropped_total",
+        "Trace spans dropped before export, by reason (queue_full, export_failed)."
+    );
+    describe_counter!(
+        "vigil_telemetry_spans_exported_total",
+        "Trace spans sent to the OTLP collector."
+    );
+    describe_counter!(
         "vigil_claims_total",
         "Investigations claimed by this process."
     );

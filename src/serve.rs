@@ -197,7 +197,8 @@ async fn run_workers(
         setup.mode,
     )
     .with_prices(setup.prices.clone())
-    .with_lease(config.worker.lease);
+    .with_lease(config.worker.lease)
+    .with_capture_content(config.telemetry.capture_content);
     for spec in setup.tools.specs() {
         let timeout = setup.tools.get(&spec.name).and_then(|t| t.timeout());
         if spec.effect == vigil_agents::tool::Effect::Write

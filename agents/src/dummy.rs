@@ -310,6 +310,10 @@ fn results(messages: &[Message]) -> (usize, Vec<(String, Value, String)>) {
 
 #[async_trait]
 impl ChatModel for ScriptedModel {
+    fn provider(&self) -> &'static str {
+        "vigil.dummy"
+    }
+
     async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
         let prompt = request
             .messages
@@ -334,6 +338,7 @@ impl ChatModel for ScriptedModel {
                     arguments,
                     wire_id: None,
                 }],
+                finish_reason: None,
             });
         }
         let ip = first_ip(prompt);
@@ -414,6 +419,7 @@ impl ChatModel for ScriptedModel {
             input_tokens: input_chars.div_ceil(4) as i64,
             content: Some(content),
             tool_calls: vec![tool_call],
+            finish_reason: None,
         })
     }
 }

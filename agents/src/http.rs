@@ -307,6 +307,11 @@ impl Tool for HttpTool {
             .headers(self.headers.clone())
             .header("Idempotency-Key", call.idempotency_key())
             .timeout(self.timeout);
+        // The `execute_tool` span's context, so the receiver's own spans
+        // join the investigation's trace.
+        if let Some(traceparent) = crate::trace::outbound_traceparent(None) {
+            request = request.header("traceparent", traceparent);
+        }
         if !rest.is_empty() {
             request = if matches!(self.method, Method::GET | Method::DELETE | Method::HEAD) {
                 let pairs: Vec<(String, String)> = rest

@@ -40,6 +40,7 @@ pub mod setup;
 #[cfg(feature = "test-util")]
 pub mod testing;
 pub mod tool;
+pub mod trace;
 
 pub use catalog::{Agent, AgentBudget, AgentConfig, Catalog, CatalogError};
 pub use config::{Mode, Price, Secret};

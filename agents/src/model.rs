@@ -64,6 +64,9 @@ pub struct ChatResponse {
     pub input_tokens: i64,
     /// Completion tokens, as reported (0 if not reported).
     pub output_tokens: i64,
+    /// Why the model stopped (`stop`, `tool_calls`, `length`, ...), as
+    /// reported.
+    pub finish_reason: Option<String>,
 }
 
 /// Why a model call failed after its retries. Never contains credentials.
@@ -118,4 +121,14 @@ impl ModelError {
 pub trait ChatModel: Send + Sync + std::fmt::Debug {
     /// Runs one turn.
     async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError>;
+
+    /// Who serves the model, as `gen_ai.provider.name` names it.
+    fn provider(&self) -> &'static str {
+        "openai"
+    }
+
+    /// The model a request that names none goes to, if known.
+    fn default_model(&self) -> Option<&str> {
+        None
+    }
 }

@@ -33,7 +33,6 @@ use reqwest::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tower::Service;
-use tracing::Instrument;
 
 use crate::config::Secret;
 use crate::model::{ChatModel, ChatRequest, ChatResponse, Message, ModelError, ToolCall};
@@ -350,6 +349,10 @@ fn parse_response(value: &Value, fallback_model: &str) -> Result<ChatResponse, M
         tool_calls,
         input_tokens: tokens("prompt_tokens"),
         output_tokens: tokens("completion_tokens"),
+        finish_reason: value
+            .pointer("/choices/0/finish_reason")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     })
 }
 
@@ -388,13 +391,10 @@ impl ChatModel for OpenAiModel {
     async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
         let body = self.body(request);
         let model = body["model"].as_str().unwrap_or_default().to_owned();
-        let span =
-            tracing::info_span!("call_model", llm.model = %model, llm.tools = request.tools.len());
         let value: Value = self
             .client
             .chat()
             .create_byot(body)
-            .instrument(span)
             .await
             .map_err(map_error)?;
         let response = parse_response(&value, &model)?;
@@ -406,6 +406,10 @@ impl ChatModel for OpenAiModel {
             "model turn"
         );
         Ok(response)
+    }
+
+    fn default_model(&self) -> Option<&str> {
+        Some(&self.config.model)
     }
 }
 
@@ -493,6 +497,10 @@ impl Service<HttpRequestFactory> for Retrying {
             loop {
                 let attempt = retry + 1;
                 let result = inner.clone().call(request.clone()).await;
+                let status = match &result {
+                    Ok(r) => Some(r.status().as_u16()),
+                    Err(_) => None,
+                };
                 let (retryable, hint, outcome) = match &result {
                     Ok(r) if r.status().is_success() => return result,
                     Ok(r) => {
@@ -522,7 +530,15 @@ impl Service<HttpRequestFactory> for Retrying {
                         Err(e) => Err(e),
                     };
                 }
-                tracing::warn!(attempt, outcome = %outcome, retry.delay_ms = delay.as_millis() as u64, "model call failed; retrying");
+                // Under the `chat` span this is a span event: an SRE sees
+                // each retry with its status and wait.
+                tracing::warn!(
+                    attempt,
+                    outcome = %outcome,
+                    http.response.status_code = status,
+                    retry.delay_ms = delay.as_millis() as u64,
+                    "model call failed; retrying"
+                );
                 tokio::time::sleep(delay).await;
                 waited += delay;
                 retry += 1;

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use vigil_engine::Clock;
 use vigil_engine::approval::{ApprovalId, Decision};
 use vigil_engine::event::{
@@ -45,6 +46,7 @@ use crate::history::{ApprovalState, History, PendingCall};
 use crate::model::{ChatModel, ChatRequest, ModelError, ToolDef};
 use crate::registry::{Prepared, SUBMIT_RESULT, ToolOutcome, ToolRegistry};
 use crate::tool::CallContext;
+use crate::trace as keys;
 
 /// The store ports a run uses: the fenced writes under its lease, and one
 /// read of its event log when it starts.
@@ -174,6 +176,7 @@ pub struct Runner {
     mode: Mode,
     prices: HashMap<String, Price>,
     lease: std::time::Duration,
+    capture_content: bool,
 }
 
 impl std::fmt::Debug for Runner {
@@ -204,6 +207,7 @@ impl Runner {
             mode,
             prices: HashMap::new(),
             lease: DEFAULT_LEASE,
+            capture_content: false,
         }
     }
 
@@ -228,6 +232,14 @@ impl Runner {
         self
     }
 
+    /// Whether `execute_tool` spans carry the tool calls' arguments and
+    /// results (`[telemetry] capture_content`; off by default). Header
+    /// values, where credentials live, are never recorded either way.
+    pub fn with_capture_content(mut self, capture: bool) -> Self {
+        self.capture_content = capture;
+        self
+    }
+
     /// Prices tokens per model (for the cost counters).
     pub fn with_prices(mut self, prices: HashMap<String, Price>) -> Self {
         self.prices = prices;
@@ -243,12 +255,34 @@ impl Runner {
     /// checkpoint: before its next model call it releases itself to the
     /// queue ([`Step::Released`]). A model or tool call already under way is
     /// not interrupted; dropping the returned future does that.
+    ///
+    /// The current span is taken to be the segment's `invoke_agent` span:
+    /// the run's model, provider, token usage and outcome are set on it.
     pub async fn run(&self, inv: &Investigation, stop: &CancellationToken) -> Result<Step, Error> {
-        match self.drive(inv, stop).await {
+        let segment = tracing::Span::current();
+        if let Ok(agent) = self.catalog.get(&inv.agent_id)
+            && let Some(model) = agent
+                .config()
+                .model
+                .as_deref()
+                .or_else(|| self.model.default_model())
+        {
+            segment.set_attribute(keys::GEN_AI_REQUEST_MODEL, model.to_owned());
+        }
+        segment.set_attribute(keys::GEN_AI_PROVIDER_NAME, self.model.provider());
+        let outcome = match self.drive(inv, stop).await {
             Ok(never) => match never {},
             Err(Halt::At(step)) => Ok(step),
             Err(Halt::Failed(e)) => Err(e),
+        };
+        match &outcome {
+            Ok(step) => segment.set_attribute(keys::VIGIL_STEP, step.label()),
+            Err(e) => {
+                segment.set_attribute(keys::ERROR_TYPE, "store_error");
+                segment.set_status(opentelemetry::trace::Status::error(e.to_string()));
+            }
         }
+        outcome
     }
 
     async fn drive(&self, inv: &Investigation, stop: &CancellationToken) -> Flow<Infallible> {
@@ -262,6 +296,8 @@ impl Runner {
         };
         let budget = agent.config().budget.with_overrides(&inv.budget);
         let mut tokens = inv.usage.input_tokens + inv.usage.output_tokens;
+        // This segment's (input, output) tokens, for its span.
+        let mut used = (0i64, 0i64);
         loop {
             let open: Vec<PendingCall> = journal
                 .history()
@@ -293,8 +329,12 @@ impl Runner {
             let left = budget
                 .max_wall_time
                 .saturating_sub(self.worked(journal.history()));
-            let Ok(answered) = tokio::time::timeout(left, self.model.complete(&request)).await
-            else {
+            let chat = chat_span(&request, &*self.model);
+            let answered = tokio::time::timeout(left, self.model.complete(&request))
+                .instrument(chat.clone())
+                .await;
+            record_chat(&chat, &answered);
+            let Ok(answered) = answered else {
                 let lost = ModelCallFailed {
                     model: request.model.clone(),
                     cause: ModelFailureCause::WallTime,
@@ -357,6 +397,11 @@ impl Runner {
                 Err(e) => return Err(journal.fail(&e.to_string()).await),
             };
             tokens += response.input_tokens + response.output_tokens;
+            let segment = tracing::Span::current();
+            used.0 += response.input_tokens;
+            used.1 += response.output_tokens;
+            segment.set_attribute(keys::GEN_AI_USAGE_INPUT_TOKENS, used.0);
+            segment.set_attribute(keys::GEN_AI_USAGE_OUTPUT_TOKENS, used.1);
             metrics::counter!("vigil_model_tokens_total", "kind" => "input")
                 .increment(u64::try_from(response.input_tokens).unwrap_or(0));
             metrics::counter!("vigil_model_tokens_total", "kind" => "output")
@@ -437,7 +482,7 @@ impl Runner {
                 .tools
                 .prepare(&intent.tool, &intent.arguments.to_string())
             {
-                Ok(prepared) => self.execute(&prepared, &context).await,
+                Ok(prepared) => self.execute(&prepared, &context, "none").await,
                 Err(outcome) => outcome,
             };
             return answer(journal, &call.id, &intent.tool, outcome).await;
@@ -464,7 +509,8 @@ impl Runner {
             return Err(journal.complete(for_review(reason, raw)).await);
         }
         let spec = prepared.spec().clone();
-        if needs_approval(&spec, &prepared.arguments, journal.case_requires_approval()) {
+        let gated = needs_approval(&spec, &prepared.arguments, journal.case_requires_approval());
+        if gated {
             let refused = match &pending.approval {
                 None => {
                     let now = self.clock.now();
@@ -542,14 +588,64 @@ impl Runner {
             let preview = json!({"dry_run": true, "preview": preview});
             ToolOutcome::capped(preview.to_string(), self.tools.output_cap())
         } else {
-            self.execute(&prepared, &context).await
+            let approval = if gated { "approved" } else { "none" };
+            self.execute(&prepared, &context, approval).await
         };
         answer(journal, &call.id, &spec.name, outcome).await
     }
 
-    async fn execute(&self, prepared: &Prepared, context: &CallContext) -> ToolOutcome {
-        let span = tracing::info_span!("call_tool", tool.name = %prepared.spec().name);
-        self.tools.run(prepared, context).instrument(span).await
+    /// Runs a prepared call under its `execute_tool` span. `approval` says
+    /// how the call got past its approval policy (`none`, `approved`).
+    async fn execute(
+        &self,
+        prepared: &Prepared,
+        context: &CallContext,
+        approval: &'static str,
+    ) -> ToolOutcome {
+        let spec = prepared.spec();
+        let span = tracing::info_span!(
+            "call_tool",
+            otel.name = %format!("execute_tool {}", spec.name),
+            otel.kind = "internal",
+            tool.name = %spec.name,
+            tool.call.id = %context.tool_call_id,
+        );
+        span.set_attribute(keys::GEN_AI_OPERATION_NAME, "execute_tool");
+        span.set_attribute(keys::GEN_AI_TOOL_NAME, spec.name.clone());
+        span.set_attribute(keys::GEN_AI_TOOL_CALL_ID, context.tool_call_id.clone());
+        let kind = if prepared.tool.is_local() {
+            "function"
+        } else {
+            "extension"
+        };
+        span.set_attribute(keys::GEN_AI_TOOL_TYPE, kind);
+        span.set_attribute(
+            keys::VIGIL_TOOL_EFFECT,
+            match spec.effect {
+                Effect::Read => "read",
+                Effect::Write => "write",
+            },
+        );
+        span.set_attribute(keys::VIGIL_TOOL_APPROVAL, approval);
+        if self.capture_content {
+            span.set_attribute(
+                keys::GEN_AI_TOOL_CALL_ARGUMENTS,
+                prepared.arguments.to_string(),
+            );
+        }
+        let outcome = self
+            .tools
+            .run(prepared, context)
+            .instrument(span.clone())
+            .await;
+        if self.capture_content {
+            span.set_attribute(keys::GEN_AI_TOOL_CALL_RESULT, outcome.output.clone());
+        }
+        if outcome.is_error {
+            span.set_attribute(keys::ERROR_TYPE, "tool_error");
+            span.set_status(opentelemetry::trace::Status::error("the tool call failed"));
+        }
+        outcome
     }
 
     /// Closes the zombie window before a write: a worker that froze may wake
@@ -661,6 +757,69 @@ impl Runner {
             parameters: agent.output_schema().clone(),
         });
         defs
+    }
+}
+
+/// The `chat {model}` span of one model call.
+fn chat_span(request: &ChatRequest, model: &dyn ChatModel) -> tracing::Span {
+    let name = request
+        .model
+        .as_deref()
+        .or_else(|| model.default_model())
+        .unwrap_or("model");
+    let span = tracing::info_span!(
+        "call_model",
+        otel.name = %format!("chat {name}"),
+        otel.kind = "client",
+        llm.model = %name,
+        llm.tools = request.tools.len(),
+    );
+    span.set_attribute(keys::GEN_AI_OPERATION_NAME, "chat");
+    span.set_attribute(keys::GEN_AI_PROVIDER_NAME, model.provider());
+    span.set_attribute(keys::GEN_AI_REQUEST_MODEL, name.to_owned());
+    span
+}
+
+/// Records a model call's answer on its `chat` span.
+fn record_chat<E>(
+    span: &tracing::Span,
+    answered: &Result<Result<crate::model::ChatResponse, ModelError>, E>,
+) {
+    match answered {
+        Ok(Ok(response)) => {
+            span.set_attribute(keys::GEN_AI_RESPONSE_MODEL, response.model.clone());
+            span.set_attribute(keys::GEN_AI_USAGE_INPUT_TOKENS, response.input_tokens);
+            span.set_attribute(keys::GEN_AI_USAGE_OUTPUT_TOKENS, response.output_tokens);
+            let reason = response.finish_reason.clone().unwrap_or_else(|| {
+                if response.tool_calls.is_empty() {
+                    "stop".to_owned()
+                } else {
+                    "tool_calls".to_owned()
+                }
+            });
+            span.set_attribute(
+                keys::GEN_AI_RESPONSE_FINISH_REASONS,
+                opentelemetry::Value::Array(vec![opentelemetry::StringValue::from(reason)].into()),
+            );
+        }
+        Ok(Err(e)) => {
+            let cause = match failure_cause(e) {
+                ModelFailureCause::Timeout => "timeout",
+                ModelFailureCause::RateLimited => "rate_limited",
+                ModelFailureCause::Unavailable => "unavailable",
+                ModelFailureCause::Rejected => "rejected",
+                ModelFailureCause::InvalidResponse => "invalid_response",
+                ModelFailureCause::WallTime => "wall_time",
+            };
+            span.set_attribute(keys::ERROR_TYPE, cause);
+            span.set_status(opentelemetry::trace::Status::error(e.to_string()));
+        }
+        Err(_) => {
+            span.set_attribute(keys::ERROR_TYPE, "timeout");
+            span.set_status(opentelemetry::trace::Status::error(
+                "cut off by the wall-time budget",
+            ));
+        }
     }
 }
 

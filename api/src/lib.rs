@@ -22,6 +22,7 @@ pub mod mcp;
 pub mod routes;
 pub mod state;
 pub mod streams;
+mod trace;
 pub mod views;
 
 use std::sync::OnceLock;

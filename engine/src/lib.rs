@@ -24,6 +24,7 @@ pub mod principal;
 pub mod receipt;
 pub mod result;
 pub mod store;
+pub mod trace;
 
 #[cfg(feature = "test-util")]
 pub mod conformance;

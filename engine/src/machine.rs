@@ -48,6 +48,8 @@ pub struct NewInvestigation {
     pub idempotency_key: Option<String>,
     /// Budget overrides.
     pub budget: Budget,
+    /// The W3C trace context to record (see [`Investigation::traceparent`]).
+    pub traceparent: Option<String>,
 }
 
 /// An approval request about to be created.

@@ -42,6 +42,7 @@ fn new_investigation(id: u128) -> NewInvestigation {
         case_purpose: crate::model::CasePurpose::Investigate,
         idempotency_key: Some("det-7781".to_owned()),
         budget: Budget::default(),
+        traceparent: None,
     }
 }
 

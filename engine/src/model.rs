@@ -316,6 +316,10 @@ pub struct Investigation {
     pub updated_at: DateTime<Utc>,
     /// When it reached a terminal status.
     pub finished_at: Option<DateTime<Utc>>,
+    /// The W3C trace context (a `traceparent` value) it was dispatched
+    /// under: every worker segment of the run continues that trace. Set at
+    /// dispatch, never changed; `None` for runs dispatched before tracing.
+    pub traceparent: Option<String>,
 }
 
 impl crate::log::Tail<crate::event::InvestigationLog> for Investigation {
@@ -338,6 +342,18 @@ impl crate::log::Tail<crate::event::InvestigationLog> for Investigation {
 }
 
 impl Investigation {
+    /// The id of the trace the run belongs to (32 lowercase hex digits):
+    /// the one in [`Investigation::traceparent`], or, for a run dispatched
+    /// without one, its own id, so every run has one trace id that every
+    /// worker segment shares.
+    pub fn trace_id(&self) -> String {
+        self.traceparent
+            .as_deref()
+            .and_then(|t| t.split('-').nth(1))
+            .filter(|id| id.len() == 32)
+            .map_or_else(|| self.id.0.simple().to_string(), str::to_owned)
+    }
+
     /// Whether it waits in the queue (`pending/queued`).
     pub fn is_queued(&self) -> bool {
         self.status == Status::Pending && self.phase == Some(Phase::Queued)

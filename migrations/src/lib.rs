@@ -55,6 +55,7 @@ pub const FILES: &[MigrationFile] = mirrored![
     8 "0008" "case_links",
     9 "0009" "alerts",
     10 "0010" "case_summaries",
+    11 "0011" "trace_context",
 ];
 
 fn migrator(sql: impl Fn(&MigrationFile) -> &'static str) -> Migrator {

@@ -253,6 +253,9 @@ pub fn detail_text(d: &InvestigationDetail) -> String {
         );
     }
     line("events:", d.last_seq.to_string());
+    if !d.trace_id.is_empty() {
+        line("trace:", d.trace_id.clone());
+    }
     line(
         "usage:",
         format!(

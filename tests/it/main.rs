@@ -17,3 +17,4 @@ mod migrate;
 mod showcase;
 mod showcase_flow;
 mod support;
+mod telemetry;

@@ -24,13 +24,20 @@ use crate::{Shared, give_back};
 /// stream and the other runs go on.
 pub(crate) async fn handle(inv: Investigation, shared: Data<Arc<Shared>>) {
     let shared: Arc<Shared> = (*shared).clone();
+    // The segment's `invoke_agent` span. Its `trace_id` field puts the
+    // investigation's trace id on every log line of the run; with telemetry
+    // on, the span continues the trace the investigation was dispatched in.
     let span = tracing::info_span!(
         "run_investigation",
+        otel.name = %format!("invoke_agent {}", inv.agent_id),
+        otel.kind = "internal",
         investigation.id = %inv.id,
         lease.epoch = inv.lease_epoch,
         agent.id = %inv.agent_id,
-        attempt = inv.attempt
+        attempt = inv.attempt,
+        trace_id = %inv.trace_id(),
     );
+    segment_attributes(&span, &inv);
     let runs = shared.runs.clone();
     let run = async {
         let started = std::time::Instant::now();
@@ -107,6 +114,20 @@ async fn panics_in_a_row(reads: &dyn Reads, inv: &Investigation) -> usize {
         }
     }
     streak
+}
+
+/// Makes `span` the `invoke_agent` span of a segment of `inv`: a child of
+/// the investigation's trace context, with the GenAI agent attributes.
+fn segment_attributes(span: &tracing::Span, inv: &Investigation) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    use vigil_agents::trace as keys;
+    vigil_agents::trace::continue_investigation(span, inv);
+    span.set_attribute(keys::GEN_AI_OPERATION_NAME, "invoke_agent");
+    span.set_attribute(keys::GEN_AI_AGENT_NAME, inv.agent_id.clone());
+    span.set_attribute(keys::GEN_AI_AGENT_ID, inv.agent_id.clone());
+    span.set_attribute(keys::GEN_AI_CONVERSATION_ID, inv.id.to_string());
+    span.set_attribute("vigil.lease.epoch", inv.lease_epoch);
+    span.set_attribute("vigil.claims", i64::from(inv.claims));
 }
 
 /// Drives the runner, retrying while the database is unavailable (the

@@ -332,6 +332,12 @@ impl Notifier {
             .get(approval.investigation_id)
             .await
             .map_err(|e| e.to_string())?;
+        // The investigation's trace: a receiver that traces joins it.
+        let traceparent = inv.traceparent.clone().unwrap_or_else(|| {
+            vigil_agents::trace::format_traceparent(&vigil_agents::trace::investigation_context(
+                &inv,
+            ))
+        });
         let body = serde_json::to_vec(&Notification {
             kind: "approval_requested".into(),
             approval: approval.clone(),
@@ -348,6 +354,7 @@ impl Notifier {
         let response = self
             .client
             .post(&target.url)
+            .header("traceparent", traceparent)
             .header("content-type", "application/json")
             .header("vigil-event", "approval_requested")
             .header("vigil-delivery", format!("{}:{}", approval.id, target.name))

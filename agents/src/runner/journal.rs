@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use serde_json::Value;
 use vigil_engine::case::CaseId;
@@ -150,7 +152,18 @@ impl Journal {
         if events.is_empty() {
             return Ok(());
         }
-        let sealed = self.checkpoint(events).await?;
+        let span = tracing::info_span!(
+            "checkpoint",
+            events = events.len(),
+            commit_ms = tracing::field::Empty
+        );
+        let started = std::time::Instant::now();
+        let sealed = self.checkpoint(events).instrument(span.clone()).await?;
+        span.record("commit_ms", started.elapsed().as_millis() as u64);
+        if let (Some(first), Some(last)) = (sealed.first(), sealed.last()) {
+            span.set_attribute(crate::trace::VIGIL_CHECKPOINT_FIRST_SEQ, first.seq);
+            span.set_attribute(crate::trace::VIGIL_CHECKPOINT_LAST_SEQ, last.seq);
+        }
         for event in &sealed {
             self.history.record(event);
         }

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
+use tracing::Instrument;
 use utoipa::IntoParams;
 use vigil_engine::store::{ApprovalQuery, Cursor, DispatchRequest, ListQuery, ReviewInput};
 use vigil_engine::{ApprovalStatus, Budget, Investigation, InvestigationId, Phase, Role, Status};
@@ -103,8 +104,10 @@ pub async fn dispatch(
         Some(raw) => Some(linkable_case(&state, raw).await?),
         None => None,
     };
-    let request = dispatch_request(&state, caller.name(), &headers, body_parts(body), case_id)?;
-    let dispatched = state.store.dispatch(request).await?;
+    let mut request = dispatch_request(&state, caller.name(), &headers, body_parts(body), case_id)?;
+    let span = tracing::info_span!("dispatch_investigation", otel.kind = "server");
+    request.traceparent = Some(crate::trace::dispatch_context(&headers, &span));
+    let dispatched = state.store.dispatch(request).instrument(span).await?;
     if dispatched.created {
         metrics::counter!("vigil_dispatches_total").increment(1);
     }
@@ -208,6 +211,7 @@ pub(crate) fn dispatch_request(
         case_purpose: vigil_engine::CasePurpose::Investigate,
         idempotency_key: key,
         budget,
+        traceparent: None,
     })
 }
 

@@ -375,6 +375,11 @@ pub struct InvestigationDetail {
     pub last_seq: i64,
     /// The pending approval request it waits on, if any.
     pub pending_approval: Option<ApprovalView>,
+    /// The id of the run's trace (32 hex digits): every worker segment
+    /// of the run is in it. Look it up in the trace backend. (Empty from
+    /// a server older than tracing.)
+    #[serde(default)]
+    pub trace_id: String,
 }
 
 impl InvestigationDetail {
@@ -401,6 +406,7 @@ impl InvestigationDetail {
             },
             last_seq: inv.last_seq,
             pending_approval: pending,
+            trace_id: inv.trace_id(),
         }
     }
 }

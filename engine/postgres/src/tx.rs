@@ -255,6 +255,7 @@ impl WriteTx for PgTx {
             .bind(budget_json(inv))
             .bind(inv.created_at)
             .bind(digest)
+            .bind(&inv.traceparent)
             .execute(&mut *self.tx)
             .await
             .map_err(map_err)?;
@@ -319,6 +320,7 @@ impl WriteTx for PgTx {
             .bind(digest);
         let inserted: i64 = EventArrays::new(events)
             .bind(query)
+            .bind(&inv.traceparent)
             .fetch_one(&mut *self.tx)
             .await
             .map_err(map_err)

@@ -10,7 +10,7 @@ macro_rules! investigation_columns {
          lease_owner, lease_epoch, lease_expires_at, heartbeat_at, attempt, last_seq, last_hash, \
          waiting_on, result, result_raw, confidence, error, model_turns, input_tokens, \
          output_tokens, cost_usd, budget, created_at, started_at, updated_at, finished_at, claims, not_before, \
-         lost_turns, mode, case_id, case_purpose"
+         lost_turns, mode, case_id, case_purpose, traceparent"
     };
 }
 
@@ -98,9 +98,9 @@ pub const INSERT_INVESTIGATION: &str = "INSERT INTO investigations (id, status, 
      lease_owner, lease_epoch, lease_expires_at, heartbeat_at, attempt, last_seq, last_hash, \
      waiting_on, result, result_raw, confidence, error, model_turns, input_tokens, \
      output_tokens, cost_usd, started_at, updated_at, finished_at, claims, not_before, lost_turns, mode, agent_id, prompt, \
-     requested_by, case_ref, idempotency_key, budget, created_at, request_digest) \
+     requested_by, case_ref, idempotency_key, budget, created_at, request_digest, traceparent) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-     ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34) \
+     ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35) \
      ON CONFLICT (requested_by, idempotency_key) DO NOTHING";
 
 /// Links a just-inserted investigation to its case (the dispatch

@@ -110,6 +110,7 @@ pub(crate) fn investigation(row: &SqliteRow) -> Result<Investigation> {
         case_purpose: parse(&col::<String>(row, "case_purpose")?)?,
         case_requires_approval: false,
         idempotency_key: col(row, "idempotency_key")?,
+        traceparent: col(row, "traceparent")?,
         status: parse(&col::<String>(row, "status")?)?,
         phase: phase.as_deref().map(parse).transpose()?,
         lease_owner: col(row, "lease_owner")?,

@@ -232,6 +232,7 @@ impl WriteTx for SqliteTx {
             .bind(to_json(&inv.budget))
             .bind(micros(inv.created_at))
             .bind(digest)
+            .bind(&inv.traceparent)
             .execute(&mut *self.tx)
             .await
             .map_err(map_err)?;

@@ -57,6 +57,7 @@ pub(super) fn dispatch(
         started_at: None,
         updated_at: now,
         finished_at: None,
+        traceparent: new.traceparent,
     };
     let body = EventBody::Dispatched {
         agent_id: new.agent_id,

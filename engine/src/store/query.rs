@@ -31,6 +31,12 @@ pub struct DispatchRequest {
     pub idempotency_key: Option<String>,
     /// Budget overrides.
     pub budget: Budget,
+    /// The W3C trace context the dispatch belongs to (a `traceparent`
+    /// value), recorded on the investigation. Not part of the [`digest`]:
+    /// a retry under the same key carries a different one.
+    ///
+    /// [`digest`]: DispatchRequest::digest
+    pub traceparent: Option<String>,
 }
 
 impl DispatchRequest {

@@ -273,6 +273,7 @@ impl<B: Backend> TransactionalStore<B> {
             case_purpose: request.case_purpose,
             idempotency_key: request.idempotency_key.clone(),
             budget: request.budget.clone(),
+            traceparent: request.traceparent.clone(),
         };
         let t = transition(None, Command::Dispatch(new.clone()), now)
             .map_err(|e| Error::from_transition(new.id, e))?;

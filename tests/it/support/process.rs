@@ -281,6 +281,18 @@ impl Served {
         }
     }
 
+    /// Starts `vigil serve` again on a `database` that has its admin
+    /// `token` already (a second start prints none).
+    pub fn start_again(dir: &Path, database: &str, token: &str) -> Self {
+        let listen = format!("127.0.0.1:{}", free_port());
+        let (proc, _) = serve(dir, &["--database", database], &listen);
+        Served {
+            proc,
+            base: format!("http://{listen}/api/v1"),
+            token: token.to_owned(),
+        }
+    }
+
     /// SIGTERM, and asserts a graceful exit (see [`Proc::stop_gracefully`]).
     #[track_caller]
     pub fn stop_gracefully(mut self) {

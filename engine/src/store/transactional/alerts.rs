@@ -273,6 +273,7 @@ impl<B: Backend> Alerts for TransactionalStore<B> {
                     case_purpose: CasePurpose::Investigate,
                     idempotency_key: Some(format!("alert:{}", alert.id)),
                     budget: Budget::default(),
+                    traceparent: None,
                 };
                 // The key names this alert, stored by this transaction: no
                 // other dispatch can hold it.

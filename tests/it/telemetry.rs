@@ -1,0 +1,387 @@
+//! OpenTelemetry traces from real `vigil` processes: a loopback OTLP/HTTP
+//! receiver decodes what they export with the `opentelemetry-proto` types.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
+use serde_json::{Value, json};
+use vigil_agents::testing::model::{self as scripted, tool_calls};
+use vigil_agents::testing::tools;
+
+use crate::support::*;
+
+const RESULT: &str = r#"{"summary":"host isolated","key_findings":["beaconing"],"recommended_next_steps":["reimage"],"confidence":0.9}"#;
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+/// Spans received, in arrival order.
+#[derive(Clone, Default)]
+struct Received(Arc<Mutex<Vec<Span>>>);
+
+impl Received {
+    fn spans(&self) -> Vec<Span> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+async fn otlp_receiver() -> (SocketAddr, Received) {
+    let received = Received::default();
+    let app = axum::Router::new()
+        .route(
+            "/v1/traces",
+            axum::routing::post(|State(r): State<Received>, body: Bytes| async move {
+                let request = ExportTraceServiceRequest::decode(body).expect("OTLP protobuf");
+                let mut spans = r.0.lock().unwrap();
+                for resource in request.resource_spans {
+                    for scope in resource.scope_spans {
+                        spans.extend(scope.spans);
+                    }
+                }
+                // An empty ExportTraceServiceResponse.
+                Vec::<u8>::new()
+            }),
+        )
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, received)
+}
+
+/// A model that isolates a host (a write tool needing approval), then
+/// submits.
+async fn model() -> SocketAddr {
+    let (addr, script) = scripted::serve().await;
+    script.respond_with(Arc::new(|body: &Value| {
+        let results = body["messages"]
+            .as_array()
+            .map_or(0, |m| m.iter().filter(|m| m["role"] == "tool").count());
+        match results {
+            0 => tool_calls(&[("isolate_host", r#"{"host":"lab-01"}"#, Some("c1"))]),
+            _ => tool_calls(&[("submit_result", RESULT, Some("final"))]),
+        }
+    }));
+    addr
+}
+
+fn config(dir: &Path, model: SocketAddr, tools: SocketAddr, otlp: SocketAddr, capture: bool) {
+    let toml = format!(
+        r#"
+[model]
+base_url = "http://{model}/v1"
+model = "scripted-1"
+retry = {{ max_retries = 0 }}
+
+[[agents]]
+id = "triage"
+system_prompt = "Investigate, then submit_result."
+tools = ["isolate_host"]
+
+[[tools]]
+kind = "http"
+name = "isolate_host"
+description = "Isolate a host"
+method = "POST"
+url = "http://{tools}/echo/isolate"
+effect = "write"
+timeout = "5s"
+parameters = {{ type = "object", properties = {{ host = {{ type = "string" }} }}, required = ["host"] }}
+approval = {{ required = true }}
+
+[worker]
+poll_interval = "200ms"
+grace = "5s"
+
+[telemetry]
+endpoint = "http://{otlp}"
+service_name = "vigil-test"
+capture_content = {capture}
+flush_every = "200ms"
+export_timeout = "2s"
+"#
+    );
+    std::fs::write(dir.join("vigil.toml"), toml).unwrap();
+}
+
+fn attr<'a>(span: &'a Span, key: &str) -> Option<&'a Any> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| v.value.as_ref())
+}
+
+fn text(span: &Span, key: &str) -> Option<String> {
+    match attr(span, key) {
+        Some(Any::StringValue(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn named<'a>(spans: &'a [Span], name: &str) -> Vec<&'a Span> {
+    spans.iter().filter(|s| s.name == name).collect()
+}
+
+async fn get(base: &str, token: &str, path: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls the detail of `id` until `done` holds (at most a minute).
+async fn wait_for(base: &str, token: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let detail = get(base, token, &format!("/investigations/{id}")).await;
+        if done(&detail) {
+            return detail;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting: {detail}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn one_investigation_is_one_trace_across_two_processes_and_its_tool_calls() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (otlp, received) = rt.block_on(otlp_receiver());
+    let model = rt.block_on(model());
+    let (tools, recorder) = rt.block_on(tools::serve());
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), model, tools, otlp, false);
+    let database = format!("sqlite://{}", dir.path().join("vigil.db").display());
+
+    // The first process takes the dispatch, with the caller's trace
+    // context, and parks the run on the approval.
+    let first = Served::start(dir.path(), &database);
+    let approver = ok(&vigil(
+        dir.path(),
+        &[
+            "--database",
+            &database,
+            "token",
+            "create",
+            "--name",
+            "ana",
+            "--role",
+            "approver",
+        ],
+    ))
+    .trim()
+    .to_owned();
+    let (base, token) = (first.base.clone(), first.token.clone());
+    let id = rt.block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!("{base}/investigations"))
+            .bearer_auth(&token)
+            .header("traceparent", format!("00-{TRACE}-00f067aa0ba902b7-01"))
+            .json(&json!({"agent_id": "triage", "prompt": "beaconing from lab-01"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let detail: Value = response.json().await.unwrap();
+        assert_eq!(detail["trace_id"], TRACE, "{detail}");
+        detail["id"].as_str().unwrap().to_owned()
+    });
+    let parked = rt.block_on(wait_for(&base, &token, &id, |d| {
+        d["phase"] == "awaiting_approval"
+    }));
+    let approval = parked["pending_approval"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    first.stop_gracefully();
+
+    // A second process approves and resumes it.
+    let second = Served::start_again(dir.path(), &database, &token);
+    let approved = finish(
+        client(
+            dir.path(),
+            &second.base.replace("/api/v1", ""),
+            Some(&approver),
+            &["approve", &approval],
+        ),
+        Duration::from_secs(60),
+    );
+    assert!(approved.status.success(), "{}", stderr(&approved));
+    let done = rt.block_on(wait_for(&second.base, &token, &id, |d| {
+        d["status"] == "completed"
+    }));
+    assert_eq!(done["trace_id"], TRACE);
+    let shown = ok(&finish(
+        client(
+            dir.path(),
+            &second.base.replace("/api/v1", ""),
+            Some(&token),
+            &["show", &id],
+        ),
+        Duration::from_secs(60),
+    ));
+    assert!(shown.contains("trace:") && shown.contains(TRACE), "{shown}");
+    second.stop_gracefully();
+
+    // Both processes flushed at their graceful stop.
+    let spans = received.spans();
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    let ours: Vec<&Span> = spans
+        .iter()
+        .filter(|s| hex::encode(&s.trace_id) == TRACE)
+        .collect();
+    let segments = named(&spans, "invoke_agent triage");
+    assert_eq!(segments.len(), 2, "one segment per claim: {names:?}");
+    for segment in &segments {
+        assert_eq!(hex::encode(&segment.trace_id), TRACE);
+        assert_eq!(
+            text(segment, "gen_ai.operation.name").as_deref(),
+            Some("invoke_agent")
+        );
+        assert_eq!(
+            text(segment, "gen_ai.agent.name").as_deref(),
+            Some("triage")
+        );
+        assert_eq!(
+            text(segment, "gen_ai.conversation.id").as_deref(),
+            Some(id.as_str())
+        );
+        assert_eq!(
+            text(segment, "gen_ai.provider.name").as_deref(),
+            Some("openai")
+        );
+        assert_eq!(
+            text(segment, "gen_ai.request.model").as_deref(),
+            Some("scripted-1")
+        );
+    }
+    let steps: Vec<Option<String>> = segments.iter().map(|s| text(s, "vigil.step")).collect();
+    assert!(
+        steps.contains(&Some("awaiting_approval".into())),
+        "{steps:?}"
+    );
+    assert!(steps.contains(&Some("completed".into())), "{steps:?}");
+    let chats = named(&spans, "chat scripted-1");
+    assert_eq!(chats.len(), 2, "{names:?}");
+    for chat in &chats {
+        assert_eq!(hex::encode(&chat.trace_id), TRACE);
+        assert_eq!(text(chat, "gen_ai.operation.name").as_deref(), Some("chat"));
+        assert!(attr(chat, "gen_ai.usage.input_tokens").is_some());
+        assert!(attr(chat, "gen_ai.usage.output_tokens").is_some());
+        assert!(attr(chat, "gen_ai.response.finish_reasons").is_some());
+    }
+    let tool = named(&spans, "execute_tool isolate_host");
+    assert_eq!(tool.len(), 1, "{names:?}");
+    let tool = tool[0];
+    assert_eq!(hex::encode(&tool.trace_id), TRACE);
+    assert_eq!(
+        text(tool, "gen_ai.tool.name").as_deref(),
+        Some("isolate_host")
+    );
+    assert_eq!(text(tool, "gen_ai.tool.call.id").as_deref(), Some("c1"));
+    assert_eq!(text(tool, "gen_ai.tool.type").as_deref(), Some("extension"));
+    assert_eq!(
+        text(tool, "vigil.tool.approval").as_deref(),
+        Some("approved")
+    );
+    assert!(
+        attr(tool, "gen_ai.tool.call.arguments").is_none(),
+        "content off"
+    );
+    assert!(
+        attr(tool, "gen_ai.tool.call.result").is_none(),
+        "content off"
+    );
+    assert!(!named(&spans, "checkpoint").is_empty(), "{names:?}");
+    assert!(
+        !named(&spans, "dispatch_investigation").is_empty(),
+        "{names:?}"
+    );
+    assert!(ours.len() >= 6, "{names:?}");
+
+    // The tool was called inside the trace, under its execute_tool span.
+    let calls = recorder.all();
+    assert_eq!(calls.len(), 1);
+    let sent = calls[0].headers["traceparent"].to_str().unwrap().to_owned();
+    assert_eq!(
+        sent,
+        format!("00-{TRACE}-{}-01", hex::encode(&tool.span_id))
+    );
+}
+
+#[test]
+fn a_collector_that_is_down_costs_spans_not_runs() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let model = rt.block_on(async {
+        let (addr, script) = scripted::serve().await;
+        script.respond_with(Arc::new(|_: &Value| {
+            tool_calls(&[("submit_result", RESULT, Some("final"))])
+        }));
+        addr
+    });
+    let (tools, _) = rt.block_on(tools::serve());
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens there.
+    let down: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    config(dir.path(), model, tools, down, true);
+    let database = format!("sqlite://{}", dir.path().join("vigil.db").display());
+    let server = Served::start(dir.path(), &database);
+    let (base, token) = (server.base.clone(), server.token.clone());
+    rt.block_on(async {
+        let detail: Value = reqwest::Client::new()
+            .post(format!("{base}/investigations"))
+            .bearer_auth(&token)
+            .json(&json!({"agent_id": "triage", "prompt": "anything"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = detail["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            detail["trace_id"].as_str().map(str::len),
+            Some(32),
+            "{detail}"
+        );
+        wait_for(&base, &token, &id, |d| d["status"] == "completed").await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let metrics = reqwest::Client::new()
+                .get(format!("{base}/metrics"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let dropped = metrics.lines().find(|l| {
+                l.starts_with("vigil_telemetry_spans_dropped_total")
+                    && l.contains("reason=\"export_failed\"")
+            });
+            if let Some(line) = dropped {
+                let n: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+                assert!(n > 0.0, "{line}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no dropped-span count:\n{metrics}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    server.stop_gracefully();
+}
