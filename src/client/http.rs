@@ -91,6 +91,25 @@ impl Client {
         url
     }
 
+    /// A request to `path_and_query` (already encoded) under `/api/v1`,
+    /// with the token, if any.
+    pub fn request_path(
+        &self,
+        method: Method,
+        path_and_query: &str,
+    ) -> Result<RequestBuilder, Error> {
+        let url = Url::parse(&format!(
+            "{}{path_and_query}",
+            self.base.as_str().trim_end_matches('/')
+        ))
+        .map_err(|e| Error::Usage(format!("bad path {path_and_query}: {e}")))?;
+        let request = self.http.request(method, url);
+        Ok(match &self.token {
+            Some(token) => request.bearer_auth(token.secret()),
+            None => request,
+        })
+    }
+
     /// A request to `segments` with the token, if any.
     pub fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
         let url = self.url(segments);

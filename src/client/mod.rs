@@ -37,6 +37,7 @@ pub mod events;
 pub mod follow;
 pub mod http;
 pub mod investigations;
+pub mod mcp;
 pub mod render;
 pub mod settings;
 pub mod stream;
@@ -52,6 +53,9 @@ pub use settings::Settings;
 pub enum ClientCommand {
     /// Dispatch an investigation (needs the orchestrator role).
     Dispatch(investigations::DispatchArgs),
+    /// Serve Vigil's MCP tools over stdin/stdout for a local agent client,
+    /// calling the server at --url with --token (VIGIL_TOKEN).
+    Mcp,
     /// List investigations, newest first.
     List(investigations::ListArgs),
     /// Show an investigation: state, result, pending approval.
@@ -92,6 +96,7 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> anyhow::Result<
     let json = settings.json;
     match command {
         ClientCommand::Dispatch(args) => investigations::dispatch(&client, args, json).await,
+        ClientCommand::Mcp => mcp::serve_stdio(client).await,
         ClientCommand::List(args) => investigations::list(&client, args, json).await,
         ClientCommand::Show(args) => investigations::show(&client, args, json).await,
         ClientCommand::Events(args) => events::events(&client, args, json).await,

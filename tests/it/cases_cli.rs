@@ -95,6 +95,11 @@ tools = []
         }
     }
 
+    /// The server's base URL (`http://127.0.0.1:<port>`).
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
     pub(crate) fn path(&self, name: &str) -> String {
         self.dir.path().join(name).to_str().unwrap().to_owned()
     }

@@ -13,6 +13,7 @@ mod cli;
 mod console;
 mod crash;
 mod fuzz;
+mod mcp;
 mod migrate;
 mod showcase;
 mod showcase_flow;
