@@ -205,6 +205,9 @@ const WAIT_TOOL: &str = "wait_for_investigation";
 /// How often `wait_for_investigation` reads the event log.
 const WAIT_POLL: Duration = Duration::from_millis(300);
 
+/// Events read per page while waiting.
+const EVENTS_PAGE: usize = 500;
+
 /// The longest wait one call may ask for.
 const MAX_WAIT_SECS: u64 = 600;
 
@@ -275,32 +278,8 @@ impl VigilMcp {
         let path = format!("/investigations/{}", encode(&id));
         let mut after = 0_i64;
         loop {
-            let events = self
-                .rest
-                .call(RestRequest {
-                    method: Method::GET,
-                    path: format!("{path}/events?after_seq={after}&limit=500"),
-                    authorization: authorization.clone(),
-                    idempotency_key: None,
-                    body: None,
-                })
-                .await?;
-            if events.status >= 300 {
-                return Ok(refused(&events));
-            }
-            for event in events.body["items"].as_array().into_iter().flatten() {
-                let seq = event["seq"].as_i64().unwrap_or(after);
-                after = after.max(seq);
-                if let Some(token) = &progress {
-                    let param =
-                        ProgressNotificationParam::new(token.clone(), seq as f64).with_message(
-                            format!("#{seq} {}", event["kind"].as_str().unwrap_or("event")),
-                        );
-                    // A client that stopped listening loses a notification,
-                    // not the wait.
-                    let _ = ctx.peer.notify_progress(param).await;
-                }
-            }
+            // The row first, then the log: the events of every change the
+            // row shows are committed with it, so none is missed on return.
             let detail = self
                 .rest
                 .call(RestRequest {
@@ -313,6 +292,39 @@ impl VigilMcp {
                 .await?;
             if detail.status >= 300 {
                 return Ok(refused(&detail));
+            }
+            // Every page up to the log's end.
+            loop {
+                let events = self
+                    .rest
+                    .call(RestRequest {
+                        method: Method::GET,
+                        path: format!("{path}/events?after_seq={after}&limit={EVENTS_PAGE}"),
+                        authorization: authorization.clone(),
+                        idempotency_key: None,
+                        body: None,
+                    })
+                    .await?;
+                if events.status >= 300 {
+                    return Ok(refused(&events));
+                }
+                let items = events.body["items"].as_array().cloned().unwrap_or_default();
+                for event in &items {
+                    let seq = event["seq"].as_i64().unwrap_or(after);
+                    after = after.max(seq);
+                    if let Some(token) = &progress {
+                        let param =
+                            ProgressNotificationParam::new(token.clone(), seq as f64).with_message(
+                                format!("#{seq} {}", event["kind"].as_str().unwrap_or("event")),
+                            );
+                        // A client that stopped listening loses a
+                        // notification, not the wait.
+                        let _ = ctx.peer.notify_progress(param).await;
+                    }
+                }
+                if items.len() < EVENTS_PAGE {
+                    break;
+                }
             }
             let reached = match until.as_str() {
                 "awaiting_approval" => {
