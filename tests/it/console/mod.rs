@@ -32,6 +32,7 @@ use vigil_engine::{InvestigationId, Status};
 use crate::support::{PrivateCluster, Proc, Served, command, ok, vigil};
 
 mod browser;
+mod cases;
 
 use browser::{Browser, DEADLINE, Driver};
 

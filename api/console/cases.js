@@ -1,0 +1,428 @@
+// The cases queue: KPI cards, filters and title search kept in the page URL,
+// a table sortable by column, keyset pages, live refresh, a New Case form
+// (key C), and the selected case's detail (`?selectedCase=<id>`). When live
+// reads fail it turns into a recovery surface instead of an empty queue.
+
+import { aborted, api, problem } from "./api.js";
+import { add, ago, badge, fill, h, number, tickAgo, uid } from "./dom.js";
+import * as detail from "./case.js";
+
+export const STATUSES = ["open", "in_progress", "pending_approval", "contained", "eradicated", "recovered", "resolved", "closed", "pending"];
+export const SEVERITIES = ["critical", "high", "medium", "low", "informational"];
+export const DISPOSITIONS = ["true_positive", "false_positive", "benign", "inconclusive"];
+const FILTERS = ["status", "severity", "assignee", "tag", "q"];
+const PAGE_SIZE = 25;
+const REFRESH_MS = 3000;
+
+/** Columns: heading, the API's sort key (null: not sortable by the API), cell. */
+const COLUMNS = [
+  ["Case", "number"],
+  ["Title", "title"],
+  ["Severity", "severity"],
+  ["Status", "status"],
+  ["Alerts", null],
+  ["Observables", null],
+  ["Assignee", "assignee"],
+  ["Last activity", "updated_at"],
+];
+
+/** The queue keeps its frame during an outage and shows it itself. */
+export const degradable = true;
+
+/**
+ * Runs a case write and says what happened: a stored change, or, in dummy
+ * and dry_run modes, the preview the API answered ("Preview: would ...;
+ * nothing was changed"). Resolves to the answer; rejects with the ApiError.
+ */
+export async function act(ctx, notice, path, opts, would) {
+  const answer = await api(path, { signal: ctx.signal, ...opts });
+  if (answer && answer.preview === true) {
+    fill(
+      notice,
+      h(
+        "div",
+        { class: "preview-note", role: "status" },
+        h("p", {}, h("strong", { text: "Preview: " }), `would ${would}; nothing was changed.`),
+        h("p", { class: "muted small", text: answer.reason }),
+      ),
+    );
+  } else {
+    fill(notice, h("p", { class: "done-note", role: "status", text: `Done: ${would.replace(/^(\w+)/, (w) => pastTense(w))}.` }));
+  }
+  return answer;
+}
+
+function pastTense(verb) {
+  const map = { move: "moved", add: "added", set: "set", assign: "assigned", create: "created", record: "recorded", unassign: "unassigned" };
+  return map[verb] || verb;
+}
+
+function queryUrl(params) {
+  const s = params.toString();
+  return `/cases${s ? `?${s}` : ""}`;
+}
+
+export async function render(ctx) {
+  document.title = "Cases · Vigil";
+  const { root, query } = ctx;
+  const mode = ctx.session.mode ? ctx.session.mode.mode : null;
+  const canWrite = ctx.has("operator");
+  const kpiBox = h("section", { class: "kpis", "aria-label": "Case counts" });
+  renderKpis(kpiBox, undefined);
+  const notice = h("div", { class: "case-notice", "aria-live": "polite" });
+  const queueBox = h("div", { class: "queue-box" });
+  const detailBox = h("div", { class: "detail-box" });
+  const liveNote = h("p", { class: "muted live-note", role: "status" });
+  const showcase = h("p", { class: "notice showcase-note", hidden: true }, "Showcase data: this is the bundled sample queue of dummy mode. Case actions answer a preview and change nothing.");
+
+  const newForm = createForm(ctx, notice);
+  const newButton = h("button", { type: "button", class: "new-case", "aria-keyshortcuts": "C", disabled: !canWrite, title: canWrite ? "New case (C)" : "Needs the operator role" }, "New case");
+  newButton.addEventListener("click", () => newForm.toggle(true));
+  const filters = filterForm(ctx);
+
+  add(root,
+    h("div", { class: "page-head" }, h("h1", { tabindex: "-1" }, "Cases"), newButton),
+    showcase,
+    kpiBox,
+    newForm.el,
+    notice,
+    filters.el,
+    queueBox,
+    liveNote,
+    detailBox,
+  );
+
+  // The page's state: the last page of cases, and the open detail.
+  let page = null;
+  let opened = null;
+  let degraded = null;
+
+  const table = h("table", { class: "queue cases" });
+  const body = h("tbody");
+  const pager = h("nav", { class: "pager", "aria-label": "Pages" });
+  const listError = h("div");
+  const sort = query.get("sort") || "updated_at";
+  const order = query.get("order") || "desc";
+  add(table,
+    h("caption", { class: "visually-hidden" }, `Cases by ${sort.replaceAll("_", " ")}, ${order === "asc" ? "ascending" : "descending"}`),
+    h("thead", {}, h("tr", {}, COLUMNS.map(([label, key]) => header(label, key, sort, order)))),
+    body,
+  );
+  fill(queueBox, listError, h("div", { class: "table-wrap" }, table), pager);
+
+  const params = new URLSearchParams();
+  for (const key of FILTERS) if (query.get(key)) params.set(key, query.get(key));
+  for (const key of ["sort", "order", "cursor"]) if (query.get(key)) params.set(key, query.get(key));
+  params.set("limit", query.get("limit") || String(PAGE_SIZE));
+
+  const select = (id) => {
+    const here = new URLSearchParams(location.search);
+    if (id) here.set("selectedCase", id);
+    else here.delete("selectedCase");
+    history.replaceState(null, "", queryUrl(here));
+  };
+
+  const closeDetail = () => {
+    if (opened) opened.close();
+    opened = null;
+    fill(detailBox);
+    select(null);
+    markSelected();
+  };
+
+  const openDetail = (id, { focus = true } = {}) => {
+    if (opened && opened.id === id) return;
+    if (opened) opened.close();
+    select(id);
+    opened = detail.open(ctx, id, detailBox, {
+      onClose: closeDetail,
+      onChanged: () => refresh(),
+      onMissing: () => {
+        opened = null;
+        select(null);
+        markSelected();
+      },
+      focus,
+    });
+    markSelected();
+  };
+
+  function markSelected() {
+    const id = opened ? opened.id : null;
+    for (const row of body.querySelectorAll("tr[data-id]")) {
+      const on = !!id && (row.dataset.id === id || row.dataset.number === id.toUpperCase());
+      row.classList.toggle("selected", on);
+      row.querySelector("button.open-case")?.setAttribute("aria-expanded", on ? "true" : "false");
+    }
+  }
+
+  const renderRows = () => {
+    const focused = document.activeElement && body.contains(document.activeElement) ? document.activeElement.closest("tr")?.dataset.id : null;
+    fill(body);
+    if (page.items.length === 0) {
+      add(body, h("tr", { class: "empty" }, h("td", { colspan: String(COLUMNS.length) }, "No cases match these filters.")));
+    }
+    for (const c of page.items) {
+      const cells = [
+        h("button", { type: "button", class: "link open-case mono", "aria-expanded": "false", "aria-label": `Open ${c.number}: ${c.title}`, onclick: () => (opened && opened.id === c.id ? closeDetail() : openDetail(c.id)) }, c.number),
+        h("span", { class: "case-title", text: c.title }),
+        badge(c.severity, "severity"),
+        [badge(c.status), c.disposition ? h("span", { class: "muted small", text: ` ${c.disposition.replaceAll("_", " ")}` }) : null],
+        number(c.counts.alerts),
+        number(c.counts.observables),
+        c.assignee || h("span", { class: "muted", text: "unassigned" }),
+        ago(c.updated_at),
+      ];
+      add(body,
+        h(
+          "tr",
+          { "data-id": c.id, "data-number": c.number, "data-status": c.status },
+          cells.map((cell, i) => h(i === 0 ? "th" : "td", { "data-label": COLUMNS[i][0], scope: i === 0 ? "row" : null }, cell)),
+        ),
+      );
+    }
+    markSelected();
+    if (focused) body.querySelector(`tr[data-id="${CSS.escape(focused)}"] button`)?.focus();
+
+    const links = [];
+    const here = new URLSearchParams(location.search);
+    here.delete("selectedCase");
+    if (here.get("cursor")) {
+      here.delete("cursor");
+      links.push(h("a", { href: queryUrl(here), "data-link": true }, "« First page"));
+    }
+    if (page.next_cursor) {
+      const next = new URLSearchParams(location.search);
+      next.delete("selectedCase");
+      next.set("cursor", page.next_cursor);
+      links.push(h("a", { href: queryUrl(next), "data-link": true, rel: "next" }, "Next page »"));
+    }
+    fill(pager, links);
+  };
+
+  const refresh = async () => {
+    if (degraded) return;
+    try {
+      page = await api(`/cases?${params}`, { signal: ctx.signal });
+    } catch (e) {
+      if (aborted(e)) return;
+      if (!degraded) fill(listError, problem(e, "Listing cases: "));
+      return;
+    }
+    fill(listError);
+    showcase.hidden = !page.showcase;
+    renderKpis(kpiBox, page.kpis);
+    renderRows();
+    liveNote.textContent = `Updated ${new Date().toLocaleTimeString()}; refreshes every ${REFRESH_MS / 1000} s.`;
+  };
+
+  // Degraded live reads: placeholders, read-only filters, no creation, a
+  // recovery card, and no pinned case. The app re-renders this view once
+  // /readyz answers again.
+  ctx.onDown((cause) => {
+    const first = !degraded;
+    degraded = cause;
+    renderKpis(kpiBox, null);
+    filters.readOnly(true);
+    newButton.disabled = true;
+    newForm.toggle(false);
+    if (opened || new URLSearchParams(location.search).get("selectedCase")) {
+      if (opened) opened.close();
+      opened = null;
+      fill(detailBox);
+      select(null);
+    }
+    if (first) fill(queueBox, recoveryCard());
+    const cardCause = queueBox.querySelector(".recovery-cause");
+    if (cardCause) cardCause.textContent = cause;
+    const checked = queueBox.querySelector(".recovery-checked");
+    if (checked) checked.textContent = `Checking again every few seconds; the queue comes back by itself. Last check: ${new Date().toLocaleTimeString()}.`;
+    liveNote.textContent = "";
+  });
+
+  document.addEventListener(
+    "keydown",
+    (e) => {
+      if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
+      const t = e.target;
+      if (t instanceof HTMLElement && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName))) return;
+      if ((e.key === "c" || e.key === "C") && !newButton.disabled) {
+        e.preventDefault();
+        newForm.toggle(true);
+      }
+    },
+    { signal: ctx.signal },
+  );
+  newForm.onCreated((created) => {
+    refresh();
+    if (created && created.id) openDetail(created.id);
+  });
+
+  if (ctx.down()) return;
+  await refresh();
+  const wanted = query.get("selectedCase");
+  if (wanted && !degraded) openDetail(wanted, { focus: false });
+  ctx.every(refresh, REFRESH_MS);
+  ctx.every(() => tickAgo(root), 1000);
+}
+
+function header(label, key, sort, order) {
+  if (!key) return h("th", { scope: "col", text: label });
+  const active = sort === key;
+  const next = active && order === "desc" ? "asc" : "desc";
+  const here = new URLSearchParams(location.search);
+  here.delete("cursor");
+  here.delete("selectedCase");
+  here.set("sort", key);
+  here.set("order", next);
+  return h(
+    "th",
+    { scope: "col", "aria-sort": active ? (order === "asc" ? "ascending" : "descending") : "none" },
+    h("a", { href: queryUrl(here), "data-link": true, class: "sort", "data-sort": key, "aria-label": `Sort by ${label.toLowerCase()}, ${next === "asc" ? "ascending" : "descending"}` }, label, active ? (order === "asc" ? " ▲" : " ▼") : ""),
+  );
+}
+
+/** The KPI cards: counts, "…" while loading (`undefined`), "unavailable" placeholders (`null`). */
+function renderKpis(box, kpis) {
+  const card = (label, key, cls) => {
+    const state = kpis === null ? "unavailable" : kpis === undefined ? "loading" : "live";
+    const count = kpis ? number(kpis[key]) : kpis === null ? "—" : "…";
+    return h(
+      "li",
+      { class: `stat kpi ${cls}`, "data-kpi": key, "data-state": state },
+      h("span", { class: "stat-count", text: count }),
+      h("span", { class: "stat-label", text: label }),
+      state === "unavailable" ? h("span", { class: "kpi-unavailable", text: "unavailable" }) : null,
+    );
+  };
+  fill(
+    box,
+    h("ul", { class: "stats" }, card("total", "total", "k-total"), card("open", "open", "k-open"), card("critical", "critical", "k-critical"), card("resolved", "resolved", "k-resolved")),
+  );
+  box.dataset.state = kpis === null ? "unavailable" : kpis === undefined ? "loading" : "live";
+}
+
+function recoveryCard() {
+  return h(
+    "section",
+    { class: "card recovery queue-recovery", role: "alert", "aria-labelledby": "queue-recovery-h" },
+    h("h2", { id: "queue-recovery-h" }, "Live case queue unavailable"),
+    h("p", {}, "Vigil cannot read cases right now, so this is not an empty queue: nothing is shown rather than something stale. Nothing is lost."),
+    h("p", {}, h("strong", { text: "Cause: " }), h("span", { class: "recovery-cause" })),
+    h("p", {}, "Restore the database connection for live case reads, or run in dummy mode to review the showcase workflow while it is offline."),
+    h("p", {}, h("a", { href: "/settings", "data-link": true, class: "button secondary review-settings" }, "Review runtime settings")),
+    h("p", { class: "muted recovery-checked" }),
+  );
+}
+
+function filterForm(ctx) {
+  const q = ctx.query;
+  const field = (label, control) => {
+    control.id = uid("filter");
+    return h("div", { class: "field" }, h("label", { for: control.id, text: label }), control);
+  };
+  const select = (name, values) =>
+    h("select", { name }, h("option", { value: "" }, "any"), values.map((v) => h("option", { value: v, selected: q.get(name) === v }, v.replaceAll("_", " "))));
+  const text = (name, placeholder, type = "text") => h("input", { name, type, value: q.get(name) || "", placeholder, autocomplete: "off" });
+  const fieldset = h(
+    "fieldset",
+    { class: "filter-fields" },
+    h("legend", { class: "visually-hidden" }, "Filters"),
+    field("Search titles", text("q", "words in the title", "search")),
+    field("Status", select("status", STATUSES)),
+    field("Severity", select("severity", SEVERITIES)),
+    field("Assignee", text("assignee", "principal")),
+    field("Tag", text("tag", "tag")),
+    h("div", { class: "field actions" }, h("button", { type: "submit" }, "Apply"), h("a", { href: "/cases", "data-link": true, class: "button secondary clear-filters" }, "Clear")),
+  );
+  const form = h(
+    "form",
+    {
+      class: "filters case-filters",
+      role: "search",
+      "aria-label": "Filter cases",
+      onsubmit: (e) => {
+        e.preventDefault();
+        if (fieldset.disabled) return;
+        const data = new FormData(form);
+        const out = new URLSearchParams();
+        for (const key of FILTERS) {
+          const v = String(data.get(key) || "").trim();
+          if (v) out.set(key, v);
+        }
+        for (const key of ["sort", "order", "limit", "view"]) if (q.get(key)) out.set(key, q.get(key));
+        ctx.navigate(queryUrl(out));
+      },
+    },
+    fieldset,
+  );
+  return {
+    el: form,
+    readOnly(on) {
+      fieldset.disabled = on;
+      form.dataset.readonly = on ? "true" : "false";
+      const clear = form.querySelector(".clear-filters");
+      if (on) clear.setAttribute("aria-disabled", "true");
+      else clear.removeAttribute("aria-disabled");
+      clear.tabIndex = on ? -1 : 0;
+      clear.classList.toggle("disabled", on);
+    },
+  };
+}
+
+function createForm(ctx, notice) {
+  const ids = { title: uid("new-title"), severity: uid("new-sev"), assignee: uid("new-assignee"), description: uid("new-desc"), tags: uid("new-tags") };
+  const error = h("div", { class: "form-error" });
+  const title = h("input", { id: ids.title, name: "title", type: "text", required: true, maxlength: "500", autocomplete: "off" });
+  const severity = h("select", { id: ids.severity, name: "severity" }, SEVERITIES.map((s) => h("option", { value: s, selected: s === "medium" }, s)));
+  const assignee = h("input", { id: ids.assignee, name: "assignee", type: "text", autocomplete: "off", placeholder: "principal (optional)" });
+  const description = h("textarea", { id: ids.description, name: "description", rows: "2" });
+  const tags = h("input", { id: ids.tags, name: "tags", type: "text", autocomplete: "off", placeholder: "comma-separated" });
+  const submit = h("button", { type: "submit" }, "Create case");
+  let created = () => {};
+  const form = h(
+    "form",
+    {
+      class: "card new-case-form",
+      hidden: true,
+      "aria-label": "New case",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        fill(error);
+        if (!title.value.trim()) {
+          fill(error, h("p", { role: "alert" }, "Give the case a title."));
+          return;
+        }
+        submit.disabled = true;
+        const body = { title: title.value.trim(), severity: severity.value };
+        if (assignee.value.trim()) body.assignee = assignee.value.trim();
+        if (description.value.trim()) body.description = description.value.trim();
+        const t = tags.value.split(",").map((s) => s.trim()).filter(Boolean);
+        if (t.length) body.tags = t;
+        try {
+          const answer = await act(ctx, notice, "/cases", { method: "POST", body }, `create ${body.severity} case "${body.title}"`);
+          form.reset();
+          toggle(false);
+          created(answer.preview ? null : answer);
+        } catch (err) {
+          if (!aborted(err)) fill(error, problem(err, "Not created: "));
+        } finally {
+          submit.disabled = false;
+        }
+      },
+    },
+    h("h2", {}, "New case"),
+    h("div", { class: "field grow" }, h("label", { for: ids.title }, "Title"), title),
+    h("div", { class: "field" }, h("label", { for: ids.severity }, "Severity"), severity),
+    h("div", { class: "field" }, h("label", { for: ids.assignee }, "Assignee"), assignee),
+    h("div", { class: "field" }, h("label", { for: ids.tags }, "Tags"), tags),
+    h("div", { class: "field grow" }, h("label", { for: ids.description }, "Description"), description),
+    h("div", { class: "field actions" }, submit, h("button", { type: "button", class: "secondary", onclick: () => toggle(false) }, "Cancel")),
+    error,
+  );
+  function toggle(on) {
+    form.hidden = !on;
+    if (on) title.focus();
+  }
+  return { el: form, toggle, onCreated: (fn) => (created = fn) };
+}
