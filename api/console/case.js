@@ -4,7 +4,7 @@
 // custody, tasks, comments and the AI summary, related cases.
 
 import { aborted, api, problem, stream } from "./api.js";
-import { add, ago, badge, confidence, duration, facts, fill, h, number, time, uid } from "./dom.js";
+import { ago, badge, confidence, duration, facts, fill, h, number, randomKey, time, uid } from "./dom.js";
 import { caseEntry } from "./case-timeline.js";
 import { DISPOSITIONS, SEVERITIES, STATUSES, act } from "./cases.js";
 
@@ -54,6 +54,31 @@ export function open(ctx, ref, box, hooks) {
   const summary = h("div", { class: "case-summary-body" });
   const counts = h("ul", { class: "stats case-counts", "aria-label": "Workflow counts" });
   const aiBox = h("div", { class: "ai-summary-body" });
+  const aiError = h("div", { class: "form-error" });
+  const canSummarize = ctx.has("operator") || ctx.has("orchestrator");
+  const summarize = h(
+    "button",
+    {
+      type: "button",
+      class: "secondary summarize",
+      disabled: !canSummarize,
+      title: canSummarize ? "Dispatches a summarize investigation; its result becomes the AI summary" : "Needs the operator role",
+      onclick: async () => {
+        fill(aiError);
+        summarize.disabled = true;
+        try {
+          const inv = await api(`/cases/${seg(current.id)}/summarize`, { method: "POST", headers: { "Idempotency-Key": randomKey() }, signal });
+          fill(notice, h("p", { class: "done-note", role: "status" }, `Asked for an AI summary: `, h("a", { href: `/investigations/${seg(inv.id)}`, "data-link": true }, "the summarize investigation"), " writes it back when it completes."));
+          loadInvestigations();
+        } catch (e) {
+          if (!aborted(e)) fill(aiError, problem(e));
+        } finally {
+          summarize.disabled = !canSummarize;
+        }
+      },
+    },
+    "Ask for an AI summary",
+  );
   const invBox = h("div", { class: "investigations-body" });
   const timeline = h("ol", { class: "timeline case-timeline", "aria-live": "polite" });
   const liveState = h("p", { class: "live muted", "data-state": "connecting", role: "status" }, "Connecting…");
@@ -98,7 +123,7 @@ export function open(ctx, ref, box, hooks) {
         "div",
         { class: "case-main" },
         section("case-summary", "Summary", summary, counts),
-        section("case-ai", "AI summary", aiBox),
+        section("case-ai", "AI summary", aiBox, summarize, aiError),
         section("case-investigations", "Linked investigations", invBox),
         section("case-timeline-box", "Timeline", liveState, timeline),
       ),

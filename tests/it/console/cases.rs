@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::support::{PrivateCluster, Served, free_port, ok, vigil};
 
-use super::browser::{Browser, Driver};
+use super::browser::{Browser, DEADLINE, Driver};
 
 /// `real` mode: a model is configured (nothing listens at its address; no
 /// investigation runs in this test, so none is called).
@@ -66,6 +66,21 @@ async fn choose(b: &Browser, css: &str, value: &str) {
         .select_by_value(value)
         .await
         .unwrap_or_else(|e| panic!("cannot pick {value} in {css}: {e}"));
+}
+
+/// No sideways scrolling: names the widest elements when there is.
+async fn assert_no_overflow(b: &Browser, when: &str) {
+    let wide = b
+        .js(r#"
+            const w = document.documentElement.clientWidth;
+            if (document.documentElement.scrollWidth <= w) return [];
+            return [...document.querySelectorAll('body *')]
+                .filter(e => e.getBoundingClientRect().right > w + 1 && !e.closest(".table-wrap"))
+                .slice(-5)
+                .map(e => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`);
+        "#)
+        .await;
+    assert_eq!(wide, json!([]), "horizontal overflow {when}");
 }
 
 /// The timeline entries' kinds, in page order.
@@ -496,6 +511,12 @@ async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrad
     )
     .await;
     assert!(d.text("#mode").await.contains("dummy"));
+    d.until(
+        "the showcase KPIs",
+        "document.querySelector('.kpis[data-state=live]')",
+    )
+    .await;
+    d.shot("cases-showcase").await;
     let number = d
         .js("return document.querySelector('tbody tr[data-id]').dataset.number;")
         .await
@@ -554,6 +575,93 @@ async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrad
     );
     d.assert_clean("after the dummy preview").await;
     d.shot("cases-preview").await;
+
+    // The sample alerts' case: its triage waits on an approval. Approved by
+    // a second principal (the admin; the showcase requested it), the
+    // receipt, the write-back and the status arrive live; then the AI
+    // summary the console asks for.
+    let deadline = Instant::now() + DEADLINE;
+    let (alerts_case, approval) = loop {
+        let page = call(
+            &dummy.base,
+            &dummy.token,
+            reqwest::Method::GET,
+            "/cases?status=pending_approval",
+            None,
+        )
+        .await;
+        if let Some(c) = page["items"].as_array().unwrap().first() {
+            let number = c["number"].as_str().unwrap().to_owned();
+            let linked = call(
+                &dummy.base,
+                &dummy.token,
+                reqwest::Method::GET,
+                &format!("/cases/{number}/investigations"),
+                None,
+            )
+            .await;
+            if let Some(waiting) = linked["items"][0]["waiting_on"].as_str() {
+                break (number, waiting.to_owned());
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sample alerts' case never waited on its approval"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    d.goto(&format!("/cases?selectedCase={alerts_case}")).await;
+    d.until(
+        "the receipt waiting on the approval",
+        "document.querySelector('.case-detail[data-status=pending_approval] .receipt[data-phase=awaiting_approval] a[href=\"/approvals\"]') && document.querySelector('.case-timeline li[data-kind=approval_requested]') && document.querySelector('.case-timeline-box .live[data-state=live]')",
+    )
+    .await;
+    d.js("window.__marker = 'alerts case'; return true;").await;
+    post(
+        &dummy.base,
+        &dummy.token,
+        &format!("/approvals/{approval}/decision"),
+        json!({"decision": "approve", "comment": "contain it"}),
+    )
+    .await;
+    d.until(
+        "the write-back, live",
+        "document.querySelector('.case-timeline li[data-kind=result_written] .key-findings li') && document.querySelector('.case-detail[data-status=in_progress]') && document.querySelector('.receipt[data-status=completed]')",
+    )
+    .await;
+    let decided = d
+        .text(".case-timeline li[data-kind=approval_decided]")
+        .await;
+    assert!(
+        decided.contains("approve") && decided.contains("contain it"),
+        "{decided}"
+    );
+    let written = d.text(".case-timeline li[data-kind=result_written]").await;
+    assert!(written.contains("Key findings"), "{written}");
+    assert!(
+        d.js("return [...document.querySelectorAll('.case-timeline li[data-kind=status_change], .case-timeline li[data-kind=result_written]')].some(e => e.innerText.includes('-> in progress'));").await
+            == json!(true),
+        "the move to in_progress is shown"
+    );
+    assert!(
+        d.js(
+            "return !!document.querySelector('.comment[data-author-kind=machine] .author-machine');"
+        )
+        .await
+            == json!(true),
+        "the machine note is marked"
+    );
+    d.click(".case-ai button.summarize").await;
+    d.until(
+        "the AI summary",
+        "document.querySelector('.case-timeline li[data-kind=summary_written] .ai-summary-text') && document.querySelector('.case-ai .ai-summary')?.innerText.includes('Scripted showcase summary')",
+    )
+    .await;
+    assert_eq!(d.js("return window.__marker;").await, json!("alerts case"));
+    d.assert_clean("after the write-back and the summary").await;
+    d.js("document.querySelector('.case-timeline li[data-kind=result_written]').scrollIntoView(); return true;").await;
+    d.shot("cases-writeback").await;
+    assert_no_overflow(&d, "on the case detail at 1280 px").await;
 
     d.client.close().await.unwrap();
     b.client.close().await.unwrap();
