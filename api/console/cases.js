@@ -6,6 +6,8 @@
 import { aborted, api, problem } from "./api.js";
 import { add, ago, badge, fill, h, number, tickAgo, uid } from "./dom.js";
 import * as detail from "./case.js";
+import { board } from "./kanban.js";
+import { palette } from "./palette.js";
 
 export const STATUSES = ["open", "in_progress", "pending_approval", "contained", "eradicated", "recovered", "resolved", "closed", "pending"];
 export const SEVERITIES = ["critical", "high", "medium", "low", "informational"];
@@ -77,11 +79,19 @@ export async function render(ctx) {
 
   const newForm = createForm(ctx, notice);
   const newButton = h("button", { type: "button", class: "new-case", "aria-keyshortcuts": "C", disabled: !canWrite, title: canWrite ? "New case (C)" : "Needs the operator role" }, "New case");
+  const kanban = query.get("view") === "kanban";
+  const toggleView = () => {
+    const here = new URLSearchParams(location.search);
+    if (kanban) here.delete("view");
+    else here.set("view", "kanban");
+    ctx.navigate(queryUrl(here));
+  };
+  const viewButton = h("button", { type: "button", class: "secondary view-toggle", "aria-keyshortcuts": "V", "aria-pressed": kanban ? "true" : "false", title: "Table or Kanban (V)", onclick: toggleView }, "Kanban view");
   newButton.addEventListener("click", () => newForm.toggle(true));
   const filters = filterForm(ctx);
 
   add(root,
-    h("div", { class: "page-head" }, h("h1", { tabindex: "-1" }, "Cases"), newButton),
+    h("div", { class: "page-head" }, h("h1", { tabindex: "-1" }, "Cases"), h("div", { class: "head-actions" }, h("span", { class: "muted small", text: "Ctrl+K: palette" }), viewButton, newButton)),
     showcase,
     kpiBox,
     newForm.el,
@@ -108,7 +118,20 @@ export async function render(ctx) {
     h("thead", {}, h("tr", {}, COLUMNS.map(([label, key]) => header(label, key, sort, order)))),
     body,
   );
-  fill(queueBox, listError, h("div", { class: "table-wrap" }, table), pager);
+  const boardBox = h("div", { class: "board-box" });
+  fill(queueBox, listError, kanban ? boardBox : h("div", { class: "table-wrap" }, table), pager);
+  const cards = kanban
+    ? board(boardBox, {
+        open: (c) => openDetail(c.id),
+        move: async (c, status, disposition) => {
+          const body = { status };
+          if (disposition) body.disposition = disposition;
+          const answer = await act(ctx, notice, `/cases/${encodeURIComponent(c.id)}/status`, { method: "POST", body }, `move ${c.number} to ${status.replaceAll("_", " ")}${disposition ? ` (${disposition.replaceAll("_", " ")})` : ""}`);
+          if (!answer.preview) refresh();
+          return { stored: !answer.preview };
+        },
+      })
+    : null;
 
   const params = new URLSearchParams();
   for (const key of FILTERS) if (query.get(key)) params.set(key, query.get(key));
@@ -157,6 +180,11 @@ export async function render(ctx) {
   }
 
   const renderRows = () => {
+    if (cards) {
+      if (!cards.busy()) cards.render(page.items);
+      renderPager();
+      return;
+    }
     const focused = document.activeElement && body.contains(document.activeElement) ? document.activeElement.closest("tr")?.dataset.id : null;
     fill(body);
     if (page.items.length === 0) {
@@ -183,7 +211,10 @@ export async function render(ctx) {
     }
     markSelected();
     if (focused) body.querySelector(`tr[data-id="${CSS.escape(focused)}"] button`)?.focus();
+    renderPager();
+  };
 
+  const renderPager = () => {
     const links = [];
     const here = new URLSearchParams(location.search);
     here.delete("selectedCase");
@@ -225,6 +256,7 @@ export async function render(ctx) {
     renderKpis(kpiBox, null);
     filters.readOnly(true);
     newButton.disabled = true;
+    viewButton.disabled = true;
     newForm.toggle(false);
     if (opened || new URLSearchParams(location.search).get("selectedCase")) {
       if (opened) opened.close();
@@ -249,10 +281,21 @@ export async function render(ctx) {
       if ((e.key === "c" || e.key === "C") && !newButton.disabled) {
         e.preventDefault();
         newForm.toggle(true);
+      } else if ((e.key === "v" || e.key === "V") && !degraded) {
+        e.preventDefault();
+        toggleView();
       }
     },
     { signal: ctx.signal },
   );
+  palette(ctx, {
+    cases: () => (page ? page.items : []),
+    open: (id) => openDetail(id),
+    newCase: () => !newButton.disabled && newForm.toggle(true),
+    opened: () => opened,
+    toggleView,
+    unavailable: () => degraded,
+  });
   newForm.onCreated((created) => {
     refresh();
     if (created && created.id) openDetail(created.id);

@@ -82,6 +82,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../console/settings.js"),
     ),
     (
+        "kanban.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/kanban.js"),
+    ),
+    (
+        "palette.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/palette.js"),
+    ),
+    (
         "app.css",
         "text/css; charset=utf-8",
         include_str!("../console/app.css"),

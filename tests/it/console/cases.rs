@@ -434,6 +434,137 @@ async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrad
     .await;
     b.assert_clean("after the deep link").await;
 
+    // The Kanban board (key V): a drag to a later status is stored; a drag
+    // backwards snaps back with the API's reason; the keyboard moves a card
+    // (Alt+ArrowRight, and the Move select, which asks for a disposition).
+    b.goto("/cases").await;
+    b.until(
+        "the queue",
+        "document.querySelectorAll('tbody tr[data-id]').length === 4",
+    )
+    .await;
+    b.js("document.activeElement.blur(); document.body.dispatchEvent(new KeyboardEvent('keydown', {key: 'v', bubbles: true})); return true;")
+        .await;
+    b.until(
+        "the board",
+        "location.search.includes('view=kanban') && document.querySelectorAll('.board-card').length === 4 && document.querySelector('.board-column[data-status=open] .board-card[data-number=CASE-2]')",
+    )
+    .await;
+    let drag = |number: &str, status: &str| {
+        format!(
+            "const card = document.querySelector('.board-card[data-number={number}]');
+             const col = document.querySelector('.board-column[data-status={status}]');
+             const dt = new DataTransfer();
+             card.dispatchEvent(new DragEvent('dragstart', {{bubbles: true, dataTransfer: dt}}));
+             col.dispatchEvent(new DragEvent('dragover', {{bubbles: true, cancelable: true, dataTransfer: dt}}));
+             col.dispatchEvent(new DragEvent('drop', {{bubbles: true, cancelable: true, dataTransfer: dt}}));
+             card.dispatchEvent(new DragEvent('dragend', {{bubbles: true, dataTransfer: dt}}));
+             return true;"
+        )
+    };
+    b.js(&drag("CASE-2", "contained")).await;
+    b.until(
+        "the dragged card, stored",
+        "document.querySelector('.board-column[data-status=contained] .board-card[data-number=CASE-2]:not(.moving)') && document.querySelector('.case-notice .done-note')",
+    )
+    .await;
+    let stored = call(&base, &admin, reqwest::Method::GET, "/cases/CASE-2", None).await;
+    assert_eq!(stored["status"], "contained");
+    b.js(&drag("CASE-2", "open")).await;
+    b.until(
+        "the refused move, snapped back with the reason",
+        "document.querySelector('.board-column[data-status=contained] .board-card[data-number=CASE-2] .card-reason .code')?.innerText === 'invalid_transition'",
+    )
+    .await;
+    let reason = b.text(".board-card[data-number=CASE-2] .card-reason").await;
+    assert!(reason.contains("Stays contained"), "{reason}");
+    let button = b
+        .client
+        .find(fantoccini::Locator::Css(
+            ".board-card[data-number=CASE-3] .card-open",
+        ))
+        .await
+        .unwrap();
+    button.send_keys("\u{E00A}\u{E014}").await.unwrap();
+    b.until(
+        "the keyboard move",
+        "document.querySelector('.board-column[data-status=in_progress] .board-card[data-number=CASE-3]:not(.moving)') && document.activeElement.closest('.board-card')?.dataset.number === 'CASE-3'",
+    )
+    .await;
+    choose(&b, ".board-card[data-number=CASE-4] .card-move", "resolved").await;
+    b.until(
+        "the disposition dialog",
+        "document.querySelector('dialog.disposition-dialog').open",
+    )
+    .await;
+    choose(&b, "dialog.disposition-dialog select", "benign").await;
+    b.click("dialog.disposition-dialog .confirm-move").await;
+    b.until(
+        "the resolved card",
+        "document.querySelector('.board-column[data-status=resolved] .board-card[data-number=CASE-4]:not(.moving)')",
+    )
+    .await;
+    let stored = call(&base, &admin, reqwest::Method::GET, "/cases/CASE-4", None).await;
+    assert_eq!(
+        (stored["status"].as_str(), stored["disposition"].as_str()),
+        (Some("resolved"), Some("benign"))
+    );
+    b.assert_accessible("on the board").await;
+    b.assert_clean("after the board moves").await;
+    b.shot("cases-kanban").await;
+
+    // The palette (Ctrl+K): jump to a case by number, run "new case".
+    let body = b
+        .client
+        .find(fantoccini::Locator::Css("body"))
+        .await
+        .unwrap();
+    body.send_keys("\u{E009}k").await.unwrap();
+    b.until(
+        "the palette",
+        "document.querySelector('dialog.palette').open && document.activeElement.classList.contains('palette-input')",
+    )
+    .await;
+    b.type_into("dialog.palette input", "case-1").await;
+    b.until(
+        "the palette's match",
+        "document.querySelector('.palette-item.active')?.innerText.startsWith('CASE-1 ')",
+    )
+    .await;
+    b.shot("cases-palette").await;
+    b.client
+        .find(fantoccini::Locator::Css("dialog.palette input"))
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    b.until(
+        "the case opened from the palette",
+        "!document.querySelector('dialog.palette').open && document.querySelector('.case-detail .case-heading')?.innerText.startsWith('CASE-1 ')",
+    )
+    .await;
+    body.send_keys("\u{E009}k").await.unwrap();
+    b.until(
+        "the palette again",
+        "document.querySelector('dialog.palette').open",
+    )
+    .await;
+    b.type_into("dialog.palette input", "new case").await;
+    b.client
+        .find(fantoccini::Locator::Css("dialog.palette input"))
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    b.until(
+        "the new case form from the palette",
+        "!document.querySelector('form.new-case-form').hidden",
+    )
+    .await;
+    b.assert_clean("after the palette").await;
+
     // The database stops: the queue degrades in place, the pinned case is
     // cleared; it recovers by itself.
     b.goto(&format!("/cases?selectedCase={case_id}")).await;
