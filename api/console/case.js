@@ -344,15 +344,75 @@ function editPanel(ctx, current, write, canWrite) {
     h("div", { class: "field actions" }, h("button", { type: "submit", disabled: !canWrite }, "Set severity")),
     sevErr,
   );
-  const el = section("case-edit", "Work the case", canWrite ? null : h("p", { class: "muted", text: "Changing a case needs the operator role." }), statusForm, assignForm, sevForm);
+  // Title, description and the approval flag: only the changed fields are sent.
+  const detailsErr = h("div", { class: "form-error" });
+  const titleIn = h("input", { name: "title", type: "text", class: "edit-title", maxlength: "500", autocomplete: "off" });
+  const descIn = h("textarea", { name: "description", rows: "3", class: "edit-description" });
+  const flagId = uid("flag");
+  const flag = h("input", { id: flagId, name: "requires_human_approval", type: "checkbox", class: "edit-flag" });
+  const detailsForm = h(
+    "form",
+    {
+      class: "edit-details-form",
+      onsubmit: (e) => {
+        e.preventDefault();
+        const c = current();
+        const body = {};
+        if (titleIn.value.trim() && titleIn.value.trim() !== c.title) body.title = titleIn.value.trim();
+        if (descIn.value !== c.description) body.description = descIn.value;
+        if (flag.checked !== c.requires_human_approval) body.requires_human_approval = flag.checked;
+        const names = Object.keys(body).map((k) => k.replaceAll("_", " "));
+        if (!names.length) {
+          fill(detailsErr, h("p", { class: "muted", role: "status", text: "Nothing changed." }));
+          return;
+        }
+        write(`/cases/${seg(c.id)}`, { method: "PATCH", body }, `set ${c.number}'s ${names.join(", ")}`, detailsErr);
+      },
+    },
+    field("Title", titleIn),
+    field("Description", descIn),
+    h("div", { class: "check" }, flag, h("label", { for: flagId }, "Write tools need a person's approval")),
+    h("div", { class: "field actions" }, h("button", { type: "submit", disabled: !canWrite }, "Save details")),
+    detailsErr,
+  );
+  // Deleting takes a second, explicit step and a reason.
+  const deleteErr = h("div", { class: "form-error" });
+  const deleteReason = h("input", { name: "reason", type: "text", class: "delete-reason", autocomplete: "off" });
+  const deleteForm = h(
+    "details",
+    { class: "delete-case" },
+    h("summary", {}, "Delete this case…"),
+    h(
+      "form",
+      {
+        onsubmit: (e) => {
+          e.preventDefault();
+          const c = current();
+          if (!deleteReason.value.trim()) {
+            fill(deleteErr, h("p", { role: "alert", text: "Say why the case is deleted." }));
+            return;
+          }
+          write(`/cases/${seg(c.id)}?${new URLSearchParams({ reason: deleteReason.value.trim() })}`, { method: "DELETE" }, `delete ${c.number}`, deleteErr);
+        },
+      },
+      h("p", { class: "muted", text: "The case stays readable with its timeline; its alerts are detached. This cannot be undone." }),
+      field("Reason", deleteReason),
+      h("div", { class: "field actions" }, h("button", { type: "submit", class: "danger confirm-delete", disabled: !canWrite }, "Delete the case")),
+      deleteErr,
+    ),
+  );
+  const el = section("case-edit", "Work the case", canWrite ? null : h("p", { class: "muted", text: "Changing a case needs the operator role." }), statusForm, assignForm, sevForm, h("details", { class: "edit-details" }, h("summary", {}, "Title, description, approval flag"), detailsForm), deleteForm);
   let shown = null;
   return {
     el,
     update(c) {
       // Only reset the controls when the stored case changed, not under a person's hands.
-      const key = `${c.status}|${c.assignee}|${c.severity}`;
+      const key = JSON.stringify([c.status, c.assignee, c.severity, c.title, c.description, c.requires_human_approval]);
       if (key === shown) return;
       shown = key;
+      titleIn.value = c.title;
+      descIn.value = c.description;
+      flag.checked = c.requires_human_approval;
       status.value = c.status;
       disposition.value = c.disposition || "";
       assignee.value = c.assignee || "";

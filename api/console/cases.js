@@ -55,7 +55,7 @@ export async function act(ctx, notice, path, opts, would) {
 }
 
 function pastTense(verb) {
-  const map = { move: "moved", add: "added", set: "set", assign: "assigned", create: "created", record: "recorded", unassign: "unassigned" };
+  const map = { move: "moved", add: "added", set: "set", assign: "assigned", create: "created", record: "recorded", unassign: "unassigned", delete: "deleted" };
   return map[verb] || verb;
 }
 
@@ -108,6 +108,24 @@ export async function render(ctx) {
   let degraded = null;
 
   const table = h("table", { class: "queue cases" });
+  // Bulk selection: ids kept across refreshes while their rows are shown.
+  const chosen = new Set();
+  const selectAll = h("input", { type: "checkbox", class: "select-all", "aria-label": "Select every case on this page", disabled: !canWrite });
+  const bulk = bulkForm(ctx, () => (page ? page.items.filter((c) => chosen.has(c.id)) : []), () => refresh());
+  const syncBulk = () => {
+    const shown = page ? page.items.filter((c) => chosen.has(c.id)).length : 0;
+    bulk.update(shown);
+    selectAll.checked = !!page && page.items.length > 0 && shown === page.items.length;
+    selectAll.indeterminate = shown > 0 && !selectAll.checked;
+  };
+  selectAll.addEventListener("change", () => {
+    for (const c of page ? page.items : []) {
+      if (selectAll.checked) chosen.add(c.id);
+      else chosen.delete(c.id);
+    }
+    for (const box of body.querySelectorAll("input.select-case")) box.checked = selectAll.checked;
+    syncBulk();
+  });
   const body = h("tbody");
   const pager = h("nav", { class: "pager", "aria-label": "Pages" });
   const listError = h("div");
@@ -115,11 +133,11 @@ export async function render(ctx) {
   const order = query.get("order") || "desc";
   add(table,
     h("caption", { class: "visually-hidden" }, `Cases by ${sort.replaceAll("_", " ")}, ${order === "asc" ? "ascending" : "descending"}`),
-    h("thead", {}, h("tr", {}, COLUMNS.map(([label, key]) => header(label, key, sort, order)))),
+    h("thead", {}, h("tr", {}, h("td", { class: "select-cell" }, selectAll), COLUMNS.map(([label, key]) => header(label, key, sort, order)))),
     body,
   );
   const boardBox = h("div", { class: "board-box" });
-  fill(queueBox, listError, kanban ? boardBox : h("div", { class: "table-wrap" }, table), pager);
+  fill(queueBox, listError, kanban ? null : bulk.el, kanban ? boardBox : h("div", { class: "table-wrap" }, table), pager);
   const cards = kanban
     ? board(boardBox, {
         open: (c) => openDetail(c.id),
@@ -179,6 +197,16 @@ export async function render(ctx) {
     }
   }
 
+  const selectBox = (c) => {
+    const box = h("input", { type: "checkbox", class: "select-case", "aria-label": `Select ${c.number}`, checked: chosen.has(c.id), disabled: !canWrite });
+    box.addEventListener("change", () => {
+      if (box.checked) chosen.add(c.id);
+      else chosen.delete(c.id);
+      syncBulk();
+    });
+    return box;
+  };
+
   const renderRows = () => {
     if (cards) {
       if (!cards.busy()) cards.render(page.items);
@@ -188,7 +216,7 @@ export async function render(ctx) {
     const focused = document.activeElement && body.contains(document.activeElement) ? document.activeElement.closest("tr")?.dataset.id : null;
     fill(body);
     if (page.items.length === 0) {
-      add(body, h("tr", { class: "empty" }, h("td", { colspan: String(COLUMNS.length) }, "No cases match these filters.")));
+      add(body, h("tr", { class: "empty" }, h("td", { colspan: String(COLUMNS.length + 1) }, "No cases match these filters.")));
     }
     for (const c of page.items) {
       const cells = [
@@ -205,11 +233,13 @@ export async function render(ctx) {
         h(
           "tr",
           { "data-id": c.id, "data-number": c.number, "data-status": c.status },
+          h("td", { class: "select-cell" }, selectBox(c)),
           cells.map((cell, i) => h(i === 0 ? "th" : "td", { "data-label": COLUMNS[i][0], scope: i === 0 ? "row" : null }, cell)),
         ),
       );
     }
     markSelected();
+    syncBulk();
     if (focused) body.querySelector(`tr[data-id="${CSS.escape(focused)}"] button`)?.focus();
     renderPager();
   };
@@ -468,4 +498,83 @@ function createForm(ctx, notice) {
     if (on) title.focus();
   }
   return { el: form, toggle, onCreated: (fn) => (created = fn) };
+}
+
+/**
+ * Batch status change and assignment for the selected cases: one request
+ * per case, and the outcome of each listed (stored, preview, or the API's
+ * problem).
+ */
+function bulkForm(ctx, selected, done) {
+  const results = h("ul", { class: "bulk-results", "aria-live": "polite" });
+  const count = h("strong", { class: "bulk-count" });
+  const status = h("select", { name: "status", class: "bulk-status", "aria-label": "New status for the selected cases" }, h("option", { value: "" }, "status…"), STATUSES.map((s) => h("option", { value: s }, s.replaceAll("_", " "))));
+  const disposition = h("select", { name: "disposition", class: "bulk-disposition", "aria-label": "Disposition (resolved or closed)" }, h("option", { value: "" }, "disposition…"), DISPOSITIONS.map((d) => h("option", { value: d }, d.replaceAll("_", " "))));
+  const assignee = h("input", { name: "assignee", type: "text", class: "bulk-assignee", "aria-label": "Assignee for the selected cases", placeholder: "assignee", autocomplete: "off" });
+  const run = async (what, request) => {
+    const cases = selected();
+    fill(results);
+    for (const c of cases) {
+      const line = h("li", { "data-number": c.number }, `${c.number}: …`);
+      results.appendChild(line);
+      const [path, opts, would] = request(c);
+      try {
+        const answer = await api(path, { signal: ctx.signal, ...opts });
+        line.dataset.outcome = answer.preview ? "preview" : "done";
+        fill(line, h("strong", { text: `${c.number}: ` }), answer.preview ? `Preview: would ${would}; nothing was changed.` : `done (${what}).`);
+      } catch (e) {
+        if (aborted(e)) return;
+        line.dataset.outcome = "refused";
+        fill(line, h("strong", { text: `${c.number}: ` }), problem(e));
+      }
+    }
+    done();
+  };
+  const el = h(
+    "form",
+    {
+      class: "bulk",
+      hidden: true,
+      "aria-label": "Change the selected cases",
+      onsubmit: (e) => e.preventDefault(),
+    },
+    h("p", {}, count, " selected"),
+    status,
+    disposition,
+    h(
+      "button",
+      {
+        type: "button",
+        class: "small bulk-apply-status",
+        onclick: () => {
+          if (!status.value) return;
+          const body = { status: status.value };
+          if (disposition.value) body.disposition = disposition.value;
+          run(`moved to ${status.value.replaceAll("_", " ")}`, (c) => [`/cases/${encodeURIComponent(c.id)}/status`, { method: "POST", body }, `move ${c.number} to ${status.value.replaceAll("_", " ")}`]);
+        },
+      },
+      "Change status",
+    ),
+    assignee,
+    h(
+      "button",
+      {
+        type: "button",
+        class: "small bulk-apply-assign",
+        onclick: () => {
+          const who = assignee.value.trim() || null;
+          run(who ? `assigned to ${who}` : "unassigned", (c) => [`/cases/${encodeURIComponent(c.id)}/assign`, { method: "POST", body: { assignee: who } }, who ? `assign ${c.number} to ${who}` : `unassign ${c.number}`]);
+        },
+      },
+      "Assign",
+    ),
+    results,
+  );
+  return {
+    el,
+    update(n) {
+      count.textContent = String(n);
+      el.hidden = n === 0 && results.children.length === 0;
+    },
+  };
 }

@@ -362,6 +362,54 @@ async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrad
     .await;
     assert_eq!(b.js("return window.__marker;").await, json!("same page"));
     b.assert_clean("after the live queue update").await;
+
+    // Bulk: one request per selected case, each outcome listed.
+    b.click("tbody tr[data-number=CASE-3] input.select-case")
+        .await;
+    b.click("tbody tr[data-number=CASE-4] input.select-case")
+        .await;
+    b.until(
+        "the bulk bar",
+        "!document.querySelector('form.bulk').hidden && document.querySelector('.bulk-count').innerText === '2'",
+    )
+    .await;
+    b.type_into(".bulk-assignee", "ana").await;
+    b.click(".bulk-apply-assign").await;
+    b.until(
+        "both assigned",
+        "document.querySelectorAll('.bulk-results li[data-outcome=done]').length === 2 && document.querySelector('tbody tr[data-number=CASE-4] td[data-label=Assignee]').innerText === 'ana' && document.querySelector('tbody tr[data-number=CASE-3] td[data-label=Assignee]').innerText === 'ana'",
+    )
+    .await;
+    choose(&b, ".bulk-status", "resolved").await;
+    b.click(".bulk-apply-status").await;
+    b.until(
+        "both refused without a disposition, each with the reason",
+        "document.querySelectorAll('.bulk-results li[data-outcome=refused] .problem').length === 2",
+    )
+    .await;
+    assert!(
+        b.text(".bulk-results li[data-number=CASE-3]")
+            .await
+            .contains("disposition"),
+        "the API's reason is shown per case"
+    );
+    b.shot("cases-bulk").await;
+    for n in ["CASE-3", "CASE-4"] {
+        b.click(&format!("tbody tr[data-number={n}] input.select-case"))
+            .await;
+    }
+
+    // Title, description and the approval flag.
+    b.click(".edit-details > summary").await;
+    b.type_into(".edit-title", "Tor logins on web-01 (root)")
+        .await;
+    b.click(".edit-flag").await;
+    b.click(".edit-details-form button[type=submit]").await;
+    b.until(
+        "the field changes",
+        "document.querySelector('.case-detail .case-heading').innerText === 'CASE-1 · Tor logins on web-01 (root)' && [...document.querySelectorAll('.case-timeline li[data-kind=field_change]')].some(e => e.innerText.includes('requires_human_approval'))",
+    )
+    .await;
     b.click(".collapse-case").await;
     b.until(
         "the collapsed case",
@@ -704,6 +752,30 @@ async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrad
         json!(before["severity"].as_str().unwrap()),
         "the page still shows the stored severity"
     );
+    // Deleting asks for a reason first; in dummy mode it is a preview too.
+    d.click(".delete-case > summary").await;
+    d.click(".delete-case .confirm-delete").await;
+    d.until(
+        "the reason asked for",
+        "document.querySelector('.delete-case .form-error')?.innerText.includes('why')",
+    )
+    .await;
+    d.type_into(".delete-reason", "duplicate").await;
+    d.click(".delete-case .confirm-delete").await;
+    d.until(
+        "the delete preview",
+        &format!("document.querySelector('.detail-notice .preview-note')?.innerText.includes('would delete {number}; nothing was changed')"),
+    )
+    .await;
+    let after = call(
+        &dummy.base,
+        &dummy.token,
+        reqwest::Method::GET,
+        &format!("/cases/{number}"),
+        None,
+    )
+    .await;
+    assert!(after["deleted_at"].is_null(), "not deleted: {after}");
     d.assert_clean("after the dummy preview").await;
     d.shot("cases-preview").await;
 
