@@ -3,7 +3,7 @@
 // timeline (SSE, resumed with Last-Event-ID), observables, evidence with
 // custody, tasks, comments and the AI summary, related cases.
 
-import { aborted, api, problem, stream } from "./api.js";
+import { aborted, api, bytes, problem, stream } from "./api.js";
 import { ago, badge, confidence, duration, facts, fill, h, number, randomKey, time, uid } from "./dom.js";
 import { caseEntry } from "./case-timeline.js";
 import { DISPOSITIONS, SEVERITIES, STATUSES, act } from "./cases.js";
@@ -173,7 +173,7 @@ export function open(ctx, ref, box, hooks) {
         ]);
         const custody = await Promise.all(evs.map((e) => api(`/cases/${seg(c.id)}/evidence/${seg(e.id)}/custody`, { signal })));
         renderObservables(observables, obs);
-        renderEvidence(evidence, evs, custody, (e) => custodyForm(c, e, write, canWrite));
+        renderEvidence(evidence, evs, custody, (e) => custodyForm(c, e, write, canWrite), (e) => downloader(c, e, signal));
         renderTasks(tasks, ts, (t, status, errorBox) =>
           write(`/cases/${seg(c.id)}/tasks/${seg(t.id)}`, { method: "PATCH", body: { status } }, `move task "${t.title}" to ${status.replaceAll("_", " ")}`, errorBox),
           canWrite,
@@ -246,6 +246,17 @@ export function open(ctx, ref, box, hooks) {
   });
   load();
   return handle;
+}
+
+/**
+ * Whether `box` already shows `data` (remembering it otherwise): unchanged
+ * records are not redrawn, so open folds, focus and half-filled forms stay.
+ */
+function same(box, data) {
+  const sig = JSON.stringify(data);
+  if (box.dataset.sig === sig) return true;
+  box.dataset.sig = sig;
+  return false;
 }
 
 function renderSummary(box, counts, c) {
@@ -446,6 +457,7 @@ function renderInvestigations(box, items) {
 }
 
 function renderObservables(box, items) {
+  if (same(box, items)) return;
   if (!items.length) {
     fill(box, h("p", { class: "muted", text: "No observables yet." }));
     return;
@@ -501,11 +513,8 @@ function observableForm(current, write, canWrite) {
   return form;
 }
 
-function renderEvidence(box, items, custody, handoff) {
-  // Unchanged records keep their open folds and half-filled handoff forms.
-  const sig = JSON.stringify([items, custody]);
-  if (box.dataset.sig === sig) return;
-  box.dataset.sig = sig;
+function renderEvidence(box, items, custody, handoff, download) {
+  if (same(box, [items, custody])) return;
   if (!items.length) {
     fill(box, h("p", { class: "muted", text: "No evidence yet." }));
     return;
@@ -522,6 +531,7 @@ function renderEvidence(box, items, custody, handoff) {
           h("p", {}, h("strong", { text: e.name }), ` · ${e.kind.replaceAll("_", " ")}`, e.size_bytes !== null ? ` · ${number(e.size_bytes)} bytes` : "", e.stored ? " · stored" : e.uri ? ` · kept at ${e.uri}` : ""),
           h("p", { class: "mono small sha", text: `sha256 ${e.sha256}` }),
           h("p", { class: "muted small" }, `collected by ${e.collected_by} `, time(e.collected_at)),
+          e.stored ? download(e) : null,
           h(
             "details",
             { class: "fold custody", open: custody[i].length > 0 },
@@ -539,6 +549,50 @@ function renderEvidence(box, items, custody, handoff) {
       ),
     ),
   );
+}
+
+/**
+ * A Download button for stored content: the server re-hashes it before
+ * answering (`500 integrity_mismatch` otherwise), and the console checks
+ * the bytes' SHA-256 against the recorded one again before saving them.
+ */
+function downloader(c, e, signal) {
+  const out = h("span", { class: "download-check small", role: "status" });
+  const button = h(
+    "button",
+    {
+      type: "button",
+      class: "secondary small download",
+      "aria-label": `Download ${e.name}`,
+      onclick: async () => {
+        fill(out, "checking…");
+        try {
+          const got = await bytes(`/cases/${seg(c.id)}/evidence/${seg(e.id)}/content`, { signal });
+          const digest = await crypto.subtle.digest("SHA-256", got.bytes);
+          const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+          if (hex !== e.sha256) {
+            out.dataset.verified = "false";
+            fill(out, h("strong", { class: "bad", text: `hash mismatch: got ${hex}, recorded ${e.sha256}; not saved` }));
+            return;
+          }
+          out.dataset.verified = "true";
+          fill(out, h("span", { class: "ok", text: "SHA-256 re-checked: matches" }));
+          const url = URL.createObjectURL(new Blob([got.bytes], { type: "application/octet-stream" }));
+          const a = h("a", { href: url, download: e.name, hidden: true });
+          document.body.appendChild(a);
+          a.click();
+          a.remove();
+          setTimeout(() => URL.revokeObjectURL(url), 10000);
+        } catch (err) {
+          if (aborted(err)) return;
+          out.dataset.verified = "false";
+          fill(out, problem(err));
+        }
+      },
+    },
+    "Download",
+  );
+  return h("p", { class: "download-row" }, button, " ", out);
 }
 
 function custodyForm(c, e, write, canWrite) {
@@ -595,6 +649,7 @@ function evidenceForm(current, write, canWrite) {
 }
 
 function renderTasks(box, items, move, canWrite) {
+  if (same(box, items)) return;
   if (!items.length) {
     fill(box, h("p", { class: "muted", text: "No tasks yet." }));
     return;
@@ -646,6 +701,7 @@ function newTaskForm(current, write, canWrite) {
 }
 
 function renderComments(box, aiBox, items) {
+  if (same(box, items)) return;
   const ai = items.filter((c) => c.kind === "ai_summary");
   if (ai.length) {
     const last = ai[ai.length - 1];
@@ -696,6 +752,7 @@ function newCommentForm(current, write, canWrite) {
 }
 
 function renderRelated(box, items) {
+  if (same(box, items)) return;
   if (!items.length) {
     fill(box, h("p", { class: "muted", text: "No other case shares two or more observables with this one." }));
     return;

@@ -68,16 +68,26 @@ async fn choose(b: &Browser, css: &str, value: &str) {
         .unwrap_or_else(|e| panic!("cannot pick {value} in {css}: {e}"));
 }
 
-/// No sideways scrolling: names the widest elements when there is.
+/// No sideways scrolling: names the outermost elements that stick out when there is.
 async fn assert_no_overflow(b: &Browser, when: &str) {
     let wide = b
         .js(r#"
             const w = document.documentElement.clientWidth;
             if (document.documentElement.scrollWidth <= w) return [];
+            const out = (e) => e.getBoundingClientRect().right > w + 1;
+            const texts = [];
+            const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+            for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+                const r = document.createRange();
+                r.selectNodeContents(n);
+                if (r.getBoundingClientRect().right > w + 1) texts.push(n.parentElement);
+            }
             return [...document.querySelectorAll('body *')]
-                .filter(e => e.getBoundingClientRect().right > w + 1 && !e.closest(".table-wrap"))
-                .slice(-5)
-                .map(e => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`);
+                .filter(e => out(e) && !out(e.parentElement))
+                .concat(texts)
+                .slice(0, 8)
+                .map(e => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)
+                .concat([`scrollWidth ${document.documentElement.scrollWidth} > ${w}`]);
         "#)
         .await;
     assert_eq!(wide, json!([]), "horizontal overflow {when}");
@@ -181,6 +191,12 @@ async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrad
     b.until(
         "the evidence",
         "document.querySelector('.evidence-item[data-name=\"auth.log\"] .sha') && document.querySelector('.case-timeline li[data-kind=evidence_added]')",
+    )
+    .await;
+    b.click(".evidence-item button.download").await;
+    b.until(
+        "the downloaded content, hash re-checked",
+        "document.querySelector('.evidence-item .download-check[data-verified=true]')",
     )
     .await;
     b.click(".evidence-item details.custody > summary").await;
@@ -612,6 +628,25 @@ async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrad
     )
     .await;
     b.assert_clean("after the palette").await;
+
+    // A narrow screen: no sideways scrolling on the queue, the board or a case.
+    b.client.set_window_size(400, 860).await.unwrap();
+    b.goto("/cases?selectedCase=CASE-1").await;
+    b.until(
+        "the narrow queue and case",
+        "document.querySelectorAll('tbody tr[data-id]').length === 4 && document.querySelector('.case-detail[data-status] .observable')",
+    )
+    .await;
+    assert_no_overflow(&b, "on the narrow queue and case").await;
+    b.shot("cases-narrow").await;
+    b.goto("/cases?view=kanban").await;
+    b.until(
+        "the narrow board",
+        "document.querySelectorAll('.board-card').length === 4",
+    )
+    .await;
+    assert_no_overflow(&b, "on the narrow board").await;
+    b.client.set_window_size(1280, 900).await.unwrap();
 
     // The database stops: the queue degrades in place, the pinned case is
     // cleared; it recovers by itself.
