@@ -6,6 +6,7 @@
 import { aborted, api, bytes, problem, stream } from "./api.js";
 import { ago, badge, confidence, duration, facts, fill, h, number, randomKey, time, uid } from "./dom.js";
 import { caseEntry } from "./case-timeline.js";
+import { entityGraph } from "./graph.js";
 import { DISPOSITIONS, SEVERITIES, STATUSES, act } from "./cases.js";
 
 const OBSERVABLE_TYPES = ["ip", "domain", "url", "hash_md5", "hash_sha1", "hash_sha256", "email", "user", "host", "file", "other"];
@@ -87,6 +88,7 @@ export function open(ctx, ref, box, hooks) {
   const tasks = h("div", { class: "tasks-body" });
   const comments = h("div", { class: "comments-body" });
   const related = h("div", { class: "related-body" });
+  const graph = h("div", { class: "graph-body" });
   const canWrite = ctx.has("operator");
 
   let current = null;
@@ -124,6 +126,7 @@ export function open(ctx, ref, box, hooks) {
         { class: "case-main" },
         section("case-summary", "Summary", summary, counts),
         section("case-ai", "AI summary", aiBox, summarize, aiError),
+        section("case-graph", "Entity graph", h("p", { class: "muted small", text: "Its observables and the related cases that share them. Choose an observable to filter the queue by it, a case to open it." }), graph),
         section("case-investigations", "Linked investigations", invBox),
         section("case-timeline-box", "Timeline", liveState, timeline),
       ),
@@ -180,6 +183,17 @@ export function open(ctx, ref, box, hooks) {
         );
         renderComments(comments, aiBox, cs);
         renderRelated(related, rel);
+        if (!same(graph, [c.number, c.title, obs.map((o) => [o.type, o.value]), rel])) {
+          fill(
+            graph,
+            obs.length
+              ? entityGraph(c, obs, rel, {
+                  onObservable: (o) => ctx.navigate(`/cases?${new URLSearchParams({ observable: o.value })}`),
+                  onCase: (r) => ctx.navigate(`/cases?${new URLSearchParams({ selectedCase: r.id })}`),
+                })
+              : h("p", { class: "muted", text: "No observables yet, so nothing to draw." }),
+          );
+        }
         await loadInvestigations();
       } catch (e) {
         if (aborted(e)) return;

@@ -12,7 +12,7 @@ import { palette } from "./palette.js";
 export const STATUSES = ["open", "in_progress", "pending_approval", "contained", "eradicated", "recovered", "resolved", "closed", "pending"];
 export const SEVERITIES = ["critical", "high", "medium", "low", "informational"];
 export const DISPOSITIONS = ["true_positive", "false_positive", "benign", "inconclusive"];
-const FILTERS = ["status", "severity", "assignee", "tag", "q"];
+const FILTERS = ["status", "severity", "assignee", "tag", "observable", "q"];
 const PAGE_SIZE = 25;
 const REFRESH_MS = 3000;
 
@@ -406,6 +406,7 @@ function filterForm(ctx) {
     field("Severity", select("severity", SEVERITIES)),
     field("Assignee", text("assignee", "principal")),
     field("Tag", text("tag", "tag")),
+    field("Observable", text("observable", "a value, e.g. an IP")),
     h("div", { class: "field actions" }, h("button", { type: "submit" }, "Apply"), h("a", { href: "/cases", "data-link": true, class: "button secondary clear-filters" }, "Clear")),
   );
   const form = h(

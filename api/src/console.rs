@@ -92,6 +92,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../console/palette.js"),
     ),
     (
+        "graph.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/graph.js"),
+    ),
+    (
         "app.css",
         "text/css; charset=utf-8",
         include_str!("../console/app.css"),

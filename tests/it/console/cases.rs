@@ -812,6 +812,49 @@ async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrad
     .await;
     assert!(after["deleted_at"].is_null(), "not deleted: {after}");
     d.assert_clean("after the dummy preview").await;
+
+    // The entity graph: the brute force shares 203.0.113.7 and web-01 with
+    // the port scan. A related case's node opens it; an observable's node
+    // (by keyboard) filters the queue by its value.
+    assert_eq!(
+        number, "CASE-1",
+        "the brute force sample is first by number"
+    );
+    d.until(
+        "the entity graph",
+        "document.querySelector('.entity-graph .node.related[data-number=CASE-4]') && document.querySelectorAll('.entity-graph .node.observable').length >= 4",
+    )
+    .await;
+    d.js("document.querySelector('.case-graph').scrollIntoView(); return true;")
+        .await;
+    d.shot("cases-graph").await;
+    d.click(".entity-graph .node.related[data-number=CASE-4]")
+        .await;
+    d.until(
+        "the related case, opened from the graph",
+        "document.querySelector('.case-detail .case-heading')?.innerText.startsWith('CASE-4 ') && location.search.includes('selectedCase=')",
+    )
+    .await;
+    d.until(
+        "its graph",
+        "document.querySelector('.entity-graph .node.observable[data-value=\"203.0.113.7\"]')",
+    )
+    .await;
+    d.js("document.querySelector('.entity-graph .node.observable[data-value=\"203.0.113.7\"]').focus(); return true;")
+        .await;
+    d.client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    d.until(
+        "the queue filtered by the observable",
+        "location.search === '?observable=203.0.113.7' && document.querySelector('.case-filters input[name=observable]').value === '203.0.113.7' && document.querySelector('tbody tr[data-number=CASE-1]') && document.querySelector('tbody tr[data-number=CASE-4]') && !document.querySelector('tbody tr[data-number=CASE-2]')",
+    )
+    .await;
+    d.assert_accessible("with the entity graph").await;
     d.shot("cases-preview").await;
 
     // The sample alerts' case: its triage waits on an approval. Approved by
