@@ -127,7 +127,7 @@ export function open(ctx, ref, box, hooks) {
         section("case-summary", "Summary", summary, counts),
         section("case-ai", "AI summary", aiBox, summarize, aiError),
         section("case-graph", "Entity graph", h("p", { class: "muted small", text: "Its observables and the related cases that share them. Choose an observable to filter the queue by it, a case to open it." }), graph),
-        section("case-investigations", "Linked investigations", invBox),
+        section("case-investigations", "Linked investigations", invBox, dispatchForm(view, () => current, write, loadInvestigationsLater)),
         section("case-timeline-box", "Timeline", liveState, timeline),
       ),
       h(
@@ -209,6 +209,10 @@ export function open(ctx, ref, box, hooks) {
       again = false;
       load();
     }
+  }
+
+  function loadInvestigationsLater() {
+    setTimeout(() => loadInvestigations(), 0);
   }
 
   async function loadInvestigations() {
@@ -445,6 +449,41 @@ function editPanel(ctx, current, write, canWrite) {
       syncDisp();
     },
   };
+}
+
+/** Dispatches an investigation linked to the case (`POST /cases/{id}/investigations`). */
+function dispatchForm(ctx, current, write, dispatched) {
+  const err = h("div", { class: "form-error" });
+  const agents = ctx.session.mode ? ctx.session.mode.agents : [];
+  const agent = selectOf("agent_id", agents, agents.includes("triage") ? "triage" : agents[0]);
+  const prompt = h("textarea", { name: "prompt", rows: "2", class: "dispatch-prompt" });
+  const can = ctx.has("operator") || ctx.has("orchestrator");
+  const form = h(
+    "form",
+    {
+      class: "case-dispatch",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const c = current();
+        if (!c) return;
+        if (!prompt.value.trim()) {
+          fill(err, h("p", { role: "alert", text: "Say what to investigate." }));
+          return;
+        }
+        const ok = await write(`/cases/${seg(c.id)}/investigations`, { method: "POST", body: { agent_id: agent.value, prompt: prompt.value.trim() }, headers: { "Idempotency-Key": randomKey() } }, `dispatch ${agent.value} for ${c.number}`, err);
+        if (ok && !ok.preview) {
+          form.reset();
+          dispatched();
+        }
+      },
+    },
+    h("p", { class: "form-title", text: "Dispatch an investigation for this case" }),
+    field("Agent", agent),
+    field("What to investigate", prompt, "field grow"),
+    h("div", { class: "field actions" }, h("button", { type: "submit", disabled: !can || agents.length === 0 }, "Dispatch")),
+    err,
+  );
+  return h("details", { class: "dispatch-case" }, h("summary", {}, "Dispatch an investigation…"), form);
 }
 
 function renderInvestigations(box, items) {

@@ -55,7 +55,7 @@ export async function act(ctx, notice, path, opts, would) {
 }
 
 function pastTense(verb) {
-  const map = { move: "moved", add: "added", set: "set", assign: "assigned", create: "created", record: "recorded", unassign: "unassigned", delete: "deleted" };
+  const map = { move: "moved", add: "added", set: "set", assign: "assigned", create: "created", record: "recorded", unassign: "unassigned", delete: "deleted", dispatch: "dispatched" };
   return map[verb] || verb;
 }
 

@@ -706,6 +706,41 @@ async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrad
     .await;
     b.assert_clean("after the outage").await;
 
+    // An alert ingested through the API opens a case (the default grouping
+    // rule), which appears in the open queue without a reload.
+    b.js("window.__marker = 'before the alert'; return true;")
+        .await;
+    post(
+        &base,
+        &admin,
+        "/alerts",
+        json!({
+            "source": "siem",
+            "source_id": "evt-4711",
+            "rule": "SSH brute force",
+            "severity": "high",
+            "title": "SSH brute force against web-03",
+            "observed_at": "2026-06-01T12:00:00Z",
+            "raw": {"src_ip": "198.51.100.23", "host": "web-03", "failures": 31}
+        }),
+    )
+    .await;
+    b.until(
+        "the alert's case, live",
+        "[...document.querySelectorAll('tbody tr[data-id]')].some(r => r.querySelector('td[data-label=Alerts]').innerText === '1') && document.querySelector('.kpi[data-kpi=total] .stat-count').innerText === '5'",
+    )
+    .await;
+    assert_eq!(
+        b.js("const r = document.querySelector('tbody tr[data-number=CASE-5]'); return [r.querySelector('td[data-label=Title]').innerText, r.querySelector('td[data-label=Alerts]').innerText, r.querySelector('td[data-label=Observables]').innerText];")
+            .await,
+        json!(["SSH brute force", "1", "2"]),
+        "the case the alert opened, with the address and host it carried"
+    );
+    assert_eq!(
+        b.js("return window.__marker;").await,
+        json!("before the alert")
+    );
+
     // Dummy mode: the showcase queue; an edit shows the API's preview and
     // changes nothing.
     let dummy_dir = tempfile::tempdir().unwrap();
@@ -787,6 +822,17 @@ async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrad
         json!(before["severity"].as_str().unwrap()),
         "the page still shows the stored severity"
     );
+    // Dispatching an investigation for the case is a preview too.
+    d.click(".dispatch-case > summary").await;
+    d.type_into(".dispatch-prompt", "Check the Tor exit's other targets")
+        .await;
+    d.click(".case-dispatch button[type=submit]").await;
+    d.until(
+        "the dispatch preview",
+        &format!("document.querySelector('.detail-notice .preview-note')?.innerText.includes('would dispatch triage for {number}; nothing was changed')"),
+    )
+    .await;
+
     // Deleting asks for a reason first; in dummy mode it is a preview too.
     d.click(".delete-case > summary").await;
     d.click(".delete-case .confirm-delete").await;
