@@ -944,13 +944,51 @@ async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrad
     )
     .await;
     d.js("window.__marker = 'alerts case'; return true;").await;
-    post(
+    // A second principal approves in another window (its own session).
+    let dee = post(
         &dummy.base,
         &dummy.token,
-        &format!("/approvals/{approval}/decision"),
-        json!({"decision": "approve", "comment": "contain it"}),
+        "/tokens",
+        json!({"name": "dee", "roles": ["approver"]}),
+    )
+    .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pending = call(
+        &dummy.base,
+        &dummy.token,
+        reqwest::Method::GET,
+        "/approvals?status=pending",
+        None,
     )
     .await;
+    assert_eq!(
+        pending["items"][0]["id"],
+        json!(approval),
+        "the one pending request: {pending}"
+    );
+    let case_window = d.client.window().await.unwrap();
+    let other = d.client.new_window(false).await.unwrap();
+    d.client.switch_to_window(other.handle).await.unwrap();
+    d.goto("/approvals").await;
+    d.sign_in(&dee).await;
+    d.until(
+        "an enabled approve button",
+        "document.querySelector('.approvals .approval button[data-decision=approve]:not([disabled])')",
+    )
+    .await;
+    d.type_into(".approvals .approval textarea[name=comment]", "contain it")
+        .await;
+    d.click(".approvals .approval button[data-decision=approve]")
+        .await;
+    d.until(
+        "the decision",
+        "[...document.querySelectorAll('table.decided tbody tr')].some(r => r.innerText.includes('dee') && r.innerText.includes('approved'))",
+    )
+    .await;
+    d.client.close_window().await.unwrap();
+    d.client.switch_to_window(case_window).await.unwrap();
     d.until(
         "the write-back, live",
         "document.querySelector('.case-timeline li[data-kind=result_written] .key-findings li') && document.querySelector('.case-detail[data-status=in_progress]') && document.querySelector('.receipt[data-status=completed]')",
@@ -960,7 +998,7 @@ async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrad
         .text(".case-timeline li[data-kind=approval_decided]")
         .await;
     assert!(
-        decided.contains("approve") && decided.contains("contain it"),
+        decided.contains("approve") && decided.contains("dee") && decided.contains("contain it"),
         "{decided}"
     );
     let written = d.text(".case-timeline li[data-kind=result_written]").await;
