@@ -4,7 +4,7 @@
 // custody, tasks, comments and the AI summary, related cases.
 
 import { aborted, api, bytes, problem, stream } from "./api.js";
-import { ago, badge, confidence, duration, facts, fill, h, number, randomKey, time, uid } from "./dom.js";
+import { ago, badge, confidence, facts, fill, h, number, randomKey, since, time, uid } from "./dom.js";
 import { caseEntry } from "./case-timeline.js";
 import { entityGraph } from "./graph.js";
 import { DISPOSITIONS, SEVERITIES, STATUSES, act } from "./cases.js";
@@ -283,7 +283,7 @@ function renderSummary(box, counts, c) {
     c.showcase ? h("p", { class: "notice small", text: "Showcase case (dummy mode): actions answer a preview." }) : null,
     c.deleted_at ? h("p", { class: "notice", text: "This case was deleted." }) : null,
     facts([
-      ["Status", [badge(c.status), ` for ${duration(c.time_in_status_ms)}`, c.disposition ? [" · ", badge(c.disposition, "disposition")] : null]],
+      ["Status", [badge(c.status), " for ", since(new Date(Date.now() - c.time_in_status_ms).toISOString()), c.disposition ? [" · ", badge(c.disposition, "disposition")] : null]],
       ["Severity", badge(c.severity, "severity")],
       ["Assignee", c.assignee || "unassigned"],
       ["Confidence", [confidence(c.confidence), c.confidence_reason ? h("span", { class: "muted", text: ` · ${c.confidence_reason}` }) : null]],

@@ -158,11 +158,20 @@ export function ago(iso) {
   return h("time", { class: "ago", datetime: iso, title: formatTime(iso) }, agoText(iso));
 }
 
-/** Brings every relative time under `root` up to date. */
+/** How long since `iso`, as `duration` writes it, kept current by `tickAgo`. */
+export function since(iso) {
+  return h("time", { class: "since", datetime: iso, title: formatTime(iso) }, duration(Date.now() - new Date(iso).getTime()));
+}
+
+/** Brings every relative time (`ago`, `since`) under `root` up to date. */
 export function tickAgo(root) {
   const now = Date.now();
   for (const el of root.querySelectorAll("time.ago")) {
     const text = agoText(el.getAttribute("datetime"), now);
+    if (el.textContent !== text) el.textContent = text;
+  }
+  for (const el of root.querySelectorAll("time.since")) {
+    const text = duration(now - new Date(el.getAttribute("datetime")).getTime());
     if (el.textContent !== text) el.textContent = text;
   }
 }
