@@ -99,6 +99,9 @@ export function open(ctx, ref, box, hooks) {
       if (!answer.preview) {
         hooks.onChanged();
         load();
+      } else if (current) {
+        // Nothing changed: the controls show the case as stored again.
+        edit.update(current, { force: true });
       }
       return answer;
     } catch (e) {
@@ -434,10 +437,11 @@ function editPanel(ctx, current, write, canWrite) {
   let shown = null;
   return {
     el,
-    update(c) {
-      // Only reset the controls when the stored case changed, not under a person's hands.
+    update(c, { force = false } = {}) {
+      // Only reset the controls when the stored case changed (or a preview
+      // changed nothing), not under a person's hands.
       const key = JSON.stringify([c.status, c.assignee, c.severity, c.title, c.description, c.requires_human_approval]);
-      if (key === shown) return;
+      if (key === shown && !force) return;
       shown = key;
       titleIn.value = c.title;
       descIn.value = c.description;

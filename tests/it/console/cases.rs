@@ -822,6 +822,12 @@ async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrad
         json!(before["severity"].as_str().unwrap()),
         "the page still shows the stored severity"
     );
+    assert_eq!(
+        d.js("return document.querySelector('.edit-severity').value;")
+            .await,
+        before["severity"],
+        "the form is back to the stored severity"
+    );
     // Dispatching an investigation for the case is a preview too.
     d.click(".dispatch-case > summary").await;
     d.type_into(".dispatch-prompt", "Check the Tor exit's other targets")
@@ -858,6 +864,9 @@ async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrad
     .await;
     assert!(after["deleted_at"].is_null(), "not deleted: {after}");
     d.assert_clean("after the dummy preview").await;
+    d.js("document.querySelector('.case-detail').scrollIntoView(); return true;")
+        .await;
+    d.shot("cases-preview").await;
 
     // The entity graph: the brute force shares 203.0.113.7 and web-01 with
     // the port scan. A related case's node opens it; an observable's node
@@ -901,7 +910,6 @@ async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrad
     )
     .await;
     d.assert_accessible("with the entity graph").await;
-    d.shot("cases-preview").await;
 
     // The sample alerts' case: its triage waits on an approval. Approved by
     // a second principal (the admin; the showcase requested it), the
