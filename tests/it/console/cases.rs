@@ -911,6 +911,20 @@ async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrad
     .await;
     d.assert_accessible("with the entity graph").await;
 
+    // On the board a move is a preview too: the card snaps back.
+    d.goto("/cases?view=kanban").await;
+    d.until(
+        "the showcase board",
+        "document.querySelector('.board-column[data-status=open] .board-card[data-number=CASE-4]')",
+    )
+    .await;
+    d.js(&drag("CASE-4", "in_progress")).await;
+    d.until(
+        "the board's preview, snapped back",
+        "document.querySelector('.case-notice .preview-note')?.innerText.includes('would move CASE-4 to in progress; nothing was changed') && document.querySelector('.board-column[data-status=open] .board-card[data-number=CASE-4]:not(.moving)')",
+    )
+    .await;
+
     // The sample alerts' case: its triage waits on an approval. Approved by
     // a second principal (the admin; the showcase requested it), the
     // receipt, the write-back and the status arrive live; then the AI
