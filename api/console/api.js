@@ -100,6 +100,28 @@ export async function api(path, opts = {}) {
   return type.includes("json") ? response.json() : response.text();
 }
 
+/**
+ * Fetches raw bytes from the API (evidence content): resolves to
+ * `{ bytes: ArrayBuffer, headers }`; rejects with an ApiError as `api` does.
+ */
+export async function bytes(path, opts = {}) {
+  let response;
+  try {
+    response = await fetch(BASE + path, { headers: headers({ Accept: "application/octet-stream" }), signal: opts.signal, cache: "no-store", credentials: "omit" });
+  } catch (e) {
+    if (e.name === "AbortError") throw e;
+    const err = new ApiError(0, { detail: `cannot reach the Vigil server (${e.message})` });
+    notify(err);
+    throw err;
+  }
+  if (!response.ok) {
+    const err = new ApiError(response.status, await problemOf(response));
+    notify(err);
+    throw err;
+  }
+  return { bytes: await response.arrayBuffer(), headers: response.headers };
+}
+
 /** Whether `e` is the rejection of an aborted call (not an error to show). */
 export function aborted(e) {
   return e && e.name === "AbortError";

@@ -8,6 +8,8 @@ import * as list from "./list.js";
 import * as detail from "./detail.js";
 import * as approvals from "./approvals.js";
 import * as tokens from "./tokens.js";
+import * as cases from "./cases.js";
+import * as settings from "./settings.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -17,6 +19,12 @@ let session = null;
 let current = null;
 /** Why the database (or the server) is unavailable, or null while it answers. */
 let down = null;
+/**
+ * The current view's outage handler, when it has one: such a view stays on
+ * the page in a degraded state of its own (the cases queue) instead of
+ * being replaced by the recovery card.
+ */
+let onDown = null;
 
 function has(role) {
   return !!session && (session.roles.includes(role) || session.roles.includes("admin"));
@@ -47,6 +55,8 @@ function route(path) {
   if (m) return { view: detail, nav: "investigations", id: decodeURIComponent(m[1]) };
   if (path === "/approvals") return { view: approvals, nav: "approvals" };
   if (path === "/tokens") return { view: tokens, nav: "tokens" };
+  if (path === "/cases") return { view: cases, nav: "cases" };
+  if (path === "/settings") return { view: settings, nav: "settings" };
   return null;
 }
 
@@ -59,6 +69,7 @@ export function navigate(url, { replace = false } = {}) {
 function stopView() {
   if (current) current.abort();
   current = null;
+  onDown = null;
 }
 
 function render({ focus = true } = {}) {
@@ -74,7 +85,10 @@ function render({ focus = true } = {}) {
     if (found && a.dataset.nav === found.nav) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  if (down) return;
+  if (down && !(found && found.view.degradable)) {
+    showDownCard();
+    return;
+  }
   refreshBadge();
   if (!found) {
     document.title = "Not found · Vigil";
@@ -97,6 +111,13 @@ function render({ focus = true } = {}) {
     navigate,
     alertError,
     refreshBadge,
+    /** Why live reads are unavailable right now, or null. */
+    down: () => down,
+    /** Registers the view's outage handler (`fn(cause)`); the view then stays on the page. */
+    onDown(fn) {
+      onDown = fn;
+      if (down) fn(down);
+    },
     /** Runs `fn` every `ms` until the view goes away. */
     every(fn, ms) {
       const t = setInterval(() => {
@@ -270,15 +291,25 @@ function setDown(err) {
   $("down").querySelector("h1").textContent = heading;
   $("down-cause").textContent = cause;
   $("down-retry").textContent = `Checking again every few seconds; the console recovers by itself. Last check: ${new Date().toLocaleTimeString()}.`;
-  $("down").hidden = false;
-  if (first) {
-    stopView();
-    const view = $("view");
-    view.hidden = true;
-    view.inert = true;
-    for (const el of view.querySelectorAll("button, input, textarea, select")) el.disabled = true;
-    scheduleReadiness(1000);
+  if (onDown) {
+    // The view shows the outage itself, and keeps the page's frame.
+    onDown(cause);
+    if (first) scheduleReadiness(1000);
+    return;
   }
+  if (first) scheduleReadiness(1000);
+  showDownCard();
+}
+
+/** Replaces the view by the recovery card: nothing to act on until the database is back. */
+function showDownCard() {
+  if (!$("down").hidden) return;
+  $("down").hidden = false;
+  stopView();
+  const view = $("view");
+  view.hidden = true;
+  view.inert = true;
+  for (const el of view.querySelectorAll("button, input, textarea, select")) el.disabled = true;
 }
 
 function setUp() {

@@ -137,3 +137,41 @@ export function randomKey() {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/** How long ago `iso` was, for people: `just now`, `45 s ago`, `3 min ago`, `2 h ago`, `4 d ago`. */
+export function agoText(iso, now = Date.now()) {
+  const t = new Date(iso).getTime();
+  if (Number.isNaN(t)) return String(iso);
+  const s = Math.max(0, Math.round((now - t) / 1000));
+  if (s < 5) return "just now";
+  if (s < 60) return `${s} s ago`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ago`;
+  const hrs = Math.floor(m / 60);
+  if (hrs < 48) return `${hrs} h ago`;
+  return `${Math.floor(hrs / 24)} d ago`;
+}
+
+/** A relative time (`3 min ago`) that `tickAgo` keeps current; the exact time is its title. */
+export function ago(iso) {
+  if (!iso) return h("span", { class: "muted", text: "—" });
+  return h("time", { class: "ago", datetime: iso, title: formatTime(iso) }, agoText(iso));
+}
+
+/** How long since `iso`, as `duration` writes it, kept current by `tickAgo`. */
+export function since(iso) {
+  return h("time", { class: "since", datetime: iso, title: formatTime(iso) }, duration(Date.now() - new Date(iso).getTime()));
+}
+
+/** Brings every relative time (`ago`, `since`) under `root` up to date. */
+export function tickAgo(root) {
+  const now = Date.now();
+  for (const el of root.querySelectorAll("time.ago")) {
+    const text = agoText(el.getAttribute("datetime"), now);
+    if (el.textContent !== text) el.textContent = text;
+  }
+  for (const el of root.querySelectorAll("time.since")) {
+    const text = duration(now - new Date(el.getAttribute("datetime")).getTime());
+    if (el.textContent !== text) el.textContent = text;
+  }
+}

@@ -62,6 +62,41 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../console/tokens.js"),
     ),
     (
+        "cases.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/cases.js"),
+    ),
+    (
+        "case.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/case.js"),
+    ),
+    (
+        "case-timeline.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/case-timeline.js"),
+    ),
+    (
+        "settings.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/settings.js"),
+    ),
+    (
+        "kanban.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/kanban.js"),
+    ),
+    (
+        "palette.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/palette.js"),
+    ),
+    (
+        "graph.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/graph.js"),
+    ),
+    (
         "app.css",
         "text/css; charset=utf-8",
         include_str!("../console/app.css"),
@@ -108,7 +143,9 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/investigations", get(index))
         .route("/investigations/{id}", get(index))
         .route("/approvals", get(index))
-        .route("/tokens", get(index));
+        .route("/tokens", get(index))
+        .route("/cases", get(index))
+        .route("/settings", get(index));
     for (path, content_type, body) in ASSETS {
         let (content_type, body): (&'static str, &'static str) = (content_type, body);
         router = router.route(

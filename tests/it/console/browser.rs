@@ -84,7 +84,12 @@ impl Browser {
             .expect("a WebDriver session with headless Chromium");
         // Fresh each run: no screenshot of an earlier run is mistaken for this one's.
         let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots");
-        let _ = std::fs::remove_dir_all(&shots);
+        // Cleared once per test process: browsers of other tests (and a second
+        // window of the same test) add to it.
+        static CLEAR: std::sync::Once = std::sync::Once::new();
+        CLEAR.call_once(|| {
+            let _ = std::fs::remove_dir_all(&shots);
+        });
         std::fs::create_dir_all(&shots).unwrap();
         Browser {
             client,

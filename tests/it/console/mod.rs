@@ -13,6 +13,8 @@
 //! the narrow layout holds; and stopping the database shows the recovery
 //! card until the console recovers by itself.
 //!
+//! `cases` walks the case workspace the same way (see its module docs).
+//!
 //! Each main view is saved as a PNG under `target/console-screenshots/` and
 //! checked not to be blank. Chromium and chromedriver come from Debian's
 //! `chromium` and `chromium-driver` packages (`./test` installs them); the
@@ -32,6 +34,7 @@ use vigil_engine::{InvestigationId, Status};
 use crate::support::{PrivateCluster, Proc, Served, command, ok, vigil};
 
 mod browser;
+mod cases;
 
 use browser::{Browser, DEADLINE, Driver};
 
