@@ -334,7 +334,12 @@ async fn console_runs_an_investigation_from_dispatch_through_approval_rescue_rev
     assert!(findings.as_i64().unwrap() >= 1, "key findings shown");
     let confidence = b.text(".result-card .result-confidence").await;
     assert!(confidence.contains('%'), "{confidence}");
-    let decided = b.text(".timeline li[data-kind=approval_decided]").await;
+    // Its whole text, folded parts included (innerText leaves out what a
+    // collapsed entry hides).
+    let decided = b
+        .js("return document.querySelector('.timeline li[data-kind=approval_decided]').textContent;")
+        .await;
+    let decided = decided.as_str().unwrap_or_default();
     assert!(
         decided.contains("ana") && decided.contains("Confirmed: Tor exit"),
         "{decided}"
