@@ -222,6 +222,16 @@ async fn shutdown_releases_runs_still_busy_after_the_grace_period() {
     let stuck = fx.dispatch("stall here").await;
     fx.wait_for(stuck, "running", running).await;
     let epoch = fx.get(stuck).await.lease_epoch;
+    // Busy means inside the model call that stalls: a stop before it is
+    // reached is a release at the next checkpoint, a different case.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while fx.model.requests().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the model was never called"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(60), worker)
