@@ -353,9 +353,16 @@ impl Tool for PanicsOnce {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_panic_in_a_tool_releases_the_run_and_the_worker_keeps_claiming() {
-    let fx = Fixture::new().await;
+/// A model that calls `flaky_lookup` once, then submits; and a worker with
+/// one slot and one claim stream (a panic that ended the stream would
+/// leave nothing to claim the run again) offering `tool`.
+fn one_slot_worker_calling(
+    fx: &Fixture,
+    tool: &Arc<PanicsOnce>,
+) -> (
+    tokio::task::JoinHandle<Result<(), vigil_workers::Error>>,
+    CancellationToken,
+) {
     fx.model.respond_with(Arc::new(|body: &Value| -> Reply {
         let answered = body["messages"]
             .as_array()
@@ -366,10 +373,7 @@ async fn a_panic_in_a_tool_releases_the_run_and_the_worker_keeps_claiming() {
             tool_calls(&[("flaky_lookup", "{}", Some("call_1"))])
         }
     }));
-    let tool = PanicsOnce::new();
     let shutdown = CancellationToken::new();
-    // One slot, one claim stream: a panic that ended the stream would leave
-    // nothing to claim the run again.
     let worker = tokio::spawn(vigil_workers::run(
         fx.store.clone(),
         fx.runner_with(vec![tool.clone()]),
@@ -377,6 +381,14 @@ async fn a_panic_in_a_tool_releases_the_run_and_the_worker_keeps_claiming() {
         sweeps(),
         shutdown.clone(),
     ));
+    (worker, shutdown)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_a_tool_releases_the_run_and_the_worker_keeps_claiming() {
+    let fx = Fixture::new().await;
+    let tool = PanicsOnce::new();
+    let (worker, shutdown) = one_slot_worker_calling(&fx, &tool);
     let id = fx.dispatch("look it up").await;
     fx.wait_for(id, "completed", |i| i.status == Status::Completed)
         .await;
@@ -404,25 +416,8 @@ async fn a_panic_in_a_tool_releases_the_run_and_the_worker_keeps_claiming() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_that_panics_every_time_fails_after_three_panics_in_a_row() {
     let fx = Fixture::new().await;
-    fx.model.respond_with(Arc::new(|body: &Value| -> Reply {
-        let answered = body["messages"]
-            .as_array()
-            .is_some_and(|m| m.iter().any(|m| m["role"] == "tool"));
-        if answered {
-            tool_calls(&[("submit_result", VALID, Some("call_2"))])
-        } else {
-            tool_calls(&[("flaky_lookup", "{}", Some("call_1"))])
-        }
-    }));
     let tool = PanicsOnce::always();
-    let shutdown = CancellationToken::new();
-    let worker = tokio::spawn(vigil_workers::run(
-        fx.store.clone(),
-        fx.runner_with(vec![tool.clone()]),
-        settings(1, Duration::from_secs(5)),
-        sweeps(),
-        shutdown.clone(),
-    ));
+    let (worker, shutdown) = one_slot_worker_calling(&fx, &tool);
     let id = fx.dispatch("look it up").await;
     fx.wait_for(id, "failed", |i| i.status == Status::Failed)
         .await;
