@@ -31,6 +31,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use rmcp::ServerHandler;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
     Implementation, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
@@ -39,7 +40,6 @@ use rmcp::model::{
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::ServerHandler;
 use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 
@@ -292,11 +292,10 @@ impl VigilMcp {
                 let seq = event["seq"].as_i64().unwrap_or(after);
                 after = after.max(seq);
                 if let Some(token) = &progress {
-                    let param = ProgressNotificationParam::new(token.clone(), seq as f64)
-                        .with_message(format!(
-                            "#{seq} {}",
-                            event["kind"].as_str().unwrap_or("event")
-                        ));
+                    let param =
+                        ProgressNotificationParam::new(token.clone(), seq as f64).with_message(
+                            format!("#{seq} {}", event["kind"].as_str().unwrap_or("event")),
+                        );
                     // A client that stopped listening loses a notification,
                     // not the wait.
                     let _ = ctx.peer.notify_progress(param).await;
@@ -365,10 +364,7 @@ impl ServerHandler for VigilMcp {
             self.wait(arguments, &context, authorization).await
         } else {
             let Some(route) = ROUTES.iter().find(|r| r.name == name) else {
-                return Err(ErrorData::invalid_params(
-                    format!("no tool `{name}`"),
-                    None,
-                ));
+                return Err(ErrorData::invalid_params(format!("no tool `{name}`"), None));
             };
             self.rest_call(route, arguments, authorization)
                 .await
@@ -442,9 +438,7 @@ fn rest_request(
                 }
             }
             Some("header") if name.eq_ignore_ascii_case("idempotency-key") => {
-                idempotency_key = arguments
-                    .remove("idempotency_key")
-                    .map(|v| scalar(&v));
+                idempotency_key = arguments.remove("idempotency_key").map(|v| scalar(&v));
             }
             _ => {}
         }
@@ -452,9 +446,7 @@ fn rest_request(
     if !query.is_empty() {
         path = format!("{path}?{}", query.join("&"));
     }
-    let body = op
-        .get("requestBody")
-        .map(|_| Value::Object(arguments));
+    let body = op.get("requestBody").map(|_| Value::Object(arguments));
     Ok(RestRequest {
         method: route.method.clone(),
         path,
@@ -535,7 +527,10 @@ fn input_schema(route: &Route) -> Map<String, Value> {
                 _ => {}
             }
         }
-        let body = resolve(&op["requestBody"]["content"]["application/json"]["schema"], 8);
+        let body = resolve(
+            &op["requestBody"]["content"]["application/json"]["schema"],
+            8,
+        );
         if let Some(props) = body["properties"].as_object() {
             for (k, v) in props {
                 properties.insert(k.clone(), v.clone());
@@ -584,8 +579,17 @@ pub fn tools() -> &'static [Tool] {
     })
 }
 
-fn tool(name: &'static str, description: &'static str, schema: Map<String, Value>, read_only: bool) -> Tool {
-    let mut tool = Tool::new(Cow::Borrowed(name), Cow::Borrowed(description), Arc::new(schema));
+fn tool(
+    name: &'static str,
+    description: &'static str,
+    schema: Map<String, Value>,
+    read_only: bool,
+) -> Tool {
+    let mut tool = Tool::new(
+        Cow::Borrowed(name),
+        Cow::Borrowed(description),
+        Arc::new(schema),
+    );
     tool.annotations = Some(ToolAnnotations::new().read_only(read_only));
     tool
 }
@@ -607,14 +611,20 @@ pub fn service(rest: Router) -> Router {
     );
     Router::new()
         .route_service("/mcp", mcp)
-        .layer(axum::middleware::from_fn(move |request: Request<Body>, next: axum::middleware::Next| {
-            let calls = calls.clone();
-            async move { authenticated(calls, request, next).await }
-        }))
+        .layer(axum::middleware::from_fn(
+            move |request: Request<Body>, next: axum::middleware::Next| {
+                let calls = calls.clone();
+                async move { authenticated(calls, request, next).await }
+            },
+        ))
 }
 
 /// Lets `request` through only with a token the API accepts (`GET /me`).
-async fn authenticated(calls: RouterRest, request: Request<Body>, next: axum::middleware::Next) -> Response {
+async fn authenticated(
+    calls: RouterRest,
+    request: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response {
     let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -631,7 +641,10 @@ async fn authenticated(calls: RouterRest, request: Request<Body>, next: axum::mi
         .await;
     match me {
         Ok(reply) if reply.status == 200 => {
-            tracing::debug!(principal = reply.body["name"].as_str().unwrap_or("?"), "mcp request");
+            tracing::debug!(
+                principal = reply.body["name"].as_str().unwrap_or("?"),
+                "mcp request"
+            );
             next.run(request).await
         }
         Ok(reply) => {
