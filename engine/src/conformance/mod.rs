@@ -146,6 +146,7 @@ macro_rules! conformance_tests {
             worker_writes_racing_the_reaper_never_land_after_it,
             writes_through_another_handle_are_never_overwritten,
             heartbeat_extends_the_lease_without_an_event,
+            a_segment_trace_is_returned_by_the_next_claim_and_fenced,
             concurrent_appenders_keep_seq_contiguous,
             hash_chain_verifies_and_tampering_is_reported_at_the_right_seq,
             events_cannot_be_updated_or_deleted,
