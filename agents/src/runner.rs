@@ -287,6 +287,11 @@ impl Runner {
 
     async fn drive(&self, inv: &Investigation, stop: &CancellationToken) -> Flow<Infallible> {
         let mut journal = Journal::open(&self.ports, inv).await?;
+        crate::trace::link_previous_segment(
+            &tracing::Span::current(),
+            inv,
+            journal.history().resumed_after(),
+        );
         let agent = match self.catalog.get(&inv.agent_id) {
             Ok(agent) => agent,
             Err(e) => {
