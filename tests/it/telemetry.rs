@@ -575,3 +575,153 @@ fn a_reaped_and_rescued_run_shows_the_reap_the_rescue_and_captured_content() {
         tool[0].attributes
     );
 }
+
+/// The case routes and alert grouping under `sampling_ratio` `ratio`: the
+/// ids of the three runs (case dispatch, summary, grouping triage) and the
+/// spans received.
+fn case_routes_and_alert_grouping(ratio: f64) -> ([String; 3], [String; 3], Vec<Span>) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (otlp, received) = rt.block_on(otlp_receiver());
+    let model = rt.block_on(async {
+        let (addr, script) = scripted::serve().await;
+        script.respond_with(Arc::new(|_: &Value| {
+            tool_calls(&[("submit_result", RESULT, Some("final"))])
+        }));
+        addr
+    });
+    let (tools, _) = rt.block_on(tools::serve());
+    let dir = tempfile::tempdir().unwrap();
+    let extra = r#"
+[[agents]]
+id = "summarize"
+system_prompt = "Summarize the case, then submit_result."
+
+[[grouping_rules]]
+entity_types = ["ip"]
+window = "1h"
+investigate = "triage"
+"#;
+    config(dir.path(), model, tools, otlp, false, extra);
+    let toml = std::fs::read_to_string(dir.path().join("vigil.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("vigil.toml"),
+        toml.replace(
+            "flush_every = \"200ms\"",
+            &format!("flush_every = \"200ms\"\nsampling_ratio = {ratio:?}"),
+        ),
+    )
+    .unwrap();
+    let database = format!("sqlite://{}", dir.path().join("vigil.db").display());
+    let server = Served::start(dir.path(), &database);
+    let (base, token) = (server.base.clone(), server.token.clone());
+    let caller = |n: u8| format!("00-{TRACE}-00f067aa0ba902b{n}-01");
+    let (ids, traces) = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let post = |path: String, body: Value, traceparent: Option<String>| {
+            let mut request = http.post(format!("{base}{path}")).bearer_auth(&token);
+            if let Some(t) = traceparent {
+                request = request.header("traceparent", t);
+            }
+            async move {
+                let response = request.json(&body).send().await.unwrap();
+                assert!(
+                    response.status().is_success(),
+                    "{path}: {}",
+                    response.status()
+                );
+                response.json::<Value>().await.unwrap()
+            }
+        };
+        let case = post("/cases".into(), json!({"title": "beaconing"}), None).await;
+        let case = case["id"].as_str().unwrap().to_owned();
+        let dispatched = post(
+            format!("/cases/{case}/investigations"),
+            json!({"agent_id": "triage", "prompt": "look at lab-01"}),
+            Some(caller(1)),
+        )
+        .await;
+        let summary = post(
+            format!("/cases/{case}/summarize"),
+            Value::Null,
+            Some(caller(2)),
+        )
+        .await;
+        let ingested = post(
+            "/alerts".into(),
+            json!({"source": "splunk", "source_id": "d-1", "rule": "SSH brute force",
+                   "severity": "high", "raw": {"src_ip": "185.220.101.4"}}),
+            Some(caller(3)),
+        )
+        .await;
+        let alert_case = ingested["case"]["id"].as_str().unwrap().to_owned();
+        let linked = get(
+            &base,
+            &token,
+            &format!("/cases/{alert_case}/investigations"),
+        )
+        .await;
+        let triage = linked["items"][0]["id"].as_str().unwrap().to_owned();
+        let ids = [
+            dispatched["id"].as_str().unwrap().to_owned(),
+            summary["id"].as_str().unwrap().to_owned(),
+            triage,
+        ];
+        let mut traces = Vec::new();
+        for id in &ids {
+            let done = wait_for(&base, &token, id, |d| d["status"] != "pending").await;
+            traces.push(done["trace_id"].as_str().unwrap().to_owned());
+        }
+        (ids, traces.try_into().unwrap())
+    });
+    server.stop_gracefully();
+    (ids, traces, received.spans())
+}
+
+#[test]
+fn case_dispatches_join_the_callers_trace_and_a_grouping_dispatch_starts_one_that_is_exported() {
+    let (ids, traces, spans) = case_routes_and_alert_grouping(1.0);
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    // The case routes take the caller's traceparent.
+    assert_eq!(traces[0], TRACE);
+    assert_eq!(traces[1], TRACE);
+    let in_trace = |id: &str| {
+        spans
+            .iter()
+            .filter(|s| text(s, "gen_ai.conversation.id").as_deref() == Some(id))
+            .filter(|s| s.name.starts_with("invoke_agent"))
+            .collect::<Vec<_>>()
+    };
+    for id in &ids[..2] {
+        let segments = in_trace(id);
+        assert_eq!(segments.len(), 1, "{names:?}");
+        assert_eq!(hex::encode(&segments[0].trace_id), TRACE);
+    }
+    // The grouping dispatch has a trace of its own (not the caller's, not
+    // the run's id), and its segment hangs under the exported ingest span.
+    assert_ne!(traces[2], TRACE);
+    assert_ne!(traces[2], ids[2].replace('-', ""));
+    let ingest = named(&spans, "ingest_alert");
+    assert_eq!(ingest.len(), 1, "{names:?}");
+    assert_eq!(hex::encode(&ingest[0].trace_id), traces[2]);
+    let segments = in_trace(&ids[2]);
+    assert_eq!(segments.len(), 1, "{names:?}");
+    assert_eq!(segments[0].parent_span_id, ingest[0].span_id);
+}
+
+#[test]
+fn sampling_drops_new_traces_and_keeps_a_callers_sampled_one() {
+    let (ids, traces, spans) = case_routes_and_alert_grouping(0.0);
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(traces[0], TRACE);
+    assert!(
+        spans
+            .iter()
+            .any(|s| text(s, "gen_ai.conversation.id").as_deref() == Some(ids[0].as_str())),
+        "a caller's sampled trace is kept: {names:?}"
+    );
+    assert!(
+        spans.iter().all(|s| hex::encode(&s.trace_id) != traces[2]),
+        "the grouping dispatch's new trace is sampled out: {names:?}"
+    );
+    assert!(named(&spans, "ingest_alert").is_empty(), "{names:?}");
+}

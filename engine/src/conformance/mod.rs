@@ -220,6 +220,7 @@ macro_rules! conformance_tests {
             linked_decision_racing_expiry_has_one_outcome_in_both_timelines,
             a_claim_carries_the_cases_approval_flag,
             alert_ingest_opens_a_case_from_the_rule,
+            a_grouping_dispatch_keeps_the_ingests_trace_context,
             alert_with_the_same_key_links_to_the_open_case,
             alert_redelivery_links_once,
             concurrent_ingests_with_one_key_open_one_case,
