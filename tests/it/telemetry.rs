@@ -443,6 +443,31 @@ fn a_collector_that_is_down_costs_spans_not_runs() {
             if let Some(line) = dropped {
                 let n: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
                 assert!(n > 0.0, "{line}");
+                // The GenAI client metrics, by operation, model and token
+                // type: one model call, its tokens in and out.
+                for series in [
+                    "gen_ai_client_operation_duration_seconds_count{",
+                    "gen_ai_client_token_usage_count{",
+                ] {
+                    let line = metrics
+                        .lines()
+                        .find(|l| l.starts_with(series))
+                        .unwrap_or_else(|| panic!("{series}:\n{metrics}"));
+                    assert!(
+                        line.contains("gen_ai_operation_name=\"chat\"")
+                            && line.contains("gen_ai_request_model=\"scripted-1\""),
+                        "{line}"
+                    );
+                }
+                for kind in ["input", "output"] {
+                    assert!(
+                        metrics
+                            .lines()
+                            .any(|l| l.starts_with("gen_ai_client_token_usage_bucket{")
+                                && l.contains(&format!("gen_ai_token_type=\"{kind}\""))),
+                        "{metrics}"
+                    );
+                }
                 break;
             }
             assert!(
