@@ -113,13 +113,6 @@ pub fn link_previous_segment(
     span.add_link_with_attributes(previous, attributes);
 }
 
-/// Makes `span`, started before `inv` was known and never entered since
-/// (the `claim` span), a child of `inv`'s trace context, as
-/// [`continue_investigation`].
-pub fn adopt(span: &tracing::Span, inv: &Investigation) {
-    continue_investigation(span, inv);
-}
-
 /// Makes `span` (started, never entered) a child of an unsampled context,
 /// so it is never exported: a `claim` that found nothing, a sweep that had
 /// nothing to do.
@@ -180,7 +173,9 @@ pub fn remote(parent: TraceParent) -> SpanContext {
 }
 
 /// Makes `span` a child of `inv`'s trace context (see
-/// [`investigation_context`]). Without telemetry this does nothing.
+/// [`investigation_context`]). Without telemetry this does nothing. It
+/// takes effect only on a span never entered yet: a span started before
+/// `inv` was known (the `claim` span) can join its trace this way.
 pub fn continue_investigation(span: &tracing::Span, inv: &Investigation) {
     let parent = opentelemetry::Context::new().with_remote_span_context(investigation_context(inv));
     // Fails only when no telemetry layer is installed: nothing to continue.

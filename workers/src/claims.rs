@@ -69,7 +69,7 @@ fn claim_span(span: &tracing::Span, claimed: &vigil_engine::store::Result<Option
     use vigil_agents::trace as keys;
     match claimed {
         Ok(Some(inv)) => {
-            keys::adopt(span, inv);
+            keys::continue_investigation(span, inv);
             span.set_attribute(keys::GEN_AI_AGENT_NAME, inv.agent_id.clone());
             span.set_attribute(keys::GEN_AI_CONVERSATION_ID, inv.id.to_string());
             span.set_attribute("vigil.lease.epoch", inv.lease_epoch);
