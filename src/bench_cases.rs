@@ -82,6 +82,7 @@ fn alert(prefix: &str, rule: &str, n: usize, entities: [AlertEntity; 3]) -> NewA
             "attempts": 40 + n % 60,
         }),
         entities: vec![ip, host, user],
+        traceparent: None,
     }
 }
 

@@ -8,6 +8,12 @@
 //! dispatched, claimed, 3 model turns, 2 intents, 2 results, completed:
 //! ten events per run. The load is closed: `--concurrency` runs are kept in
 //! flight, each new dispatch replacing a finished run.
+//!
+//! With `--telemetry` the workload runs twice in the same invocation, each
+//! time in a child process on a fresh database: once with tracing off, once
+//! exporting every span (sampling 1.0) over OTLP/HTTP to a loopback
+//! receiver the bench starts (or `--otlp-endpoint`), and the two are
+//! compared as a ratio.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,7 +36,7 @@ use crate::bench::{open_target, percentile};
 use crate::config::Config;
 
 /// `vigil bench e2e` options.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct E2eArgs {
     /// Runs to complete.
     #[arg(long, default_value_t = 1000)]
@@ -47,6 +53,23 @@ pub struct E2eArgs {
     /// Latency of each scripted model turn (e.g. 2s): shows memory with runs parked on a slow model.
     #[arg(long, default_value = "0s", value_parser = vigil_agents::config::duration::parse)]
     model_latency: Duration,
+    /// Run the workload twice, tracing off then on (every span exported),
+    /// and print the overhead as a ratio.
+    #[arg(long)]
+    telemetry: bool,
+    /// With `--telemetry`: the OTLP/HTTP endpoint to export to instead of
+    /// the loopback receiver the bench starts.
+    #[arg(long, requires = "telemetry")]
+    otlp_endpoint: Option<String>,
+}
+
+/// The figures one pass of the workload measured.
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    runs_per_sec: f64,
+    events_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
 }
 
 /// A no-op read tool.
@@ -141,6 +164,138 @@ pub async fn e2e(config: &Config, args: E2eArgs) -> anyhow::Result<()> {
         args.runs > 0 && args.concurrency > 0 && args.workers > 0,
         "--runs, --concurrency and --workers must be at least 1"
     );
+    if !args.telemetry {
+        return pass(config, &args).await.map(drop);
+    }
+    let (endpoint, receiver) = match &args.otlp_endpoint {
+        Some(url) => (url.clone(), None),
+        None => {
+            let (url, receiver) = loopback_receiver().await?;
+            (url, Some(receiver))
+        }
+    };
+    println!("vigil bench e2e --telemetry: the same workload twice, each in a process of its own");
+    println!("telemetry off");
+    let off = child(&[("OTEL_SDK_DISABLED", "true".to_owned())]).await?;
+    println!("telemetry on (sampling 1.0, every span exported over OTLP/HTTP to {endpoint})");
+    let on = child(&[
+        ("VIGIL_TELEMETRY_ENABLED", "true".to_owned()),
+        ("VIGIL_TELEMETRY_ENDPOINT", endpoint.clone()),
+        ("VIGIL_TELEMETRY_SAMPLING_RATIO", "1.0".to_owned()),
+        ("VIGIL_TELEMETRY_QUEUE_SIZE", "65536".to_owned()),
+    ])
+    .await?;
+    if let Some(receiver) = receiver {
+        println!(
+            "  exported   {} OTLP requests, {:.1} KB to the loopback receiver",
+            receiver.requests.load(Ordering::SeqCst),
+            receiver.bytes.load(Ordering::SeqCst) as f64 / 1024.0
+        );
+    }
+    println!(
+        "  overhead   telemetry on / off: {:.2} runs/s, {:.2} events/s, p50 latency {:.2}, p99 latency {:.2}",
+        on.runs_per_sec / off.runs_per_sec,
+        on.events_per_sec / off.events_per_sec,
+        on.p50_ms / off.p50_ms,
+        on.p99_ms / off.p99_ms,
+    );
+    Ok(())
+}
+
+/// Runs this command again without `--telemetry` (and its endpoint), in a
+/// child process with `env` set, prints its output and reads its figures.
+/// A process each keeps the passes apart: nothing of one (tracing
+/// subscriber, export thread, database) is left in the other.
+async fn child(env: &[(&str, String)]) -> anyhow::Result<Figures> {
+    let mut args = Vec::new();
+    let mut given = std::env::args().skip(1);
+    while let Some(arg) = given.next() {
+        if arg == "--telemetry" || arg.starts_with("--otlp-endpoint=") {
+            continue;
+        }
+        if arg == "--otlp-endpoint" {
+            given.next();
+            continue;
+        }
+        args.push(arg);
+    }
+    let exe = std::env::current_exe().context("the vigil binary")?;
+    let mut command = std::process::Command::new(exe);
+    command.args(&args).stdin(std::process::Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .context("the benchmark pass")?
+        .context("the benchmark pass")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    print!("{text}");
+    anyhow::ensure!(
+        out.status.success(),
+        "the benchmark pass failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_figures(&text).with_context(|| format!("no figures in:\n{text}"))
+}
+
+/// The figures in a pass's output (its `e2e` and `latency` lines).
+fn parse_figures(text: &str) -> Option<Figures> {
+    let number_before = |line: &str, unit: &str| -> Option<f64> {
+        let head = &line[..line.find(unit)?];
+        head.split_whitespace().last()?.parse().ok()
+    };
+    let e2e = text.lines().find(|l| l.trim_start().starts_with("e2e "))?;
+    let latency = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("latency "))?;
+    let (p50, p99) = latency.split_once("p99")?;
+    Some(Figures {
+        runs_per_sec: number_before(e2e, " runs/s")?,
+        events_per_sec: number_before(e2e, " events/s")?,
+        p50_ms: number_before(p50, " ms")?,
+        p99_ms: number_before(p99, " ms")?,
+    })
+}
+
+/// What the loopback OTLP receiver got.
+#[derive(Debug, Default)]
+struct Received {
+    requests: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
+/// An OTLP/HTTP receiver on loopback that accepts every export (counting
+/// requests and bytes, decoding nothing), as a collector on the same host
+/// would. Returns its base URL.
+async fn loopback_receiver() -> anyhow::Result<(String, Arc<Received>)> {
+    let received = Arc::new(Received::default());
+    let counts = received.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let counts = counts.clone();
+            async move {
+                counts.requests.fetch_add(1, Ordering::SeqCst);
+                counts.bytes.fetch_add(body.len(), Ordering::SeqCst);
+                (
+                    [("content-type", "application/x-protobuf")],
+                    Vec::<u8>::new(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("the loopback OTLP receiver")?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((format!("http://{addr}"), received))
+}
+
+/// One pass of the workload on a fresh target: prints its figures and
+/// returns them.
+async fn pass(config: &Config, args: &E2eArgs) -> anyhow::Result<Figures> {
     let slots = args.concurrency * args.workers;
     let (target, description) = open_target(config, slots.min(64) + 8).await?;
     let store = target.ports();
@@ -283,6 +438,12 @@ pub async fn e2e(config: &Config, args: E2eArgs) -> anyhow::Result<()> {
         done.context("worker task")??;
     }
     let baseline = target.baseline(events as usize, args.concurrency).await?;
+    let figures = Figures {
+        runs_per_sec: args.runs as f64 / elapsed.as_secs_f64(),
+        events_per_sec,
+        p50_ms: percentile(&latency, 0.5),
+        p99_ms: percentile(&latency, 0.99),
+    };
 
     println!(
         "  e2e        {} runs in {:.3} s: {:.1} runs/s, {:.1} events/s",
@@ -317,5 +478,6 @@ pub async fn e2e(config: &Config, args: E2eArgs) -> anyhow::Result<()> {
     );
     drop(store);
     drop(runner);
-    target.cleanup().await
+    target.cleanup().await?;
+    Ok(figures)
 }

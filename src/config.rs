@@ -527,17 +527,28 @@ pub fn redact_url(url: &str) -> String {
 /// through, for export.
 pub fn init_logging(log: &LogConfig, default: &str, telemetry: Option<crate::telemetry::Layer>) {
     use std::io::IsTerminal;
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let registry = tracing_subscriber::registry().with(telemetry).with(filter);
+    // Spans are exported at info whatever the log level: quieter logs
+    // (`RUST_LOG=warn`, a benchmark's default) must not empty the traces.
+    let telemetry = telemetry.map(|layer| {
+        layer.with_filter(
+            Targets::new()
+                .with_default(LevelFilter::INFO)
+                .with_target("sqlx", LevelFilter::WARN),
+        )
+    });
+    let registry = tracing_subscriber::registry().with(telemetry);
     let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match log.format {
-        LogFormat::Text => registry.with(fmt).init(),
-        LogFormat::Json => registry.with(fmt.json()).init(),
+        LogFormat::Text => registry.with(fmt.with_filter(filter)).init(),
+        LogFormat::Json => registry.with(fmt.json().with_filter(filter)).init(),
     }
 }
 

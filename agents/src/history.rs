@@ -13,6 +13,7 @@ use vigil_engine::approval::{ApprovalId, Decision};
 use vigil_engine::event::{Effect, Event, EventBody, ModelTurn, ToolCall, ToolIntent, ToolResult};
 
 use crate::model::Message;
+use crate::trace::ApprovalWait;
 
 /// The note appended after a model turn that neither called a tool nor
 /// submitted a result, so the next turn is asked to finish.
@@ -92,6 +93,12 @@ pub struct History {
     leased: chrono::Duration,
     leased_since: Option<chrono::DateTime<chrono::Utc>>,
     model_failures: u32,
+    /// The approval request waiting, and since when.
+    waiting: Option<(ApprovalId, chrono::DateTime<chrono::Utc>)>,
+    /// The last approval wait that ended, until the next claim takes it.
+    ended_wait: Option<ApprovalWait>,
+    /// The approval wait that ended just before the last claim.
+    resumed_after: Option<ApprovalWait>,
 }
 
 impl History {
@@ -126,6 +133,7 @@ impl History {
             } => {
                 self.unlease(event.created_at);
                 self.parked_since = Some(event.created_at);
+                self.waiting = Some((approval_id, event.created_at));
                 if let Some(mode) = mode {
                     self.approval_modes.insert(tool_call_id.clone(), mode);
                 }
@@ -140,6 +148,11 @@ impl History {
                 ..
             } => {
                 self.unpark(event.created_at);
+                let outcome = match decision {
+                    Decision::Approve => "approved",
+                    Decision::Reject => "rejected",
+                };
+                self.end_wait(outcome, event.created_at);
                 self.approvals.insert(
                     tool_call_id,
                     ApprovalState::Decided {
@@ -151,10 +164,12 @@ impl History {
             }
             EventBody::ApprovalExpired { tool_call_id, .. } => {
                 self.unpark(event.created_at);
+                self.end_wait("expired", event.created_at);
                 self.approvals.insert(tool_call_id, ApprovalState::Expired);
             }
             EventBody::Cancelled { by, reason } => {
                 self.unpark(event.created_at);
+                self.end_wait("cancelled", event.created_at);
                 self.unlease(event.created_at);
                 for (call, state) in self.approvals.iter_mut() {
                     if !self.results.contains_key(call) {
@@ -166,6 +181,7 @@ impl History {
                 }
             }
             EventBody::Claimed { .. } => {
+                self.resumed_after = self.ended_wait.take();
                 self.unlease(event.created_at);
                 self.leased_since = Some(event.created_at);
             }
@@ -192,6 +208,23 @@ impl History {
         if let Some(since) = self.leased_since.take() {
             self.leased += (at - since).max(chrono::Duration::zero());
         }
+    }
+
+    fn end_wait(&mut self, outcome: &'static str, at: chrono::DateTime<chrono::Utc>) {
+        if let Some((id, since)) = self.waiting.take() {
+            self.ended_wait = Some(ApprovalWait {
+                approval_id: id.to_string(),
+                outcome,
+                wait_ms: (at - since).num_milliseconds().max(0),
+            });
+        }
+    }
+
+    /// The approval wait that ended between the last claim and the one
+    /// before it: the wait the segment now running resumes after. `None`
+    /// when that segment follows no approval.
+    pub fn resumed_after(&self) -> Option<&ApprovalWait> {
+        self.resumed_after.as_ref()
     }
 
     fn unpark(&mut self, at: chrono::DateTime<chrono::Utc>) {

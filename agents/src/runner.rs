@@ -287,6 +287,11 @@ impl Runner {
 
     async fn drive(&self, inv: &Investigation, stop: &CancellationToken) -> Flow<Infallible> {
         let mut journal = Journal::open(&self.ports, inv).await?;
+        crate::trace::link_previous_segment(
+            &tracing::Span::current(),
+            inv,
+            journal.history().resumed_after(),
+        );
         let agent = match self.catalog.get(&inv.agent_id) {
             Ok(agent) => agent,
             Err(e) => {
@@ -334,6 +339,7 @@ impl Runner {
                 .instrument(chat.clone())
                 .await;
             record_chat(&chat, &answered);
+            record_chat_metrics(&request, &*self.model, &answered, started.elapsed());
             let Ok(answered) = answered else {
                 let lost = ModelCallFailed {
                     model: request.model.clone(),
@@ -760,13 +766,78 @@ impl Runner {
     }
 }
 
-/// The `chat {model}` span of one model call.
-fn chat_span(request: &ChatRequest, model: &dyn ChatModel) -> tracing::Span {
-    let name = request
+/// The model a request asks for (the endpoint's default when it names none).
+fn request_model<'a>(request: &'a ChatRequest, model: &'a dyn ChatModel) -> &'a str {
+    request
         .model
         .as_deref()
         .or_else(|| model.default_model())
-        .unwrap_or("model");
+        .unwrap_or("model")
+}
+
+/// Records a model call in the GenAI client metrics:
+/// `gen_ai_client_operation_duration_seconds` (with `error_type` when it
+/// failed) and, for an answer, `gen_ai_client_token_usage` per token type.
+/// Labels are the conventions' attributes with `_` for `.`.
+fn record_chat_metrics<E>(
+    request: &ChatRequest,
+    model: &dyn ChatModel,
+    answered: &Result<Result<crate::model::ChatResponse, ModelError>, E>,
+    elapsed: std::time::Duration,
+) {
+    let labels = [
+        ("gen_ai_operation_name", "chat".to_owned()),
+        ("gen_ai_provider_name", model.provider().to_owned()),
+        (
+            "gen_ai_request_model",
+            request_model(request, model).to_owned(),
+        ),
+    ];
+    match answered {
+        Ok(Ok(response)) => {
+            metrics::histogram!("gen_ai_client_operation_duration_seconds", &labels)
+                .record(elapsed.as_secs_f64());
+            for (kind, tokens) in [
+                ("input", response.input_tokens),
+                ("output", response.output_tokens),
+            ] {
+                let mut labels = labels.to_vec();
+                labels.push(("gen_ai_response_model", response.model.clone()));
+                labels.push(("gen_ai_token_type", kind.to_owned()));
+                metrics::histogram!("gen_ai_client_token_usage", &labels)
+                    .record(tokens.max(0) as f64);
+            }
+        }
+        Ok(Err(e)) => {
+            let mut labels = labels.to_vec();
+            labels.push(("error_type", failure_label(e).to_owned()));
+            metrics::histogram!("gen_ai_client_operation_duration_seconds", &labels)
+                .record(elapsed.as_secs_f64());
+        }
+        Err(_) => {
+            let mut labels = labels.to_vec();
+            labels.push(("error_type", "timeout".to_owned()));
+            metrics::histogram!("gen_ai_client_operation_duration_seconds", &labels)
+                .record(elapsed.as_secs_f64());
+        }
+    }
+}
+
+/// The `error.type` of a failed model call.
+fn failure_label(e: &ModelError) -> &'static str {
+    match failure_cause(e) {
+        ModelFailureCause::Timeout => "timeout",
+        ModelFailureCause::RateLimited => "rate_limited",
+        ModelFailureCause::Unavailable => "unavailable",
+        ModelFailureCause::Rejected => "rejected",
+        ModelFailureCause::InvalidResponse => "invalid_response",
+        ModelFailureCause::WallTime => "wall_time",
+    }
+}
+
+/// The `chat {model}` span of one model call.
+fn chat_span(request: &ChatRequest, model: &dyn ChatModel) -> tracing::Span {
+    let name = request_model(request, model);
     let span = tracing::info_span!(
         "call_model",
         otel.name = %format!("chat {name}"),
@@ -803,15 +874,7 @@ fn record_chat<E>(
             );
         }
         Ok(Err(e)) => {
-            let cause = match failure_cause(e) {
-                ModelFailureCause::Timeout => "timeout",
-                ModelFailureCause::RateLimited => "rate_limited",
-                ModelFailureCause::Unavailable => "unavailable",
-                ModelFailureCause::Rejected => "rejected",
-                ModelFailureCause::InvalidResponse => "invalid_response",
-                ModelFailureCause::WallTime => "wall_time",
-            };
-            span.set_attribute(keys::ERROR_TYPE, cause);
+            span.set_attribute(keys::ERROR_TYPE, failure_label(e));
             span.set_status(opentelemetry::trace::Status::error(e.to_string()));
         }
         Err(_) => {

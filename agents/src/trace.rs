@@ -9,6 +9,7 @@
 //! They are our own constants: the upstream Rust ones are deprecated and
 //! move between releases.
 
+use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use vigil_engine::model::Investigation;
@@ -59,17 +60,77 @@ pub const VIGIL_CHECKPOINT_FIRST_SEQ: &str = "vigil.checkpoint.first_seq";
 /// See [`VIGIL_CHECKPOINT_FIRST_SEQ`].
 pub const VIGIL_CHECKPOINT_LAST_SEQ: &str = "vigil.checkpoint.last_seq";
 
+/// `vigil.link.kind` on a span link: `previous_segment` (the segment that
+/// ran before this one) or `approval_wait` (that segment parked on an
+/// approval, decided since).
+pub const VIGIL_LINK_KIND: &str = "vigil.link.kind";
+/// `vigil.approval.id` on an `approval_wait` link.
+pub const VIGIL_APPROVAL_ID: &str = "vigil.approval.id";
+/// `vigil.approval.outcome` on an `approval_wait` link: `approved`,
+/// `rejected`, `expired` or `cancelled`.
+pub const VIGIL_APPROVAL_OUTCOME: &str = "vigil.approval.outcome";
+/// `vigil.approval.wait_ms` on an `approval_wait` link: from the request to
+/// its end.
+pub const VIGIL_APPROVAL_WAIT_MS: &str = "vigil.approval.wait_ms";
+
+/// An approval wait that ended between the previous segment and this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalWait {
+    /// The approval request.
+    pub approval_id: String,
+    /// `approved`, `rejected`, `expired` or `cancelled`.
+    pub outcome: &'static str,
+    /// From the request to its end.
+    pub wait_ms: i64,
+}
+
+/// Links `span` to the span of the segment that ran `inv` before (its
+/// [`Investigation::segment_traceparent`]), if one was recorded. When that
+/// segment parked on an approval that ended since, the link is the
+/// approval wait (`vigil.link.kind` = `approval_wait`, with the approval's
+/// id, outcome and wait): the wait is this link, not a span left open.
+pub fn link_previous_segment(
+    span: &tracing::Span,
+    inv: &Investigation,
+    wait: Option<&ApprovalWait>,
+) {
+    let Some(previous) = inv
+        .segment_traceparent
+        .as_deref()
+        .and_then(parse_traceparent)
+    else {
+        return;
+    };
+    let attributes = match wait {
+        Some(wait) => vec![
+            KeyValue::new(VIGIL_LINK_KIND, "approval_wait"),
+            KeyValue::new(VIGIL_APPROVAL_ID, wait.approval_id.clone()),
+            KeyValue::new(VIGIL_APPROVAL_OUTCOME, wait.outcome),
+            KeyValue::new(VIGIL_APPROVAL_WAIT_MS, wait.wait_ms),
+        ],
+        None => vec![KeyValue::new(VIGIL_LINK_KIND, "previous_segment")],
+    };
+    span.add_link_with_attributes(previous, attributes);
+}
+
+/// Makes `span` (started, never entered) a child of an unsampled context,
+/// so it is never exported: a `claim` that found nothing, a sweep that had
+/// nothing to do.
+pub fn discard(span: &tracing::Span) {
+    let unsampled = SpanContext::new(
+        TraceId::from_bytes([1; 16]),
+        SpanId::from_bytes([1; 8]),
+        TraceFlags::default(),
+        true,
+        TraceState::default(),
+    );
+    let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(unsampled));
+}
+
 /// The span context a W3C `traceparent` value names (see
 /// [`TraceParent::parse`]), marked remote.
 pub fn parse_traceparent(value: &str) -> Option<SpanContext> {
-    let parsed = TraceParent::parse(value)?;
-    Some(SpanContext::new(
-        TraceId::from_bytes(parsed.trace_id),
-        SpanId::from_bytes(parsed.span_id),
-        TraceFlags::new(parsed.flags),
-        true,
-        TraceState::default(),
-    ))
+    TraceParent::parse(value).map(remote)
 }
 
 /// The `traceparent` value for `context`.
@@ -97,26 +158,24 @@ pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
 /// context whose trace id is the investigation's id (the same for every
 /// segment, and the one [`Investigation::trace_id`] reports).
 pub fn investigation_context(inv: &Investigation) -> SpanContext {
-    if let Some(context) = inv.traceparent.as_deref().and_then(parse_traceparent) {
-        return context;
-    }
-    let bytes = *inv.id.0.as_bytes();
-    let mut span = [0u8; 8];
-    span.copy_from_slice(&bytes[8..]);
-    if span == [0; 8] {
-        span[7] = 1;
-    }
+    remote(inv.trace_context())
+}
+
+/// `parent` as a remote span context.
+pub fn remote(parent: TraceParent) -> SpanContext {
     SpanContext::new(
-        TraceId::from_bytes(bytes),
-        SpanId::from_bytes(span),
-        TraceFlags::SAMPLED,
+        TraceId::from_bytes(parent.trace_id),
+        SpanId::from_bytes(parent.span_id),
+        TraceFlags::new(parent.flags),
         true,
         TraceState::default(),
     )
 }
 
 /// Makes `span` a child of `inv`'s trace context (see
-/// [`investigation_context`]). Without telemetry this does nothing.
+/// [`investigation_context`]). Without telemetry this does nothing. It
+/// takes effect only on a span never entered yet: a span started before
+/// `inv` was known (the `claim` span) can join its trace this way.
 pub fn continue_investigation(span: &tracing::Span, inv: &Investigation) {
     let parent = opentelemetry::Context::new().with_remote_span_context(investigation_context(inv));
     // Fails only when no telemetry layer is installed: nothing to continue.

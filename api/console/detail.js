@@ -130,6 +130,7 @@ function show(ctx, parts, state) {
       ["Tokens", `${number(d.input_tokens)} in · ${number(d.output_tokens)} out`],
       ["Cost", cost(d.cost_usd)],
       ["Lease", d.lease.owner ? `${d.lease.owner} (epoch ${d.lease.epoch})` : null],
+      ["Trace", d.trace_id ? h("span", { class: "mono trace-id", text: d.trace_id }) : null],
     ]),
     d.error ? h("p", { class: "notice error-text" }, h("strong", {}, d.status === "review_required" ? "Why: " : "Error: "), d.error) : null,
   );

@@ -17,15 +17,8 @@ pub(crate) fn dispatch_context(headers: &HeaderMap, span: &tracing::Span) -> Str
         .and_then(|v| v.to_str().ok())
         .and_then(TraceParent::parse);
     if let Some(parent) = caller {
-        let remote = SpanContext::new(
-            TraceId::from_bytes(parent.trace_id),
-            SpanId::from_bytes(parent.span_id),
-            TraceFlags::new(parent.flags),
-            true,
-            TraceState::default(),
-        );
         // Fails only without a telemetry layer: nothing to join then.
-        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+        let _ = span.set_parent(context_of(parent));
     }
     let context = span.context();
     let own = context.span().span_context().clone();
@@ -38,6 +31,33 @@ pub(crate) fn dispatch_context(headers: &HeaderMap, span: &tracing::Span) -> Str
         .to_string();
     }
     caller.unwrap_or_else(random).to_string()
+}
+
+/// Makes `span` (started, not entered yet) a child of `inv`'s trace
+/// context ([`vigil_engine::Investigation::trace_context`]), so an
+/// operator's action on a run shows in the run's trace.
+pub(crate) fn continue_investigation(span: &tracing::Span, inv: &vigil_engine::Investigation) {
+    let _ = span.set_parent(context_of(inv.trace_context()));
+}
+
+/// Makes `span` (never entered) a child of an unsampled context: it is
+/// never exported.
+pub(crate) fn discard(span: &tracing::Span) {
+    let _ = span.set_parent(context_of(TraceParent {
+        trace_id: [1; 16],
+        span_id: [1; 8],
+        flags: 0,
+    }));
+}
+
+fn context_of(parent: TraceParent) -> opentelemetry::Context {
+    opentelemetry::Context::new().with_remote_span_context(SpanContext::new(
+        TraceId::from_bytes(parent.trace_id),
+        SpanId::from_bytes(parent.span_id),
+        TraceFlags::new(parent.flags),
+        true,
+        TraceState::default(),
+    ))
 }
 
 /// A new trace context from the system's randomness.

@@ -320,6 +320,14 @@ pub struct Investigation {
     /// under: every worker segment of the run continues that trace. Set at
     /// dispatch, never changed; `None` for runs dispatched before tracing.
     pub traceparent: Option<String>,
+    /// The trace context (a `traceparent` value) of the span of the last
+    /// worker segment that recorded one ([`Leases::record_segment`]), under
+    /// its lease. A claim returns the previous segment's value, so the new
+    /// segment can link its span to it. `None` before any segment recorded
+    /// one (telemetry off).
+    ///
+    /// [`Leases::record_segment`]: crate::store::Leases::record_segment
+    pub segment_traceparent: Option<String>,
 }
 
 impl crate::log::Tail<crate::event::InvestigationLog> for Investigation {
@@ -352,6 +360,31 @@ impl Investigation {
             .and_then(|t| t.split('-').nth(1))
             .filter(|id| id.len() == 32)
             .map_or_else(|| self.id.0.simple().to_string(), str::to_owned)
+    }
+
+    /// The trace context its spans continue: [`Investigation::traceparent`]
+    /// when it is valid, else one whose trace id is the investigation's id
+    /// and whose parent span id is the id's last 8 bytes (sampled), the same
+    /// for every segment.
+    pub fn trace_context(&self) -> crate::trace::TraceParent {
+        if let Some(parsed) = self
+            .traceparent
+            .as_deref()
+            .and_then(crate::trace::TraceParent::parse)
+        {
+            return parsed;
+        }
+        let bytes = *self.id.0.as_bytes();
+        let mut span_id = [0u8; 8];
+        span_id.copy_from_slice(&bytes[8..]);
+        if span_id == [0; 8] {
+            span_id[7] = 1;
+        }
+        crate::trace::TraceParent {
+            trace_id: bytes,
+            span_id,
+            flags: 1,
+        }
     }
 
     /// Whether it waits in the queue (`pending/queued`).

@@ -56,6 +56,7 @@ pub const FILES: &[MigrationFile] = mirrored![
     9 "0009" "alerts",
     10 "0010" "case_summaries",
     11 "0011" "trace_context",
+    12 "0012" "segment_trace",
 ];
 
 fn migrator(sql: impl Fn(&MigrationFile) -> &'static str) -> Migrator {

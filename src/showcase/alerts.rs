@@ -61,6 +61,7 @@ pub fn sample_alerts(now: DateTime<Utc>) -> Vec<NewAlert> {
                 "failures": 24,
             }),
             entities: Vec::new(),
+            traceparent: None,
         },
         NewAlert {
             source: SOURCE.to_owned(),
@@ -78,6 +79,7 @@ pub fn sample_alerts(now: DateTime<Utc>) -> Vec<NewAlert> {
                 "user": "deploy",
             }),
             entities: Vec::new(),
+            traceparent: None,
         },
     ]
 }

@@ -155,3 +155,38 @@ async fn bench_cases_runs_on_postgres_in_a_scratch_schema() {
     admin.close().await;
     db.drop_now().await;
 }
+
+#[test]
+fn bench_e2e_with_telemetry_runs_off_then_on_and_prints_the_overhead() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = vigil(
+        dir.path(),
+        &[
+            "bench",
+            "e2e",
+            "--runs",
+            "12",
+            "--concurrency",
+            "3",
+            "--telemetry",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let off = text.find("telemetry off").expect(&text);
+    let on = text.find("telemetry on (sampling 1.0").expect(&text);
+    assert!(off < on, "{text}");
+    assert_eq!(text.matches("12 runs in").count(), 2, "{text}");
+    let exported = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("exported"))
+        .unwrap_or_else(|| panic!("no export line in:\n{text}"));
+    let requests: u64 = exported.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(requests > 0, "the spans reached the receiver: {exported}");
+    let overhead = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("overhead   telemetry on / off: "))
+        .unwrap_or_else(|| panic!("no overhead line in:\n{text}"));
+    let ratio: f64 = overhead.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(ratio > 0.0 && ratio.is_finite(), "{overhead}");
+}

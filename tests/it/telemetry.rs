@@ -71,7 +71,15 @@ async fn model() -> SocketAddr {
     addr
 }
 
-fn config(dir: &Path, model: SocketAddr, tools: SocketAddr, otlp: SocketAddr, capture: bool) {
+/// `worker` goes in `[worker]` after the defaults here.
+fn config(
+    dir: &Path,
+    model: SocketAddr,
+    tools: SocketAddr,
+    otlp: SocketAddr,
+    capture: bool,
+    worker: &str,
+) {
     let toml = format!(
         r#"
 [model]
@@ -82,7 +90,7 @@ retry = {{ max_retries = 0 }}
 [[agents]]
 id = "triage"
 system_prompt = "Investigate, then submit_result."
-tools = ["isolate_host"]
+tools = ["isolate_host", "lookup"]
 
 [[tools]]
 kind = "http"
@@ -95,9 +103,19 @@ timeout = "5s"
 parameters = {{ type = "object", properties = {{ host = {{ type = "string" }} }}, required = ["host"] }}
 approval = {{ required = true }}
 
+[[tools]]
+kind = "http"
+name = "lookup"
+description = "Look a host up"
+method = "POST"
+url = "http://{tools}/echo/lookup"
+timeout = "5s"
+parameters = {{ type = "object", properties = {{ host = {{ type = "string" }} }}, required = ["host"] }}
+
 [worker]
 poll_interval = "200ms"
 grace = "5s"
+{worker}
 
 [telemetry]
 endpoint = "http://{otlp}"
@@ -161,7 +179,7 @@ fn one_investigation_is_one_trace_across_two_processes_and_its_tool_calls() {
     let model = rt.block_on(model());
     let (tools, recorder) = rt.block_on(tools::serve());
     let dir = tempfile::tempdir().unwrap();
-    config(dir.path(), model, tools, otlp, false);
+    config(dir.path(), model, tools, otlp, false, "");
     let database = format!("sqlite://{}", dir.path().join("vigil.db").display());
 
     // The first process takes the dispatch, with the caller's trace
@@ -266,12 +284,63 @@ fn one_investigation_is_one_trace_across_two_processes_and_its_tool_calls() {
             Some("scripted-1")
         );
     }
-    let steps: Vec<Option<String>> = segments.iter().map(|s| text(s, "vigil.step")).collect();
-    assert!(
-        steps.contains(&Some("awaiting_approval".into())),
-        "{steps:?}"
+    let step = |s: &Span| text(s, "vigil.step");
+    let parked = segments
+        .iter()
+        .find(|s| step(s).as_deref() == Some("awaiting_approval"))
+        .unwrap_or_else(|| panic!("a segment parked: {segments:?}"));
+    let resumed = segments
+        .iter()
+        .find(|s| step(s).as_deref() == Some("completed"))
+        .unwrap_or_else(|| panic!("a segment completed: {segments:?}"));
+    // The resumed segment links to the parked one: the approval wait is
+    // that link, with the approval's id and outcome, not a span left open.
+    assert!(parked.links.is_empty(), "the first segment follows none");
+    assert_eq!(resumed.links.len(), 1, "{:?}", resumed.links);
+    let link = &resumed.links[0];
+    assert_eq!(link.trace_id, parked.trace_id);
+    assert_eq!(link.span_id, parked.span_id);
+    let link_text = |key: &str| {
+        link.attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| kv.value.as_ref())
+            .and_then(|v| v.value.as_ref())
+            .and_then(|v| match v {
+                Any::StringValue(s) => Some(s.clone()),
+                _ => None,
+            })
+    };
+    assert_eq!(
+        link_text("vigil.link.kind").as_deref(),
+        Some("approval_wait")
     );
-    assert!(steps.contains(&Some("completed".into())), "{steps:?}");
+    assert_eq!(
+        link_text("vigil.approval.id").as_deref(),
+        Some(approval.as_str())
+    );
+    assert_eq!(
+        link_text("vigil.approval.outcome").as_deref(),
+        Some("approved")
+    );
+    assert!(
+        link.attributes
+            .iter()
+            .any(|kv| kv.key == "vigil.approval.wait_ms"),
+        "{:?}",
+        link.attributes
+    );
+    // One `claim` per segment, in the run's trace; idle polls export none.
+    let claims = named(&spans, "claim");
+    assert_eq!(claims.len(), 2, "{names:?}");
+    for claim in &claims {
+        assert_eq!(hex::encode(&claim.trace_id), TRACE);
+        assert_eq!(
+            text(claim, "gen_ai.conversation.id").as_deref(),
+            Some(id.as_str())
+        );
+        assert!(attr(claim, "vigil.lease.epoch").is_some());
+    }
     let chats = named(&spans, "chat scripted-1");
     assert_eq!(chats.len(), 2, "{names:?}");
     for chat in &chats {
@@ -334,7 +403,7 @@ fn a_collector_that_is_down_costs_spans_not_runs() {
     let dir = tempfile::tempdir().unwrap();
     // Nothing listens there.
     let down: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    config(dir.path(), model, tools, down, true);
+    config(dir.path(), model, tools, down, true, "");
     let database = format!("sqlite://{}", dir.path().join("vigil.db").display());
     let server = Served::start(dir.path(), &database);
     let (base, token) = (server.base.clone(), server.token.clone());
@@ -374,6 +443,31 @@ fn a_collector_that_is_down_costs_spans_not_runs() {
             if let Some(line) = dropped {
                 let n: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
                 assert!(n > 0.0, "{line}");
+                // The GenAI client metrics, by operation, model and token
+                // type: one model call, its tokens in and out.
+                for series in [
+                    "gen_ai_client_operation_duration_seconds_count{",
+                    "gen_ai_client_token_usage_count{",
+                ] {
+                    let line = metrics
+                        .lines()
+                        .find(|l| l.starts_with(series))
+                        .unwrap_or_else(|| panic!("{series}:\n{metrics}"));
+                    assert!(
+                        line.contains("gen_ai_operation_name=\"chat\"")
+                            && line.contains("gen_ai_request_model=\"scripted-1\""),
+                        "{line}"
+                    );
+                }
+                for kind in ["input", "output"] {
+                    assert!(
+                        metrics
+                            .lines()
+                            .any(|l| l.starts_with("gen_ai_client_token_usage_bucket{")
+                                && l.contains(&format!("gen_ai_token_type=\"{kind}\""))),
+                        "{metrics}"
+                    );
+                }
                 break;
             }
             assert!(
@@ -384,4 +478,275 @@ fn a_collector_that_is_down_costs_spans_not_runs() {
         }
     });
     server.stop_gracefully();
+}
+
+#[test]
+fn a_reaped_and_rescued_run_shows_the_reap_the_rescue_and_captured_content() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (otlp, received) = rt.block_on(otlp_receiver());
+    // The first model call stalls (the worker is killed during it); after
+    // the rescue the model looks the host up, then submits.
+    let model = rt.block_on(async {
+        let (addr, script) = scripted::serve().await;
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        script.respond_with(Arc::new(move |body: &Value| {
+            let first = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+            let results = body["messages"]
+                .as_array()
+                .map_or(0, |m| m.iter().filter(|m| m["role"] == "tool").count());
+            match results {
+                0 if first => tool_calls(&[("lookup", r#"{"host":"lab-01"}"#, Some("l1"))])
+                    .delayed(Duration::from_secs(60)),
+                0 => tool_calls(&[("lookup", r#"{"host":"lab-01"}"#, Some("l1"))]),
+                _ => tool_calls(&[("submit_result", RESULT, Some("final"))]),
+            }
+        }));
+        addr
+    });
+    let (tools, _) = rt.block_on(tools::serve());
+    let dir = tempfile::tempdir().unwrap();
+    config(
+        dir.path(),
+        model,
+        tools,
+        otlp,
+        true,
+        "lease = \"3s\"\n\n[reaper]\nschedule = \"*/1 * * * * *\"",
+    );
+    let database = format!("sqlite://{}", dir.path().join("vigil.db").display());
+
+    let first = Served::start(dir.path(), &database);
+    let (base, token) = (first.base.clone(), first.token.clone());
+    let id = rt.block_on(async {
+        let detail: Value = reqwest::Client::new()
+            .post(format!("{base}/investigations"))
+            .bearer_auth(&token)
+            .header("traceparent", format!("00-{TRACE}-00f067aa0ba902b7-01"))
+            .json(&json!({"agent_id": "triage", "prompt": "beaconing from lab-01"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = detail["id"].as_str().unwrap().to_owned();
+        wait_for(&base, &token, &id, |d| d["phase"] == "running").await;
+        id
+    });
+    // Inside the stalled model call.
+    std::thread::sleep(Duration::from_millis(500));
+    first.kill();
+
+    let second = Served::start_again(dir.path(), &database, &token);
+    let base = second.base.clone();
+    rt.block_on(async {
+        wait_for(&base, &token, &id, |d| d["status"] == "dead_lettered").await;
+        let rescued = reqwest::Client::new()
+            .post(format!("{base}/investigations/{id}/rescue"))
+            .bearer_auth(&token)
+            .json(&json!({"reason": "worker host died"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(rescued.status(), 200);
+        wait_for(&base, &token, &id, |d| d["status"] == "completed").await;
+    });
+    second.stop_gracefully();
+
+    let spans = received.spans();
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    let reaps = named(&spans, "reap");
+    assert!(!reaps.is_empty(), "{names:?}");
+    let reap = reaps
+        .iter()
+        .find(|r| match attr(r, "vigil.investigation.ids") {
+            Some(Any::ArrayValue(ids)) => ids
+                .values
+                .iter()
+                .any(|v| v.value == Some(Any::StringValue(id.clone()))),
+            _ => false,
+        })
+        .unwrap_or_else(|| panic!("a reap names the run: {reaps:?}"));
+    assert!(matches!(attr(reap, "vigil.reaped"), Some(Any::IntValue(n)) if *n >= 1));
+    let rescue = named(&spans, "rescue");
+    assert_eq!(rescue.len(), 1, "{names:?}");
+    assert_eq!(hex::encode(&rescue[0].trace_id), TRACE);
+    assert_eq!(
+        text(rescue[0], "gen_ai.conversation.id").as_deref(),
+        Some(id.as_str())
+    );
+    assert_eq!(
+        text(rescue[0], "vigil.rescued_by").as_deref(),
+        Some("admin")
+    );
+    assert!(attr(rescue[0], "vigil.attempt").is_some());
+
+    // The segment after the rescue links to the killed one (recorded in the
+    // store when it started, though its span never reached the receiver).
+    let segments = named(&spans, "invoke_agent triage");
+    assert_eq!(segments.len(), 1, "{names:?}");
+    assert_eq!(segments[0].links.len(), 1, "{:?}", segments[0].links);
+    assert_eq!(hex::encode(&segments[0].links[0].trace_id), TRACE);
+
+    // capture_content = true: the tool call's arguments and result are on
+    // its span.
+    let tool = named(&spans, "execute_tool lookup");
+    assert_eq!(tool.len(), 1, "{names:?}");
+    let arguments = text(tool[0], "gen_ai.tool.call.arguments").unwrap_or_default();
+    assert!(arguments.contains("lab-01"), "{arguments}");
+    assert!(
+        text(tool[0], "gen_ai.tool.call.result").is_some_and(|r| !r.is_empty()),
+        "{:?}",
+        tool[0].attributes
+    );
+}
+
+/// The case routes and alert grouping under `sampling_ratio` `ratio`: the
+/// ids of the three runs (case dispatch, summary, grouping triage) and the
+/// spans received.
+fn case_routes_and_alert_grouping(ratio: f64) -> ([String; 3], [String; 3], Vec<Span>) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (otlp, received) = rt.block_on(otlp_receiver());
+    let model = rt.block_on(async {
+        let (addr, script) = scripted::serve().await;
+        script.respond_with(Arc::new(|_: &Value| {
+            tool_calls(&[("submit_result", RESULT, Some("final"))])
+        }));
+        addr
+    });
+    let (tools, _) = rt.block_on(tools::serve());
+    let dir = tempfile::tempdir().unwrap();
+    let extra = r#"
+[[agents]]
+id = "summarize"
+system_prompt = "Summarize the case, then submit_result."
+
+[[grouping_rules]]
+entity_types = ["ip"]
+window = "1h"
+investigate = "triage"
+"#;
+    config(dir.path(), model, tools, otlp, false, extra);
+    let toml = std::fs::read_to_string(dir.path().join("vigil.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("vigil.toml"),
+        toml.replace(
+            "flush_every = \"200ms\"",
+            &format!("flush_every = \"200ms\"\nsampling_ratio = {ratio:?}"),
+        ),
+    )
+    .unwrap();
+    let database = format!("sqlite://{}", dir.path().join("vigil.db").display());
+    let server = Served::start(dir.path(), &database);
+    let (base, token) = (server.base.clone(), server.token.clone());
+    let caller = |n: u8| format!("00-{TRACE}-00f067aa0ba902b{n}-01");
+    let (ids, traces) = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let post = |path: String, body: Value, traceparent: Option<String>| {
+            let mut request = http.post(format!("{base}{path}")).bearer_auth(&token);
+            if let Some(t) = traceparent {
+                request = request.header("traceparent", t);
+            }
+            async move {
+                let response = request.json(&body).send().await.unwrap();
+                assert!(
+                    response.status().is_success(),
+                    "{path}: {}",
+                    response.status()
+                );
+                response.json::<Value>().await.unwrap()
+            }
+        };
+        let case = post("/cases".into(), json!({"title": "beaconing"}), None).await;
+        let case = case["id"].as_str().unwrap().to_owned();
+        let dispatched = post(
+            format!("/cases/{case}/investigations"),
+            json!({"agent_id": "triage", "prompt": "look at lab-01"}),
+            Some(caller(1)),
+        )
+        .await;
+        let summary = post(
+            format!("/cases/{case}/summarize"),
+            Value::Null,
+            Some(caller(2)),
+        )
+        .await;
+        let ingested = post(
+            "/alerts".into(),
+            json!({"source": "splunk", "source_id": "d-1", "rule": "SSH brute force",
+                   "severity": "high", "raw": {"src_ip": "185.220.101.4"}}),
+            Some(caller(3)),
+        )
+        .await;
+        let alert_case = ingested["case"]["id"].as_str().unwrap().to_owned();
+        let linked = get(
+            &base,
+            &token,
+            &format!("/cases/{alert_case}/investigations"),
+        )
+        .await;
+        let triage = linked["items"][0]["id"].as_str().unwrap().to_owned();
+        let ids = [
+            dispatched["id"].as_str().unwrap().to_owned(),
+            summary["id"].as_str().unwrap().to_owned(),
+            triage,
+        ];
+        let mut traces = Vec::new();
+        for id in &ids {
+            let done = wait_for(&base, &token, id, |d| d["status"] != "pending").await;
+            traces.push(done["trace_id"].as_str().unwrap().to_owned());
+        }
+        (ids, traces.try_into().unwrap())
+    });
+    server.stop_gracefully();
+    (ids, traces, received.spans())
+}
+
+#[test]
+fn case_dispatches_join_the_callers_trace_and_a_grouping_dispatch_starts_one_that_is_exported() {
+    let (ids, traces, spans) = case_routes_and_alert_grouping(1.0);
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    // The case routes take the caller's traceparent.
+    assert_eq!(traces[0], TRACE);
+    assert_eq!(traces[1], TRACE);
+    let in_trace = |id: &str| {
+        spans
+            .iter()
+            .filter(|s| text(s, "gen_ai.conversation.id").as_deref() == Some(id))
+            .filter(|s| s.name.starts_with("invoke_agent"))
+            .collect::<Vec<_>>()
+    };
+    for id in &ids[..2] {
+        let segments = in_trace(id);
+        assert_eq!(segments.len(), 1, "{names:?}");
+        assert_eq!(hex::encode(&segments[0].trace_id), TRACE);
+    }
+    // The grouping dispatch has a trace of its own (not the caller's, not
+    // the run's id), and its segment hangs under the exported ingest span.
+    assert_ne!(traces[2], TRACE);
+    assert_ne!(traces[2], ids[2].replace('-', ""));
+    let ingest = named(&spans, "ingest_alert");
+    assert_eq!(ingest.len(), 1, "{names:?}");
+    assert_eq!(hex::encode(&ingest[0].trace_id), traces[2]);
+    let segments = in_trace(&ids[2]);
+    assert_eq!(segments.len(), 1, "{names:?}");
+    assert_eq!(segments[0].parent_span_id, ingest[0].span_id);
+}
+
+#[test]
+fn sampling_drops_new_traces_and_keeps_a_callers_sampled_one() {
+    let (ids, traces, spans) = case_routes_and_alert_grouping(0.0);
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(traces[0], TRACE);
+    assert!(
+        spans
+            .iter()
+            .any(|s| text(s, "gen_ai.conversation.id").as_deref() == Some(ids[0].as_str())),
+        "a caller's sampled trace is kept: {names:?}"
+    );
+    assert!(
+        spans.iter().all(|s| hex::encode(&s.trace_id) != traces[2]),
+        "the grouping dispatch's new trace is sampled out: {names:?}"
+    );
+    assert!(named(&spans, "ingest_alert").is_empty(), "{names:?}");
 }

@@ -32,6 +32,15 @@ async fn claim(shared: &Arc<Shared>) -> vigil_engine::store::Result<Option<Inves
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let settings = &shared.settings;
+        // Started here, never entered: once the claim is known it joins the
+        // claimed run's trace, or, when nothing was claimed, an unsampled
+        // context, so an idle poll exports nothing.
+        let span = tracing::info_span!(
+            "claim_investigation",
+            otel.name = "claim",
+            otel.kind = "internal",
+            worker.id = %settings.id,
+        );
         let lease =
             chrono::Duration::from_std(settings.lease).unwrap_or(chrono::Duration::minutes(2));
         let claimed = shared
@@ -43,12 +52,35 @@ async fn claim(shared: &Arc<Shared>) -> vigil_engine::store::Result<Option<Inves
                 lease,
             )
             .await;
+        claim_span(&span, &claimed);
+        drop(span);
         if let Err(Ok(Some(inv))) = tx.send(claimed) {
             // Nobody is waiting for it any more: give it back.
             give_back(&*shared.leases, &inv, "worker shutting down").await;
         }
     });
     rx.await.unwrap_or(Ok(None))
+}
+
+/// Puts the `claim` span `span` in the trace of the run it claimed, with
+/// the claim's attributes, or drops it when nothing was claimed.
+fn claim_span(span: &tracing::Span, claimed: &vigil_engine::store::Result<Option<Investigation>>) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    use vigil_agents::trace as keys;
+    match claimed {
+        Ok(Some(inv)) => {
+            keys::continue_investigation(span, inv);
+            span.set_attribute(keys::GEN_AI_AGENT_NAME, inv.agent_id.clone());
+            span.set_attribute(keys::GEN_AI_CONVERSATION_ID, inv.id.to_string());
+            span.set_attribute("vigil.lease.epoch", inv.lease_epoch);
+            span.set_attribute("vigil.claims", i64::from(inv.claims));
+        }
+        Ok(None) => keys::discard(span),
+        Err(e) => {
+            span.set_attribute(keys::ERROR_TYPE, "store_error");
+            span.set_status(opentelemetry::trace::Status::error(e.to_string()));
+        }
+    }
 }
 
 /// Claims one investigation each time apalis has a free slot. Waits for a

@@ -41,6 +41,7 @@ pub(crate) async fn handle(inv: Investigation, shared: Data<Arc<Shared>>) {
     let runs = shared.runs.clone();
     let run = async {
         let started = std::time::Instant::now();
+        record_segment(&*shared.leases, &inv).await;
         let outcome = tokio::select! {
             step = std::panic::AssertUnwindSafe(steps(&shared, &inv)).catch_unwind() => match step {
                 Ok(Some(step)) => {
@@ -128,6 +129,19 @@ fn segment_attributes(span: &tracing::Span, inv: &Investigation) {
     span.set_attribute(keys::GEN_AI_CONVERSATION_ID, inv.id.to_string());
     span.set_attribute("vigil.lease.epoch", inv.lease_epoch);
     span.set_attribute("vigil.claims", i64::from(inv.claims));
+}
+
+/// Records the current span (the segment's) as the run's last segment, so
+/// the next segment links to it. Without telemetry there is no span context
+/// and nothing is written. A failure costs only that link: logged, never
+/// the run.
+async fn record_segment(leases: &dyn Leases, inv: &Investigation) {
+    let Some(own) = vigil_agents::trace::traceparent_of(&tracing::Span::current()) else {
+        return;
+    };
+    if let Err(e) = leases.record_segment(inv.id, inv.lease_epoch, &own).await {
+        tracing::warn!(error = %e, "could not record the segment's trace context; the next segment will not link to it");
+    }
 }
 
 /// Drives the runner, retrying while the database is unavailable (the

@@ -71,13 +71,37 @@ where
     }
 }
 
+/// One reaper tick, under a `reap` span that is exported only when the
+/// tick dead-lettered something: `vigil.reaped` (how many) and
+/// `vigil.investigation.ids`. The span is never entered, so a tick with
+/// nothing to do costs no export.
 async fn reap(_tick: Tick, store: Data<SweepStore>) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
     let store = &(store.0).0;
+    let span = tracing::info_span!(
+        "reap_expired_leases",
+        otel.name = "reap",
+        otel.kind = "internal"
+    );
+    let reaped = std::sync::Mutex::new(Vec::new());
     sweep_all("reaper", || store.reap(BATCH), |r| {
         metrics::counter!("vigil_reaps_total").increment(1);
         tracing::warn!(investigation.id = %r.id, worker = r.worker.as_deref().unwrap_or("unknown"), lease.epoch = r.epoch, "dead-lettered: lease expired");
+        if let Ok(mut ids) = reaped.lock() {
+            ids.push(opentelemetry::StringValue::from(r.id.to_string()));
+        }
     })
     .await;
+    let ids = reaped.into_inner().unwrap_or_default();
+    if ids.is_empty() {
+        vigil_agents::trace::discard(&span);
+        return;
+    }
+    span.set_attribute("vigil.reaped", ids.len() as i64);
+    span.set_attribute(
+        "vigil.investigation.ids",
+        opentelemetry::Value::Array(opentelemetry::Array::String(ids)),
+    );
 }
 
 async fn expire(_tick: Tick, store: Data<SweepStore>) {

@@ -60,6 +60,15 @@ impl Leases for FaultyLeases {
         self.inner.claim_next(agents, worker, mode, lease_for).await
     }
 
+    async fn record_segment(
+        &self,
+        id: InvestigationId,
+        epoch: i64,
+        traceparent: &str,
+    ) -> Result<()> {
+        self.inner.record_segment(id, epoch, traceparent).await
+    }
+
     async fn heartbeat(
         &self,
         id: InvestigationId,

@@ -8,10 +8,12 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tracing::Instrument;
 use utoipa::IntoParams;
 use vigil_engine::case::{AlertEntity, AlertId, NewAlert, ObservableType};
 use vigil_engine::store::{AlertQuery, CaseOverview, Ingested};
@@ -98,6 +100,7 @@ pub async fn ingest(
         observed_at: body.observed_at.unwrap_or_else(Utc::now),
         raw: body.raw.unwrap_or_else(|| json!({})),
         entities,
+        traceparent: None,
     };
     if state.system.mode == "dummy" {
         let now = Utc::now();
@@ -116,9 +119,16 @@ pub async fn ingest(
         );
         return Ok(Json(view).into_response());
     }
+    // Each ingest starts a trace of its own (a caller's `traceparent` is
+    // not joined: one pipeline posts many alerts): a triage run a grouping
+    // rule dispatches continues it, under a span that is exported.
+    let span = tracing::info_span!("ingest_alert", otel.kind = "server");
+    let mut new = new;
+    new.traceparent = Some(crate::trace::dispatch_context(&HeaderMap::new(), &span));
     let got = state
         .store
         .ingest_alert(caller.name(), new, &state.grouping_rules)
+        .instrument(span)
         .await?;
     let case = overview(&state, &got).await?;
     Ok((

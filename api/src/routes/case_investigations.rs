@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
 use serde::Serialize;
 use serde_json::json;
+use tracing::Instrument;
 use utoipa::ToSchema;
 use vigil_engine::Role;
 use vigil_engine::case::may_link;
@@ -100,7 +101,10 @@ pub async fn dispatch(
     };
     match write {
         WriteMode::Persist => {
-            let dispatched = state.store.dispatch(request).await?;
+            let mut request = request;
+            let span = tracing::info_span!("dispatch_investigation", otel.kind = "server");
+            request.traceparent = Some(crate::trace::dispatch_context(&headers, &span));
+            let dispatched = state.store.dispatch(request).instrument(span).await?;
             if dispatched.created {
                 metrics::counter!("vigil_dispatches_total").increment(1);
             }

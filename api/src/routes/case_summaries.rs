@@ -16,6 +16,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
+use tracing::Instrument;
 use vigil_engine::case::{CaseEvent, CaseId};
 use vigil_engine::store::{CaseOverview, RelatedCase};
 use vigil_engine::{CasePurpose, Role};
@@ -119,7 +120,9 @@ async fn dispatch_summary(
     };
     let mut request = dispatch_request(state, by, headers, parts, Some(id))?;
     request.case_purpose = CasePurpose::Summarize;
-    let dispatched = state.store.dispatch(request).await?;
+    let span = tracing::info_span!("dispatch_investigation", otel.kind = "server");
+    request.traceparent = Some(crate::trace::dispatch_context(headers, &span));
+    let dispatched = state.store.dispatch(request).instrument(span).await?;
     if dispatched.created {
         metrics::counter!("vigil_dispatches_total").increment(1);
         metrics::counter!("vigil_case_summaries_total").increment(1);

@@ -478,7 +478,28 @@ pub async fn rescue(
     caller.require(OPERATORS, "rescuing an investigation")?;
     required_text("reason", &body.reason, MAX_NOTE_CHARS)?;
     let id: InvestigationId = parse_id("investigation", &id)?;
-    let inv = state.store.rescue(id, caller.name(), &body.reason).await?;
+    // Never entered: it joins the run's trace once the rescue is done.
+    let span = tracing::info_span!(
+        "rescue_investigation",
+        otel.name = "rescue",
+        otel.kind = "server"
+    );
+    let rescued = state.store.rescue(id, caller.name(), &body.reason).await;
+    let inv = match rescued {
+        Ok(inv) => inv,
+        Err(e) => {
+            crate::trace::discard(&span);
+            return Err(e.into());
+        }
+    };
+    {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        crate::trace::continue_investigation(&span, &inv);
+        span.set_attribute("gen_ai.conversation.id", inv.id.to_string());
+        span.set_attribute("vigil.attempt", i64::from(inv.attempt));
+        span.set_attribute("vigil.rescued_by", caller.name().to_owned());
+    }
+    drop(span);
     metrics::counter!("vigil_rescues_total").increment(1);
     Ok(Json(detail_of(&state, &inv).await?))
 }

@@ -596,6 +596,7 @@ impl CaseFixtures {
                     observed_at: chrono::Utc::now(),
                     raw: json!({}),
                     entities: vec![],
+                    traceparent: None,
                 },
                 &[],
             )

@@ -436,6 +436,22 @@ impl Backend for PgBackend {
         Ok(())
     }
 
+    async fn record_segment(
+        &self,
+        id: InvestigationId,
+        epoch: i64,
+        traceparent: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(q::RECORD_SEGMENT)
+            .bind(id.0)
+            .bind(epoch)
+            .bind(traceparent)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn case(&self, id: CaseId) -> Result<Option<CaseOverview>> {
         sqlx::query(cq::GET_CASE)
             .bind(id.0)

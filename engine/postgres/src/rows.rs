@@ -78,6 +78,7 @@ pub(crate) fn investigation(row: &PgRow) -> Result<Investigation> {
         case_requires_approval: false,
         idempotency_key: col(row, "idempotency_key")?,
         traceparent: col(row, "traceparent")?,
+        segment_traceparent: col(row, "segment_traceparent")?,
         status: parse(&col::<String>(row, "status")?)?,
         phase: phase.as_deref().map(parse).transpose()?,
         lease_owner: col(row, "lease_owner")?,

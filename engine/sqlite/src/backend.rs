@@ -423,6 +423,22 @@ impl Backend for SqliteBackend {
         Ok(())
     }
 
+    async fn record_segment(
+        &self,
+        id: InvestigationId,
+        epoch: i64,
+        traceparent: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(q::RECORD_SEGMENT)
+            .bind(id.to_string())
+            .bind(epoch)
+            .bind(traceparent)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn case(&self, id: CaseId) -> Result<Option<CaseOverview>> {
         sqlx::query(cq::GET_CASE)
             .bind(id.to_string())

@@ -10,7 +10,7 @@ macro_rules! investigation_columns {
          lease_owner, lease_epoch, lease_expires_at, heartbeat_at, attempt, last_seq, last_hash, \
          waiting_on, result, result_raw, confidence, error, model_turns, input_tokens, \
          output_tokens, cost_usd, budget, created_at, started_at, updated_at, finished_at, claims, not_before, \
-         lost_turns, mode, case_id, case_purpose, traceparent"
+         lost_turns, mode, case_id, case_purpose, traceparent, segment_traceparent"
     };
 }
 
@@ -191,6 +191,11 @@ pub const RESOLVE_APPROVAL: &str = "UPDATE approval_requests SET status = ?2, de
      decided_at = ?4, comment = ?5 WHERE id = ?1 AND status = 'pending'";
 
 pub const PING: &str = "SELECT 1";
+
+/// Records the trace context of a running segment, only under its lease
+/// (`lease_epoch` still the one it claimed with, the run still running).
+pub const RECORD_SEGMENT: &str = "UPDATE investigations SET segment_traceparent = ?3 \
+     WHERE id = ?1 AND lease_epoch = ?2 AND phase = 'running'";
 
 /// Investigations per (status, phase).
 pub const STATE_COUNTS: &str =

@@ -81,6 +81,10 @@ pub struct NewAlert {
     pub raw: Value,
     /// Entities the source names explicitly (not yet normalized).
     pub entities: Vec<AlertEntity>,
+    /// The W3C trace context (a `traceparent` value) of the ingest: a
+    /// triage run a grouping rule dispatches for it is stored with it
+    /// ([`crate::Investigation::traceparent`]). Not stored on the alert.
+    pub traceparent: Option<String>,
 }
 
 /// Why a delivered alert is refused.
@@ -305,6 +309,7 @@ mod tests {
             observed_at: DateTime::UNIX_EPOCH,
             raw,
             entities: vec![entity(ObservableType::Ip, "185.220.101[.]4")],
+            traceparent: None,
         }
     }
 

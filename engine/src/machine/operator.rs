@@ -58,6 +58,7 @@ pub(super) fn dispatch(
         updated_at: now,
         finished_at: None,
         traceparent: new.traceparent,
+        segment_traceparent: None,
     };
     let body = EventBody::Dispatched {
         agent_id: new.agent_id,

@@ -148,6 +148,17 @@ pub trait Backend: Send + Sync + 'static {
     /// A trivial round trip.
     async fn ping(&self) -> Result<()>;
 
+    /// Sets `segment_traceparent` of investigation `id` to `traceparent`,
+    /// only while it is running under lease `epoch`. Returns whether it
+    /// wrote. Touches no column the fenced writes compare, so a remembered
+    /// row stays valid.
+    async fn record_segment(
+        &self,
+        id: InvestigationId,
+        epoch: i64,
+        traceparent: &str,
+    ) -> Result<bool>;
+
     /// Writes investigation `after` and appends `events` in one atomic step,
     /// but only if the stored row still has `before`'s `last_seq`,
     /// `lease_epoch`, `lease_expires_at` and `heartbeat_at`. Returns whether

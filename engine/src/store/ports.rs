@@ -59,6 +59,18 @@ pub trait Leases: Send + Sync {
         lease_for: Duration,
     ) -> Result<Option<Investigation>>;
 
+    /// Records `traceparent`, the trace context of the span of the segment
+    /// running under lease `epoch`, as the run's
+    /// [`Investigation::segment_traceparent`]: the next claim returns it, and
+    /// that segment links to this one. Appends no event. Fenced: a lease
+    /// that moved on is [`Error::LeaseLost`] and writes nothing.
+    async fn record_segment(
+        &self,
+        id: InvestigationId,
+        epoch: i64,
+        traceparent: &str,
+    ) -> Result<()>;
+
     /// Extends the lease to now + `lease_for`. Appends no event.
     async fn heartbeat(
         &self,

@@ -567,6 +567,23 @@ impl<B: Backend> Leases for TransactionalStore<B> {
         Ok(Some(t.next))
     }
 
+    async fn record_segment(
+        &self,
+        id: InvestigationId,
+        epoch: i64,
+        traceparent: &str,
+    ) -> Result<()> {
+        if self.backend.record_segment(id, epoch, traceparent).await? {
+            return Ok(());
+        }
+        let current = Reads::get(self, id).await?;
+        Err(Error::LeaseLost {
+            id,
+            held: epoch,
+            current: current.lease_epoch,
+        })
+    }
+
     async fn heartbeat(
         &self,
         id: InvestigationId,

@@ -151,6 +151,17 @@ async fn console_runs_an_investigation_from_dispatch_through_approval_rescue_rev
     .await;
     let first = b.js("return location.pathname.split('/').pop();").await;
     let first = first.as_str().unwrap().to_owned();
+    // The detail shows the run's trace id, the one to search a trace UI for.
+    let stored = store
+        .get(InvestigationId(first.parse().unwrap()))
+        .await
+        .unwrap()
+        .trace_id();
+    b.until(
+        "the trace id",
+        &format!("document.querySelector('.summary .trace-id')?.textContent === '{stored}'"),
+    )
+    .await;
 
     // Its timeline fills live until it waits on isolate_host.
     b.until(

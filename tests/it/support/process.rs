@@ -293,6 +293,11 @@ impl Served {
         }
     }
 
+    /// SIGKILL: the process dies where it stands.
+    pub fn kill(mut self) {
+        self.proc.kill();
+    }
+
     /// SIGTERM, and asserts a graceful exit (see [`Proc::stop_gracefully`]).
     #[track_caller]
     pub fn stop_gracefully(mut self) {

@@ -16,7 +16,7 @@ async fn open_creates_a_missing_file_and_migrates_once() {
         .await
         .unwrap();
     let applied = vigil_store_sqlite::migrate(&store).await.unwrap();
-    assert_eq!(applied, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    assert_eq!(applied, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     assert!(
         vigil_store_sqlite::migrate(&store)
             .await

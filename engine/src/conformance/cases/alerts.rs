@@ -20,6 +20,7 @@ fn alert(source_id: &str, ip: &str) -> NewAlert {
         observed_at: start(),
         raw: json!({"src_ip": ip, "user": "root"}),
         entities: Vec::new(),
+        traceparent: None,
     }
 }
 
@@ -378,4 +379,29 @@ pub async fn alerts_following_a_merge_race_merges_without_deadlock<H: Harness>(h
     }
     assert_eq!(store.case(target.id).await.unwrap().case.alert_ids.len(), 9);
     assert_timeline_valid(&store, target.id).await;
+}
+
+/// A grouping rule's triage dispatch is stored with the ingest's trace
+/// context, so its worker segments hang under a span that was exported;
+/// an alert that joins the case dispatches nothing more.
+pub async fn a_grouping_dispatch_keeps_the_ingests_trace_context<H: Harness>(h: &H) {
+    const TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+    let (store, _clock) = setup(h).await;
+    let rules = [GroupingRule {
+        rule: None,
+        entity_types: vec![ObservableType::Ip],
+        window: Duration::hours(1),
+        investigate: Some("triage".to_owned()),
+    }];
+    let mut first = alert("d-1", "185.220.101.4");
+    first.traceparent = Some(TRACE.to_owned());
+    let got = store.ingest_alert("ingest", first, &rules).await.unwrap();
+    let id = got.investigation.expect("the rule dispatched triage");
+    let inv = store.get(id).await.unwrap();
+    assert_eq!(inv.traceparent.as_deref(), Some(TRACE));
+    assert_eq!(inv.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    let mut second = alert("d-2", "185.220.101.4");
+    second.traceparent = Some(TRACE.replace("00f067aa0ba902b7", "1111111111111111"));
+    let joined = store.ingest_alert("ingest", second, &rules).await.unwrap();
+    assert_eq!(joined.investigation, None);
 }

@@ -305,3 +305,41 @@ pub async fn failed_write_leaves_nothing_half_written<H: Harness>(h: &H) {
     );
     h.cleanup(store).await;
 }
+
+/// A segment's trace context is kept for the next claim, which returns the
+/// previous segment's value; a write under a lease that moved on is refused
+/// and leaves the recorded one alone. Recording it disturbs no worker write.
+pub async fn a_segment_trace_is_returned_by_the_next_claim_and_fenced<H: Harness>(h: &H) {
+    const FIRST: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const STALE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01";
+    let (store, _) = setup(h).await;
+    let inv = claimed(&store, "triage").await;
+    assert_eq!(inv.segment_traceparent, None);
+    store.record_segment(inv.id, 1, FIRST).await.unwrap();
+    store
+        .checkpoint(inv.id, 1, vec![model_turn("c1")])
+        .await
+        .unwrap();
+    store.release(inv.id, 1, "shutdown", None).await.unwrap();
+    assert_lease_lost(store.record_segment(inv.id, 1, STALE).await);
+
+    let again = store
+        .claim_next(&[], "worker-b", None, LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.id, inv.id);
+    assert_eq!(again.lease_epoch, 2);
+    assert_eq!(again.segment_traceparent.as_deref(), Some(FIRST));
+    assert_lease_lost(store.record_segment(inv.id, 1, STALE).await);
+    assert_eq!(
+        store
+            .get(inv.id)
+            .await
+            .unwrap()
+            .segment_traceparent
+            .as_deref(),
+        Some(FIRST)
+    );
+    h.cleanup(store).await;
+}

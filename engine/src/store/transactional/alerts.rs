@@ -236,6 +236,7 @@ impl<B: Backend> Alerts for TransactionalStore<B> {
         rules: &[GroupingRule],
     ) -> Result<Ingested> {
         let now = self.now();
+        let traceparent = new.traceparent.clone();
         let mut alert = new
             .into_alert(AlertId::new_at(now), rules, now)
             .map_err(|e| Error::InvalidInput {
@@ -273,7 +274,7 @@ impl<B: Backend> Alerts for TransactionalStore<B> {
                     case_purpose: CasePurpose::Investigate,
                     idempotency_key: Some(format!("alert:{}", alert.id)),
                     budget: Budget::default(),
-                    traceparent: None,
+                    traceparent,
                 };
                 // The key names this alert, stored by this transaction: no
                 // other dispatch can hold it.
