@@ -92,6 +92,36 @@ impl SqliteTx {
         query.execute(&mut *self.tx).await.map_err(map_err)?;
         Ok(())
     }
+
+    /// Runs a query answering at most one row, read by `row`.
+    async fn fetch_row<T>(
+        &mut self,
+        query: SqliteQuery<'_>,
+        row: fn(&sqlx::sqlite::SqliteRow) -> Result<T>,
+    ) -> Result<Option<T>> {
+        query
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .as_ref()
+            .map(row)
+            .transpose()
+    }
+
+    /// Runs a query answering rows, each read by `row`.
+    async fn fetch_rows<T>(
+        &mut self,
+        query: SqliteQuery<'_>,
+        row: fn(&sqlx::sqlite::SqliteRow) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        query
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(row)
+            .collect()
+    }
 }
 
 impl SqliteTx {
@@ -142,14 +172,11 @@ impl WriteTx for SqliteTx {
     }
 
     async fn lock(&mut self, id: InvestigationId) -> Result<Option<Investigation>> {
-        sqlx::query(q::LOCK_INVESTIGATION)
-            .bind(id.to_string())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(rows::investigation)
-            .transpose()
+        self.fetch_row(
+            sqlx::query(q::LOCK_INVESTIGATION).bind(id.to_string()),
+            rows::investigation,
+        )
+        .await
     }
 
     async fn lock_next_queued(
@@ -184,15 +211,13 @@ impl WriteTx for SqliteTx {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Investigation>> {
-        sqlx::query(q::EXPIRED_LEASES)
-            .bind(micros(now))
-            .bind(i64::from(limit))
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(rows::investigation)
-            .collect()
+        self.fetch_rows(
+            sqlx::query(q::EXPIRED_LEASES)
+                .bind(micros(now))
+                .bind(i64::from(limit)),
+            rows::investigation,
+        )
+        .await
     }
 
     async fn lock_due_approvals(
@@ -200,26 +225,21 @@ impl WriteTx for SqliteTx {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<ApprovalRequest>> {
-        sqlx::query(q::DUE_APPROVALS)
-            .bind(micros(now))
-            .bind(i64::from(limit))
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(rows::approval)
-            .collect()
+        self.fetch_rows(
+            sqlx::query(q::DUE_APPROVALS)
+                .bind(micros(now))
+                .bind(i64::from(limit)),
+            rows::approval,
+        )
+        .await
     }
 
     async fn approval(&mut self, id: ApprovalId) -> Result<Option<ApprovalRequest>> {
-        sqlx::query(q::GET_APPROVAL)
-            .bind(id.to_string())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(rows::approval)
-            .transpose()
+        self.fetch_row(
+            sqlx::query(q::GET_APPROVAL).bind(id.to_string()),
+            rows::approval,
+        )
+        .await
     }
 
     async fn insert_investigation(&mut self, inv: &Investigation, digest: &str) -> Result<bool> {
@@ -340,14 +360,8 @@ impl WriteTx for SqliteTx {
     }
 
     async fn lock_principal(&mut self, name: &str) -> Result<Option<Vec<Role>>> {
-        sqlx::query(q::LOCK_PRINCIPAL)
-            .bind(name)
-            .fetch_optional(&mut *self.tx)
+        self.fetch_row(sqlx::query(q::LOCK_PRINCIPAL).bind(name), rows::roles_of)
             .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(rows::roles_of)
-            .transpose()
     }
 
     async fn insert_principal(
@@ -385,14 +399,8 @@ impl WriteTx for SqliteTx {
     }
 
     async fn lock_token(&mut self, id: &str) -> Result<Option<TokenRecord>> {
-        sqlx::query(q::LOCK_TOKEN)
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
+        self.fetch_row(sqlx::query(q::LOCK_TOKEN).bind(id), rows::token)
             .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(rows::token)
-            .transpose()
     }
 
     async fn revoke_token(&mut self, id: &str, at: DateTime<Utc>) -> Result<()> {
@@ -409,14 +417,11 @@ impl WriteTx for SqliteTx {
     }
 
     async fn lock_case(&mut self, id: CaseId) -> Result<Option<Case>> {
-        sqlx::query(cq::LOCK_CASE)
-            .bind(id.to_string())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(case_rows::case)
-            .transpose()
+        self.fetch_row(
+            sqlx::query(cq::LOCK_CASE).bind(id.to_string()),
+            case_rows::case,
+        )
+        .await
     }
 
     async fn case_merge_target(&mut self, id: CaseId) -> Result<Option<CaseId>> {
@@ -529,27 +534,22 @@ impl WriteTx for SqliteTx {
     }
 
     async fn alert_by_source(&mut self, source: &str, source_id: &str) -> Result<Option<Alert>> {
-        sqlx::query(cq::ALERT_BY_SOURCE)
-            .bind(source)
-            .bind(source_id)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(case_rows::alert)
-            .transpose()
+        self.fetch_row(
+            sqlx::query(cq::ALERT_BY_SOURCE)
+                .bind(source)
+                .bind(source_id),
+            case_rows::alert,
+        )
+        .await
     }
 
     async fn lock_alert(&mut self, id: AlertId) -> Result<Option<Alert>> {
         // BEGIN IMMEDIATE holds the whole database: reading is locking.
-        sqlx::query(cq::GET_ALERT)
-            .bind(id.to_string())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(case_rows::alert)
-            .transpose()
+        self.fetch_row(
+            sqlx::query(cq::GET_ALERT).bind(id.to_string()),
+            case_rows::alert,
+        )
+        .await
     }
 
     async fn claim_alert_group(&mut self, key: &str) -> Result<AlertGroup> {
@@ -590,38 +590,30 @@ impl WriteTx for SqliteTx {
         kind: ObservableType,
         value: &str,
     ) -> Result<Option<Observable>> {
-        sqlx::query(cq::FIND_OBSERVABLE)
-            .bind(case.to_string())
-            .bind(kind.as_str())
-            .bind(value)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(case_rows::observable)
-            .transpose()
+        self.fetch_row(
+            sqlx::query(cq::FIND_OBSERVABLE)
+                .bind(case.to_string())
+                .bind(kind.as_str())
+                .bind(value),
+            case_rows::observable,
+        )
+        .await
     }
 
     async fn observable(&mut self, id: ObservableId) -> Result<Option<Observable>> {
-        sqlx::query(cq::GET_OBSERVABLE)
-            .bind(id.to_string())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(case_rows::observable)
-            .transpose()
+        self.fetch_row(
+            sqlx::query(cq::GET_OBSERVABLE).bind(id.to_string()),
+            case_rows::observable,
+        )
+        .await
     }
 
     async fn case_observables(&mut self, case: CaseId) -> Result<Vec<Observable>> {
-        sqlx::query(cq::CASE_OBSERVABLES)
-            .bind(case.to_string())
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(case_rows::observable)
-            .collect()
+        self.fetch_rows(
+            sqlx::query(cq::CASE_OBSERVABLES).bind(case.to_string()),
+            case_rows::observable,
+        )
+        .await
     }
 
     async fn tool_result_payloads(&mut self, id: InvestigationId) -> Result<Vec<String>> {
@@ -648,14 +640,11 @@ impl WriteTx for SqliteTx {
     }
 
     async fn evidence(&mut self, id: EvidenceId) -> Result<Option<Evidence>> {
-        sqlx::query(cq::GET_EVIDENCE)
-            .bind(id.to_string())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(case_rows::evidence)
-            .transpose()
+        self.fetch_row(
+            sqlx::query(cq::GET_EVIDENCE).bind(id.to_string()),
+            case_rows::evidence,
+        )
+        .await
     }
 
     async fn insert_evidence(&mut self, e: &Evidence, content: Option<&[u8]>) -> Result<()> {
@@ -707,14 +696,11 @@ impl WriteTx for SqliteTx {
     }
 
     async fn task(&mut self, id: TaskId) -> Result<Option<Task>> {
-        sqlx::query(cq::GET_TASK)
-            .bind(id.to_string())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .as_ref()
-            .map(case_rows::task)
-            .transpose()
+        self.fetch_row(
+            sqlx::query(cq::GET_TASK).bind(id.to_string()),
+            case_rows::task,
+        )
+        .await
     }
 
     async fn insert_task(&mut self, task: &Task) -> Result<()> {
