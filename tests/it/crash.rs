@@ -279,7 +279,9 @@ async fn a_case_linked_run_killed_after_a_tool_result_writes_one_result_to_its_c
         &db.url,
         &id.to_string(),
         "completed",
-        Duration::from_secs(30),
+        // The stub model answers the rescued run's call only after the
+        // killed worker's stalled one (30 s) is over: wait well past it.
+        Duration::from_secs(120),
     )
     .await;
     assert_eq!(
