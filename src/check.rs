@@ -6,10 +6,14 @@ use vigil_agents::dummy::SCRIPTED_MODEL;
 
 use crate::config::{Config, redact_url};
 
-/// Validates mode, model, tools and agents (including `${VAR}` references)
-/// and prints what a worker would run with. Secrets are never printed.
-pub fn check_command(config: &Config) -> anyhow::Result<()> {
+/// Validates mode, model, tools and agents (including `${VAR}` references),
+/// connects to each MCP server to list its tools, and prints what a worker
+/// would run with. Secrets are never printed. A server that cannot be
+/// reached is reported, not an error: workers keep trying to reach it.
+pub async fn check_command(config: &Config) -> anyhow::Result<()> {
     let setup = config.agent_setup()?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    setup.start_mcp(&stop).await;
     println!("database: {}", redact_url(&config.database.url));
     match setup.mode {
         Mode::Dummy => println!(
@@ -26,6 +30,14 @@ pub fn check_command(config: &Config) -> anyhow::Result<()> {
         let agent = setup.catalog.get(id).context("catalog lookup")?;
         println!("agent: {id} (tools: {})", agent.config().tools.join(", "));
     }
+    for server in &setup.mcp_servers {
+        let state = if server.is_up() {
+            "connected"
+        } else {
+            "not reachable"
+        };
+        println!("mcp server: {} ({state})", server.name());
+    }
     for spec in setup.tools.specs() {
         let effect = match spec.effect {
             vigil_agents::tool::Effect::Read => "read",
@@ -41,6 +53,7 @@ pub fn check_command(config: &Config) -> anyhow::Result<()> {
         };
         println!("tool: {} ({effect}{approval})", spec.name);
     }
+    stop.cancel();
     println!("config: ok");
     Ok(())
 }

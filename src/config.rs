@@ -37,6 +37,9 @@ pub struct Config {
     /// `[[tools]]`.
     #[serde(default)]
     pub tools: Vec<ToolConfig>,
+    /// `[[mcp_servers]]`: MCP servers whose tools agents may call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mcp_servers: Vec<vigil_agents::mcp::McpServerConfig>,
     /// `[limits]`.
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -351,6 +354,7 @@ impl Config {
             model: self.model.clone(),
             agents: self.agents.clone(),
             tools: self.tools.clone(),
+            mcp_servers: self.mcp_servers.clone(),
             tool_output_bytes: self.limits.tool_output_bytes,
             prices: self.prices.clone(),
         }

@@ -182,7 +182,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match command {
             Command::Migrate => stores::migrate_command(&config).await,
-            Command::Check => check::check_command(&config),
+            Command::Check => check::check_command(&config).await,
             Command::Admin(command) => commands::admin_command(&config, command).await,
             Command::Worker(args) => serve::worker_command(&config, args).await,
             Command::Serve(args) => serve::serve_command(&config, args).await,

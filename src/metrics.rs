@@ -66,6 +66,18 @@ fn describe() {
         "Trace spans sent to the OTLP collector."
     );
     describe_counter!(
+        "vigil_mcp_server_errors_total",
+        "MCP server failures, by server and kind (connect, disconnected, unavailable, timeout, call)."
+    );
+    describe_counter!(
+        "vigil_mcp_server_restarts_total",
+        "Reconnections to an MCP server after its connection ended (stdio: the child restarted)."
+    );
+    metrics::describe_gauge!(
+        "vigil_mcp_server_up",
+        "Whether the MCP server is connected and its tools listed (1) or not (0)."
+    );
+    describe_counter!(
         "vigil_claims_total",
         "Investigations claimed by this process."
     );

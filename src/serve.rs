@@ -50,6 +50,7 @@ pub async fn worker_command(config: &Config, args: WorkerArgs) -> anyhow::Result
         crate::metrics::serve(listen, crate::metrics::install()?, shutdown.clone()).await?;
     }
     tokio::spawn(signal_to(shutdown.clone()));
+    setup.start_mcp(&shutdown).await;
     run_workers(config, &setup, &store, shutdown).await
 }
 
@@ -88,6 +89,7 @@ pub async fn serve_command(config: &Config, args: ServeArgs) -> anyhow::Result<(
     let shutdown = CancellationToken::new();
     tokio::spawn(signal_to(shutdown.clone()));
     let process_metrics = crate::metrics::install()?;
+    setup.start_mcp(&shutdown).await;
 
     let state = AppState::new(
         store.api(),
@@ -239,11 +241,10 @@ async fn run_workers(
 fn api_agents(setup: &Setup) -> Agents {
     Agents::new(setup.catalog.ids().filter_map(|id| {
         let agent = setup.catalog.get(id).ok()?;
-        let tools = agent
-            .config()
+        let tools = setup
             .tools
+            .offered(&agent.config().tools)
             .iter()
-            .filter_map(|name| setup.tools.get(name))
             .map(|tool| {
                 let spec = tool.spec();
                 ToolInfo {

@@ -5,7 +5,7 @@
 //! id = "triage"
 //! system_prompt = "You are a SOC analyst..."
 //! model = "gpt-4o-mini"            # optional: the default model otherwise
-//! tools = ["siem_search", "ip_reputation", "isolate_host"]
+//! tools = ["siem_search", "ip_reputation", "isolate_host", "edr.*"]
 //! budget = { max_turns = 12, max_tokens = 200000, max_wall_time = "15m" }
 //! # output_schema = { ... }         # optional: the default result schema otherwise
 //! ```
@@ -77,7 +77,9 @@ pub struct AgentConfig {
     /// The model; the configured default when absent.
     #[serde(default)]
     pub model: Option<String>,
-    /// Names of the tools it may call.
+    /// The tools it may call: a `[[tools]]` name, or `server.tool` for a
+    /// tool of an `[[mcp_servers]]` entry, where `tool` may hold `*`
+    /// wildcards (`intel.*`).
     #[serde(default)]
     pub tools: Vec<String>,
     /// Its limits.
@@ -177,13 +179,15 @@ pub enum CatalogError {
     /// Two agents with one id.
     #[error("agent `{0}` is declared twice")]
     Duplicate(String),
-    /// An agent names a tool that is not declared.
-    #[error("agent `{agent}` uses tool `{tool}`, which is not declared")]
+    /// An agent names a tool that is not declared, or an MCP server that is not.
+    #[error("agent `{agent}` uses tool `{tool}`: {message}")]
     UnknownTool {
         /// The agent.
         agent: String,
-        /// The tool.
+        /// The tool reference.
         tool: String,
+        /// What is wrong with it.
+        message: String,
     },
     /// An agent's declaration is invalid.
     #[error("agent `{agent}`: {message}")]
@@ -220,11 +224,14 @@ impl Catalog {
             if config.budget.max_turns == 0 || config.budget.max_tokens == 0 {
                 return Err(invalid("budget limits must be above zero"));
             }
-            if let Some(tool) = config.tools.iter().find(|t| tools.get(t).is_none()) {
-                return Err(CatalogError::UnknownTool {
-                    agent: config.id.clone(),
-                    tool: tool.clone(),
-                });
+            for reference in &config.tools {
+                tools
+                    .check_reference(reference)
+                    .map_err(|message| CatalogError::UnknownTool {
+                        agent: config.id.clone(),
+                        tool: reference.clone(),
+                        message,
+                    })?;
             }
             let output_schema = config
                 .output_schema

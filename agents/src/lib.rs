@@ -11,7 +11,8 @@
 //!   failure becomes a result the model sees, never a crash;
 //! - [`http`]: tools declared in configuration that call HTTP endpoints;
 //!   [`case_tools`]: built-in tools that write to cases through the store's
-//!   case ports, as the investigation;
+//!   case ports, as the investigation; [`mcp`]: the tools of MCP servers,
+//!   under Vigil's effect and approval policy;
 //! - [`catalog`]: agents declared in configuration, with their budgets and
 //!   output schema;
 //! - [`model`]: the [`model::ChatModel`] port, and [`openai`], its
@@ -32,6 +33,7 @@ pub mod config;
 pub mod dummy;
 pub mod history;
 pub mod http;
+pub mod mcp;
 pub mod model;
 pub mod openai;
 pub mod registry;

@@ -4,6 +4,13 @@
 //! `is_error: true` that the model sees on its next turn: unknown tools,
 //! arguments that are not JSON or do not match the schema, tool failures and
 //! timeouts. Nothing here ends a run.
+//!
+//! Tools come from two places: the ones registered at startup (HTTP, case
+//! and fixture tools), called by their own name, and [`ToolSource`]s whose
+//! list changes at run time (an MCP server), whose tools the model calls
+//! `<source>__<tool>`. An agent names the first kind as `name` and the
+//! second as `source.tool`, where the tool part may hold `*` wildcards
+//! (`intel.*`); see [`ToolRegistry::offered`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -95,6 +102,26 @@ impl Prepared {
     }
 }
 
+/// Whether `name` matches `pattern`, where `*` matches any run of
+/// characters (`*`, `get_*`, `*_host`, `isolate_host`).
+fn glob(pattern: &str, name: &str) -> bool {
+    let Some((head, rest)) = pattern.split_once('*') else {
+        return pattern == name;
+    };
+    let Some(mut tail) = name.strip_prefix(head) else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('*').collect();
+    let (last, middle) = parts.split_last().expect("split yields one part at least");
+    for part in middle {
+        match tail.find(part) {
+            Some(at) => tail = &tail[at + part.len()..],
+            None => return false,
+        }
+    }
+    tail.len() >= last.len() && tail.ends_with(last)
+}
+
 /// Why a tool cannot be registered.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RegistryError {
@@ -114,14 +141,89 @@ pub enum RegistryError {
     },
 }
 
-struct Registered {
+/// A tool whose name was checked and whose parameter schema is compiled.
+#[derive(Clone)]
+pub struct Registered {
     tool: Arc<dyn Tool>,
-    schema: jsonschema::Validator,
+    schema: Arc<jsonschema::Validator>,
+}
+
+impl std::fmt::Debug for Registered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registered")
+            .field("tool", &self.tool.spec().name)
+            .finish()
+    }
+}
+
+impl Registered {
+    /// Checks the tool's name (what models accept, not the reserved
+    /// `submit_result`) and compiles its parameter schema.
+    pub fn new(tool: Arc<dyn Tool>) -> Result<Self, RegistryError> {
+        let name = tool.spec().name.clone();
+        if name == SUBMIT_RESULT {
+            return Err(RegistryError::BadName(
+                name,
+                "reserved for the final result",
+            ));
+        }
+        if !is_model_name(&name) {
+            return Err(RegistryError::BadName(
+                name,
+                "use 1 to 64 characters from A-Z, a-z, 0-9, _ and -",
+            ));
+        }
+        let schema =
+            compile(&tool.spec().parameters).map_err(|message| RegistryError::BadSchema {
+                name: name.clone(),
+                message,
+            })?;
+        Ok(Self {
+            tool,
+            schema: Arc::new(schema),
+        })
+    }
+
+    /// The tool.
+    pub fn tool(&self) -> &Arc<dyn Tool> {
+        &self.tool
+    }
+}
+
+/// Whether models accept `name` as a function name.
+pub fn is_model_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// The separator between a source's name and its tool's in the name the
+/// model calls: `edr__isolate_host`.
+pub const SOURCE_SEPARATOR: &str = "__";
+
+/// One tool of a [`ToolSource`], as it is offered now.
+#[derive(Debug, Clone)]
+pub struct SourcedTool {
+    /// The tool's name at its source (`isolate_host`), which agents' patterns match.
+    pub remote: String,
+    /// The tool, named `<source>__<remote>` (made safe for models).
+    pub registered: Registered,
+}
+
+/// Tools whose list changes while the process runs (an MCP server's).
+pub trait ToolSource: Send + Sync + std::fmt::Debug {
+    /// The tools offered now, by the name the model calls them. A tool that
+    /// is gone from the list is an unknown tool from then on: a call to it
+    /// becomes an error result, never a crash.
+    fn snapshot(&self) -> Arc<BTreeMap<String, SourcedTool>>;
 }
 
 /// The tools an engine process can run, by name.
 pub struct ToolRegistry {
     tools: BTreeMap<String, Registered>,
+    sources: BTreeMap<String, Arc<dyn ToolSource>>,
     output_cap: usize,
 }
 
@@ -129,6 +231,7 @@ impl std::fmt::Debug for ToolRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ToolRegistry")
             .field("tools", &self.tools.keys().collect::<Vec<_>>())
+            .field("sources", &self.sources.keys().collect::<Vec<_>>())
             .field("output_cap", &self.output_cap)
             .finish()
     }
@@ -139,6 +242,7 @@ impl ToolRegistry {
     pub fn new(output_cap: usize) -> Self {
         Self {
             tools: BTreeMap::new(),
+            sources: BTreeMap::new(),
             output_cap: output_cap.max(1),
         }
     }
@@ -150,52 +254,145 @@ impl ToolRegistry {
 
     /// Adds a tool, checking its name and compiling its parameter schema.
     pub fn register(&mut self, tool: Arc<dyn Tool>) -> Result<(), RegistryError> {
-        let spec = tool.spec();
-        let name = spec.name.clone();
-        if name == SUBMIT_RESULT {
-            return Err(RegistryError::BadName(
-                name,
-                "reserved for the final result",
-            ));
-        }
-        let valid = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if !valid {
-            return Err(RegistryError::BadName(
-                name,
-                "use 1 to 64 characters from A-Z, a-z, 0-9, _ and -",
-            ));
-        }
+        let registered = Registered::new(tool)?;
+        let name = registered.tool.spec().name.clone();
         if self.tools.contains_key(&name) {
             return Err(RegistryError::Duplicate(name));
         }
-        let schema = compile(&spec.parameters).map_err(|message| RegistryError::BadSchema {
-            name: name.clone(),
-            message,
-        })?;
-        self.tools.insert(name, Registered { tool, schema });
+        self.tools.insert(name, registered);
         Ok(())
     }
 
-    /// The tool called `name`.
-    pub fn get(&self, name: &str) -> Option<&Arc<dyn Tool>> {
-        self.tools.get(name).map(|r| &r.tool)
+    /// Adds a source of tools the model calls `<name>__<tool>`. `name` is
+    /// 1 to 32 characters from A-Z, a-z, 0-9 and `-`.
+    pub fn register_source(
+        &mut self,
+        name: &str,
+        source: Arc<dyn ToolSource>,
+    ) -> Result<(), RegistryError> {
+        let valid = !name.is_empty()
+            && name.len() <= 32
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !valid {
+            return Err(RegistryError::BadName(
+                name.to_owned(),
+                "use 1 to 32 characters from A-Z, a-z, 0-9 and -",
+            ));
+        }
+        if self.sources.contains_key(name) {
+            return Err(RegistryError::Duplicate(name.to_owned()));
+        }
+        self.sources.insert(name.to_owned(), source);
+        Ok(())
     }
 
-    /// Every registered tool's declaration, by name.
-    pub fn specs(&self) -> impl Iterator<Item = &ToolSpec> {
-        self.tools.values().map(|r| r.tool.spec())
+    fn resolve(&self, name: &str) -> Option<Registered> {
+        if let Some(registered) = self.tools.get(name) {
+            return Some(registered.clone());
+        }
+        let (source, _) = name.split_once(SOURCE_SEPARATOR)?;
+        let snapshot = self.sources.get(source)?.snapshot();
+        snapshot.get(name).map(|t| t.registered.clone())
+    }
+
+    /// The tool called `name`, registered or offered by a source now.
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Tool>> {
+        self.resolve(name).map(|r| r.tool)
+    }
+
+    /// Every tool's declaration: the registered ones, then what each source
+    /// offers now.
+    pub fn specs(&self) -> Vec<ToolSpec> {
+        let mut specs: Vec<ToolSpec> = self.tools.values().map(|r| r.tool.spec().clone()).collect();
+        for source in self.sources.values() {
+            specs.extend(
+                source
+                    .snapshot()
+                    .values()
+                    .map(|t| t.registered.tool.spec().clone()),
+            );
+        }
+        specs
+    }
+
+    /// Whether `reference` (an agent's `tools` entry) names something: a
+    /// registered tool, or `source.pattern` for a registered source. What
+    /// a pattern matches is known only when the source lists its tools.
+    pub fn check_reference(&self, reference: &str) -> Result<(), String> {
+        match reference.split_once('.') {
+            None if self.tools.contains_key(reference) => Ok(()),
+            None => Err("no [[tools]] entry declares it".to_owned()),
+            Some((source, pattern)) if self.sources.contains_key(source) => {
+                if pattern.is_empty() {
+                    Err(format!(
+                        "it names no tool of `{source}`: write `{source}.<tool>` or `{source}.*`"
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            Some((source, _)) => Err(format!("no [[mcp_servers]] entry is named `{source}`")),
+        }
+    }
+
+    /// The tools `references` offer now, in their order, each once: a
+    /// registered tool by its name, and for `source.pattern` every tool
+    /// the source lists whose name matches (`*` matches any run of
+    /// characters).
+    pub fn offered(&self, references: &[String]) -> Vec<Arc<dyn Tool>> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut offered = Vec::new();
+        for reference in references {
+            match reference.split_once('.') {
+                None => {
+                    if let Some(r) = self.tools.get(reference)
+                        && seen.insert(reference.clone())
+                    {
+                        offered.push(Arc::clone(&r.tool));
+                    }
+                }
+                Some((source, pattern)) => {
+                    let Some(source) = self.sources.get(source) else {
+                        continue;
+                    };
+                    for (name, tool) in source.snapshot().iter() {
+                        if glob(pattern, &tool.remote) && seen.insert(name.clone()) {
+                            offered.push(Arc::clone(&tool.registered.tool));
+                        }
+                    }
+                }
+            }
+        }
+        offered
+    }
+
+    /// Whether an agent with `references` may call `name` now.
+    pub fn offers(&self, references: &[String], name: &str) -> bool {
+        if self.tools.contains_key(name) {
+            return references.iter().any(|r| r == name);
+        }
+        let Some((source, _)) = name.split_once(SOURCE_SEPARATOR) else {
+            return false;
+        };
+        let Some(tool) = self
+            .sources
+            .get(source)
+            .and_then(|s| s.snapshot().get(name).cloned())
+        else {
+            return false;
+        };
+        references.iter().any(|r| {
+            r.split_once('.')
+                .is_some_and(|(s, pattern)| s == source && glob(pattern, &tool.remote))
+        })
     }
 
     /// Checks a call before anything runs: the tool exists, the arguments
     /// are JSON and match its schema. The error is the outcome to show the
     /// model.
     pub fn prepare(&self, name: &str, raw_arguments: &str) -> Result<Prepared, ToolOutcome> {
-        let Some(registered) = self.tools.get(name) else {
-            let known: Vec<&str> = self.tools.keys().map(String::as_str).collect();
+        let Some(registered) = self.resolve(name) else {
+            let known: Vec<String> = self.specs().into_iter().map(|s| s.name).collect();
             return Err(ToolOutcome::error(
                 format!(
                     "unknown tool `{name}`; available tools: {}",
@@ -223,7 +420,7 @@ impl ToolRegistry {
             ));
         }
         Ok(Prepared {
-            tool: Arc::clone(&registered.tool),
+            tool: registered.tool,
             arguments,
         })
     }

@@ -493,11 +493,17 @@ impl Runner {
             };
             return answer(journal, &call.id, &intent.tool, outcome).await;
         }
-        if !agent.config().tools.contains(&call.name) {
+        if !self.tools.offers(&agent.config().tools, &call.name) {
+            let available: Vec<String> = self
+                .tools
+                .offered(&agent.config().tools)
+                .iter()
+                .map(|t| t.spec().name.clone())
+                .collect();
             let text = format!(
                 "unknown tool `{}` for this agent; available tools: {}",
                 call.name,
-                agent.config().tools.join(", ")
+                available.join(", ")
             );
             return answer(journal, &call.id, &call.name, error(text)).await;
         }
@@ -741,11 +747,10 @@ impl Runner {
 
     /// The agent's tools plus `submit_result`, whose parameters are the output schema.
     fn tool_defs(&self, agent: &Agent) -> Vec<ToolDef> {
-        let mut defs: Vec<ToolDef> = agent
-            .config()
+        let mut defs: Vec<ToolDef> = self
             .tools
+            .offered(&agent.config().tools)
             .iter()
-            .filter_map(|name| self.tools.get(name))
             .map(|tool| {
                 let spec = tool.spec();
                 ToolDef {

@@ -22,6 +22,7 @@ use crate::catalog::{AgentConfig, Catalog, CatalogError};
 use crate::config::{Mode, Price};
 use crate::dummy::{self, ScriptedModel};
 use crate::http::{HttpTool, HttpToolConfig, HttpToolError};
+use crate::mcp::{McpConfigError, McpServer, McpServerConfig};
 use crate::model::{ChatModel, ModelError};
 use crate::openai::{OpenAiConfig, OpenAiModel};
 use crate::registry::{DEFAULT_OUTPUT_CAP, RegistryError, ToolRegistry};
@@ -47,6 +48,8 @@ pub struct AgentsConfig {
     pub agents: Vec<AgentConfig>,
     /// `[[tools]]`.
     pub tools: Vec<ToolConfig>,
+    /// `[[mcp_servers]]`.
+    pub mcp_servers: Vec<McpServerConfig>,
     /// Cap on tool output shown to the model and stored, in bytes (0: default 16 KiB).
     pub tool_output_bytes: usize,
     /// Token prices per model.
@@ -68,6 +71,28 @@ pub struct Setup {
     /// The store the case tools write through: bind it
     /// ([`CaseToolsStore::bind`]) before running agents that have them.
     pub cases: CaseToolsStore,
+    /// The `[[mcp_servers]]`, registered as tool sources and not connected
+    /// until [`Setup::start_mcp`].
+    pub mcp_servers: Vec<McpServer>,
+}
+
+impl Setup {
+    /// Connects every MCP server and keeps it connected until `stop` (one
+    /// supervisor task each, see [`crate::mcp`]). Waits for each first
+    /// connection up to its `connect_timeout`, so the first runs see the
+    /// servers' tools; a server still down after that is logged, and its
+    /// supervisor keeps trying.
+    pub async fn start_mcp(&self, stop: &tokio_util::sync::CancellationToken) {
+        for server in &self.mcp_servers {
+            tokio::spawn(server.clone().run(stop.clone()));
+        }
+        let waits = self.mcp_servers.iter().map(|server| async move {
+            if !server.wait_up(server.connect_timeout()).await {
+                tracing::warn!(mcp.server = %server.name(), "the MCP server is not connected yet; its tools are errors until it is");
+            }
+        });
+        futures::future::join_all(waits).await;
+    }
 }
 
 impl std::fmt::Debug for Setup {
@@ -77,6 +102,7 @@ impl std::fmt::Debug for Setup {
             .field("tools", &self.tools)
             .field("catalog", &self.catalog)
             .field("model", &self.model)
+            .field("mcp_servers", &self.mcp_servers)
             .finish()
     }
 }
@@ -93,6 +119,9 @@ pub enum SetupError {
     /// A case tool declaration is invalid.
     #[error(transparent)]
     CaseTool(#[from] CaseToolError),
+    /// An MCP server declaration is invalid.
+    #[error(transparent)]
+    Mcp(#[from] McpConfigError),
     /// A tool cannot be registered.
     #[error(transparent)]
     Registry(#[from] RegistryError),
@@ -143,6 +172,12 @@ pub fn setup(
             ToolConfig::Case(cfg) => tools.register(case_tools::build(cfg, cases.clone())?)?,
         }
     }
+    let mut mcp_servers = Vec::new();
+    for cfg in config.mcp_servers {
+        let server = McpServer::new(cfg, env)?;
+        tools.register_source(server.name(), Arc::new(server.clone()))?;
+        mcp_servers.push(server);
+    }
     let mut agents = config.agents;
     if mode == Mode::Dummy {
         for tool in dummy::tools() {
@@ -167,5 +202,6 @@ pub fn setup(
         model,
         prices: config.prices.into_iter().collect(),
         cases,
+        mcp_servers,
     })
 }

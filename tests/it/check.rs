@@ -102,7 +102,8 @@ tools = ["mailbox_search"]
     );
     let out = vigil(dir.path(), &["check"]);
     assert!(
-        stderr(&out).contains("agent `phish` uses tool `mailbox_search`, which is not declared"),
+        stderr(&out)
+            .contains("agent `phish` uses tool `mailbox_search`: no [[tools]] entry declares it"),
         "{}",
         stderr(&out)
     );
@@ -221,4 +222,72 @@ allowed_severities = ["high"]
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn mcp_servers_are_connected_and_their_tools_shown_with_vigils_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("edr-state");
+    std::fs::create_dir(&state).unwrap();
+    let server =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/mcp_tool_server.py");
+    write(
+        dir.path(),
+        &format!(
+            r#"{MODEL}
+[[mcp_servers]]
+name = "edr"
+command = "{python}"
+args = ["{server}", "{state}"]
+connect_timeout = "120s"
+tools.lookup_host = {{ effect = "write" }}
+
+[[mcp_servers]]
+name = "intel"
+url = "http://127.0.0.1:{port}/mcp"
+connect_timeout = "2s"
+headers = {{ Authorization = "Bearer ${{INTEL_TOKEN}}" }}
+
+[[agents]]
+id = "triage"
+system_prompt = "Investigate."
+tools = ["edr.*", "intel.*"]
+"#,
+            python = mcp_python().display(),
+            server = server.display(),
+            state = state.display(),
+            port = free_port(),
+        ),
+    );
+    let missing = vigil(dir.path(), &["check"]);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("`Authorization` refers to ${INTEL_TOKEN}, which is not set"),
+        "{}",
+        stderr(&missing)
+    );
+
+    let out = command(dir.path(), "warn")
+        .env("INTEL_TOKEN", "intel-secret-never-print-me")
+        .arg("check")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("mcp server: edr (connected)"), "{text}");
+    assert!(text.contains("mcp server: intel (not reachable)"), "{text}");
+    assert!(
+        text.contains("tool: edr__isolate_host (write, approval required, expires in 15m)"),
+        "no hint: a write that waits for a person\n{text}"
+    );
+    assert!(
+        text.contains("tool: edr__enable_quarantine (read)\n"),
+        "readOnlyHint: a read\n{text}"
+    );
+    assert!(
+        text.contains("tool: edr__lookup_host (write, approval required"),
+        "Vigil's policy overrides the server's readOnlyHint\n{text}"
+    );
+    assert!(!text.contains("intel-secret"), "{text}");
+    assert!(!stderr(&out).contains("intel-secret"), "{}", stderr(&out));
 }

@@ -14,6 +14,7 @@ mod console;
 mod crash;
 mod fuzz;
 mod mcp;
+mod mcp_tools;
 mod migrate;
 mod showcase;
 mod showcase_flow;

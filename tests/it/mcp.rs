@@ -9,7 +9,7 @@
 //! directory, made on first use; a missing Python or registry fails the
 //! test, loudly.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -18,37 +18,10 @@ use serde_json::Value;
 use crate::cases_cli::{Server, json};
 use crate::support::*;
 
-/// The SDK release the test is pinned to.
-const MCP_SDK: &str = "mcp==2.3.0";
-
-/// The virtual environment's python, with the SDK in it, made if missing.
-fn python() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let venv = target.join("mcp-venv");
-    let python = venv.join("bin").join("python");
-    let marker = venv.join(".installed");
-    if marker.exists() {
-        return python;
-    }
-    ok(&Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .output()
-        .expect("python3 runs (Debian's python3 and python3-venv)"));
-    ok(&Command::new(venv.join("bin").join("pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check", MCP_SDK])
-        .output()
-        .expect("pip runs"));
-    std::fs::write(&marker, MCP_SDK).unwrap();
-    python
-}
-
 /// Runs the client script with `args`; its JSON answer.
 fn client(args: &[&str]) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/mcp_client.py");
-    let mut cmd = Command::new(python());
+    let mut cmd = Command::new(mcp_python());
     cmd.arg(script).args(args);
     json(&ok(&finish(cmd, Duration::from_secs(240))))
 }

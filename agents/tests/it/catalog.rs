@@ -61,8 +61,17 @@ fn declarations_are_checked() {
         Catalog::new(vec![unknown_tool], &tools).unwrap_err(),
         CatalogError::UnknownTool {
             agent: "triage".into(),
-            tool: "isolate_host".into()
+            tool: "isolate_host".into(),
+            message: "no [[tools]] entry declares it".into()
         }
+    );
+    let mut unknown_server = triage();
+    unknown_server.tools.push("edr.*".into());
+    assert_eq!(
+        Catalog::new(vec![unknown_server], &tools)
+            .unwrap_err()
+            .to_string(),
+        "agent `triage` uses tool `edr.*`: no [[mcp_servers]] entry is named `edr`"
     );
     assert_eq!(
         Catalog::new(vec![triage(), triage()], &tools).unwrap_err(),

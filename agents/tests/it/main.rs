@@ -1,5 +1,5 @@
 //! Integration tests of vigil-agents: tools against a loopback HTTP server,
-//! the registry's validation and capping, and the agent catalog.
+//! the registry's validation and capping, tool sources, and the agent catalog.
 
 mod cancel;
 mod case_tools;
@@ -10,4 +10,5 @@ mod ids;
 mod model;
 mod outage;
 mod runner;
+mod sources;
 mod support;
