@@ -81,6 +81,7 @@ async fn dispatch_command(config: &Config, args: DispatchArgs) -> anyhow::Result
             idempotency_key: args.idempotency_key,
             budget: Default::default(),
             traceparent: None,
+            parent: None,
         })
         .await?;
     let inv = dispatched.investigation;

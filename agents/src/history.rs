@@ -192,7 +192,10 @@ impl History {
                 let end = lease_expired_at.map_or(event.created_at, |at| at.min(event.created_at));
                 self.unlease(end);
             }
-            EventBody::Released { .. } => self.unlease(event.created_at),
+            EventBody::Released { .. } | EventBody::AwaitingChildren { .. } => {
+                self.unlease(event.created_at)
+            }
+            EventBody::ChildrenFinished { .. } => {}
             EventBody::ModelCallFailed(_) => self.model_failures += 1,
             EventBody::Completed { .. }
             | EventBody::ReviewRequired { .. }

@@ -49,10 +49,12 @@ impl Replay {
             EventBody::Dispatched { .. }
             | EventBody::ApprovalDecided { .. }
             | EventBody::ApprovalExpired { .. }
+            | EventBody::ChildrenFinished { .. }
             | EventBody::Released { .. }
             | EventBody::Rescued { .. } => pending(Phase::Queued),
             EventBody::Claimed { .. } => pending(Phase::Running),
             EventBody::ApprovalRequested { .. } => pending(Phase::AwaitingApproval),
+            EventBody::AwaitingChildren { .. } => pending(Phase::AwaitingChildren),
             EventBody::ModelTurn(_)
             | EventBody::ToolIntent(_)
             | EventBody::ToolResult(_)

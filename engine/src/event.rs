@@ -29,6 +29,10 @@ wire_enum! {
         ApprovalDecided => "approval_decided",
         /// Nobody decided in time.
         ApprovalExpired => "approval_expired",
+        /// Parked until the investigations it delegated finish.
+        AwaitingChildren => "awaiting_children",
+        /// Every delegated investigation finished: queued again.
+        ChildrenFinished => "children_finished",
         /// The worker let go without finishing (graceful shutdown).
         Released => "released",
         /// Finished with a valid result.
@@ -187,6 +191,15 @@ pub enum StepEvent {
     ModelCallFailed(ModelCallFailed),
 }
 
+/// A delegated investigation as its parent's `children_finished` records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildFinished {
+    /// The child.
+    pub id: InvestigationId,
+    /// The status it finished in (`completed`, `review_required`, `failed`).
+    pub status: Status,
+}
+
 /// The typed body of an event: its kind and payload together.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "payload", rename_all = "snake_case")]
@@ -213,6 +226,10 @@ pub enum EventBody {
         case_purpose: crate::model::CasePurpose,
         /// Budget overrides.
         budget: Budget,
+        /// The investigation that delegated it (absent when a principal
+        /// dispatched it, so older events keep their bytes and hashes).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent: Option<crate::model::ParentLink>,
     },
     /// A worker took the lease.
     Claimed {
@@ -272,6 +289,19 @@ pub enum EventBody {
         approval_id: ApprovalId,
         /// The model's call id.
         tool_call_id: String,
+    },
+    /// Parked until the investigations it delegated finish; the lease is
+    /// released.
+    AwaitingChildren {
+        /// The children it waits on, each dispatched by one of its
+        /// `delegate_investigation` calls.
+        children: Vec<InvestigationId>,
+    },
+    /// Every child it waited on finished: queued again, to read their
+    /// results as its calls' results.
+    ChildrenFinished {
+        /// Each child and the status it finished in.
+        children: Vec<ChildFinished>,
     },
     /// The worker let go without finishing.
     Released {
@@ -386,6 +416,8 @@ impl EventBody {
             EventBody::ApprovalRequested { .. } => EventKind::ApprovalRequested,
             EventBody::ApprovalDecided { .. } => EventKind::ApprovalDecided,
             EventBody::ApprovalExpired { .. } => EventKind::ApprovalExpired,
+            EventBody::AwaitingChildren { .. } => EventKind::AwaitingChildren,
+            EventBody::ChildrenFinished { .. } => EventKind::ChildrenFinished,
             EventBody::Released { .. } => EventKind::Released,
             EventBody::Completed { .. } => EventKind::Completed,
             EventBody::ReviewRequired { .. } => EventKind::ReviewRequired,

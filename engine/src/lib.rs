@@ -37,5 +37,7 @@ pub use case::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{Event, EventBody, EventKind, InvestigationLog, StepEvent};
 pub use machine::{Command, Transition, TransitionError, transition};
-pub use model::{Budget, CasePurpose, Investigation, InvestigationId, Phase, Status, Usage};
+pub use model::{
+    Budget, CasePurpose, Investigation, InvestigationId, ParentLink, Phase, Status, Usage,
+};
 pub use principal::{Principal, Role};

@@ -26,6 +26,9 @@ mod worker;
 pub const REAPER: &str = "system:reaper";
 /// The actor recorded on events written by the approval-expiry sweep.
 pub const EXPIRY: &str = "system:expiry";
+/// The actor recorded on `children_finished`, written in the transaction of
+/// the last child to finish.
+pub const CHILDREN: &str = "system:children";
 
 /// A new investigation, as dispatched.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +53,8 @@ pub struct NewInvestigation {
     pub budget: Budget,
     /// The W3C trace context to record (see [`Investigation::traceparent`]).
     pub traceparent: Option<String>,
+    /// The investigation that delegated it, if one did.
+    pub parent: Option<crate::model::ParentLink>,
 }
 
 /// An approval request about to be created.
@@ -110,6 +115,19 @@ pub enum Command {
         epoch: i64,
         /// The request to create.
         request: ApprovalDraft,
+    },
+    /// Park until the investigations dispatched by its
+    /// `delegate_investigation` calls finish, and release the lease.
+    AwaitChildren {
+        /// The epoch held.
+        epoch: i64,
+        /// The children it waits on (at least one).
+        children: Vec<InvestigationId>,
+    },
+    /// Every child the investigation waits on has finished: queue it again.
+    ChildrenFinished {
+        /// Each child and the status it finished in.
+        children: Vec<crate::event::ChildFinished>,
     },
     /// An approver's decision on the request the investigation waits on.
     Decide {
@@ -200,6 +218,8 @@ impl Command {
             Command::Heartbeat { .. } => "heartbeat",
             Command::Checkpoint { .. } => "checkpoint",
             Command::AwaitApproval { .. } => "await_approval",
+            Command::AwaitChildren { .. } => "await_children",
+            Command::ChildrenFinished { .. } => "children_finished",
             Command::Decide { .. } => "decide",
             Command::Expire { .. } => "expire",
             Command::Release { .. } => "release",
@@ -388,6 +408,7 @@ pub fn allowed_commands(inv: Option<&Investigation>) -> Vec<&'static str> {
             "heartbeat",
             "checkpoint",
             "await_approval",
+            "await_children",
             "release",
             "complete",
             "fail",
@@ -397,6 +418,9 @@ pub fn allowed_commands(inv: Option<&Investigation>) -> Vec<&'static str> {
         ],
         (Status::Pending, Some(Phase::AwaitingApproval)) => {
             &["decide", "expire", "cancel", "annotate"]
+        }
+        (Status::Pending, Some(Phase::AwaitingChildren)) => {
+            &["children_finished", "cancel", "annotate"]
         }
         // A pending row without a phase breaks a database CHECK; only
         // operator commands are offered on it.
@@ -509,6 +533,10 @@ pub fn transition(
         Command::AwaitApproval { epoch, request } => {
             worker::await_approval(cur, n, epoch, request, now)
         }
+        Command::AwaitChildren { epoch, children } => {
+            worker::await_children(cur, n, epoch, children, now)
+        }
+        Command::ChildrenFinished { children } => operator::children_finished(cur, n, children),
         Command::Decide {
             approval,
             decision,

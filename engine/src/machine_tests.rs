@@ -43,7 +43,13 @@ fn new_investigation(id: u128) -> NewInvestigation {
         idempotency_key: Some("det-7781".to_owned()),
         budget: Budget::default(),
         traceparent: None,
+        parent: None,
     }
+}
+
+/// A child the table's parent waits on.
+fn child_id() -> InvestigationId {
+    InvestigationId(Uuid::from_u128(77))
 }
 
 fn valid_result() -> Value {
@@ -263,6 +269,7 @@ enum State {
     Queued,
     Running,
     Awaiting,
+    AwaitingChildren,
     Completed,
     ReviewRequired,
     Failed,
@@ -270,11 +277,12 @@ enum State {
 }
 
 impl State {
-    const ALL: [State; 8] = [
+    const ALL: [State; 9] = [
         State::Absent,
         State::Queued,
         State::Running,
         State::Awaiting,
+        State::AwaitingChildren,
         State::Completed,
         State::ReviewRequired,
         State::Failed,
@@ -289,6 +297,7 @@ impl State {
             (Status::Pending, Some(Phase::Queued)) => State::Queued,
             (Status::Pending, Some(Phase::Running)) => State::Running,
             (Status::Pending, Some(Phase::AwaitingApproval)) => State::Awaiting,
+            (Status::Pending, Some(Phase::AwaitingChildren)) => State::AwaitingChildren,
             (Status::Completed, None) => State::Completed,
             (Status::ReviewRequired, None) => State::ReviewRequired,
             (Status::Failed, None) => State::Failed,
@@ -304,6 +313,7 @@ impl State {
             State::Queued => "pending/queued",
             State::Running => "pending/running",
             State::Awaiting => "pending/awaiting_approval",
+            State::AwaitingChildren => "pending/awaiting_children",
             State::Completed => "completed",
             State::ReviewRequired => "review_required",
             State::Failed => "failed",
@@ -320,6 +330,8 @@ enum Cmd {
     Heartbeat,
     Checkpoint,
     AwaitApproval,
+    AwaitChildren,
+    ChildrenFinished,
     Decide,
     Expire,
     Release,
@@ -333,12 +345,14 @@ enum Cmd {
 }
 
 impl Cmd {
-    const ALL: [Cmd; 15] = [
+    const ALL: [Cmd; 17] = [
         Cmd::Dispatch,
         Cmd::Claim,
         Cmd::Heartbeat,
         Cmd::Checkpoint,
         Cmd::AwaitApproval,
+        Cmd::AwaitChildren,
+        Cmd::ChildrenFinished,
         Cmd::Decide,
         Cmd::Expire,
         Cmd::Release,
@@ -360,6 +374,8 @@ impl Cmd {
             Command::Heartbeat { .. } => Cmd::Heartbeat,
             Command::Checkpoint { .. } => Cmd::Checkpoint,
             Command::AwaitApproval { .. } => Cmd::AwaitApproval,
+            Command::AwaitChildren { .. } => Cmd::AwaitChildren,
+            Command::ChildrenFinished { .. } => Cmd::ChildrenFinished,
             Command::Decide { .. } => Cmd::Decide,
             Command::Expire { .. } => Cmd::Expire,
             Command::Release { .. } => Cmd::Release,
@@ -381,6 +397,8 @@ impl Cmd {
             Cmd::Heartbeat => "heartbeat",
             Cmd::Checkpoint => "checkpoint",
             Cmd::AwaitApproval => "await_approval",
+            Cmd::AwaitChildren => "await_children",
+            Cmd::ChildrenFinished => "children_finished",
             Cmd::Decide => "decide",
             Cmd::Expire => "expire",
             Cmd::Release => "release",
@@ -406,6 +424,8 @@ impl Cmd {
             | Cmd::Heartbeat
             | Cmd::Checkpoint
             | Cmd::AwaitApproval
+            | Cmd::AwaitChildren
+            | Cmd::ChildrenFinished
             | Cmd::Decide
             | Cmd::Expire
             | Cmd::Release
@@ -426,6 +446,8 @@ impl Cmd {
             | Cmd::Heartbeat
             | Cmd::Checkpoint
             | Cmd::AwaitApproval
+            | Cmd::AwaitChildren
+            | Cmd::ChildrenFinished
             | Cmd::Decide
             | Cmd::Expire
             | Cmd::Release
@@ -443,11 +465,13 @@ fn held_epoch(command: &Command) -> Option<i64> {
         Command::Heartbeat { epoch, .. }
         | Command::Checkpoint { epoch, .. }
         | Command::AwaitApproval { epoch, .. }
+        | Command::AwaitChildren { epoch, .. }
         | Command::Release { epoch, .. }
         | Command::Complete { epoch, .. }
         | Command::Fail { epoch, .. } => Some(*epoch),
         Command::Dispatch(_)
         | Command::Claim { .. }
+        | Command::ChildrenFinished { .. }
         | Command::Decide { .. }
         | Command::Expire { .. }
         | Command::Reap
@@ -498,7 +522,7 @@ mod table {
     use super::Outcome::{self, *};
     use super::State::{self, *};
 
-    pub(super) const TABLE: [(State, super::Cmd, Outcome); 120] = [
+    pub(super) const TABLE: [(State, super::Cmd, Outcome); 153] = [
         // Nothing exists yet: only dispatch.
         (Absent, Dispatch, To(Queued)),
         (Absent, Claim, NotAllowed),
@@ -515,6 +539,8 @@ mod table {
         (Absent, Cancel, NotAllowed),
         (Absent, Review, NotAllowed),
         (Absent, Annotate, NotAllowed),
+        (Absent, AwaitChildren, NotAllowed),
+        (Absent, ChildrenFinished, NotAllowed),
         // pending/queued
         (Queued, Dispatch, NotAllowed),
         (Queued, Claim, To(Running)),
@@ -531,6 +557,8 @@ mod table {
         (Queued, Cancel, To(Failed)),
         (Queued, Review, NotAllowed),
         (Queued, Annotate, To(Queued)),
+        (Queued, AwaitChildren, LeaseLost),
+        (Queued, ChildrenFinished, NotAllowed),
         // pending/running, lease held under the current epoch and unexpired
         (Running, Dispatch, NotAllowed),
         (Running, Claim, NotAllowed),
@@ -547,6 +575,8 @@ mod table {
         (Running, Cancel, To(Failed)),
         (Running, Review, NotAllowed),
         (Running, Annotate, To(Running)),
+        (Running, AwaitChildren, To(AwaitingChildren)),
+        (Running, ChildrenFinished, NotAllowed),
         // pending/awaiting_approval
         (Awaiting, Dispatch, NotAllowed),
         (Awaiting, Claim, NotAllowed),
@@ -563,6 +593,26 @@ mod table {
         (Awaiting, Cancel, To(Failed)),
         (Awaiting, Review, NotAllowed),
         (Awaiting, Annotate, To(Awaiting)),
+        (Awaiting, AwaitChildren, LeaseLost),
+        (Awaiting, ChildrenFinished, NotAllowed),
+        // pending/awaiting_children: only its last child finishing (or a cancel) moves it on
+        (AwaitingChildren, Dispatch, NotAllowed),
+        (AwaitingChildren, Claim, NotAllowed),
+        (AwaitingChildren, Heartbeat, LeaseLost),
+        (AwaitingChildren, Checkpoint, LeaseLost),
+        (AwaitingChildren, AwaitApproval, LeaseLost),
+        (AwaitingChildren, AwaitChildren, LeaseLost),
+        (AwaitingChildren, ChildrenFinished, To(Queued)),
+        (AwaitingChildren, Decide, NotAllowed),
+        (AwaitingChildren, Expire, NotAllowed),
+        (AwaitingChildren, Release, LeaseLost),
+        (AwaitingChildren, Complete, LeaseLost),
+        (AwaitingChildren, Fail, LeaseLost),
+        (AwaitingChildren, Reap, NotAllowed),
+        (AwaitingChildren, Rescue, NotAllowed),
+        (AwaitingChildren, Cancel, To(Failed)),
+        (AwaitingChildren, Review, NotAllowed),
+        (AwaitingChildren, Annotate, To(AwaitingChildren)),
         // completed: final
         (Completed, Dispatch, NotAllowed),
         (Completed, Claim, NotAllowed),
@@ -579,6 +629,8 @@ mod table {
         (Completed, Cancel, NotAllowed),
         (Completed, Review, NotAllowed),
         (Completed, Annotate, To(Completed)),
+        (Completed, AwaitChildren, LeaseLost),
+        (Completed, ChildrenFinished, NotAllowed),
         // review_required: only an analyst's review moves it on
         (ReviewRequired, Dispatch, NotAllowed),
         (ReviewRequired, Claim, NotAllowed),
@@ -595,6 +647,8 @@ mod table {
         (ReviewRequired, Cancel, NotAllowed),
         (ReviewRequired, Review, To(Completed)),
         (ReviewRequired, Annotate, To(ReviewRequired)),
+        (ReviewRequired, AwaitChildren, LeaseLost),
+        (ReviewRequired, ChildrenFinished, NotAllowed),
         // failed: only an operator's rescue moves it on
         (Failed, Dispatch, NotAllowed),
         (Failed, Claim, NotAllowed),
@@ -611,6 +665,8 @@ mod table {
         (Failed, Cancel, NotAllowed),
         (Failed, Review, NotAllowed),
         (Failed, Annotate, To(Failed)),
+        (Failed, AwaitChildren, LeaseLost),
+        (Failed, ChildrenFinished, NotAllowed),
         // dead_lettered: only an operator's rescue moves it on
         (DeadLettered, Dispatch, NotAllowed),
         (DeadLettered, Claim, NotAllowed),
@@ -627,6 +683,8 @@ mod table {
         (DeadLettered, Cancel, NotAllowed),
         (DeadLettered, Review, NotAllowed),
         (DeadLettered, Annotate, To(DeadLettered)),
+        (DeadLettered, AwaitChildren, LeaseLost),
+        (DeadLettered, ChildrenFinished, NotAllowed),
     ];
 }
 
@@ -650,6 +708,15 @@ fn fixture(state: State) -> Fixture {
         State::Queued => Run::dispatched(),
         State::Running => Run::running(),
         State::Awaiting => Run::awaiting(),
+        State::AwaitingChildren => {
+            let mut run = Run::running();
+            let epoch = run.epoch();
+            run.apply(Command::AwaitChildren {
+                epoch,
+                children: vec![child_id()],
+            });
+            run
+        }
         State::Completed => {
             let mut run = Run::running();
             let epoch = run.epoch();
@@ -733,6 +800,16 @@ fn table_command(cmd: Cmd, fx: &Fixture) -> Command {
             epoch,
             request: draft(200, fx.now + Duration::minutes(30)),
         },
+        Cmd::AwaitChildren => Command::AwaitChildren {
+            epoch,
+            children: vec![child_id()],
+        },
+        Cmd::ChildrenFinished => Command::ChildrenFinished {
+            children: vec![crate::event::ChildFinished {
+                id: child_id(),
+                status: Status::Completed,
+            }],
+        },
         Cmd::Decide => Command::Decide {
             approval,
             decision: Decision::Approve,
@@ -797,6 +874,8 @@ fn table_event_kinds(cmd: Cmd) -> Vec<EventKind> {
             EventKind::ToolResult,
         ],
         Cmd::AwaitApproval => vec![EventKind::ApprovalRequested],
+        Cmd::AwaitChildren => vec![EventKind::AwaitingChildren],
+        Cmd::ChildrenFinished => vec![EventKind::ChildrenFinished],
         Cmd::Decide => vec![EventKind::ApprovalDecided],
         Cmd::Expire => vec![EventKind::ApprovalExpired],
         Cmd::Release => vec![EventKind::Released],
@@ -1734,6 +1813,13 @@ enum Op {
         epoch: EpochPick,
         expires_in_secs: i64,
     },
+    AwaitChildren {
+        epoch: EpochPick,
+        none: bool,
+    },
+    ChildrenFinished {
+        unfinished: bool,
+    },
     Decide {
         approval: ApprovalPick,
         approve: bool,
@@ -1892,6 +1978,20 @@ impl Op {
                 by: OPERATOR.to_owned(),
                 text: blank_or(*blank_text, "seen before"),
             },
+            Op::AwaitChildren { epoch, none } => Command::AwaitChildren {
+                epoch: epoch.resolve(current),
+                children: if *none { vec![] } else { vec![child_id()] },
+            },
+            Op::ChildrenFinished { unfinished } => Command::ChildrenFinished {
+                children: vec![crate::event::ChildFinished {
+                    id: child_id(),
+                    status: if *unfinished {
+                        Status::DeadLettered
+                    } else {
+                        Status::Failed
+                    },
+                }],
+            },
         }
     }
 }
@@ -1944,6 +2044,9 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(epoch, turns)| Op::Checkpoint { epoch, turns }),
         4 => (epoch_pick(), -60i64..=1200)
             .prop_map(|(epoch, expires_in_secs)| Op::AwaitApproval { epoch, expires_in_secs }),
+        3 => (epoch_pick(), rarely())
+            .prop_map(|(epoch, none)| Op::AwaitChildren { epoch, none }),
+        3 => rarely().prop_map(|unfinished| Op::ChildrenFinished { unfinished }),
         5 => (approval_pick(), any::<bool>(), who())
             .prop_map(|(approval, approve, by)| Op::Decide { approval, approve, by }),
         3 => approval_pick().prop_map(|approval| Op::Expire { approval }),

@@ -123,6 +123,16 @@ impl Status {
     pub fn is_terminal(self) -> bool {
         !matches!(self, Status::Pending)
     }
+
+    /// Whether a delegated investigation in this status has finished for
+    /// its parent: completed, review_required or failed. A dead-lettered
+    /// one has not: it waits for a rescue that continues it.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            Status::Completed | Status::ReviewRequired | Status::Failed
+        )
+    }
 }
 
 wire_enum! {
@@ -134,7 +144,24 @@ wire_enum! {
         Running => "running",
         /// Parked until an approver decides (or the request expires).
         AwaitingApproval => "awaiting_approval",
+        /// Parked until every investigation it delegated has finished
+        /// (completed, review_required or failed), without a lease.
+        AwaitingChildren => "awaiting_children",
     }
+}
+
+/// What links a delegated investigation to the one that delegated it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParentLink {
+    /// The delegating investigation.
+    pub id: InvestigationId,
+    /// Its `delegate_investigation` call this investigation answers: the
+    /// child's idempotency key, so a parent resumed after a crash finds the
+    /// child it dispatched instead of dispatching another.
+    pub tool_call_id: String,
+    /// How many delegations deep the child is (the parent's depth plus one;
+    /// an investigation a principal dispatched is at depth 0).
+    pub depth: i32,
 }
 
 /// Limits on one investigation. `None` means the agent's default applies.
@@ -259,6 +286,11 @@ pub struct Investigation {
     /// as it is then. `false` on every other read.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub case_requires_approval: bool,
+    /// The investigation that delegated this one, if one did: set at
+    /// dispatch, never changed. When this one finishes, a parent waiting on
+    /// it in `awaiting_children` is queued again once all its children have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentLink>,
     /// The requester's idempotency key, unique per requester.
     pub idempotency_key: Option<String>,
     /// Operator-facing status.
@@ -396,6 +428,17 @@ impl Investigation {
     /// (`pending/running`).
     pub fn is_running(&self) -> bool {
         self.status == Status::Pending && self.phase == Some(Phase::Running)
+    }
+
+    /// How many delegations deep it is (0: a principal dispatched it).
+    pub fn depth(&self) -> i32 {
+        self.parent.as_ref().map_or(0, |p| p.depth)
+    }
+
+    /// Whether it is parked until its children finish
+    /// (`pending/awaiting_children`).
+    pub fn is_awaiting_children(&self) -> bool {
+        self.status == Status::Pending && self.phase == Some(Phase::AwaitingChildren)
     }
 
     /// Whether it is parked on approval request `approval`.

@@ -57,9 +57,15 @@ pub const FILES: &[MigrationFile] = mirrored![
     10 "0010" "case_summaries",
     11 "0011" "trace_context",
     12 "0012" "segment_trace",
+    13 "0013" "children",
 ];
 
-fn migrator(sql: impl Fn(&MigrationFile) -> &'static str) -> Migrator {
+/// SQLite migrations that run outside the runner's transaction, in their
+/// own: a table rebuild must turn foreign keys off, which SQLite allows
+/// only outside a transaction.
+pub const SQLITE_OWN_TRANSACTION: &[i64] = &[13];
+
+fn migrator(sql: impl Fn(&MigrationFile) -> &'static str, own_transaction: &[i64]) -> Migrator {
     let migrations = FILES
         .iter()
         .map(|f| {
@@ -68,7 +74,7 @@ fn migrator(sql: impl Fn(&MigrationFile) -> &'static str) -> Migrator {
                 Cow::Borrowed(f.name),
                 MigrationType::Simple,
                 sql(f).into_sql_str(),
-                false,
+                own_transaction.contains(&f.version),
             )
         })
         .collect();
@@ -79,12 +85,12 @@ fn migrator(sql: impl Fn(&MigrationFile) -> &'static str) -> Migrator {
 
 /// The SQLite migrator.
 pub fn sqlite() -> Migrator {
-    migrator(|f| f.sqlite)
+    migrator(|f| f.sqlite, SQLITE_OWN_TRANSACTION)
 }
 
 /// The PostgreSQL migrator.
 pub fn postgres() -> Migrator {
-    migrator(|f| f.postgres)
+    migrator(|f| f.postgres, &[])
 }
 
 #[cfg(test)]

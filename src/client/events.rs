@@ -67,7 +67,9 @@ fn state_after(kind: EventKind) -> Option<(Status, Option<Phase>)> {
         | EventKind::Released
         | EventKind::Rescued
         | EventKind::ApprovalDecided
-        | EventKind::ApprovalExpired => pending(Phase::Queued),
+        | EventKind::ApprovalExpired
+        | EventKind::ChildrenFinished => pending(Phase::Queued),
+        EventKind::AwaitingChildren => pending(Phase::AwaitingChildren),
         EventKind::Claimed
         | EventKind::ModelTurn
         | EventKind::ToolIntent

@@ -145,10 +145,28 @@ fn event_summary(e: &EventView) -> String {
             agent_id,
             prompt,
             case_ref,
+            parent,
             ..
         } => {
             let case = case_ref.map_or_else(String::new, |c| format!(" (case {c})"));
-            format!("agent {agent_id}{case}: {}", clip(&prompt, 80))
+            let by = parent.map_or_else(String::new, |p| {
+                format!(" (delegated by {} in call {})", p.id, p.tool_call_id)
+            });
+            format!("agent {agent_id}{case}{by}: {}", clip(&prompt, 80))
+        }
+        EventBody::AwaitingChildren { children } => {
+            let ids: Vec<String> = children.iter().map(ToString::to_string).collect();
+            format!("waiting for {} delegated: {}", ids.len(), ids.join(", "))
+        }
+        EventBody::ChildrenFinished { children } => {
+            let each: Vec<String> = children
+                .iter()
+                .map(|c| format!("{} {}", c.id, c.status))
+                .collect();
+            format!(
+                "every delegated investigation finished: {}",
+                each.join(", ")
+            )
         }
         EventBody::Claimed {
             worker,

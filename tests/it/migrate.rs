@@ -23,6 +23,7 @@ fn migrate_creates_a_new_sqlite_file_and_is_idempotent() {
         "applied: 0010_case_summaries",
         "applied: 0011_trace_context",
         "applied: 0012_segment_trace",
+        "applied: 0013_children",
     ] {
         assert!(stdout(&first).contains(applied), "{}", stdout(&first));
     }
@@ -31,7 +32,7 @@ fn migrate_creates_a_new_sqlite_file_and_is_idempotent() {
     let again = vigil(dir.path(), &["migrate"]);
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(
-        stdout(&again).contains("up to date at version 0012"),
+        stdout(&again).contains("up to date at version 0013"),
         "{}",
         stdout(&again)
     );

@@ -103,6 +103,15 @@ impl Leases for FaultyLeases {
         self.inner.await_approval(id, epoch, request).await
     }
 
+    async fn await_children(
+        &self,
+        id: InvestigationId,
+        epoch: i64,
+        children: Vec<InvestigationId>,
+    ) -> Result<Option<Investigation>> {
+        self.inner.await_children(id, epoch, children).await
+    }
+
     async fn release(
         &self,
         id: InvestigationId,

@@ -212,6 +212,7 @@ pub(crate) fn dispatch_request(
         idempotency_key: key,
         budget,
         traceparent: None,
+        parent: None,
     })
 }
 

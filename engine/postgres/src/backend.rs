@@ -137,6 +137,17 @@ impl Backend for PgBackend {
         self.clock.as_ref()
     }
 
+    async fn children(&self, parent: InvestigationId) -> Result<Vec<Investigation>> {
+        sqlx::query(q::CHILDREN)
+            .bind(parent.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::investigation)
+            .collect()
+    }
+
     async fn get(&self, id: InvestigationId) -> Result<Option<Investigation>> {
         sqlx::query(q::GET_INVESTIGATION)
             .bind(id.0)

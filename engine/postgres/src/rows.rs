@@ -76,6 +76,14 @@ pub(crate) fn investigation(row: &PgRow) -> Result<Investigation> {
         case_id: col::<Option<Uuid>>(row, "case_id")?.map(vigil_engine::case::CaseId),
         case_purpose: parse(&col::<String>(row, "case_purpose")?)?,
         case_requires_approval: false,
+        parent: match col::<Option<Uuid>>(row, "parent_id")? {
+            Some(parent) => Some(vigil_engine::ParentLink {
+                id: InvestigationId(parent),
+                tool_call_id: col::<Option<String>>(row, "parent_call_id")?.unwrap_or_default(),
+                depth: col(row, "depth")?,
+            }),
+            None => None,
+        },
         idempotency_key: col(row, "idempotency_key")?,
         traceparent: col(row, "traceparent")?,
         segment_traceparent: col(row, "segment_traceparent")?,

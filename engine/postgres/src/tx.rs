@@ -499,6 +499,34 @@ impl WriteTx for PgTx {
         .await
     }
 
+    async fn link_investigation_parent(
+        &mut self,
+        id: InvestigationId,
+        parent: &vigil_engine::ParentLink,
+    ) -> Result<()> {
+        self.exec(
+            sqlx::query(q::LINK_INVESTIGATION_PARENT)
+                .bind(id.0)
+                .bind(parent.id.0)
+                .bind(&parent.tool_call_id)
+                .bind(parent.depth),
+        )
+        .await
+    }
+
+    async fn child_statuses(
+        &mut self,
+        parent: InvestigationId,
+    ) -> Result<Vec<(InvestigationId, vigil_engine::Status)>> {
+        self.fetch_rows(sqlx::query(q::CHILD_STATUSES).bind(parent.0), |row| {
+            Ok((
+                InvestigationId(rows::col(row, "id")?),
+                rows::parse(&rows::col::<String>(row, "status")?)?,
+            ))
+        })
+        .await
+    }
+
     async fn link_investigation_case(
         &mut self,
         id: InvestigationId,

@@ -146,6 +146,17 @@ impl Backend for SqliteBackend {
         self.clock.as_ref()
     }
 
+    async fn children(&self, parent: InvestigationId) -> Result<Vec<Investigation>> {
+        sqlx::query(q::CHILDREN)
+            .bind(parent.to_string())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(rows::investigation)
+            .collect()
+    }
+
     async fn get(&self, id: InvestigationId) -> Result<Option<Investigation>> {
         sqlx::query(q::GET_INVESTIGATION)
             .bind(id.to_string())

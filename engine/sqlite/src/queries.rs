@@ -10,7 +10,8 @@ macro_rules! investigation_columns {
          lease_owner, lease_epoch, lease_expires_at, heartbeat_at, attempt, last_seq, last_hash, \
          waiting_on, result, result_raw, confidence, error, model_turns, input_tokens, \
          output_tokens, cost_usd, budget, created_at, started_at, updated_at, finished_at, claims, not_before, \
-         lost_turns, mode, case_id, case_purpose, traceparent, segment_traceparent"
+         lost_turns, mode, case_id, case_purpose, traceparent, segment_traceparent, \
+         parent_id, parent_call_id, depth"
     };
 }
 
@@ -102,6 +103,22 @@ pub const INSERT_INVESTIGATION: &str = "INSERT INTO investigations (id, status, 
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
      ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35) \
      ON CONFLICT (requested_by, idempotency_key) DO NOTHING";
+
+/// Links a just-inserted investigation to the one that delegated it (the
+/// dispatch transaction; the link never changes).
+pub const LINK_INVESTIGATION_PARENT: &str = "UPDATE investigations \
+     SET parent_id = ?2, parent_call_id = ?3, depth = ?4 WHERE id = ?1 AND parent_id IS NULL";
+
+/// A parent's children, oldest first.
+pub const CHILDREN: &str = concat!(
+    "SELECT ",
+    investigation_columns!(),
+    " FROM investigations WHERE parent_id = ?1 ORDER BY created_at, id"
+);
+
+/// Each of a parent's children and its status.
+pub const CHILD_STATUSES: &str =
+    "SELECT id, status FROM investigations WHERE parent_id = ?1 ORDER BY created_at, id";
 
 /// Links a just-inserted investigation to its case (the dispatch
 /// transaction; the link never changes).

@@ -109,6 +109,14 @@ pub(crate) fn investigation(row: &SqliteRow) -> Result<Investigation> {
             .map(vigil_engine::case::CaseId),
         case_purpose: parse(&col::<String>(row, "case_purpose")?)?,
         case_requires_approval: false,
+        parent: match col::<Option<String>>(row, "parent_id")? {
+            Some(parent) => Some(vigil_engine::ParentLink {
+                id: InvestigationId(uuid(&parent)?),
+                tool_call_id: col::<Option<String>>(row, "parent_call_id")?.unwrap_or_default(),
+                depth: col(row, "depth")?,
+            }),
+            None => None,
+        },
         idempotency_key: col(row, "idempotency_key")?,
         traceparent: col(row, "traceparent")?,
         segment_traceparent: col(row, "segment_traceparent")?,

@@ -446,6 +446,37 @@ impl WriteTx for SqliteTx {
         .await
     }
 
+    async fn link_investigation_parent(
+        &mut self,
+        id: InvestigationId,
+        parent: &vigil_engine::ParentLink,
+    ) -> Result<()> {
+        self.exec(
+            sqlx::query(q::LINK_INVESTIGATION_PARENT)
+                .bind(id.to_string())
+                .bind(parent.id.to_string())
+                .bind(&parent.tool_call_id)
+                .bind(parent.depth),
+        )
+        .await
+    }
+
+    async fn child_statuses(
+        &mut self,
+        parent: InvestigationId,
+    ) -> Result<Vec<(InvestigationId, vigil_engine::Status)>> {
+        self.fetch_rows(
+            sqlx::query(q::CHILD_STATUSES).bind(parent.to_string()),
+            |row| {
+                Ok((
+                    InvestigationId(rows::uuid(&rows::col::<String>(row, "id")?)?),
+                    rows::parse(&rows::col::<String>(row, "status")?)?,
+                ))
+            },
+        )
+        .await
+    }
+
     async fn link_investigation_case(
         &mut self,
         id: InvestigationId,

@@ -228,6 +228,11 @@ macro_rules! conformance_tests {
             alert_list_filters_and_pages,
             alerts_follow_their_case_into_a_merge,
             alerts_following_a_merge_race_merges_without_deadlock,
+            a_parent_waits_for_every_child_and_the_last_queues_it,
+            awaiting_finished_children_does_not_park,
+            a_delegation_is_idempotent_on_the_parents_call,
+            cancelling_a_parent_cancels_its_pending_descendants,
+            children_finishing_together_queue_the_parent_once,
         );
     };
     (@cases $harness:expr; $($case:ident),+ $(,)?) => {

@@ -1,15 +1,16 @@
 //! Commands from people and sweeps: dispatch, reap, rescue, cancel, review,
-//! annotate.
+//! annotate; and `children_finished`, written when a parent's last child
+//! finishes.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{
-    ApprovalWrite, Decided, NewInvestigation, REAPER, TransitionError, check_confidence,
+    ApprovalWrite, CHILDREN, Decided, NewInvestigation, REAPER, TransitionError, check_confidence,
     clear_lease, finish, not_allowed, require_text,
 };
 use crate::approval::{ApprovalRequest, ApprovalStatus};
-use crate::event::EventBody;
+use crate::event::{ChildFinished, EventBody};
 use crate::log::GENESIS;
 use crate::model::{Investigation, Phase, Status, Usage};
 
@@ -33,6 +34,7 @@ pub(super) fn dispatch(
         case_id: new.case_id,
         case_purpose: new.case_purpose,
         case_requires_approval: false,
+        parent: new.parent.clone(),
         idempotency_key: new.idempotency_key,
         status: Status::Pending,
         phase: Some(Phase::Queued),
@@ -68,6 +70,7 @@ pub(super) fn dispatch(
         case_id: new.case_id,
         case_purpose: new.case_purpose,
         budget: new.budget,
+        parent: new.parent,
     };
     Ok((record, Decided::event(body, new.requested_by)))
 }
@@ -127,6 +130,33 @@ pub(super) fn rescue(
         from: cur.status,
     };
     Ok(Decided::event(body, by))
+}
+
+pub(super) fn children_finished(
+    cur: &Investigation,
+    next: &mut Investigation,
+    children: Vec<ChildFinished>,
+) -> Result<Decided, TransitionError> {
+    if !cur.is_awaiting_children() {
+        return Err(not_allowed("children_finished", cur));
+    }
+    if let Some(child) = children
+        .iter()
+        .find(|c| !c.status.is_terminal() || c.status == Status::DeadLettered)
+    {
+        return Err(TransitionError::InvalidInput {
+            field: "children",
+            message: format!(
+                "child {} has not finished (it is {})",
+                child.id, child.status
+            ),
+        });
+    }
+    next.phase = Some(Phase::Queued);
+    Ok(Decided::event(
+        EventBody::ChildrenFinished { children },
+        CHILDREN.to_owned(),
+    ))
 }
 
 pub(super) fn cancel(

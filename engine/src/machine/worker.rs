@@ -1,4 +1,5 @@
-//! Worker commands: claim, heartbeat, checkpoint, await_approval, release,
+//! Worker commands: claim, heartbeat, checkpoint, await_approval,
+//! await_children, release,
 //! complete, fail. All but claim are fenced by the lease epoch they name.
 
 use chrono::{DateTime, Duration, Utc};
@@ -9,7 +10,7 @@ use super::{
 };
 use crate::approval::{ApprovalRequest, ApprovalStatus};
 use crate::event::{EventBody, StepEvent};
-use crate::model::{Investigation, Phase, Status};
+use crate::model::{Investigation, InvestigationId, Phase, Status};
 use crate::result::Completion;
 
 /// The runtime modes a worker may claim in.
@@ -99,6 +100,28 @@ pub(super) fn checkpoint(
         actor: owner(cur),
         approval: None,
     })
+}
+
+pub(super) fn await_children(
+    cur: &Investigation,
+    next: &mut Investigation,
+    epoch: i64,
+    children: Vec<InvestigationId>,
+    now: DateTime<Utc>,
+) -> Result<Decided, TransitionError> {
+    fence(cur, epoch, now)?;
+    if children.is_empty() {
+        return Err(TransitionError::InvalidInput {
+            field: "children",
+            message: "must name at least one child".to_owned(),
+        });
+    }
+    next.phase = Some(Phase::AwaitingChildren);
+    clear_lease(next);
+    Ok(Decided::event(
+        EventBody::AwaitingChildren { children },
+        owner(cur),
+    ))
 }
 
 pub(super) fn await_approval(

@@ -74,6 +74,9 @@ pub trait Backend: Send + Sync + 'static {
     /// One investigation.
     async fn get(&self, id: InvestigationId) -> Result<Option<Investigation>>;
 
+    /// The investigations `parent` delegated, oldest first.
+    async fn children(&self, parent: InvestigationId) -> Result<Vec<Investigation>>;
+
     /// A page of investigations matching `query`, newest first, at most
     /// `query.page_size()` rows.
     async fn list(&self, query: &ListQuery) -> Result<Vec<Investigation>>;
@@ -331,6 +334,21 @@ pub trait WriteTx: Send {
         case: CaseId,
         purpose: CasePurpose,
     ) -> Result<()>;
+
+    /// Links investigation `id` (inserted in this transaction) to the one
+    /// that delegated it. The link never changes afterwards.
+    async fn link_investigation_parent(
+        &mut self,
+        id: InvestigationId,
+        parent: &crate::model::ParentLink,
+    ) -> Result<()>;
+
+    /// Each child of `parent` (investigations it delegated) and its status,
+    /// oldest first, as this transaction sees them (not locked).
+    async fn child_statuses(
+        &mut self,
+        parent: InvestigationId,
+    ) -> Result<Vec<(InvestigationId, crate::model::Status)>>;
 
     /// Writes an existing investigation that was `before` and is now `after`:
     /// only the progress columns when [`Investigation::progress_only`] holds,

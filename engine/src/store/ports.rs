@@ -96,6 +96,20 @@ pub trait Leases: Send + Sync {
         request: ApprovalDraft,
     ) -> Result<ApprovalRequest>;
 
+    /// Parks the investigation until its children (the investigations its
+    /// `delegate_investigation` calls dispatched) finish, releasing the
+    /// lease: `Some(parked)`. When every child has finished already it
+    /// stays running under the lease and `None` is returned, so the caller
+    /// reads their results at once. The last child to finish queues the
+    /// parent again in its own finishing transaction (`children_finished`);
+    /// a child that is dead-lettered has not finished.
+    async fn await_children(
+        &self,
+        id: InvestigationId,
+        epoch: i64,
+        children: Vec<InvestigationId>,
+    ) -> Result<Option<Investigation>>;
+
     /// Gives the investigation back to the queue. `not_before: None` is a
     /// graceful release (shutdown): the next claim continues the same
     /// attempt. `Some(t)` is a retry after a failure that may pass: the next
@@ -175,6 +189,10 @@ pub trait Operations: Send + Sync {
 pub trait Reads: Send + Sync {
     /// One investigation.
     async fn get(&self, id: InvestigationId) -> Result<Investigation>;
+
+    /// The investigations `parent` delegated, oldest first (none for an
+    /// unknown id).
+    async fn children(&self, parent: InvestigationId) -> Result<Vec<Investigation>>;
 
     /// Investigations newest first, filtered, by keyset pages. Rows inserted
     /// while paging never cause an older row to repeat or be skipped.

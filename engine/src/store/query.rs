@@ -37,6 +37,12 @@ pub struct DispatchRequest {
     ///
     /// [`digest`]: DispatchRequest::digest
     pub traceparent: Option<String>,
+    /// The investigation delegating this one (its `delegate_investigation`
+    /// call). The parent's children are found by it; with
+    /// `idempotency_key` set to the call's id and `requested_by` to the
+    /// parent's principal, a parent that calls again (on resume) gets the
+    /// child it already has.
+    pub parent: Option<crate::model::ParentLink>,
 }
 
 impl DispatchRequest {
@@ -54,6 +60,9 @@ impl DispatchRequest {
         // Only when set, so digests stored before cases existed still match.
         if let Some(case_id) = self.case_id {
             doc["case_id"] = serde_json::json!(case_id);
+        }
+        if let Some(parent) = &self.parent {
+            doc["parent"] = serde_json::json!(parent);
         }
         if !self.case_purpose.is_investigate() {
             doc["case_purpose"] = serde_json::json!(self.case_purpose);

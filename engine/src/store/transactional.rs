@@ -45,6 +45,7 @@ macro_rules! tx_try {
 
 mod alerts;
 mod cases;
+mod children;
 mod records;
 
 /// Optimistic attempts of a worker write before it takes the row lock.
@@ -194,7 +195,8 @@ impl<B: Backend> TransactionalStore<B> {
     ) -> Result<()> {
         let receipt = self.receipt_for(Some(current), t);
         persist(tx, Some(current), t, receipt.as_ref()).await?;
-        self.follow_case_in(tx, Some(current), t).await
+        self.follow_case_in(tx, Some(current), t).await?;
+        self.follow_parent_in(tx, current, t).await
     }
 
     /// Writes what transition `t` of a linked investigation (`before`:
@@ -274,6 +276,7 @@ impl<B: Backend> TransactionalStore<B> {
             idempotency_key: request.idempotency_key.clone(),
             budget: request.budget.clone(),
             traceparent: request.traceparent.clone(),
+            parent: request.parent.clone(),
         };
         let t = transition(None, Command::Dispatch(new.clone()), now)
             .map_err(|e| Error::from_transition(new.id, e))?;
@@ -283,6 +286,9 @@ impl<B: Backend> TransactionalStore<B> {
             .await?
         {
             return Ok(None);
+        }
+        if let Some(parent) = &t.next.parent {
+            tx.link_investigation_parent(t.next.id, parent).await?;
         }
         if let Some(case_id) = t.next.case_id {
             tx.link_investigation_case(t.next.id, case_id, t.next.case_purpose)
@@ -403,9 +409,12 @@ impl<B: Backend> TransactionalStore<B> {
                 t.approval.is_none() && t.wake.is_none(),
                 "the fenced fast path writes no approval and wakes nobody"
             );
-            if !case::investigation_effects(Some(&before), &t).is_empty() {
+            if !case::investigation_effects(Some(&before), &t).is_empty()
+                || children::finishes_child(&before, &t)
+            {
                 // A linked investigation's completion or failure writes back
-                // to its case: that needs the locked, transactional path.
+                // to its case, and a child's may queue its parent: that
+                // needs the locked, transactional path.
                 break;
             }
             let receipt = self.receipt_for(Some(&before), &t);
@@ -628,6 +637,15 @@ impl<B: Backend> Leases for TransactionalStore<B> {
         }
     }
 
+    async fn await_children(
+        &self,
+        id: InvestigationId,
+        epoch: i64,
+        children: Vec<InvestigationId>,
+    ) -> Result<Option<Investigation>> {
+        self.park_on_children(id, epoch, children).await
+    }
+
     async fn release(
         &self,
         id: InvestigationId,
@@ -738,25 +756,21 @@ impl<B: Backend> Operations for TransactionalStore<B> {
 
     async fn cancel(&self, id: InvestigationId, by: &str, reason: &str) -> Result<Investigation> {
         let mut tx = self.backend.begin().await?;
+        // Descendants first, deepest first: a finishing child locks itself
+        // and then its parent, so the cascade takes its locks in that order.
+        let descendants = self.lock_descendants(&mut tx, id).await;
+        let descendants = tx_try!(tx, descendants);
         let locked = tx.lock(id).await;
         let current = tx_try!(
             tx,
             locked.and_then(|row| row.ok_or_else(|| Error::investigation_not_found(id)))
         );
-        let pending_approval = match current.waiting_on {
-            Some(approval) => {
-                let read = tx.approval(approval).await;
-                tx_try!(tx, read)
-            }
-            None => None,
-        };
-        let command = Command::Cancel {
-            by: by.to_owned(),
-            reason: reason.to_owned(),
-            pending_approval,
-        };
-        let decided = self.decide_in(&mut tx, &current, command).await;
+        let decided = self.cancel_in(&mut tx, &current, by, reason).await;
         let t = tx_try!(tx, decided);
+        let cascaded = self
+            .cancel_descendants_in(&mut tx, &current, descendants, by, reason)
+            .await;
+        tx_try!(tx, cascaded);
         tx.commit().await?;
         self.running.record(&t.next);
         Ok(t.next)
@@ -830,6 +844,10 @@ impl<B: Backend> Operations for TransactionalStore<B> {
 
 #[async_trait]
 impl<B: Backend> Reads for TransactionalStore<B> {
+    async fn children(&self, parent: InvestigationId) -> Result<Vec<Investigation>> {
+        self.backend.children(parent).await
+    }
+
     async fn get(&self, id: InvestigationId) -> Result<Investigation> {
         self.backend
             .get(id)

@@ -16,7 +16,7 @@ async fn open_creates_a_missing_file_and_migrates_once() {
         .await
         .unwrap();
     let applied = vigil_store_sqlite::migrate(&store).await.unwrap();
-    assert_eq!(applied, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    assert_eq!(applied, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
     assert!(
         vigil_store_sqlite::migrate(&store)
             .await
@@ -34,6 +34,79 @@ async fn open_creates_a_missing_file_and_migrates_once() {
         .await
         .unwrap();
     assert_eq!(fk, 1);
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(store.backend().writer())
+        .await
+        .unwrap();
+    assert_eq!(fk, 1, "the table rebuild turns foreign keys back on");
+}
+
+/// Migration 0013 rebuilds `investigations` (SQLite cannot change a CHECK
+/// in place): rows, their events' references and every index survive it.
+#[tokio::test]
+async fn the_children_migration_keeps_existing_investigations() {
+    let h = SqliteHarness::new();
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(h.url().trim_start_matches("sqlite://"))
+        .create_if_missing(true)
+        .foreign_keys(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let mut upto12 = vigil_migrations::sqlite();
+    upto12.migrations = std::borrow::Cow::Owned(upto12.migrations[..12].to_vec());
+    upto12.run(&pool).await.unwrap();
+    let id = "0191d3a2-0000-7000-8000-000000000001";
+    sqlx::query(
+        "INSERT INTO investigations (id, agent_id, prompt, requested_by, request_digest, \
+         status, phase, last_hash, last_seq, created_at, updated_at, case_purpose) \
+         VALUES (?1, 'triage', 'an old run', 'soar', 'd', 'pending', 'queued', 'h1', 1, 1, 1, \
+         'investigate')",
+    )
+    .bind(id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO investigation_events (investigation_id, seq, kind, payload, actor, \
+         epoch, created_at, prev_hash, hash) VALUES (?1, 1, 'dispatched', '{}', 'soar', 0, 1, \
+         'h0', 'h1')",
+    )
+    .bind(id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let indexes = |pool: sqlx::SqlitePool| async move {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'investigations' \
+             AND sql IS NOT NULL ORDER BY name",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        names
+    };
+    let before = indexes(pool.clone()).await;
+    pool.close().await;
+
+    let store = vigil_store_sqlite::connect(Options::new(h.url()), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    assert_eq!(vigil_store_sqlite::migrate(&store).await.unwrap(), [13]);
+    let old = store
+        .get(vigil_engine::InvestigationId(id.parse().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(old.prompt, "an old run");
+    assert_eq!(old.parent, None);
+    assert_eq!(old.last_seq, 1);
+    let broken: Vec<(String,)> = sqlx::query_as("PRAGMA foreign_key_check")
+        .fetch_all(store.backend().writer())
+        .await
+        .unwrap_or_default();
+    assert!(broken.is_empty(), "{broken:?}");
+    let mut after = indexes(store.backend().reader().clone()).await;
+    assert!(after.contains(&"investigations_by_parent".to_owned()));
+    after.retain(|n| n != "investigations_by_parent");
+    assert_eq!(after, before, "every index is back");
 }
 
 #[tokio::test]

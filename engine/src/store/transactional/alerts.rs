@@ -275,6 +275,7 @@ impl<B: Backend> Alerts for TransactionalStore<B> {
                     idempotency_key: Some(format!("alert:{}", alert.id)),
                     budget: Budget::default(),
                     traceparent,
+                    parent: None,
                 };
                 // The key names this alert, stored by this transaction: no
                 // other dispatch can hold it.
