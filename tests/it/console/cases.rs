@@ -692,6 +692,13 @@ async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrad
         "location.pathname === '/settings' && document.querySelector('.settings')?.innerText.includes('real')",
     )
     .await;
+    // What the console kept of `GET /system/settings`, marked as such: the
+    // model by name and host, the agent, no webhooks.
+    b.until(
+        "the kept settings",
+        "document.querySelector('.settings .notice[role=status]')?.innerText.includes('what it said last') && document.querySelector('.settings-model')?.innerText.includes('unused') && document.querySelector('.settings-model')?.innerText.includes('127.0.0.1:') && document.querySelector('.settings-agents tr[data-agent=triage]') && document.querySelector('.settings-webhooks')?.innerText.includes('No webhooks')",
+    )
+    .await;
     b.js("history.back(); return true;").await;
     b.until(
         "the degraded queue again",
