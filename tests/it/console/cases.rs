@@ -821,6 +821,40 @@ async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrad
         json!("before the alert")
     );
 
+    // The alert and observable counts sort the queue: CASE-5 holds the one
+    // alert and two observables, CASE-1 one observable, the others none.
+    b.click("th a[data-sort=alert_count]").await;
+    b.until(
+        "sorted by alerts, most first",
+        "location.search.includes('sort=alert_count') && location.search.includes('order=desc') && document.querySelector('tbody tr[data-id]').dataset.number === 'CASE-5'",
+    )
+    .await;
+    b.click("th a[data-sort=observable_count]").await;
+    b.until(
+        "sorted by observables, most first",
+        "location.search.includes('sort=observable_count') && [...document.querySelectorAll('tbody tr[data-id]')].slice(0, 2).map(r => r.dataset.number).join() === 'CASE-5,CASE-1'",
+    )
+    .await;
+    b.click("th a[data-sort=observable_count]").await;
+    b.until(
+        "sorted by observables, fewest first",
+        "location.search.includes('order=asc') && [...document.querySelectorAll('tbody tr[data-id]')].slice(-2).map(r => r.dataset.number).join() === 'CASE-1,CASE-5'",
+    )
+    .await;
+    b.goto("/cases?sort=observable_count&order=desc&limit=2")
+        .await;
+    b.until(
+        "the first page by observables",
+        "[...document.querySelectorAll('tbody tr[data-id]')].map(r => r.dataset.number).join() === 'CASE-5,CASE-1' && document.querySelector('.pager a[rel=next]')",
+    )
+    .await;
+    b.click(".pager a[rel=next]").await;
+    b.until(
+        "the next page by observables",
+        "location.search.includes('cursor=observable_count.desc.') && document.querySelectorAll('tbody tr[data-id]').length === 2 && ![...document.querySelectorAll('tbody tr[data-id]')].some(r => ['CASE-5', 'CASE-1'].includes(r.dataset.number))",
+    )
+    .await;
+
     // Dummy mode: the showcase queue; an edit shows the API's preview and
     // changes nothing.
     let dummy_dir = tempfile::tempdir().unwrap();
