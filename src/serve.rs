@@ -107,6 +107,7 @@ pub async fn serve_command(config: &Config, args: ServeArgs) -> anyhow::Result<(
         evidence_bytes: config.api.evidence_limit,
     })
     .with_grouping_rules(config.grouping_rules_for(&setup)?)
+    .with_settings(api_settings(config, &setup))
     .with_shutdown(shutdown.clone())
     .with_process_metrics(Arc::new(move || process_metrics.render()));
     let app = vigil_api::app(state);
@@ -264,6 +265,69 @@ fn api_agents(setup: &Setup) -> Agents {
             tools,
         })
     }))
+}
+
+/// What `GET /system/settings` reports: names, hosts and policies. The
+/// constructors of [`vigil_api::settings`] keep only the host of each URL
+/// (a webhook's origin), and no key, header or secret is passed to them.
+fn api_settings(config: &Config, setup: &Setup) -> vigil_api::settings::Settings {
+    use vigil_agents::setup::ToolConfig;
+    use vigil_api::settings::{
+        AgentSettings, ModelSettings, Settings, ToolSettings, WebhookSettings,
+    };
+    let model = config
+        .model
+        .as_ref()
+        .map(|m| ModelSettings::new(&m.model, &m.base_url));
+    let agents = setup
+        .catalog
+        .ids()
+        .filter_map(|id| {
+            let agent = setup.catalog.get(id).ok()?.config();
+            Some(AgentSettings::new(
+                id,
+                agent.model.as_deref(),
+                agent.tools.clone(),
+            ))
+        })
+        .collect();
+    let tools = setup
+        .tools
+        .specs()
+        .map(|spec| {
+            let tool = setup.tools.get(&spec.name);
+            let declared = config.tools.iter().find(|t| match t {
+                ToolConfig::Http(h) => h.name == spec.name,
+                ToolConfig::Case(c) => c.name.as_str() == spec.name,
+                #[allow(unreachable_patterns)]
+                _ => false,
+            });
+            let (kind, url) = match declared {
+                Some(ToolConfig::Http(h)) => ("http", Some(h.url.as_str())),
+                Some(ToolConfig::Case(_)) => ("case", None),
+                _ if tool.is_some_and(|t| t.is_local()) => ("fixture", None),
+                _ => ("builtin", None),
+            };
+            ToolSettings::new(
+                &spec.name,
+                kind,
+                match spec.effect {
+                    Effect::Read => "read",
+                    Effect::Write => "write",
+                },
+                spec.approval.required,
+                tool.and_then(|t| t.timeout()),
+                url,
+            )
+        })
+        .collect();
+    let webhooks = config
+        .api
+        .webhooks
+        .iter()
+        .map(|w| WebhookSettings::new(&w.name, &w.url))
+        .collect();
+    Settings::new(model, agents, tools, webhooks)
 }
 
 /// Cancels `shutdown` on the first SIGINT or SIGTERM (the graceful stop of

@@ -130,14 +130,18 @@ export function aborted(e) {
 /**
  * What the live streams did, for people debugging the console and for the
  * browser tests: every connection attempt with the `Last-Event-ID` it sent,
- * and `dropStreams()`, which cuts the open connections as a network failure
- * would (each then reconnects and resumes after the last event it saw).
+ * `open()`, the paths of the connections open now, and `dropStreams()`,
+ * which cuts the open connections as a network failure would (each then
+ * reconnects and resumes after the last event it saw).
  */
-const live = new Set();
+const live = new Map();
 window.__vigilStreams = {
   connects: [],
+  open() {
+    return [...live.values()];
+  },
   dropStreams() {
-    for (const c of live) c.abort();
+    for (const c of live.keys()) c.abort();
     return live.size;
   },
 };
@@ -160,7 +164,7 @@ export async function stream(path, { signal, onEvent, onState, lastId = null }) 
     const connection = new AbortController();
     const stop = () => connection.abort();
     signal.addEventListener("abort", stop);
-    live.add(connection);
+    live.set(connection, path);
     try {
       const extra = { Accept: "text/event-stream" };
       if (lastId !== null) extra["Last-Event-ID"] = String(lastId);

@@ -253,6 +253,14 @@ async function refreshMode() {
   try {
     const mode = await api("/system/mode");
     session.mode = mode;
+    // Kept for the Settings page, which shows it while the database is
+    // down; the page reads it again itself and shows a failure there.
+    api("/system/settings", { quiet: true }).then(
+      (settings) => {
+        if (session) session.settings = settings;
+      },
+      () => {},
+    );
     const el = $("mode");
     el.className = `mode mode-${mode.mode}`;
     fill(

@@ -16,14 +16,14 @@ const FILTERS = ["status", "severity", "assignee", "tag", "observable", "q"];
 const PAGE_SIZE = 25;
 const REFRESH_MS = 3000;
 
-/** Columns: heading, the API's sort key (null: not sortable by the API), cell. */
+/** Columns: heading and the API's sort key. */
 const COLUMNS = [
   ["Case", "number"],
   ["Title", "title"],
   ["Severity", "severity"],
   ["Status", "status"],
-  ["Alerts", null],
-  ["Observables", null],
+  ["Alerts", "alert_count"],
+  ["Observables", "observable_count"],
   ["Assignee", "assignee"],
   ["Last activity", "updated_at"],
 ];

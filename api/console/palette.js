@@ -1,7 +1,10 @@
 // The command palette of the case workspace (Ctrl+K or Cmd+K): jump to a
 // case by number or title (the current page first, then the API's title
 // search), or run a command: new case, assign the open case to me, change
-// its status, switch between table and Kanban.
+// its status (the palette then lists the statuses to move it to), switch
+// between table and Kanban. Commands act through the open case's own
+// controls, so their outcome (done, the preview, the API's refusal) shows
+// where that control shows it.
 
 import { aborted, api } from "./api.js";
 import { fill, h, uid } from "./dom.js";
@@ -41,6 +44,9 @@ export function palette(ctx, hooks) {
   let items = [];
   let active = 0;
   let searching = null;
+  // `cases` (cases and commands) or `status` (the statuses to move the open case to).
+  let mode = "cases";
+  const placeholder = input.placeholder;
 
   const commands = () => {
     const open = hooks.opened();
@@ -54,21 +60,56 @@ export function palette(ctx, hooks) {
         run: () => document.querySelector(".case-detail .assign-me")?.click(),
       },
       {
-        label: "Change the open case's status",
+        label: "Change the open case's status…",
         hint: open ? "" : "open a case first",
         disabled: !open || !canWrite,
+        keepOpen: true,
         run: () => {
-          const s = document.querySelector(".case-detail .edit-status");
-          s?.scrollIntoView({ block: "center" });
-          s?.focus();
+          mode = "status";
+          input.value = "";
+          input.placeholder = "the status to move the open case to";
+          compute();
+          input.focus();
         },
       },
       { label: "Switch table / Kanban", hint: "V", run: hooks.toggleView, disabled: !!hooks.unavailable() },
     ];
   };
 
+  /** The open case's statuses to move to, from its status control. */
+  function statuses(text) {
+    const detail = document.querySelector(".case-detail[data-status]");
+    const select = detail?.querySelector(".edit-status");
+    if (!select) return [];
+    const number = (detail.querySelector(".case-heading")?.textContent || "the case").split(" · ")[0];
+    return [...select.options]
+      .filter((o) => o.value !== detail.dataset.status)
+      .filter((o) => !text || o.textContent.toLowerCase().includes(text) || o.value.includes(text))
+      .map((o) => ({
+        label: `Move ${number} to ${o.textContent}`,
+        hint: ["resolved", "closed"].includes(o.value) ? "asks for the disposition" : "",
+        kind: "status",
+        run: () => {
+          select.value = o.value;
+          select.dispatchEvent(new Event("change", { bubbles: true }));
+          if (["resolved", "closed"].includes(o.value)) {
+            // A disposition is needed first: the form waits for it.
+            const d = detail.querySelector(".edit-disposition");
+            d?.scrollIntoView({ block: "center" });
+            d?.focus();
+          } else select.form.requestSubmit();
+        },
+      }));
+  }
+
   function compute(extra = []) {
     const text = input.value.trim().toLowerCase();
+    if (mode === "status") {
+      items = statuses(text);
+      active = 0;
+      draw();
+      return;
+    }
     const out = [];
     const seen = new Set();
     const addCase = (c) => {
@@ -122,7 +163,7 @@ export function palette(ctx, hooks) {
   function run(i) {
     const item = items[i];
     if (!item || item.disabled) return;
-    el.close();
+    if (!item.keepOpen) el.close();
     item.run();
   }
 
@@ -130,7 +171,7 @@ export function palette(ctx, hooks) {
     compute();
     clearTimeout(searching);
     const text = input.value.trim();
-    if (text.length < 2 || hooks.unavailable()) return;
+    if (mode !== "cases" || text.length < 2 || hooks.unavailable()) return;
     searching = setTimeout(async () => {
       try {
         const page = await api(`/cases?${new URLSearchParams({ q: text, limit: "8" })}`, { signal: ctx.signal });
@@ -164,6 +205,8 @@ export function palette(ctx, hooks) {
           el.close();
           return;
         }
+        mode = "cases";
+        input.placeholder = placeholder;
         input.value = "";
         compute();
         el.showModal();

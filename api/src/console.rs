@@ -72,6 +72,31 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../console/case.js"),
     ),
     (
+        "case-parts.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/case-parts.js"),
+    ),
+    (
+        "case-edit.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/case-edit.js"),
+    ),
+    (
+        "case-receipts.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/case-receipts.js"),
+    ),
+    (
+        "case-evidence.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/case-evidence.js"),
+    ),
+    (
+        "case-records.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/case-records.js"),
+    ),
+    (
         "case-timeline.js",
         "text/javascript; charset=utf-8",
         include_str!("../console/case-timeline.js"),

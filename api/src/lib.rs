@@ -20,6 +20,7 @@ pub mod extract;
 mod logs;
 pub mod mcp;
 pub mod routes;
+pub mod settings;
 pub mod state;
 pub mod streams;
 mod trace;
@@ -105,6 +106,7 @@ fn router(evidence_body_bytes: usize) -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(approvals::detail))
         .routes(routes!(approvals::decide))
         .routes(routes!(system::mode))
+        .routes(routes!(system::settings))
         .routes(routes!(system::me))
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))

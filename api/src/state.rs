@@ -173,6 +173,7 @@ pub struct AppState {
     pub(crate) system: Arc<SystemInfo>,
     pub(crate) limits: Limits,
     pub(crate) grouping_rules: Arc<[GroupingRule]>,
+    pub(crate) settings: Arc<crate::settings::Settings>,
     pub(crate) streams: StreamSettings,
     pub(crate) metrics: Option<ProcessMetrics>,
     pub(crate) shutdown: CancellationToken,
@@ -197,6 +198,7 @@ impl AppState {
             system: Arc::new(system),
             limits: Limits::default(),
             grouping_rules: Arc::from(Vec::new()),
+            settings: Arc::default(),
             streams: StreamSettings::default(),
             metrics: None,
             shutdown: CancellationToken::new(),
@@ -220,6 +222,13 @@ impl AppState {
     /// [`GroupingRule::default_rule`] applies.
     pub fn with_grouping_rules(mut self, rules: Vec<GroupingRule>) -> Self {
         self.grouping_rules = Arc::from(rules);
+        self
+    }
+
+    /// Sets what `GET /system/settings` reports about the model, agents,
+    /// tools and webhooks (by default, none of them).
+    pub fn with_settings(mut self, settings: crate::settings::Settings) -> Self {
+        self.settings = Arc::new(settings);
         self
     }
 

@@ -227,3 +227,146 @@ async fn data_endpoints_answer_503_while_postgres_is_down_and_recover() {
     );
     served.stop_gracefully();
 }
+
+/// `GET /system/settings` on a real `vigil serve` whose configuration holds
+/// a model API key, a tool with a credential header and credentials, path
+/// and query in its URL, and a webhook with a signing secret: the answer
+/// names the model, agents, tools and webhooks by name and host, and none
+/// of those secrets (nor a URL path or query) appears in it, for any
+/// principal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_describe_model_tools_and_webhooks_without_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_port = crate::support::free_port();
+    std::fs::write(
+        dir.path().join("vigil.toml"),
+        format!(
+            r#"
+mode = "real"
+
+[model]
+base_url = "http://model-user:model-SECRET-pass@127.0.0.1:{model_port}/v1?token=model-SECRET-query"
+api_key = "sk-model-SECRET-key"
+model = "gpt-test"
+
+[[agents]]
+id = "triage"
+system_prompt = "Investigate, then submit_result."
+tools = ["isolate_host"]
+
+[[agents]]
+id = "enrich"
+model = "gpt-small"
+system_prompt = "Enrich."
+tools = []
+
+[[tools]]
+kind = "http"
+name = "isolate_host"
+description = "Isolate a host"
+method = "POST"
+url = "https://tools.example:8443/edr/tool-SECRET-path/{{host}}?api_key=tool-SECRET-query"
+effect = "write"
+timeout = "7s"
+headers = {{ Authorization = "Bearer tool-SECRET-header" }}
+parameters = {{ type = "object", properties = {{ host = {{ type = "string" }} }}, required = ["host"] }}
+approval = {{ required = true }}
+
+[[api.webhooks]]
+name = "soc-chat"
+url = "https://hooks.example/services/hook-SECRET-path?sig=hook-SECRET-query"
+secret_env = "VIGIL_TEST_HOOK_SECRET"
+"#
+        ),
+    )
+    .unwrap();
+    ok(&vigil(
+        dir.path(),
+        &["--database", "sqlite://vigil.db", "migrate"],
+    ));
+    let listen = format!("127.0.0.1:{}", crate::support::free_port());
+    let (_proc, admin) = crate::support::serve_with_env(
+        dir.path(),
+        &["--database", "sqlite://vigil.db"],
+        &[("VIGIL_TEST_HOOK_SECRET", "hook-SECRET-signing-key")],
+        &listen,
+    );
+    let admin = admin.expect("the first start prints the admin token");
+    let base = format!("http://{listen}/api/v1");
+    let client = reqwest::Client::new();
+    let orchestrator = client
+        .post(format!("{base}/tokens"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "pipeline", "roles": ["orchestrator"]}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    for token in [&admin, &orchestrator] {
+        let response = client
+            .get(format!("{base}/system/settings"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let text = response.text().await.unwrap();
+        for secret in [
+            "SECRET",
+            "model-user",
+            "Bearer",
+            "sig=",
+            "api_key",
+            "/v1",
+            "/edr",
+        ] {
+            assert!(!text.contains(secret), "`{secret}` in {text}");
+        }
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["mode"], "real");
+        assert_eq!(body["backend"], "sqlite");
+        assert_eq!(
+            body["model"],
+            json!({"name": "gpt-test", "host": format!("127.0.0.1:{model_port}")})
+        );
+        assert_eq!(
+            body["agents"],
+            json!([
+                {"id": "enrich", "model": "gpt-small", "tools": []},
+                {"id": "triage", "model": null, "tools": ["isolate_host"]},
+            ])
+        );
+        let tools = body["tools"].as_array().unwrap();
+        let isolate = tools
+            .iter()
+            .find(|t| t["name"] == "isolate_host")
+            .unwrap_or_else(|| panic!("isolate_host in {text}"));
+        assert_eq!(
+            isolate,
+            &json!({"name": "isolate_host", "kind": "http", "effect": "write",
+                    "approval_required": true, "timeout_ms": 7000,
+                    "host": "tools.example:8443"})
+        );
+        assert_eq!(
+            body["webhooks"],
+            json!([{"name": "soc-chat", "url": "https://hooks.example",
+                    "events": ["approval_requested"]}])
+        );
+        assert!(
+            !body["grouping_rules"].as_array().unwrap().is_empty(),
+            "{text}"
+        );
+    }
+    let anonymous = client
+        .get(format!("{base}/system/settings"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+}

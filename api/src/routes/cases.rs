@@ -356,13 +356,13 @@ pub struct CaseListParams {
     /// The `next_cursor` of the previous page. It carries its sort; a
     /// `sort` or `order` that differs from it is a 409.
     #[param(
-        pattern = r"^(?:(?:number|severity|status)\.(?:asc|desc)\.-?[0-9]{1,18}|(?:created_at|updated_at|status_changed_at)\.(?:asc|desc)\.-?[0-9]{1,16}|(?:title|assignee)\.(?:asc|desc)\.(?:[0-9a-f]{2})*)\.[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+        pattern = r"^(?:(?:number|severity|status|alert_count|observable_count)\.(?:asc|desc)\.-?[0-9]{1,18}|(?:created_at|updated_at|status_changed_at)\.(?:asc|desc)\.-?[0-9]{1,16}|(?:title|assignee)\.(?:asc|desc)\.(?:[0-9a-f]{2})*)\.[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
     )]
     cursor: Option<String>,
 }
 
 /// Writes a cursor as `<sort>.<order>.<value>.<id>`: the value a number
-/// (number, severity and status ranks), microseconds (times) or the hex of
+/// (number, severity and status ranks, alert and observable counts), microseconds (times) or the hex of
 /// the UTF-8 text (title, assignee); exactly the form the document's
 /// pattern for `cursor` allows.
 fn encode_cursor(c: &CaseCursor) -> String {
@@ -393,7 +393,11 @@ fn decode_cursor(raw: &str) -> ApiResult<CaseCursor> {
         !d.is_empty() && d.len() <= max && d.bytes().all(|b| b.is_ascii_digit())
     };
     let value = match key {
-        CaseSortKey::Number | CaseSortKey::Severity | CaseSortKey::Status => {
+        CaseSortKey::Number
+        | CaseSortKey::Severity
+        | CaseSortKey::Status
+        | CaseSortKey::AlertCount
+        | CaseSortKey::ObservableCount => {
             if !digits(18) {
                 return Err(bad());
             }
@@ -1243,6 +1247,8 @@ mod tests {
                 SortValue::Text("brute force · ü".to_owned()),
             ),
             (CaseSortKey::Assignee, SortValue::Text(String::new())),
+            (CaseSortKey::AlertCount, SortValue::Int(3)),
+            (CaseSortKey::ObservableCount, SortValue::Int(0)),
         ] {
             for direction in [SortDirection::Asc, SortDirection::Desc] {
                 let c = CaseCursor {

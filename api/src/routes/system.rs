@@ -13,7 +13,7 @@ use vigil_engine::{Phase, Status};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
-use crate::views::{HealthView, MeView, ModeView, WorkerView};
+use crate::views::{GroupingRuleView, HealthView, MeView, ModeView, SettingsView, WorkerView};
 
 /// How recently a worker must have announced itself to count.
 const WORKERS_RECENT: chrono::Duration = chrono::Duration::seconds(60);
@@ -43,6 +43,54 @@ pub async fn mode(State(state): State<AppState>, _caller: Caller) -> ApiResult<J
         agents: state.agents.ids().map(str::to_owned).collect(),
         receipt_key: state.system.receipt_key.clone(),
     }))
+}
+
+/// The runtime configuration, read-only: mode, store, the model (name and
+/// host), the agents with their models and tools, the tools (kind, effect,
+/// approval, timeout, host), the webhook receivers (origin and events) and
+/// the alert grouping rules. Never a secret: no API key, header value,
+/// credential, URL path or query, or signing secret is held where this
+/// answer is built. Any valid token may read it.
+#[utoipa::path(
+    get, path = "/system/settings", tag = "system",
+    responses(
+        (status = 200, description = "The runtime configuration, without secrets", body = SettingsView),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 503, description = "Database unavailable", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn settings(State(state): State<AppState>, _caller: Caller) -> Json<SettingsView> {
+    let settings = &state.settings;
+    let default_rule;
+    let rules: &[vigil_engine::case::GroupingRule] = if state.grouping_rules.is_empty() {
+        default_rule = [vigil_engine::case::GroupingRule::default_rule()];
+        &default_rule
+    } else {
+        &state.grouping_rules
+    };
+    Json(SettingsView {
+        mode: state.system.mode.clone(),
+        backend: state.system.backend.clone(),
+        version: state.system.version.clone(),
+        model: settings.model.clone(),
+        agents: settings.agents.clone(),
+        tools: settings.tools.clone(),
+        webhooks: settings.webhooks.clone(),
+        grouping_rules: rules
+            .iter()
+            .map(|r| GroupingRuleView {
+                rule: r.rule.clone(),
+                entity_types: r
+                    .entity_types
+                    .iter()
+                    .map(|t| t.as_str().to_owned())
+                    .collect(),
+                window_secs: r.window.num_seconds(),
+                investigate: r.investigate.clone(),
+            })
+            .collect(),
+    })
 }
 
 /// Who the presented token authenticates as.

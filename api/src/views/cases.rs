@@ -280,6 +280,12 @@ pub enum CaseSortName {
     /// The last status change.
     #[serde(rename = "status_changed_at")]
     StatusChangedAt,
+    /// The number of linked alerts.
+    #[serde(rename = "alert_count")]
+    AlertCount,
+    /// The number of observables.
+    #[serde(rename = "observable_count")]
+    ObservableCount,
 }
 
 /// A sort direction.

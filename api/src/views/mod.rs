@@ -735,6 +735,43 @@ pub struct ModeView {
     pub receipt_key: Option<String>,
 }
 
+/// `GET /system/settings`: the runtime configuration, read-only and without
+/// secrets (no API key, header value, credential, URL path or query, or
+/// signing secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SettingsView {
+    /// `dummy`, `dry_run` or `real`.
+    pub mode: String,
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    /// Vigil's version.
+    pub version: String,
+    /// The model endpoint; null in `dummy` mode (the scripted model).
+    pub model: Option<crate::settings::ModelSettings>,
+    /// The agents, by id.
+    pub agents: Vec<crate::settings::AgentSettings>,
+    /// The tools, by name.
+    pub tools: Vec<crate::settings::ToolSettings>,
+    /// The approval-notification receivers, by name.
+    pub webhooks: Vec<crate::settings::WebhookSettings>,
+    /// How alerts group into cases, in the order they are tried (the
+    /// default rule when none is configured).
+    pub grouping_rules: Vec<GroupingRuleView>,
+}
+
+/// One alert grouping rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct GroupingRuleView {
+    /// The detection rule it applies to; null: every rule.
+    pub rule: Option<String>,
+    /// The entity types that key a group, in order of preference.
+    pub entity_types: Vec<String>,
+    /// How long after a case's last alert another still joins it, in seconds.
+    pub window_secs: i64,
+    /// The agent dispatched for every case it opens, if any.
+    pub investigate: Option<String>,
+}
+
 /// A signed head receipt: the log head (`seq`, `hash`) an investigation had
 /// when it reached `status`, signed with the audit key. Save it; `vigil audit
 /// verify --receipt` checks a trail against it without trusting the server.

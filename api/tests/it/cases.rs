@@ -398,6 +398,49 @@ async fn the_queue_filters_sorts_pages_and_counts(app: &TestApp) {
         unknown.problem(StatusCode::BAD_REQUEST, "invalid_query")["field"],
         "status"
     );
+
+    // By observable count: the case holding one first, the ties after it
+    // by id; one-case pages walk the same order.
+    let by_count = app
+        .get("/api/v1/cases?sort=observable_count&order=desc", "otto")
+        .await;
+    assert_eq!(by_count.status, StatusCode::OK, "{}", by_count.body);
+    let listed: Vec<String> = by_count.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut expected = ids.clone();
+    expected.retain(|id| *id != ids[1]);
+    expected.sort();
+    expected.reverse();
+    expected.insert(0, ids[1].clone());
+    assert_eq!(listed, expected, "the count, then the id, descending");
+    let mut walked = Vec::new();
+    let mut path = "/api/v1/cases?sort=observable_count&order=desc&limit=1".to_owned();
+    loop {
+        let page = app.get(&path, "otto").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        for item in page.body["items"].as_array().unwrap() {
+            walked.push(item["id"].as_str().unwrap().to_owned());
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/cases?limit=1&cursor={cursor}"),
+            None => break,
+        }
+        assert!(walked.len() <= ids.len(), "the walk ends");
+    }
+    assert_eq!(walked, expected);
+    let by_alerts = app
+        .get("/api/v1/cases?sort=alert_count&order=asc&limit=500", "otto")
+        .await;
+    assert_eq!(by_alerts.status, StatusCode::OK, "{}", by_alerts.body);
+    let unknown_sort = app.get("/api/v1/cases?sort=alerts", "otto").await;
+    assert_eq!(
+        unknown_sort.problem(StatusCode::BAD_REQUEST, "invalid_query")["field"],
+        "sort"
+    );
 }
 
 async fn comments_tasks_and_a_merge(app: &TestApp) {

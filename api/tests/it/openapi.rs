@@ -64,6 +64,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/readyz"),
     ("get", "/api/v1/system/mode"),
+    ("get", "/api/v1/system/settings"),
     ("get", "/api/v1/tokens"),
     ("post", "/api/v1/tokens"),
     ("delete", "/api/v1/tokens/{id}"),

@@ -118,6 +118,14 @@ const MATRIX: &[(&str, &str, &str, &[&str])] = &[
     ),
     (
         "GET",
+        "/api/v1/system/settings",
+        "",
+        &[
+            "admin", "olivia", "oscar", "otto", "anna", "arne", "aude", "dual",
+        ],
+    ),
+    (
+        "GET",
         "/api/v1/me",
         "",
         &[

@@ -15,13 +15,30 @@ macro_rules! case_columns {
     };
 }
 
+/// How many alerts are linked to case `c`.
+macro_rules! alert_count {
+    () => {
+        "(SELECT count(*) FROM case_alerts a WHERE a.case_id = c.id)"
+    };
+}
+
+/// How many observables case `c` holds.
+macro_rules! observable_count {
+    () => {
+        "(SELECT count(*) FROM observables o WHERE o.case_id = c.id)"
+    };
+}
+
 /// [`case_columns`] and the counts of what the case holds.
 macro_rules! overview_columns {
     () => {
         concat!(
             case_columns!(),
-            ", (SELECT count(*) FROM case_alerts a WHERE a.case_id = c.id) AS alert_count, \
-             (SELECT count(*) FROM observables o WHERE o.case_id = c.id) AS observable_count, \
+            ", ",
+            alert_count!(),
+            " AS alert_count, ",
+            observable_count!(),
+            " AS observable_count, \
              (SELECT count(*) FROM evidence e WHERE e.case_id = c.id) AS evidence_count, \
              (SELECT count(*) FROM case_comments m WHERE m.case_id = c.id) AS comment_count, \
              (SELECT count(*) FROM case_tasks t WHERE t.case_id = c.id) AS task_count, \
@@ -88,6 +105,15 @@ pub const LOCK_CASE: &str = concat!(
 
 /// Followed by the filters, the keyset condition and the order.
 pub const LIST_CASES: &str = concat!("SELECT ", overview_columns!(), " FROM cases c WHERE 1 = 1");
+
+/// The sort expression of [`vigil_engine::store::CaseSortKey::AlertCount`]:
+/// the same count the listing returns as `alert_count`.
+pub const COUNT_ALERTS: &str = alert_count!();
+
+/// The sort expression of
+/// [`vigil_engine::store::CaseSortKey::ObservableCount`]: the same count the
+/// listing returns as `observable_count`.
+pub const COUNT_OBSERVABLES: &str = observable_count!();
 
 /// Followed by the filters.
 pub const CASE_KPIS: &str = "SELECT count(*) AS total, \

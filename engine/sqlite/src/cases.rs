@@ -36,6 +36,8 @@ pub(crate) fn sort_expr(key: CaseSortKey) -> String {
         CaseSortKey::CreatedAt => "c.created_at".to_owned(),
         CaseSortKey::UpdatedAt => "c.updated_at".to_owned(),
         CaseSortKey::StatusChangedAt => "c.status_changed_at".to_owned(),
+        CaseSortKey::AlertCount => q::COUNT_ALERTS.to_owned(),
+        CaseSortKey::ObservableCount => q::COUNT_OBSERVABLES.to_owned(),
     }
 }
 

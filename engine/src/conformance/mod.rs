@@ -199,6 +199,7 @@ macro_rules! conformance_tests {
             merge_racing_an_edit_has_one_consistent_outcome,
             case_list_filters_sorts_and_counts,
             case_list_pages_by_keyset_without_repeats,
+            case_list_sorts_by_alert_and_observable_counts_with_ties_by_id,
             related_cases_share_two_or_more_observables,
             case_timeline_appenders_keep_seq_contiguous,
             case_timeline_verifies_and_tampering_is_reported_at_the_right_seq,

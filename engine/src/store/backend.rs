@@ -201,7 +201,8 @@ pub trait Backend: Send + Sync + 'static {
     /// Up to `query.page_size()` cases matching `query`'s filters, in its
     /// order, after its cursor (if any). The order is the sort key's value
     /// ([`super::CaseSortKey::value_of`]: severity and status by rank, the
-    /// stored lower-case title, the assignee with none as `''`; texts
+    /// stored lower-case title, the assignee with none as `''`, the linked
+    /// alerts and the observables counted in the same statement; texts
     /// compared byte by byte), then the id, both in the sort's direction;
     /// the cursor condition is `(key, id) > (value, id)` (ascending) or `<`
     /// (descending). Deleted cases only with `include_deleted`.

@@ -34,6 +34,10 @@ wire_enum! {
         UpdatedAt => "updated_at",
         /// The last status change.
         StatusChangedAt => "status_changed_at",
+        /// How many alerts are linked to the case.
+        AlertCount => "alert_count",
+        /// How many observables the case holds.
+        ObservableCount => "observable_count",
     }
 }
 
@@ -82,9 +86,11 @@ pub enum SortValue {
 }
 
 impl CaseSortKey {
-    /// `case`'s value under this key: ranks for severity and status, the
-    /// title lower-cased, a missing assignee as the empty name.
-    pub fn value_of(self, case: &Case) -> SortValue {
+    /// A listed case's value under this key: ranks for severity and
+    /// status, the title lower-cased, a missing assignee as the empty name,
+    /// the alert and observable counts as counted when the page was read.
+    pub fn value_of(self, overview: &CaseOverview) -> SortValue {
+        let case = &overview.case;
         match self {
             CaseSortKey::Number => SortValue::Int(case.number.0),
             CaseSortKey::Title => SortValue::Text(sort_title(&case.title)),
@@ -94,6 +100,8 @@ impl CaseSortKey {
             CaseSortKey::CreatedAt => SortValue::Time(case.created_at),
             CaseSortKey::UpdatedAt => SortValue::Time(case.updated_at),
             CaseSortKey::StatusChangedAt => SortValue::Time(case.status_changed_at),
+            CaseSortKey::AlertCount => SortValue::Int(overview.counts.alerts),
+            CaseSortKey::ObservableCount => SortValue::Int(overview.counts.observables),
         }
     }
 }

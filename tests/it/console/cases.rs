@@ -105,6 +105,36 @@ async fn kinds(b: &Browser) -> Vec<String> {
         .collect()
 }
 
+/// Opens the palette (Ctrl+K), types `text` and runs the command labelled
+/// `label` once it is the active, enabled item.
+async fn palette_command(b: &Browser, text: &str, label: &str) {
+    b.client
+        .find(fantoccini::Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("\u{E009}k")
+        .await
+        .unwrap();
+    b.until(
+        "the palette",
+        "document.querySelector('dialog.palette').open",
+    )
+    .await;
+    b.type_into("dialog.palette input", text).await;
+    b.until(
+        &format!("the palette's {label}"),
+        &format!("document.querySelector('.palette-item.active')?.innerText.startsWith(\"{label}\") && document.querySelector('.palette-item.active').getAttribute('aria-disabled') !== 'true'"),
+    )
+    .await;
+    b.client
+        .find(fantoccini::Locator::Css("dialog.palette input"))
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrades_without_the_database()
  {
@@ -627,6 +657,49 @@ async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrad
         "!document.querySelector('form.new-case-form').hidden",
     )
     .await;
+
+    // "Assign the open case to me" and "Change the open case's status" act
+    // on the open case, and what they did shows where its controls show it.
+    b.goto("/cases?selectedCase=CASE-2").await;
+    b.until(
+        "CASE-2, unassigned and contained",
+        "document.querySelector('.case-detail[data-status=contained] .case-heading')?.innerText.startsWith('CASE-2 ') && document.querySelector('tbody tr[data-number=CASE-2] td[data-label=Assignee]')?.innerText === 'unassigned'",
+    )
+    .await;
+    palette_command(&b, "assign", "Assign the open case to me").await;
+    b.until(
+        "CASE-2 assigned to me from the palette",
+        "!document.querySelector('dialog.palette').open && document.querySelector('tbody tr[data-number=CASE-2] td[data-label=Assignee]')?.innerText === 'admin' && [...document.querySelectorAll('.case-timeline li[data-kind=assignment_change]')].some(e => e.innerText.includes('admin')) && document.querySelector('.detail-notice .done-note')",
+    )
+    .await;
+    let stored = call(&base, &admin, reqwest::Method::GET, "/cases/CASE-2", None).await;
+    assert_eq!(stored["assignee"], "admin");
+    palette_command(&b, "status", "Change the open case's status").await;
+    b.until(
+        "the statuses to move CASE-2 to",
+        "document.querySelector('dialog.palette').open && [...document.querySelectorAll('.palette-item')].some(i => i.innerText.startsWith('Move CASE-2 to eradicated')) && ![...document.querySelectorAll('.palette-item')].some(i => i.innerText.startsWith('Move CASE-2 to contained'))",
+    )
+    .await;
+    b.type_into("dialog.palette input", "eradicated").await;
+    b.until(
+        "the move to eradicated chosen",
+        "document.querySelector('.palette-item.active')?.innerText.startsWith('Move CASE-2 to eradicated')",
+    )
+    .await;
+    b.client
+        .find(fantoccini::Locator::Css("dialog.palette input"))
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    b.until(
+        "CASE-2 moved from the palette",
+        "!document.querySelector('dialog.palette').open && document.querySelector('.case-detail[data-status=eradicated]') && document.querySelector('tbody tr[data-number=CASE-2][data-status=eradicated]') && [...document.querySelectorAll('.case-timeline li[data-kind=status_change]')].some(e => e.innerText.includes('contained -> eradicated'))",
+    )
+    .await;
+    let stored = call(&base, &admin, reqwest::Method::GET, "/cases/CASE-2", None).await;
+    assert_eq!(stored["status"], "eradicated");
     b.assert_clean("after the palette").await;
 
     // A narrow screen: no sideways scrolling on the queue, the board or a case.
@@ -692,6 +765,13 @@ async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrad
         "location.pathname === '/settings' && document.querySelector('.settings')?.innerText.includes('real')",
     )
     .await;
+    // What the console kept of `GET /system/settings`, marked as such: the
+    // model by name and host, the agent, no webhooks.
+    b.until(
+        "the kept settings",
+        "document.querySelector('.settings .notice[role=status]')?.innerText.includes('what it said last') && document.querySelector('.settings-model')?.innerText.includes('unused') && document.querySelector('.settings-model')?.innerText.includes('127.0.0.1:') && document.querySelector('.settings-agents tr[data-agent=triage]') && document.querySelector('.settings-webhooks')?.innerText.includes('No webhooks')",
+    )
+    .await;
     b.js("history.back(); return true;").await;
     b.until(
         "the degraded queue again",
@@ -740,6 +820,40 @@ async fn console_cases_workspace_creates_works_and_closes_a_case_live_and_degrad
         b.js("return window.__marker;").await,
         json!("before the alert")
     );
+
+    // The alert and observable counts sort the queue: CASE-5 holds the one
+    // alert and two observables, CASE-1 one observable, the others none.
+    b.click("th a[data-sort=alert_count]").await;
+    b.until(
+        "sorted by alerts, most first",
+        "location.search.includes('sort=alert_count') && location.search.includes('order=desc') && document.querySelector('tbody tr[data-id]').dataset.number === 'CASE-5'",
+    )
+    .await;
+    b.click("th a[data-sort=observable_count]").await;
+    b.until(
+        "sorted by observables, most first",
+        "location.search.includes('sort=observable_count') && [...document.querySelectorAll('tbody tr[data-id]')].slice(0, 2).map(r => r.dataset.number).join() === 'CASE-5,CASE-1'",
+    )
+    .await;
+    b.click("th a[data-sort=observable_count]").await;
+    b.until(
+        "sorted by observables, fewest first",
+        "location.search.includes('order=asc') && [...document.querySelectorAll('tbody tr[data-id]')].slice(-2).map(r => r.dataset.number).join() === 'CASE-1,CASE-5'",
+    )
+    .await;
+    b.goto("/cases?sort=observable_count&order=desc&limit=2")
+        .await;
+    b.until(
+        "the first page by observables",
+        "[...document.querySelectorAll('tbody tr[data-id]')].map(r => r.dataset.number).join() === 'CASE-5,CASE-1' && document.querySelector('.pager a[rel=next]')",
+    )
+    .await;
+    b.click(".pager a[rel=next]").await;
+    b.until(
+        "the next page by observables",
+        "location.search.includes('cursor=observable_count.desc.') && document.querySelectorAll('tbody tr[data-id]').length === 2 && ![...document.querySelectorAll('tbody tr[data-id]')].some(r => ['CASE-5', 'CASE-1'].includes(r.dataset.number))",
+    )
+    .await;
 
     // Dummy mode: the showcase queue; an edit shows the API's preview and
     // changes nothing.

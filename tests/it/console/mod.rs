@@ -13,7 +13,9 @@
 //! the narrow layout holds; and stopping the database shows the recovery
 //! card until the console recovers by itself.
 //!
-//! `cases` walks the case workspace the same way (see its module docs).
+//! `cases` walks the case workspace the same way, and `linked` a case's
+//! linked investigation in `real` mode with a scripted model (see their
+//! module docs).
 //!
 //! Each main view is saved as a PNG under `target/console-screenshots/` and
 //! checked not to be blank. Chromium and chromedriver come from Debian's
@@ -35,6 +37,7 @@ use crate::support::{PrivateCluster, Proc, Served, command, ok, vigil};
 
 mod browser;
 mod cases;
+mod linked;
 
 use browser::{Browser, DEADLINE, Driver};
 

@@ -425,6 +425,99 @@ pub async fn case_list_pages_by_keyset_without_repeats<H: Harness>(h: &H) {
     h.cleanup(store).await;
 }
 
+/// How many alerts and observables a case is given.
+type Shape = (usize, usize);
+
+/// The alert and observable counts sort the listing in both directions,
+/// equal counts by id in the sort's direction, and a keyset walk of
+/// one-case pages through those ties is the whole listing, each case once.
+pub async fn case_list_sorts_by_alert_and_observable_counts_with_ties_by_id<H: Harness>(h: &H) {
+    let (store, clock) = setup(h).await;
+    // (alerts, observables) per case: ties on each key, and the two keys
+    // order the cases differently.
+    let shape: [Shape; 6] = [(2, 0), (0, 3), (2, 1), (0, 0), (1, 3), (2, 1)];
+    let mut ids = Vec::new();
+    for (i, (alerts, observables)) in shape.iter().enumerate() {
+        clock.advance(Duration::seconds(1));
+        let id = store
+            .create_case("soar", new_case(&format!("Case {i}")))
+            .await
+            .unwrap()
+            .id;
+        for a in 0..*alerts {
+            store
+                .link_alert(id, "soar", &format!("alert-{i}-{a}"))
+                .await
+                .unwrap();
+        }
+        for o in 0..*observables {
+            add(&store, id, ObservableType::Ip, &format!("10.0.{i}.{o}")).await;
+        }
+        ids.push(id);
+    }
+    // The expected order: the count, then the id, both in the direction.
+    let count = |key: CaseSortKey, s: &Shape| {
+        if key == CaseSortKey::AlertCount {
+            s.0
+        } else {
+            s.1
+        }
+    };
+    let expected = |key: CaseSortKey, direction: SortDirection| {
+        let mut order: Vec<(usize, CaseId)> = shape
+            .iter()
+            .map(|s| count(key, s))
+            .zip(ids.iter().copied())
+            .collect();
+        order.sort();
+        if direction == SortDirection::Desc {
+            order.reverse();
+        }
+        order.into_iter().map(|(_, id)| id).collect::<Vec<_>>()
+    };
+    for key in [CaseSortKey::AlertCount, CaseSortKey::ObservableCount] {
+        for direction in SortDirection::ALL.iter().copied() {
+            let whole = store.list_cases(&sorted(key, direction)).await.unwrap();
+            let listed: Vec<CaseId> = whole.items.iter().map(|o| o.case.id).collect();
+            assert_eq!(listed, expected(key, direction), "{key} {direction}");
+            let listed_counts: Vec<i64> = whole
+                .items
+                .iter()
+                .map(|o| match key {
+                    CaseSortKey::AlertCount => o.counts.alerts,
+                    _ => o.counts.observables,
+                })
+                .collect();
+            let mut monotone = listed_counts.clone();
+            monotone.sort_unstable();
+            if direction == SortDirection::Desc {
+                monotone.reverse();
+            }
+            assert_eq!(listed_counts, monotone, "the counts it lists are in order");
+
+            let mut query = CaseQuery {
+                limit: 1,
+                ..sorted(key, direction)
+            };
+            let mut walked = Vec::new();
+            loop {
+                let page = store.list_cases(&query).await.unwrap();
+                walked.extend(page.items.iter().map(|o| o.case.id));
+                match page.next {
+                    Some(cursor) => query.after = Some(cursor),
+                    None => break,
+                }
+                assert!(
+                    walked.len() <= ids.len(),
+                    "{key} {direction}: the walk does not end"
+                );
+            }
+            assert_eq!(walked, listed, "{key} {direction}: one-case pages");
+        }
+    }
+    h.cleanup(store).await;
+}
+
 /// Cases sharing two or more observables (type and value) are related,
 /// scored by their overlap; one shared value, another type or a deleted
 /// case does not count.

@@ -503,7 +503,11 @@ fn value_fits(key: CaseSortKey, value: &SortValue) -> bool {
     matches!(
         (key, value),
         (
-            CaseSortKey::Number | CaseSortKey::Severity | CaseSortKey::Status,
+            CaseSortKey::Number
+                | CaseSortKey::Severity
+                | CaseSortKey::Status
+                | CaseSortKey::AlertCount
+                | CaseSortKey::ObservableCount,
             SortValue::Int(_)
         ) | (
             CaseSortKey::Title | CaseSortKey::Assignee,
@@ -541,7 +545,7 @@ impl<B: Backend> CaseReads for TransactionalStore<B> {
         let full = items.len() >= query.page_size() as usize;
         let next = items.last().filter(|_| full).map(|last| CaseCursor {
             sort: query.sort,
-            value: query.sort.key.value_of(&last.case),
+            value: query.sort.key.value_of(last),
             id: last.case.id,
         });
         Ok(CasePage { items, next })
