@@ -294,8 +294,13 @@ fn api_settings(config: &Config, setup: &Setup) -> vigil_api::settings::Settings
     let tools = setup
         .tools
         .specs()
+        .into_iter()
         .map(|spec| {
             let tool = setup.tools.get(&spec.name);
+            let mcp = setup
+                .mcp_servers
+                .iter()
+                .any(|s| spec.name.starts_with(&format!("{}__", s.name())));
             let declared = config.tools.iter().find(|t| match t {
                 ToolConfig::Http(h) => h.name == spec.name,
                 ToolConfig::Case(c) => c.name.as_str() == spec.name,
@@ -305,7 +310,8 @@ fn api_settings(config: &Config, setup: &Setup) -> vigil_api::settings::Settings
             let (kind, url) = match declared {
                 Some(ToolConfig::Http(h)) => ("http", Some(h.url.as_str())),
                 Some(ToolConfig::Case(_)) => ("case", None),
-                _ if tool.is_some_and(|t| t.is_local()) => ("fixture", None),
+                _ if mcp => ("mcp", None),
+                _ if tool.as_ref().is_some_and(|t| t.is_local()) => ("fixture", None),
                 _ => ("builtin", None),
             };
             ToolSettings::new(
@@ -316,7 +322,7 @@ fn api_settings(config: &Config, setup: &Setup) -> vigil_api::settings::Settings
                     Effect::Write => "write",
                 },
                 spec.approval.required,
-                tool.and_then(|t| t.timeout()),
+                tool.as_ref().and_then(|t| t.timeout()),
                 url,
             )
         })

@@ -88,8 +88,9 @@ impl AgentSettings {
 pub struct ToolSettings {
     /// The name the model calls it by.
     name: String,
-    /// `http` (an endpoint), `case` (a built-in case writer), `fixture`
-    /// (one of `dummy` mode's in-process tools) or `builtin`.
+    /// `http` (an endpoint), `case` (a built-in case writer), `mcp` (a tool
+    /// of an MCP server), `fixture` (one of `dummy` mode's in-process tools)
+    /// or `builtin`.
     kind: String,
     /// `read` or `write`.
     effect: String,
