@@ -311,6 +311,7 @@ fn api_settings(config: &Config, setup: &Setup) -> vigil_api::settings::Settings
                 Some(ToolConfig::Http(h)) => ("http", Some(h.url.as_str())),
                 Some(ToolConfig::Case(_)) => ("case", None),
                 _ if mcp => ("mcp", None),
+                _ if spec.name == vigil_agents::delegate::DELEGATE => ("builtin", None),
                 _ if tool.as_ref().is_some_and(|t| t.is_local()) => ("fixture", None),
                 _ => ("builtin", None),
             };

@@ -37,6 +37,12 @@ pub struct AgentBudget {
     /// 5xx, unreachable, timeout). Each earlier one releases the run to
     /// retry later; this one fails it, naming the model's error.
     pub max_model_failures: u32,
+    /// Most `delegate_investigation` calls one investigation may make.
+    pub max_children: u32,
+    /// How many delegations deep a child this agent dispatches may be: a
+    /// run at depth `d` (0: a principal dispatched it) may delegate only if
+    /// `d + 1 <= max_depth`.
+    pub max_depth: u32,
 }
 
 impl Default for AgentBudget {
@@ -47,6 +53,8 @@ impl Default for AgentBudget {
             max_wall_time: Duration::from_secs(15 * 60),
             max_repeated_calls: 3,
             max_model_failures: 5,
+            max_children: 5,
+            max_depth: 2,
         }
     }
 }
@@ -62,6 +70,8 @@ impl AgentBudget {
                 .map_or(self.max_wall_time, Duration::from_secs),
             max_repeated_calls: self.max_repeated_calls,
             max_model_failures: self.max_model_failures,
+            max_children: self.max_children,
+            max_depth: self.max_depth,
         }
     }
 }

@@ -102,6 +102,11 @@ pub struct History {
 }
 
 impl History {
+    /// How many calls of `tool` were started (have an intent) over the run.
+    pub fn calls_started(&self, tool: &str) -> usize {
+        self.intents.values().filter(|i| i.tool == tool).count()
+    }
+
     /// Rebuilds from events in seq order. Events that do not decode are skipped.
     pub fn from_events(events: &[Event]) -> Self {
         let mut h = History::default();

@@ -13,6 +13,8 @@
 //!   [`case_tools`]: built-in tools that write to cases through the store's
 //!   case ports, as the investigation; [`mcp`]: the tools of MCP servers,
 //!   under Vigil's effect and approval policy;
+//! - [`delegate`]: `delegate_investigation`, the built-in tool that
+//!   dispatches a child investigation and waits for it;
 //! - [`catalog`]: agents declared in configuration, with their budgets and
 //!   output schema;
 //! - [`model`]: the [`model::ChatModel`] port, and [`openai`], its
@@ -30,6 +32,7 @@
 pub mod case_tools;
 pub mod catalog;
 pub mod config;
+pub mod delegate;
 pub mod dummy;
 pub mod history;
 pub mod http;

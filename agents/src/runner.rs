@@ -37,31 +37,36 @@ use vigil_engine::event::{
 use vigil_engine::machine::ApprovalDraft;
 use vigil_engine::model::Investigation;
 use vigil_engine::result::Completion;
-use vigil_engine::store::{self, Leases, Reads, Store};
+use vigil_engine::store::{self, Dispatcher, Leases, Reads, Store};
 
 use self::journal::Journal;
 use crate::catalog::{Agent, AgentBudget, Catalog};
 use crate::config::{Mode, Price};
+use crate::delegate::{self, DELEGATE, DelegateArgs};
 use crate::history::{ApprovalState, History, PendingCall};
 use crate::model::{ChatModel, ChatRequest, ModelError, ToolDef};
 use crate::registry::{Prepared, SUBMIT_RESULT, ToolOutcome, ToolRegistry};
 use crate::tool::CallContext;
 use crate::trace as keys;
 
-/// The store ports a run uses: the fenced writes under its lease, and one
-/// read of its event log when it starts.
+/// The store ports a run uses: the fenced writes under its lease, one
+/// read of its event log when it starts, and the dispatch of the children
+/// it delegates to (and the read of those that finished).
 #[derive(Clone)]
 pub struct Ports {
     /// Checkpoints and lifecycle writes, each naming the lease epoch.
     pub leases: Arc<dyn Leases>,
     /// Reads the event log of a run as it starts.
     pub reads: Arc<dyn Reads>,
+    /// Dispatches the children of `delegate_investigation` calls.
+    pub dispatcher: Arc<dyn Dispatcher>,
 }
 
 impl From<Arc<dyn Store>> for Ports {
     fn from(store: Arc<dyn Store>) -> Self {
         Self {
             leases: store.clone(),
+            dispatcher: store.clone(),
             reads: store,
         }
     }
@@ -127,6 +132,9 @@ pub enum Step {
     Failed,
     /// Parked on an approval request; the lease is released.
     AwaitingApproval,
+    /// Parked until the investigations it delegated finish; the lease is
+    /// released.
+    AwaitingChildren,
     /// The model endpoint is unavailable for now; the run was released to
     /// the queue.
     RetryLater(String),
@@ -154,6 +162,7 @@ impl Step {
             Step::ReviewRequired => "review_required",
             Step::Failed => "failed",
             Step::AwaitingApproval => "awaiting_approval",
+            Step::AwaitingChildren => "awaiting_children",
             Step::RetryLater(_) => "retry_later",
             Step::NotServed(_) => "not_served",
             Step::LeaseShort(_) => "lease_short",
@@ -310,8 +319,19 @@ impl Runner {
                 .into_iter()
                 .filter(PendingCall::is_open)
                 .collect();
+            let mut waiting = Vec::new();
             for pending in open {
-                self.settle(agent, &budget, &mut journal, pending).await?;
+                if pending.call.name == DELEGATE {
+                    waiting.extend(self.delegate(agent, &budget, &mut journal, pending).await?);
+                } else {
+                    self.settle(agent, &budget, &mut journal, pending).await?;
+                }
+            }
+            if !waiting.is_empty() {
+                // Parked until they finish; or, when they all have, their
+                // results are read on the next pass.
+                journal.await_children(waiting).await?;
+                continue;
             }
             if stop.is_cancelled() {
                 return Err(journal
@@ -432,7 +452,7 @@ impl Runner {
             let first = turn
                 .tool_calls
                 .first()
-                .filter(|c| c.name != SUBMIT_RESULT)
+                .filter(|c| c.name != SUBMIT_RESULT && c.name != DELEGATE)
                 .cloned();
             journal.hold(turn);
             if let Some(call) = first {
@@ -604,6 +624,102 @@ impl Runner {
             self.execute(&prepared, &context, approval).await
         };
         answer(journal, &call.id, &spec.name, outcome).await
+    }
+
+    /// Brings one open `delegate_investigation` call as far as it goes now:
+    /// the first time, checks the budget's fan-out and depth, journals the
+    /// intent and dispatches the child; on every later pass (and on
+    /// resume) the same dispatch returns that child. A finished child's
+    /// outcome becomes the call's result; a child still running is
+    /// returned, for the run to wait on.
+    async fn delegate(
+        &self,
+        agent: &Agent,
+        budget: &AgentBudget,
+        journal: &mut Journal,
+        pending: PendingCall,
+    ) -> Flow<Option<vigil_engine::InvestigationId>> {
+        let call = &pending.call;
+        let cap = self.tools.output_cap();
+        let refuse = |text: String| ToolOutcome::error(text, cap);
+        if !self.tools.offers(&agent.config().tools, DELEGATE) {
+            let text = format!("unknown tool `{DELEGATE}` for this agent");
+            answer(journal, &call.id, DELEGATE, refuse(text)).await?;
+            return Ok(None);
+        }
+        let prepared = match self.tools.prepare(DELEGATE, &call.arguments) {
+            Ok(prepared) => prepared,
+            Err(outcome) => {
+                answer(journal, &call.id, DELEGATE, outcome).await?;
+                return Ok(None);
+            }
+        };
+        let args: DelegateArgs = match serde_json::from_value(prepared.arguments.clone()) {
+            Ok(args) => args,
+            Err(e) => {
+                let text = format!("invalid arguments for `{DELEGATE}`: {e}");
+                answer(journal, &call.id, DELEGATE, refuse(text)).await?;
+                return Ok(None);
+            }
+        };
+        if pending.intent.is_none() {
+            let depth = journal.depth();
+            if i64::from(depth) + 1 > i64::from(budget.max_depth) {
+                let text = format!(
+                    "not delegated: this investigation is {depth} delegation(s) deep and the agent's budget allows {} (max_depth)",
+                    budget.max_depth
+                );
+                answer(journal, &call.id, DELEGATE, refuse(text)).await?;
+                return Ok(None);
+            }
+            let so_far = journal.history().calls_started(DELEGATE);
+            if so_far >= budget.max_children as usize {
+                let text = format!(
+                    "not delegated: this investigation has delegated {so_far} time(s), the most its budget allows (max_children)"
+                );
+                answer(journal, &call.id, DELEGATE, refuse(text)).await?;
+                return Ok(None);
+            }
+            journal
+                .record(StepEvent::ToolIntent(ToolIntent {
+                    tool_call_id: call.id.clone(),
+                    tool: DELEGATE.to_owned(),
+                    arguments: prepared.arguments.clone(),
+                    effect: Effect::Read,
+                }))
+                .await?;
+        }
+        let request = store::DispatchRequest {
+            agent_id: args.agent.clone(),
+            prompt: args.prompt.clone(),
+            requested_by: format!("investigation:{}", journal.id()),
+            case_id: journal.case_id(),
+            idempotency_key: Some(call.id.clone()),
+            traceparent: crate::trace::outbound_traceparent(journal.traceparent()),
+            parent: Some(vigil_engine::ParentLink {
+                id: journal.id(),
+                tool_call_id: call.id.clone(),
+                depth: journal.depth() + 1,
+            }),
+            ..store::DispatchRequest::default()
+        };
+        let child = match self.ports.dispatcher.dispatch(request).await {
+            Ok(dispatched) => dispatched.investigation,
+            Err(e) if e.is_transient() => return Err(Halt::Failed(e.into())),
+            Err(e) => {
+                let text = format!("not delegated: {e}");
+                answer(journal, &call.id, DELEGATE, refuse(text)).await?;
+                return Ok(None);
+            }
+        };
+        if child.status.is_finished() {
+            let (output, is_error) = delegate::outcome(&child);
+            let mut outcome = ToolOutcome::capped(output, cap);
+            outcome.is_error = is_error;
+            answer(journal, &call.id, DELEGATE, outcome).await?;
+            return Ok(None);
+        }
+        Ok(Some(child.id))
     }
 
     /// Runs a prepared call under its `execute_tool` span. `approval` says

@@ -190,6 +190,8 @@ pub fn setup(
             agents.push(dummy::summarize_agent());
         }
     }
+    let ids: Vec<String> = agents.iter().map(|a| a.id.clone()).collect();
+    tools.register(crate::delegate::tool(&ids))?;
     let catalog = Catalog::new(agents, &tools)?;
     let model: Arc<dyn ChatModel> = match config.model {
         Some(model) => Arc::new(OpenAiModel::new(model)?),

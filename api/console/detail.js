@@ -14,6 +14,7 @@ export async function render(ctx) {
     summary: h("section", { class: "card summary", "aria-label": "Summary" }),
     prompt: h("section", { "aria-labelledby": "prompt-h" }),
     approval: h("section", { class: "pending-approval", "aria-label": "Pending approval" }),
+    tree: h("section", { class: "delegation", "aria-labelledby": "tree-h" }),
     result: h("section", { class: "result", "aria-live": "polite" }),
     review: h("section", { class: "review" }),
     actions: h("section", { class: "actions-box" }),
@@ -24,7 +25,7 @@ export async function render(ctx) {
   add(root,
     h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "/investigations", "data-link": true }, "Investigations"), " › ", h("span", { class: "mono", text: id })),
     h("h1", { tabindex: "-1" }, "Investigation ", h("span", { class: "mono", text: id })),
-    h("div", { class: "detail-grid" }, h("div", { class: "detail-main" }, parts.summary, parts.prompt, parts.approval, parts.result, parts.review, parts.actions), h("div", { class: "detail-side" }, parts.audit)),
+    h("div", { class: "detail-grid" }, h("div", { class: "detail-main" }, parts.summary, parts.prompt, parts.approval, parts.tree, parts.result, parts.review, parts.actions), h("div", { class: "detail-side" }, parts.audit)),
     h("section", { class: "timeline-box", "aria-labelledby": "timeline-h" }, h("h2", { id: "timeline-h" }, "Timeline"), parts.live, parts.timeline),
   );
 
@@ -138,6 +139,7 @@ function show(ctx, parts, state) {
     state.keys.prompt = d.prompt;
     fill(parts.prompt, h("h2", { id: "prompt-h" }, "Prompt"), h("blockquote", { class: "prompt", text: d.prompt }));
   }
+  showTree(parts.tree, d);
   showApproval(ctx, parts.approval, state);
   showResult(parts.result, d);
   const reviewKey = d.status === "review_required" ? `review:${state.reviewEvent ? state.reviewEvent.seq : 0}` : "";
@@ -151,6 +153,32 @@ function show(ctx, parts, state) {
     state.keys.actions = actionsKey;
     fill(parts.actions, ...actionsSection(ctx, d));
   }
+}
+
+/** The delegation tree around the investigation: the parent that
+ * delegated it, and the children it delegated with their state. */
+function showTree(box, d) {
+  const children = d.children || [];
+  if (!d.parent && children.length === 0) {
+    fill(box);
+    box.hidden = true;
+    return;
+  }
+  box.hidden = false;
+  const link = (id) => h("a", { href: `/investigations/${encodeURIComponent(id)}`, "data-link": true, class: "mono", text: id });
+  fill(
+    box,
+    h("h2", { id: "tree-h" }, "Delegation"),
+    d.parent
+      ? h("p", { class: "parent" }, "Delegated by ", link(d.parent.id), ` in call ${d.parent.tool_call_id} (depth ${d.parent.depth})`)
+      : null,
+    children.length
+      ? h("ul", { class: "children", "aria-label": "Delegated investigations" },
+        ...children.map((c) => h("li", { class: "child", "data-child": c.id },
+          link(c.id), " ", h("span", { text: c.agent_id }), " ", badge(c.status), c.phase ? badge(c.phase, "phase") : null,
+          c.confidence != null ? h("span", { class: "muted", text: ` confidence ${confidence(c.confidence)}` }) : null)))
+      : null,
+  );
 }
 
 function timeText(iso) {

@@ -5,7 +5,7 @@ import { aborted, api, problem } from "./api.js";
 import { add, badge, confidence, cost, duration, fill, h, number, randomKey, shortId, time, uid } from "./dom.js";
 
 const STATUSES = ["pending", "completed", "review_required", "failed", "dead_lettered"];
-const PHASES = ["queued", "running", "awaiting_approval"];
+const PHASES = ["queued", "running", "awaiting_approval", "awaiting_children"];
 const FILTERS = ["status", "phase", "agent_id", "requested_by", "case_ref", "created_after", "created_before"];
 const PAGE_SIZE = 25;
 const REFRESH_MS = 3000;
@@ -118,6 +118,7 @@ async function refreshStats(ctx, box) {
           item("queued", s.queued, "/investigations?status=pending&phase=queued", "s-queued"),
           item("running", s.running, "/investigations?status=pending&phase=running", "s-running"),
           item("awaiting approval", s.awaiting_approval, "/investigations?status=pending&phase=awaiting_approval", "s-awaiting"),
+          item("awaiting children", s.awaiting_children || 0, "/investigations?status=pending&phase=awaiting_children", "s-children"),
         ),
       ),
       h(

@@ -13,6 +13,8 @@ const TITLES = {
   approval_requested: "Approval requested",
   approval_decided: "Approval decided",
   approval_expired: "Approval expired",
+  awaiting_children: "Waiting for delegated investigations",
+  children_finished: "Delegated investigations finished",
   released: "Released",
   completed: "Completed",
   review_required: "Review required",
@@ -51,6 +53,7 @@ function body(ev) {
     case "dispatched":
       return [
         h("p", {}, "By ", h("strong", { text: p.requested_by }), " to agent ", h("code", { text: p.agent_id }), p.case_ref ? ` for case ${p.case_ref}` : "", "."),
+        p.parent ? h("p", {}, "Delegated by ", h("a", { href: `/investigations/${encodeURIComponent(p.parent.id)}`, "data-link": true, class: "mono", text: p.parent.id }), ` in call ${p.parent.tool_call_id}.`) : null,
         h("blockquote", { class: "prompt", text: p.prompt }),
         p.budget && Object.keys(p.budget).length ? fold("Budget overrides", pretty(p.budget)) : null,
       ];
@@ -134,6 +137,16 @@ function body(ev) {
         h("p", {}, "By ", h("strong", { text: p.by }), `; confidence ${confidence(p.confidence)}.`),
         p.note ? h("blockquote", { class: "comment", text: p.note }) : null,
         fold("graded result", pretty(p.result)),
+      ];
+    case "awaiting_children":
+      return [
+        h("p", {}, `Waiting, without a lease, for ${(p.children || []).length} delegated investigation(s):`),
+        h("ul", { class: "children" }, ...(p.children || []).map((id) => h("li", {}, h("a", { href: `/investigations/${encodeURIComponent(id)}`, "data-link": true, class: "mono", text: id })))),
+      ];
+    case "children_finished":
+      return [
+        h("p", {}, "Every delegated investigation finished; queued again to read their results:"),
+        h("ul", { class: "children" }, ...(p.children || []).map((c) => h("li", {}, h("a", { href: `/investigations/${encodeURIComponent(c.id)}`, "data-link": true, class: "mono", text: c.id }), ` ${String(c.status).replaceAll("_", " ")}`))),
       ];
     case "operator_note":
       return [h("p", {}, "By ", h("strong", { text: p.by }), "."), h("blockquote", { class: "comment", text: p.text })];

@@ -56,6 +56,10 @@ pub(super) struct Journal {
     case_requires_approval: bool,
     /// The case the run is linked to, if any.
     case_id: Option<CaseId>,
+    /// How many delegations deep the run is.
+    depth: i32,
+    /// The trace context the run was dispatched under.
+    traceparent: Option<String>,
     history: History,
     /// The seq of the newest event this journal has seen.
     last_seq: i64,
@@ -82,6 +86,8 @@ impl Journal {
             epoch: inv.lease_epoch,
             case_requires_approval: inv.case_requires_approval,
             case_id: inv.case_id,
+            depth: inv.depth(),
+            traceparent: inv.traceparent.clone(),
             last_seq: events.last().map_or(0, |e| e.seq),
             history: History::from_events(&events),
             held: None,
@@ -97,6 +103,16 @@ impl Journal {
     /// The case the run is linked to (`Investigation::case_id`), if any.
     pub(super) fn case_id(&self) -> Option<CaseId> {
         self.case_id
+    }
+
+    /// How many delegations deep the run is (0: a principal dispatched it).
+    pub(super) fn depth(&self) -> i32 {
+        self.depth
+    }
+
+    /// The trace context the run was dispatched under.
+    pub(super) fn traceparent(&self) -> Option<&str> {
+        self.traceparent.as_deref()
     }
 
     /// The conversation so far, as journaled (without a held turn).
@@ -291,6 +307,17 @@ impl Journal {
                 .release(self.id, self.epoch, reason, Some(not_before))
                 .await,
         )
+    }
+
+    /// Parks the run until `children` finish, releasing the lease, and
+    /// stops it at [`Step::AwaitingChildren`]; goes on when they all have
+    /// finished already.
+    pub(super) async fn await_children(&mut self, children: Vec<InvestigationId>) -> Flow {
+        self.flush().await?;
+        match fenced(self.leases.await_children(self.id, self.epoch, children).await)? {
+            Some(_) => Err(Halt::At(Step::AwaitingChildren)),
+            None => Ok(()),
+        }
     }
 
     /// Parks the run on a new approval request, releasing the lease.

@@ -152,6 +152,7 @@ async fn run_through(b: Backend, fault: Fault) {
             tripped: AtomicUsize::new(0),
         }),
         reads: fx.store.clone(),
+        dispatcher: fx.store.clone(),
     };
     assert_eq!(
         fx.runner_on(ports, Mode::Real)

@@ -368,6 +368,7 @@ pub async fn stats(State(state): State<AppState>, caller: Caller) -> ApiResult<J
         queued: count(Status::Pending, Some(Phase::Queued)),
         running: count(Status::Pending, Some(Phase::Running)),
         awaiting_approval: count(Status::Pending, Some(Phase::AwaitingApproval)),
+        awaiting_children: count(Status::Pending, Some(Phase::AwaitingChildren)),
         completed: count(Status::Completed, None),
         review_required: count(Status::ReviewRequired, None),
         failed: count(Status::Failed, None),
@@ -407,7 +408,8 @@ async fn detail_of(state: &AppState, inv: &Investigation) -> ApiResult<Investiga
         }
         None => None,
     };
-    Ok(InvestigationDetail::of(inv, pending, Utc::now()))
+    let children = state.store.children(inv.id).await?;
+    Ok(InvestigationDetail::of(inv, pending, Utc::now()).with_children(&children))
 }
 
 /// Paging through an investigation's events.

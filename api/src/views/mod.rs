@@ -210,6 +210,8 @@ pub enum PhaseName {
     Running,
     /// Parked on an approval.
     AwaitingApproval,
+    /// Parked until the investigations it delegated finish.
+    AwaitingChildren,
 }
 
 /// An approval request's status (a query filter).
@@ -261,7 +263,8 @@ pub struct InvestigationSummary {
     pub agent_id: String,
     /// `pending`, `completed`, `review_required`, `failed` or `dead_lettered`.
     pub status: String,
-    /// While pending: `queued`, `running` or `awaiting_approval`.
+    /// While pending: `queued`, `running`, `awaiting_approval` or
+    /// `awaiting_children`.
     pub phase: Option<String>,
     /// Who dispatched it.
     pub requested_by: String,
@@ -380,9 +383,68 @@ pub struct InvestigationDetail {
     /// a server older than tracing.)
     #[serde(default)]
     pub trace_id: String,
+    /// The investigation that delegated this one (its
+    /// `delegate_investigation` call), if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentView>,
+    /// The investigations this one delegated, oldest first.
+    #[serde(default)]
+    pub children: Vec<ChildView>,
+}
+
+/// What links a delegated investigation to its parent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ParentView {
+    /// The delegating investigation.
+    pub id: Uuid,
+    /// Its call this investigation answers.
+    pub tool_call_id: String,
+    /// How many delegations deep this investigation is (1: a direct child
+    /// of one a principal dispatched).
+    pub depth: i32,
+}
+
+/// One delegated investigation, as its parent's detail lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChildView {
+    /// The child.
+    pub id: Uuid,
+    /// Its agent.
+    pub agent_id: String,
+    /// The parent's call that dispatched it.
+    pub tool_call_id: String,
+    /// `pending`, `completed`, `review_required`, `failed` or `dead_lettered`.
+    pub status: String,
+    /// Where a pending child is.
+    pub phase: Option<String>,
+    /// Its confidence, once completed.
+    pub confidence: Option<f64>,
+}
+
+impl From<&Investigation> for ChildView {
+    fn from(child: &Investigation) -> Self {
+        Self {
+            id: child.id.0,
+            agent_id: child.agent_id.clone(),
+            tool_call_id: child
+                .parent
+                .as_ref()
+                .map(|p| p.tool_call_id.clone())
+                .unwrap_or_default(),
+            status: child.status.to_string(),
+            phase: child.phase.map(|p| p.to_string()),
+            confidence: child.confidence,
+        }
+    }
 }
 
 impl InvestigationDetail {
+    /// This detail with `children` (the investigation's, oldest first).
+    pub fn with_children(mut self, children: &[Investigation]) -> Self {
+        self.children = children.iter().map(ChildView::from).collect();
+        self
+    }
+
     /// The detail of `inv` as of `now`, with the approval it waits on.
     pub fn of(inv: &Investigation, pending: Option<ApprovalView>, now: DateTime<Utc>) -> Self {
         Self {
@@ -407,6 +469,12 @@ impl InvestigationDetail {
             last_seq: inv.last_seq,
             pending_approval: pending,
             trace_id: inv.trace_id(),
+            parent: inv.parent.as_ref().map(|p| ParentView {
+                id: p.id.0,
+                tool_call_id: p.tool_call_id.clone(),
+                depth: p.depth,
+            }),
+            children: Vec::new(),
         }
     }
 }
@@ -882,6 +950,9 @@ pub struct StatsView {
     pub running: i64,
     /// Pending, parked on an approval request.
     pub awaiting_approval: i64,
+    /// Pending, parked until the investigations it delegated finish.
+    #[serde(default)]
+    pub awaiting_children: i64,
     /// Completed with a valid result.
     pub completed: i64,
     /// Finished; a person must grade the result.
