@@ -695,7 +695,8 @@ impl Runner {
             requested_by: format!("investigation:{}", journal.id()),
             case_id: journal.case_id(),
             idempotency_key: Some(call.id.clone()),
-            traceparent: crate::trace::outbound_traceparent(journal.traceparent()),
+            // The child continues the parent's trace: one tree, one trace.
+            traceparent: crate::trace::outbound_traceparent(Some(journal.traceparent())),
             parent: Some(vigil_engine::ParentLink {
                 id: journal.id(),
                 tool_call_id: call.id.clone(),

@@ -58,8 +58,8 @@ pub(super) struct Journal {
     case_id: Option<CaseId>,
     /// How many delegations deep the run is.
     depth: i32,
-    /// The trace context the run was dispatched under.
-    traceparent: Option<String>,
+    /// The trace context the run continues ([`Investigation::trace_context`]).
+    traceparent: String,
     history: History,
     /// The seq of the newest event this journal has seen.
     last_seq: i64,
@@ -87,7 +87,7 @@ impl Journal {
             case_requires_approval: inv.case_requires_approval,
             case_id: inv.case_id,
             depth: inv.depth(),
-            traceparent: inv.traceparent.clone(),
+            traceparent: inv.trace_context().to_string(),
             last_seq: events.last().map_or(0, |e| e.seq),
             history: History::from_events(&events),
             held: None,
@@ -110,9 +110,9 @@ impl Journal {
         self.depth
     }
 
-    /// The trace context the run was dispatched under.
-    pub(super) fn traceparent(&self) -> Option<&str> {
-        self.traceparent.as_deref()
+    /// The trace context the run continues, as a `traceparent` value.
+    pub(super) fn traceparent(&self) -> &str {
+        &self.traceparent
     }
 
     /// The conversation so far, as journaled (without a held turn).
@@ -314,7 +314,11 @@ impl Journal {
     /// finished already.
     pub(super) async fn await_children(&mut self, children: Vec<InvestigationId>) -> Flow {
         self.flush().await?;
-        match fenced(self.leases.await_children(self.id, self.epoch, children).await)? {
+        match fenced(
+            self.leases
+                .await_children(self.id, self.epoch, children)
+                .await,
+        )? {
             Some(_) => Err(Halt::At(Step::AwaitingChildren)),
             None => Ok(()),
         }

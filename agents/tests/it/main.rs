@@ -4,6 +4,7 @@
 mod cancel;
 mod case_tools;
 mod catalog;
+mod children;
 mod dummy;
 mod http_tools;
 mod ids;
