@@ -122,9 +122,13 @@ fn an_mcp_client_dispatches_waits_and_reads_over_http_and_stdio() {
             .as_str()
             .unwrap()
             .to_owned();
-        // Approval requests are read by approvers, operators and auditors,
-        // over MCP as over REST: an orchestrator is refused.
+        // The inbox is read by approvers, operators and auditors, over MCP
+        // as over REST: an orchestrator is refused it, and may read only
+        // the requests of an investigation it dispatched.
         assert_eq!(seen["approvals"]["status"], 403, "{seen}");
+        let own = seen["own_approvals"]["items"].as_array().unwrap();
+        assert_eq!(own.len(), 1, "{seen}");
+        assert_eq!(own[0]["id"].as_str(), Some(approval.as_str()), "{seen}");
 
         approve(&server, &dee, &approval);
         let done = run(args("finish", &id));

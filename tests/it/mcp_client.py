@@ -85,6 +85,10 @@ async def run(session, step, ident):
         out["waited"] = structured(waited)
         approvals = await session.call_tool("list_pending_approvals", {"status": "pending"})
         out["approvals"] = structured(approvals)
+        own = await session.call_tool(
+            "list_pending_approvals", {"status": "pending", "investigation_id": body["id"]}
+        )
+        out["own_approvals"] = structured(own)
         bad = await session.call_tool("get_investigation", {"id": "not-an-id"})
         out["bad_error"] = is_error(bad)
         out["bad"] = structured(bad)

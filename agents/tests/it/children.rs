@@ -275,7 +275,10 @@ async fn a_parent_delegates_three_children_and_reads_their_outcomes(backend: Bac
         let deeper = tool_results(&fx.events(child.id).await);
         if expected == Step::Completed {
             let (text, is_error) = &deeper["deeper"];
-            assert!(*is_error && text.contains("max_depth"), "depth 1 of 1: {text}");
+            assert!(
+                *is_error && text.contains("max_depth"),
+                "depth 1 of 1: {text}"
+            );
         }
         assert!(fx.store.children(child.id).await.unwrap().is_empty());
     }

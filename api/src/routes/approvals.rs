@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use vigil_engine::store::ApprovalQuery;
-use vigil_engine::{ApprovalId, ApprovalRequest, ApprovalStatus, Decision, Role};
+use vigil_engine::{ApprovalId, ApprovalRequest, ApprovalStatus, Decision, InvestigationId, Role};
 
 use super::{MAX_NOTE_CHARS, optional_text, parse_id, query_number, query_value};
 use crate::auth::Caller;
@@ -46,7 +46,7 @@ pub struct ApprovalParams {
         (status = 200, description = "Pending first, soonest to expire first", body = ApprovalList),
         (status = 400, description = "A bad filter", body = Problem),
         (status = 401, description = "No valid token", body = Problem),
-        (status = 403, description = "Needs the approver, operator or auditor role", body = Problem),
+        (status = 403, description = "Needs the approver, operator or auditor role, or the orchestrator role and investigation_id naming an investigation it dispatched", body = Problem),
         (status = 503, description = "Database unavailable", body = Problem),
     ),
     security(("bearer" = []))
@@ -56,10 +56,27 @@ pub async fn list(
     caller: Caller,
     ApiQuery(params): ApiQuery<ApprovalParams>,
 ) -> ApiResult<Json<ApprovalList>> {
-    caller.require(APPROVAL_READERS, "reading approval requests")?;
+    let investigation_id: Option<InvestigationId> =
+        query_value("investigation_id", params.investigation_id.as_deref())?;
+    // An orchestrator reads the requests of an investigation it dispatched
+    // (to see what its run waits on); the inbox as a whole is for people.
+    let own_run = match (&params.investigation_id, investigation_id) {
+        (Some(raw), Some(_)) if caller.has(Role::Orchestrator) => {
+            crate::routes::investigations::readable(&state, &caller, raw)
+                .await
+                .is_ok_and(|inv| inv.requested_by == caller.name())
+        }
+        _ => false,
+    };
+    if !own_run {
+        caller.require(
+            APPROVAL_READERS,
+            "reading approval requests (an orchestrator may read those of an investigation it dispatched, with investigation_id)",
+        )?;
+    }
     let query = ApprovalQuery {
         status: query_value::<ApprovalStatus>("status", params.status.as_deref())?,
-        investigation_id: query_value("investigation_id", params.investigation_id.as_deref())?,
+        investigation_id,
         limit: query_number("limit", params.limit.as_deref(), 1..=500)?.unwrap_or(100),
         ..ApprovalQuery::default()
     };

@@ -96,6 +96,13 @@ const MATRIX: &[(&str, &str, &str, &[&str])] = &[
         "",
         &["admin", "otto", "anna", "arne", "aude", "dual"],
     ),
+    // An orchestrator reads the requests of its own investigations only.
+    (
+        "GET",
+        "/api/v1/approvals?investigation_id={inv}",
+        "",
+        &["admin", "olivia", "otto", "anna", "arne", "aude", "dual"],
+    ),
     (
         "GET",
         "/api/v1/approvals/{apr}",
