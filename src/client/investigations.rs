@@ -114,7 +114,8 @@ pub struct ListArgs {
     /// pending, completed, review_required, failed or dead_lettered.
     #[arg(long)]
     status: Option<String>,
-    /// queued, running or awaiting_approval (pending investigations).
+    /// queued, running, awaiting_approval or awaiting_children (pending
+    /// investigations).
     #[arg(long)]
     phase: Option<String>,
     /// Only this agent.
@@ -268,6 +269,28 @@ pub fn detail_text(d: &InvestigationDetail) -> String {
     }
     if let Some(error) = &d.error {
         line("reason:", error.clone());
+    }
+    if let Some(parent) = &d.parent {
+        line(
+            "delegated by:",
+            format!(
+                "{} in call {} (depth {})",
+                parent.id, parent.tool_call_id, parent.depth
+            ),
+        );
+    }
+    if !d.children.is_empty() {
+        out.push_str("\nDelegated\n");
+        for c in &d.children {
+            let state = match &c.phase {
+                Some(phase) => format!("{}/{phase}", c.status),
+                None => c.status.clone(),
+            };
+            out.push_str(&format!(
+                "  {}  {:<16} {:<26} call {}\n",
+                c.id, c.agent_id, state, c.tool_call_id
+            ));
+        }
     }
     if let Some(a) = &d.pending_approval {
         out.push_str(&format!(

@@ -12,6 +12,7 @@ mod check;
 mod cli;
 mod console;
 mod crash;
+mod delegation;
 mod fuzz;
 mod mcp;
 mod mcp_tools;

@@ -9,6 +9,8 @@ STEP is one of:
             approval (with progress), print what was seen
   finish    wait until investigation ID finishes (with progress), read it
   refused   try a dispatch (for a token whose role may not dispatch)
+  delegate  dispatch the orchestrator agent, wait until it finishes (its
+            children first), read it and each of its children
 
 Prints one JSON object on stdout.
 """
@@ -103,6 +105,26 @@ async def run(session, step, ident):
         out["investigation"] = structured(got)
         timeline = await session.call_tool("get_timeline", {"id": ident})
         out["timeline"] = structured(timeline)
+    elif step == "delegate":
+        # An orchestrator agent that delegates: dispatch it, wait until the
+        # run (and so every child) has finished, read the tree.
+        dispatched = await session.call_tool(
+            "dispatch_investigation",
+            {"agent_id": "orchestrator", "prompt": "Phishing wave reached finance; " + ident},
+        )
+        parent = structured(dispatched)["id"]
+        waited = await session.call_tool(
+            "wait_for_investigation",
+            {"id": parent, "timeout_secs": 240},
+            progress_callback=on_progress,
+        )
+        out["waited"] = structured(waited)
+        got = await session.call_tool("get_investigation", {"id": parent})
+        out["investigation"] = structured(got)
+        out["children"] = []
+        for child in out["investigation"].get("children", []):
+            detail = await session.call_tool("get_investigation", {"id": child["id"]})
+            out["children"].append(structured(detail))
     elif step == "refused":
         refused = await session.call_tool(
             "dispatch_investigation", {"agent_id": "triage", "prompt": "not allowed"}

@@ -34,10 +34,15 @@ pub(crate) const OPERATORS: &[Role] = &[Role::Operator];
 /// Who may read audit verification and exports.
 pub(crate) const AUDITORS: &[Role] = &[Role::Auditor, Role::Operator];
 
+/// How many delegations up [`readable`] looks for an orchestrator's own
+/// investigation.
+const MAX_ANCESTRY: usize = 16;
+
 /// Loads an investigation the caller may read: operators, auditors and
-/// admins read all; an orchestrator reads the ones it dispatched; an
-/// approver reads the ones that asked for an approval. Any other is 404
-/// `not_found`, word for word as for an unknown id.
+/// admins read all; an orchestrator reads the ones it dispatched and the
+/// ones they delegated (at any depth); an approver reads the ones that
+/// asked for an approval. Any other is 404 `not_found`, word for word as
+/// for an unknown id.
 pub(crate) async fn readable(
     state: &AppState,
     caller: &Caller,
@@ -48,8 +53,18 @@ pub(crate) async fn readable(
     if caller.reads_all() {
         return Ok(inv);
     }
-    if caller.has(Role::Orchestrator) && inv.requested_by == caller.name() {
-        return Ok(inv);
+    if caller.has(Role::Orchestrator) {
+        // Its own, or one that its own delegated, at any depth.
+        let mut at = inv.clone();
+        for _ in 0..=MAX_ANCESTRY {
+            if at.requested_by == caller.name() {
+                return Ok(inv);
+            }
+            match &at.parent {
+                Some(parent) => at = state.store.get(parent.id).await?,
+                None => break,
+            }
+        }
     }
     if caller.has(Role::Approver) {
         let asked = state
