@@ -13,7 +13,8 @@
 //! the narrow layout holds; and stopping the database shows the recovery
 //! card until the console recovers by itself.
 //!
-//! `cases` walks the case workspace the same way, and `linked` a case's
+//! `cases` walks the case workspace the same way, `delegation` an
+//! investigation's delegation tree, and `linked` a case's
 //! linked investigation in `real` mode with a scripted model (see their
 //! module docs).
 //!
@@ -37,6 +38,7 @@ use crate::support::{PrivateCluster, Proc, Served, command, ok, vigil};
 
 mod browser;
 mod cases;
+mod delegation;
 mod linked;
 
 use browser::{Browser, DEADLINE, Driver};
