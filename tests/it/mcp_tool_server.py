@@ -1,8 +1,10 @@
 """An EDR-like MCP tool server, written with the official Python SDK (`mcp`).
 
-Usage: mcp_tool_server.py STATE_DIR
+Usage: mcp_tool_server.py STATE_DIR [--http PORT]
 
-Speaks MCP on stdin and stdout. Tools:
+Speaks MCP on stdin and stdout, or with --http over streamable HTTP at
+http://127.0.0.1:PORT/mcp, where each call's Authorization header is
+appended to STATE_DIR/headers.jsonl. Tools:
   lookup_host      read (readOnlyHint): what the EDR knows about a host
   isolate_host     no hints, so a write
   enable_quarantine  adds the tool quarantine_file and tells the client
@@ -42,6 +44,10 @@ def hold(tool):
 
 
 def record_meta(ctx):
+    request = getattr(ctx.request_context, "request", None)
+    headers = getattr(request, "headers", None)
+    if headers is not None:
+        record("headers.jsonl", json.dumps({"authorization": headers.get("authorization")}))
     meta = None
     try:
         meta = ctx.request_context.meta
@@ -93,4 +99,7 @@ async def enable_quarantine(ctx: Context) -> str:
 
 if __name__ == "__main__":
     record("pids", str(os.getpid()))
-    server.run()
+    if len(sys.argv) > 3 and sys.argv[2] == "--http":
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[3]))
+    else:
+        server.run()

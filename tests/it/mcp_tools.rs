@@ -32,12 +32,30 @@ struct Edr {
 
 impl Edr {
     async fn start(responder: scripted::Responder, extra: &str) -> (Edr, Scripted) {
-        let (model, script) = scripted::serve().await;
-        script.respond_with(responder);
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("edr-state");
         std::fs::create_dir(&state).unwrap();
-        let server = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/mcp_tool_server.py");
+        let transport = format!(
+            "command = \"{}\"\nargs = [\"{}\", \"{}\"]",
+            mcp_python().display(),
+            server_script().display(),
+            state.display()
+        );
+        Edr::start_with(dir, state, responder, extra, &transport, &[]).await
+    }
+
+    /// As [`Edr::start`], with the `[[mcp_servers]]` entry's transport
+    /// lines and the server process's environment given.
+    async fn start_with(
+        dir: tempfile::TempDir,
+        state: PathBuf,
+        responder: scripted::Responder,
+        extra: &str,
+        transport: &str,
+        env: &[(&str, &str)],
+    ) -> (Edr, Scripted) {
+        let (model, script) = scripted::serve().await;
+        script.respond_with(responder);
         let toml = format!(
             r#"
 [database]
@@ -57,8 +75,7 @@ budget = {{ max_turns = 40 }}
 
 [[mcp_servers]]
 name = "edr"
-command = "{python}"
-args = ["{server}", "{state}"]
+{transport}
 timeout = "20s"
 connect_timeout = "120s"
 # Vigil's policy over the server's hints: quarantine_file has none (a
@@ -71,13 +88,10 @@ tools.quarantine_file = {{ effect = "write", approval = {{ required = false }} }
 schedule = "*/1 * * * * *"
 "#,
             db = dir.path().join("vigil.db").display(),
-            python = mcp_python().display(),
-            server = server.display(),
-            state = state.display(),
         );
         std::fs::write(dir.path().join("vigil.toml"), toml).unwrap();
         let listen = format!("127.0.0.1:{}", free_port());
-        let (proc, admin) = serve(dir.path(), &[], &listen);
+        let (proc, admin) = serve_with_env(dir.path(), &[], env, &listen);
         let edr = Edr {
             url: format!("http://{listen}"),
             listen,
@@ -149,6 +163,10 @@ schedule = "*/1 * * * * *"
         );
         ok(&out).trim().to_owned()
     }
+}
+
+fn server_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/mcp_tool_server.py")
 }
 
 async fn wait_until(
@@ -482,4 +500,62 @@ async fn an_mcp_server_killed_mid_call_is_an_error_result_and_is_started_again()
         edr.log()
     );
     assert_eq!(edr.lines("lookup_host.calls").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_server_over_streamable_http_gets_its_headers_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("edr-state");
+    std::fs::create_dir(&state).unwrap();
+    let port = free_port();
+    let mut python = Command::new(mcp_python());
+    python
+        .arg(server_script())
+        .arg(&state)
+        .args(["--http", &port.to_string()]);
+    let mut server = Proc::spawn(
+        python.stdout(std::process::Stdio::null()),
+        &dir.path().join("edr-http.log"),
+    );
+    wait_until(
+        "the HTTP server to listen",
+        Duration::from_secs(120),
+        || server.log(),
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+    )
+    .await;
+
+    let responder: scripted::Responder = Arc::new(|body: &Value| {
+        if results(body).contains_key("look") {
+            return tool_calls(&[("submit_result", RESULT, Some("final"))]);
+        }
+        tool_calls(&[("edr__lookup_host", r#"{"host":"ws-1"}"#, Some("look"))])
+    });
+    let transport = format!(
+        "url = \"http://127.0.0.1:{port}/mcp\"\nheaders = {{ Authorization = \"Bearer ${{EDR_TOKEN}}\" }}"
+    );
+    let (edr, _script) = Edr::start_with(
+        dir,
+        state,
+        responder,
+        WORKER,
+        &transport,
+        &[("EDR_TOKEN", "edr-secret-never-logged")],
+    )
+    .await;
+    let id = edr.dispatch("Beaconing from ws-1");
+    edr.until(&id, "finished");
+    let detail = edr.show(&id);
+    assert_eq!(detail["status"], "completed", "{detail}\n{}", edr.log());
+    assert_eq!(edr.lines("lookup_host.calls"), ["ws-1"]);
+    let headers = std::fs::read_to_string(edr.state.join("headers.jsonl")).unwrap();
+    assert!(
+        headers.contains("Bearer edr-secret-never-logged"),
+        "the header, with ${{EDR_TOKEN}} read from the environment: {headers}"
+    );
+    assert!(
+        !edr.log().contains("edr-secret-never-logged"),
+        "the secret is never logged"
+    );
+    assert!(server.try_wait().is_none(), "{}", server.log());
 }
