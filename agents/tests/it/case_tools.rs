@@ -4,7 +4,6 @@
 //! create opens one case.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Duration as Span;
 use serde_json::{Value, json};
@@ -12,10 +11,7 @@ use tokio_util::sync::CancellationToken;
 use vigil_agents::case_tools::{self, CaseToolConfig, CaseToolError, CaseToolName, CaseToolsStore};
 use vigil_agents::runner::{Runner, Step};
 use vigil_agents::setup::ToolConfig;
-use vigil_agents::{
-    AgentBudget, AgentConfig, CallContext, Catalog, Mode, OpenAiConfig, OpenAiModel, RetryPolicy,
-    Secret, ToolRegistry,
-};
+use vigil_agents::{AgentBudget, AgentConfig, CallContext, Catalog, Mode, ToolRegistry};
 use vigil_engine::case::{
     AuthorKind, CaseStatus, Disposition, NewCase, Severity, StatusChange, investigation_actor,
 };
@@ -95,20 +91,7 @@ impl Fixture {
     }
 
     fn runner(&self, mode: Mode) -> Runner {
-        let model = OpenAiModel::new(OpenAiConfig {
-            base_url: format!("http://{}/v1", self.model_addr),
-            api_key: Secret::new("sk-test"),
-            model: "scripted-1".into(),
-            timeout: Duration::from_secs(10),
-            temperature: None,
-            max_output_tokens: None,
-            retry: RetryPolicy {
-                max_retries: 0,
-                ..RetryPolicy::default()
-            },
-            compat: Default::default(),
-        })
-        .unwrap();
+        let model = crate::support::scripted_model(self.model_addr);
         Runner::new(
             self.store.clone(),
             self.catalog.clone(),

@@ -6,26 +6,21 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::Duration as Span;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use vigil_agents::runner::{Ports, Runner, Step};
-use vigil_agents::{
-    AgentBudget, AgentConfig, Catalog, Mode, OpenAiConfig, OpenAiModel, RetryPolicy, Secret,
-    ToolRegistry,
-};
-use vigil_engine::event::{Event, EventBody, EventKind, StepEvent};
-use vigil_engine::machine::ApprovalDraft;
-use vigil_engine::result::Completion;
-use vigil_engine::store::{Cause, DispatchRequest, Error, Leases, Result, Store};
-use vigil_engine::{ApprovalRequest, Investigation, InvestigationId, ManualClock, Phase, Status};
+use vigil_agents::{AgentBudget, AgentConfig, Catalog, Mode, ToolRegistry};
+use vigil_engine::event::{Event, EventBody, EventKind};
+use vigil_engine::store::{DispatchRequest, Store};
+use vigil_engine::{Investigation, InvestigationId, ManualClock, Phase, Status};
 
 use crate::runner::{VALID, submit};
 use crate::support::scripted::{self, Reply, Scripted, tool_calls};
-use crate::support::{Backend, Keep, on_both_stores, open_store};
+use crate::support::{
+    Backend, Fault, FaultyLeases, Keep, on_both_stores, open_store, scripted_model,
+};
 
 on_both_stores!(
     a_parent_delegates_three_children_and_reads_their_outcomes,
@@ -165,25 +160,11 @@ impl Fixture {
     }
 
     fn runner_on(&self, ports: Ports) -> Runner {
-        let model = OpenAiModel::new(OpenAiConfig {
-            base_url: format!("http://{}/v1", self.model_addr),
-            api_key: Secret::new("sk-test"),
-            model: "scripted-1".into(),
-            timeout: Duration::from_secs(10),
-            temperature: None,
-            max_output_tokens: None,
-            retry: RetryPolicy {
-                max_retries: 0,
-                ..RetryPolicy::default()
-            },
-            compat: Default::default(),
-        })
-        .unwrap();
         Runner::new(
             ports,
             self.catalog.clone(),
             self.registry.clone(),
-            Arc::new(model),
+            Arc::new(scripted_model(self.model_addr)),
             self.clock.clone(),
             Mode::Real,
         )
@@ -326,106 +307,15 @@ fn results_len(body: &Value) -> usize {
     results(body).len()
 }
 
-/// The real store, except that parking on children fails the first time,
-/// as if the worker died after dispatching them.
-struct DiesBeforeParking {
-    inner: Arc<dyn Store>,
-    died: std::sync::atomic::AtomicBool,
-}
-
-#[async_trait]
-impl Leases for DiesBeforeParking {
-    async fn claim_next(
-        &self,
-        agents: &[String],
-        worker: &str,
-        mode: Option<&str>,
-        lease_for: Span,
-    ) -> Result<Option<Investigation>> {
-        self.inner.claim_next(agents, worker, mode, lease_for).await
-    }
-
-    async fn record_segment(
-        &self,
-        id: InvestigationId,
-        epoch: i64,
-        traceparent: &str,
-    ) -> Result<()> {
-        self.inner.record_segment(id, epoch, traceparent).await
-    }
-
-    async fn heartbeat(
-        &self,
-        id: InvestigationId,
-        epoch: i64,
-        lease_for: Span,
-    ) -> Result<Investigation> {
-        self.inner.heartbeat(id, epoch, lease_for).await
-    }
-
-    async fn checkpoint(
-        &self,
-        id: InvestigationId,
-        epoch: i64,
-        events: Vec<StepEvent>,
-    ) -> Result<Vec<Event>> {
-        self.inner.checkpoint(id, epoch, events).await
-    }
-
-    async fn await_approval(
-        &self,
-        id: InvestigationId,
-        epoch: i64,
-        request: ApprovalDraft,
-    ) -> Result<ApprovalRequest> {
-        self.inner.await_approval(id, epoch, request).await
-    }
-
-    async fn await_children(
-        &self,
-        id: InvestigationId,
-        epoch: i64,
-        children: Vec<InvestigationId>,
-    ) -> Result<Option<Investigation>> {
-        if !self.died.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            return Err(Error::Unavailable(Cause::msg("worker died (injected)")));
-        }
-        self.inner.await_children(id, epoch, children).await
-    }
-
-    async fn release(
-        &self,
-        id: InvestigationId,
-        epoch: i64,
-        reason: &str,
-        not_before: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<Investigation> {
-        self.inner.release(id, epoch, reason, not_before).await
-    }
-
-    async fn complete(
-        &self,
-        id: InvestigationId,
-        epoch: i64,
-        outcome: Completion,
-    ) -> Result<Investigation> {
-        self.inner.complete(id, epoch, outcome).await
-    }
-
-    async fn fail(&self, id: InvestigationId, epoch: i64, reason: &str) -> Result<Investigation> {
-        self.inner.fail(id, epoch, reason).await
-    }
-}
-
 async fn a_parent_rescued_after_dispatching_dispatches_no_child_twice(backend: Backend) {
     let fx = Fixture::new(backend).await;
     let parent = fx.dispatch_parent().await;
     let claimed = fx.claim("orchestrator").await.unwrap();
     let ports = Ports {
-        leases: Arc::new(DiesBeforeParking {
-            inner: fx.store.clone(),
-            died: std::sync::atomic::AtomicBool::new(false),
-        }),
+        leases: Arc::new(FaultyLeases::new(
+            fx.store.clone(),
+            Fault::DiesBeforeParking,
+        )),
         reads: fx.store.clone(),
         dispatcher: fx.store.clone(),
     };

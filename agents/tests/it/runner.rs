@@ -11,9 +11,7 @@ use tokio_util::sync::CancellationToken;
 use vigil_agents::http::{HttpTool, HttpToolConfig};
 use vigil_agents::runner::{Runner, Step};
 use vigil_agents::tool::{ApprovalPolicy, Effect};
-use vigil_agents::{
-    AgentBudget, AgentConfig, Catalog, OpenAiConfig, OpenAiModel, RetryPolicy, Secret, ToolRegistry,
-};
+use vigil_agents::{AgentBudget, AgentConfig, Catalog, ToolRegistry};
 use vigil_agents::{Mode, Price};
 use vigil_engine::event::{
     EventBody, EventKind, ModelFailureCause, ModelTurn, StepEvent, ToolCall, ToolIntent, ToolResult,
@@ -145,20 +143,7 @@ impl Fixture {
 
     /// A runner whose store calls go through `ports`.
     pub fn runner_on(&self, ports: vigil_agents::runner::Ports, mode: Mode) -> Runner {
-        let model = OpenAiModel::new(OpenAiConfig {
-            base_url: format!("http://{}/v1", self.model_addr),
-            api_key: Secret::new("sk-test"),
-            model: "scripted-1".into(),
-            timeout: Duration::from_secs(10),
-            temperature: None,
-            max_output_tokens: None,
-            retry: RetryPolicy {
-                max_retries: 0,
-                ..RetryPolicy::default()
-            },
-            compat: Default::default(),
-        })
-        .unwrap();
+        let model = crate::support::scripted_model(self.model_addr);
         Runner::new(
             ports,
             self.catalog.clone(),
