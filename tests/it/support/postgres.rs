@@ -11,6 +11,11 @@ use sqlx::{AssertSqlSafe, PgPool};
 
 use super::process::free_port;
 
+/// Seconds `pg_ctl -w` waits for a start or stop (its default is 60): a
+/// shutdown checkpoint on a loaded machine's disk can take longer, and an
+/// outage test must not fail for that.
+const PG_CTL_WAIT: &str = "600";
+
 pub fn server_url() -> String {
     std::env::var("VIGIL_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
@@ -217,12 +222,21 @@ impl PrivateCluster {
         // Set first: a start that reports failure may still have left a
         // server running, which drop then stops.
         self.running.set(true);
-        self.pg_ctl_ok(&["-o", &opts, "-l", &self.log_path(), "-w", "start"]);
+        self.pg_ctl_ok(&[
+            "-o",
+            &opts,
+            "-l",
+            &self.log_path(),
+            "-w",
+            "-t",
+            PG_CTL_WAIT,
+            "start",
+        ]);
     }
 
     /// Stops the cluster (fast shutdown), as an outage would.
     pub fn down(&self) {
-        self.pg_ctl_ok(&["-m", "fast", "-w", "stop"]);
+        self.pg_ctl_ok(&["-m", "fast", "-w", "-t", PG_CTL_WAIT, "stop"]);
         self.running.set(false);
     }
 
@@ -237,7 +251,7 @@ impl Drop for PrivateCluster {
         if !self.running.get() {
             return;
         }
-        let out = self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
+        let out = self.pg_ctl(&["-m", "immediate", "-w", "-t", PG_CTL_WAIT, "stop"]);
         // No panic in drop (it may run during one): say it instead.
         if !out.status.success() {
             eprintln!(
