@@ -265,6 +265,26 @@ impl<B: Backend> TransactionalStore<B> {
             }
             .map_err(Error::from_case_transition)?;
         }
+        if let Some(parent) = &request.parent {
+            // Locked, so a cancel of the parent either sees this child
+            // (and cancels it) or comes after it and finds it here.
+            let found = tx
+                .lock(parent.id)
+                .await?
+                .ok_or_else(|| Error::InvalidInput {
+                    field: "parent".to_owned(),
+                    message: format!("no investigation {}", parent.id),
+                })?;
+            if found.status.is_terminal() {
+                return Err(Error::InvalidInput {
+                    field: "parent".to_owned(),
+                    message: format!(
+                        "investigation {} is {}: only a pending investigation delegates",
+                        parent.id, found.status
+                    ),
+                });
+            }
+        }
         let new = NewInvestigation {
             id: InvestigationId::new_at(now),
             agent_id: request.agent_id.clone(),
@@ -758,13 +778,18 @@ impl<B: Backend> Operations for TransactionalStore<B> {
         let mut tx = self.backend.begin().await?;
         // Descendants first, deepest first: a finishing child locks itself
         // and then its parent, so the cascade takes its locks in that order.
-        let descendants = self.lock_descendants(&mut tx, id).await;
-        let descendants = tx_try!(tx, descendants);
+        let early = self.lock_descendants(&mut tx, id).await;
+        tx_try!(tx, early);
         let locked = tx.lock(id).await;
         let current = tx_try!(
             tx,
             locked.and_then(|row| row.ok_or_else(|| Error::investigation_not_found(id)))
         );
+        // Read again under the root's lock: a child dispatched meanwhile
+        // (a dispatch locks its parent) is among them now, and every row is
+        // as it stands.
+        let descendants = self.lock_descendants(&mut tx, id).await;
+        let descendants = tx_try!(tx, descendants);
         let decided = self.cancel_in(&mut tx, &current, by, reason).await;
         let t = tx_try!(tx, decided);
         let cascaded = self

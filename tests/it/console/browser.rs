@@ -153,14 +153,25 @@ impl Browser {
         }
     }
 
+    /// Clicks the element at `css`. An element that a live view rendered
+    /// again between finding and clicking (stale) is found again, a few
+    /// times.
     pub(super) async fn click(&self, css: &str) {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+        for _ in 0..20 {
+            let element = self
+                .client
+                .find(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("no element {css}: {e}"));
+            match element.click().await {
+                Ok(()) => return,
+                Err(e) if e.to_string().contains("stale element") => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("cannot click {css}: {e}"),
+            }
+        }
+        panic!("{css} went stale on every try");
     }
 
     pub(super) async fn type_into(&self, css: &str, text: &str) {

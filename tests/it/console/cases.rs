@@ -57,15 +57,24 @@ async fn post(base: &str, token: &str, path: &str, body: Value) -> Value {
     call(base, token, reqwest::Method::POST, path, Some(body)).await
 }
 
-/// Picks `value` in the `<select>` at `css`.
+/// Picks `value` in the `<select>` at `css`. A live view may render the
+/// element again between finding and picking (a stale element): it is
+/// found again, for up to a minute.
 async fn choose(b: &Browser, css: &str, value: &str) {
-    b.client
-        .find(fantoccini::Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no element {css}: {e}"))
-        .select_by_value(value)
-        .await
-        .unwrap_or_else(|e| panic!("cannot pick {value} in {css}: {e}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let picked = match b.client.find(fantoccini::Locator::Css(css)).await {
+            Ok(select) => select.select_by_value(value).await,
+            Err(e) => Err(e),
+        };
+        match picked {
+            Ok(_) => return,
+            Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("cannot pick {value} in {css}: {e}"),
+        }
+    }
 }
 
 /// No sideways scrolling: names the outermost elements that stick out when there is.

@@ -238,7 +238,7 @@ pub async fn a_delegation_is_idempotent_on_the_parents_call<H: Harness>(h: &H) {
 
 /// Cancelling a parent cancels every pending descendant in the same
 /// transaction (a running one loses its lease) and leaves finished ones
-/// as they are.
+/// as they are; a cancelled parent can delegate no more.
 pub async fn cancelling_a_parent_cancels_its_pending_descendants<H: Harness>(h: &H) {
     let (store, _clock) = setup(h).await;
     let parent = claimed(&store, "triage").await;
@@ -294,6 +294,11 @@ pub async fn cancelling_a_parent_cancels_its_pending_descendants<H: Harness>(h: 
     let parent_now = store.get(parent.id).await.unwrap();
     assert_eq!(parent_now.status, Status::Failed);
     assert!(children_finished_events(&store, &parent).await.is_empty());
+    match store.dispatch(child_request(&parent, "late")).await {
+        Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "parent"),
+        other => panic!("a cancelled parent delegates nothing, got {other:?}"),
+    }
+    assert_eq!(store.children(parent.id).await.unwrap().len(), 3);
     for inv in [&parent, &running, &queued, &grandchild] {
         assert_chain_valid(&store, inv).await;
     }
