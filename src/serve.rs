@@ -297,15 +297,10 @@ fn api_settings(config: &Config, setup: &Setup) -> vigil_api::settings::Settings
         .into_iter()
         .map(|spec| {
             let tool = setup.tools.get(&spec.name);
-            let mcp = setup
-                .mcp_servers
-                .iter()
-                .any(|s| spec.name.starts_with(&format!("{}__", s.name())));
+            let mcp = setup.tools.is_sourced(&spec.name);
             let declared = config.tools.iter().find(|t| match t {
                 ToolConfig::Http(h) => h.name == spec.name,
                 ToolConfig::Case(c) => c.name.as_str() == spec.name,
-                #[allow(unreachable_patterns)]
-                _ => false,
             });
             let (kind, url) = match declared {
                 Some(ToolConfig::Http(h)) => ("http", Some(h.url.as_str())),

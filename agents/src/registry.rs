@@ -300,6 +300,12 @@ impl ToolRegistry {
         self.resolve(name).map(|r| r.tool)
     }
 
+    /// Whether `name` is a tool a source offers now (an MCP server's),
+    /// rather than one registered at startup.
+    pub fn is_sourced(&self, name: &str) -> bool {
+        !self.tools.contains_key(name) && self.resolve(name).is_some()
+    }
+
     /// Every tool's declaration: the registered ones, then what each source
     /// offers now.
     pub fn specs(&self) -> Vec<ToolSpec> {

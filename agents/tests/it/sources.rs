@@ -103,6 +103,8 @@ fn agents_name_source_tools_exactly_or_by_pattern() {
         "a tool of the source the agent's pattern does not match"
     );
     assert!(!registry.offers(&agent, "siem_search"));
+    assert!(registry.is_sourced("edr__get_host"));
+    assert!(!registry.is_sourced("siem_search") && !registry.is_sourced("edr__gone"));
     assert_eq!(registry.check_reference("edr.anything_later"), Ok(()));
     assert!(registry.check_reference("intel.*").is_err());
     assert!(registry.check_reference("edr.").is_err());
