@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_trait::async_trait;
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use vigil_agents::Mode;
@@ -28,11 +29,11 @@ use vigil_agents::model::{ChatModel, ChatRequest, ChatResponse, Message, ModelEr
 use vigil_agents::runner::Runner;
 use vigil_agents::tool::{ApprovalPolicy, Effect, Tool, ToolError, ToolSpec};
 use vigil_agents::{AgentBudget, AgentConfig, Catalog, ToolRegistry};
-use vigil_engine::store::DispatchRequest;
+use vigil_engine::store::{DispatchRequest, GroupCommit, GroupStats};
 use vigil_engine::{InvestigationId, Status, SystemClock};
 use vigil_workers::{SweepSettings, WorkerSettings};
 
-use crate::bench::{open_target, percentile};
+use crate::bench::{Target, open_target, percentile};
 use crate::config::Config;
 
 /// `vigil bench e2e` options.
@@ -61,7 +62,116 @@ pub struct E2eArgs {
     /// the loopback receiver the bench starts.
     #[arg(long, requires = "telemetry")]
     otlp_endpoint: Option<String>,
+    /// Most fenced worker writes per transaction (`1`: each commits on its
+    /// own); defaults to `[database] group_commit_max_batch`.
+    #[arg(long)]
+    group_max_batch: Option<usize>,
+    /// How long a batch that is not full waits for more writes; defaults to
+    /// `[database] group_commit_max_wait`.
+    #[arg(long, value_parser = vigil_agents::config::duration::parse)]
+    group_max_wait: Option<Duration>,
 }
+
+impl E2eArgs {
+    fn group_commit(&self, config: &Config) -> GroupCommit {
+        let configured = config.database.group_commit();
+        GroupCommit {
+            max_batch: self.group_max_batch.unwrap_or(configured.max_batch).max(1),
+            max_wait: self.group_max_wait.unwrap_or(configured.max_wait),
+        }
+    }
+}
+
+/// The process's claim counters, read from the metrics recorder.
+fn claim_counters(metrics: &PrometheusHandle) -> (f64, f64) {
+    let text = metrics.render();
+    let read = |name: &str| {
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(name)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0.0)
+    };
+    (read("vigil_claims_total"), read("vigil_claims_empty_total"))
+}
+
+/// The metrics recorder of this process, installed on first use.
+fn recorder() -> anyhow::Result<&'static PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle);
+    }
+    let handle = crate::metrics::install()?;
+    Ok(HANDLE.get_or_init(|| handle))
+}
+
+/// PostgreSQL's own counters, cluster-wide: transactions ended in the
+/// current database and WAL syncs (`pg_stat_database`, `pg_stat_wal`).
+#[derive(Debug, Clone, Copy, Default)]
+struct PgCounters {
+    transactions: i64,
+    wal_syncs: i64,
+}
+
+impl Target {
+    /// `self` with its fenced writes batched as `settings` say.
+    fn with_group_commit(self, settings: GroupCommit) -> Self {
+        match self {
+            Target::Sqlite { store, _dir } => Target::Sqlite {
+                store: store.with_group_commit(settings),
+                _dir,
+            },
+            Target::Postgres {
+                store,
+                admin,
+                schema,
+            } => Target::Postgres {
+                store: store.with_group_commit(settings),
+                admin,
+                schema,
+            },
+        }
+    }
+
+    fn group_stats(&self) -> Option<GroupStats> {
+        match self {
+            Target::Sqlite { store, .. } => store.group_stats(),
+            Target::Postgres { store, .. } => store.group_stats(),
+        }
+    }
+
+    /// PostgreSQL's counters now; `None` on SQLite. Backends publish their
+    /// counters when they have been idle for a while, so this waits first.
+    async fn pg_counters(&self, settle: Duration) -> anyhow::Result<Option<PgCounters>> {
+        let Target::Postgres { admin, .. } = self else {
+            return Ok(None);
+        };
+        tokio::time::sleep(settle).await;
+        sqlx::query("SELECT pg_stat_clear_snapshot()")
+            .execute(admin)
+            .await?;
+        let transactions: i64 = sqlx::query_scalar(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()",
+        )
+        .fetch_one(admin)
+        .await?;
+        let wal_syncs: i64 = sqlx::query_scalar("SELECT wal_sync FROM pg_stat_wal")
+            .fetch_one(admin)
+            .await?;
+        Ok(Some(PgCounters {
+            transactions,
+            wal_syncs,
+        }))
+    }
+}
+
+/// How long PostgreSQL backends must be idle before their statistics are
+/// published (`PGSTAT_IDLE_INTERVAL` is 10 s).
+const PG_STATS_SETTLE: Duration = Duration::from_secs(11);
 
 /// The figures one pass of the workload measured.
 #[derive(Debug, Clone, Copy)]
@@ -298,7 +408,13 @@ async fn loopback_receiver() -> anyhow::Result<(String, Arc<Received>)> {
 async fn pass(config: &Config, args: &E2eArgs) -> anyhow::Result<Figures> {
     let slots = args.concurrency * args.workers;
     let (target, description) = open_target(config, slots.min(64) + 8).await?;
+    let group = args.group_commit(config);
+    let target = target.with_group_commit(group);
     let store = target.ports();
+    let metrics = recorder()?;
+    // Backends idle since the migrations publish their counters first.
+    let pg_before = target.pg_counters(PG_STATS_SETTLE).await?;
+    let claims_before = claim_counters(metrics);
 
     let mut registry = ToolRegistry::new(16 * 1024);
     registry.register(noop("lookup_a"))?;
@@ -437,6 +553,9 @@ async fn pass(config: &Config, args: &E2eArgs) -> anyhow::Result<Figures> {
     while let Some(done) = workers.join_next().await {
         done.context("worker task")??;
     }
+    let claims_after = claim_counters(metrics);
+    let group_stats = target.group_stats();
+    let pg_after = target.pg_counters(PG_STATS_SETTLE).await?;
     let baseline = target.baseline(events as usize, args.concurrency).await?;
     let figures = Figures {
         runs_per_sec: args.runs as f64 / elapsed.as_secs_f64(),
@@ -467,6 +586,34 @@ async fn pass(config: &Config, args: &E2eArgs) -> anyhow::Result<Figures> {
         peak_in_flight_rss,
         rss_mb("VmHWM:")
     );
+    let runs = args.runs as f64;
+    let claims = claims_after.0 - claims_before.0;
+    let empty = claims_after.1 - claims_before.1;
+    println!(
+        "  claims     {:.2} claims per run, {:.3} empty claims per run (claim transactions that found nothing)",
+        claims / runs,
+        empty / runs
+    );
+    match group_stats {
+        Some(g) => println!(
+            "  batching   group commit up to {} writes, wait {:?}: {} fenced writes in {} transactions ({:.1} per transaction, largest {}), {:.2} per run",
+            group.max_batch,
+            group.max_wait,
+            g.writes,
+            g.batches,
+            g.writes as f64 / g.batches.max(1) as f64,
+            g.largest,
+            g.batches as f64 / runs
+        ),
+        None => println!("  batching   off: every fenced write is its own transaction"),
+    }
+    if let (Some(before), Some(after)) = (pg_before, pg_after) {
+        println!(
+            "  postgres   {:.2} transactions per run (every statement outside a transaction counts, reads too), {:.2} WAL syncs per run (pg_stat_database, pg_stat_wal: anything else on this cluster meanwhile counts too)",
+            (after.transactions - before.transactions) as f64 / runs,
+            (after.wal_syncs - before.wal_syncs) as f64 / runs
+        );
+    }
     println!(
         "  baseline   {} single-row INSERT transactions: {:.1} events/s",
         baseline.events,

@@ -372,14 +372,34 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// Seconds to wait for a connection before reporting the database unavailable.
     pub acquire_timeout_secs: u64,
+    /// Most fenced worker writes (heartbeat, checkpoint, complete, fail)
+    /// committed in one transaction; `1` commits each on its own.
+    pub group_commit_max_batch: usize,
+    /// How long a batch that is not full waits for more writes; `0s` (the
+    /// default) never delays a write.
+    #[serde(with = "vigil_agents::config::duration")]
+    pub group_commit_max_wait: std::time::Duration,
+}
+
+impl DatabaseConfig {
+    /// The group-commit settings these fields describe.
+    pub fn group_commit(&self) -> vigil_engine::store::GroupCommit {
+        vigil_engine::store::GroupCommit {
+            max_batch: self.group_commit_max_batch.max(1),
+            max_wait: self.group_commit_max_wait,
+        }
+    }
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
+        let group = vigil_engine::store::GroupCommit::default();
         Self {
             url: "sqlite://vigil.db".to_owned(),
             max_connections: 16,
             acquire_timeout_secs: 5,
+            group_commit_max_batch: group.max_batch,
+            group_commit_max_wait: group.max_wait,
         }
     }
 }
@@ -390,6 +410,8 @@ impl fmt::Debug for DatabaseConfig {
             .field("url", &redact_url(&self.url))
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout_secs", &self.acquire_timeout_secs)
+            .field("group_commit_max_batch", &self.group_commit_max_batch)
+            .field("group_commit_max_wait", &self.group_commit_max_wait)
             .finish()
     }
 }

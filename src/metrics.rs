@@ -82,6 +82,10 @@ fn describe() {
         "Investigations claimed by this process."
     );
     describe_counter!(
+        "vigil_claims_empty_total",
+        "Claim transactions of this process that found nothing to claim (a cheap read said there was work, another worker took it first)."
+    );
+    describe_counter!(
         "vigil_reaps_total",
         "Investigations this process's reaper dead-lettered."
     );

@@ -115,7 +115,9 @@ pub async fn connect(config: &Config) -> anyhow::Result<AnyStore> {
         let store = vigil_store_sqlite::connect(options, clock)
             .await
             .with_context(|| format!("cannot open {}", redact_url(url)))?;
-        let store = store.with_evidence_limit(config.api.evidence_limit);
+        let store = store
+            .with_evidence_limit(config.api.evidence_limit)
+            .with_group_commit(config.database.group_commit());
         Ok(AnyStore::Sqlite(match &signer {
             Some(signer) => store.with_signer(signer.clone()),
             None => store,
@@ -123,7 +125,8 @@ pub async fn connect(config: &Config) -> anyhow::Result<AnyStore> {
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = vigil_store_postgres::connect(postgres_options(config), clock)
             .await?
-            .with_evidence_limit(config.api.evidence_limit);
+            .with_evidence_limit(config.api.evidence_limit)
+            .with_group_commit(config.database.group_commit());
         Ok(AnyStore::Postgres(match &signer {
             Some(signer) => store.with_signer(signer.clone()),
             None => store,

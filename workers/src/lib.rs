@@ -218,10 +218,16 @@ pub async fn run(
         // The slots are split between the claim streams.
         let slots =
             settings.concurrency / claimers + usize::from(k < settings.concurrency % claimers);
+        let stream_slots = claims::Slots::new(slots);
         let worker = WorkerBuilder::new(format!("{}/{k}", settings.id))
-            .backend(claims::stream(shared.clone(), store.wakeups()))
+            .backend(claims::stream(
+                shared.clone(),
+                store.wakeups(),
+                stream_slots.clone(),
+            ))
             .concurrency(slots.max(1))
             .data(shared.clone())
+            .data(stream_slots)
             // The handler catches a run's panic itself (and releases the
             // run); this is the backstop that keeps the claim stream alive
             // should anything else in the handler panic.

@@ -11,6 +11,7 @@ use vigil_engine::event::EventBody;
 use vigil_engine::model::Investigation;
 use vigil_engine::store::{Error, Leases, Reads};
 
+use crate::claims::Slots;
 use crate::{Shared, give_back};
 
 /// Runs `inv` until it parks, finishes, is released, or loses its lease.
@@ -22,7 +23,10 @@ use crate::{Shared, give_back};
 /// `vigil_run_panics_total`, recorded as step outcome `panicked`, and the
 /// run is released to the queue, where it resumes from its log. The claim
 /// stream and the other runs go on.
-pub(crate) async fn handle(inv: Investigation, shared: Data<Arc<Shared>>) {
+pub(crate) async fn handle(inv: Investigation, shared: Data<Arc<Shared>>, slots: Data<Arc<Slots>>) {
+    // The claim stream counted this run against its slots when it handed it
+    // out; the slot is free again when this handler ends, however it ends.
+    let _slot = SlotGuard((*slots).clone());
     let shared: Arc<Shared> = (*shared).clone();
     // The segment's `invoke_agent` span. Its `trace_id` field puts the
     // investigation's trace id on every log line of the run; with telemetry
@@ -247,6 +251,15 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+/// Frees a claim stream's slot when dropped.
+struct SlotGuard(Arc<Slots>);
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.0.release();
+    }
 }
 
 #[cfg(test)]

@@ -153,6 +153,23 @@ impl Leases for FaultyLeases {
         self.inner.claim_next(agents, worker, mode, lease_for).await
     }
 
+    async fn claim_up_to(
+        &self,
+        agents: &[String],
+        worker: &str,
+        mode: Option<&str>,
+        lease_for: Span,
+        limit: usize,
+    ) -> Result<Vec<Investigation>> {
+        self.inner
+            .claim_up_to(agents, worker, mode, lease_for, limit)
+            .await
+    }
+
+    async fn has_claimable(&self, agents: &[String]) -> Result<bool> {
+        self.inner.has_claimable(agents).await
+    }
+
     async fn record_segment(
         &self,
         id: InvestigationId,

@@ -14,7 +14,7 @@ use vigil_engine::case::{
 };
 use vigil_engine::log::{Aggregate, Entry, LogId, LogName};
 use vigil_engine::receipt::{Receipt, log_name as receipt_log};
-use vigil_engine::store::backend::{Backend, DeliveryChange, WriteTx};
+use vigil_engine::store::backend::{Backend, DeliveryChange, FencedWrite, WriteTx};
 use vigil_engine::store::{
     AlertQuery, ApprovalQuery, CaseKpis, CaseOverview, CaseQuery, Cause, Delivery, Error,
     ListQuery, Result, SharedRow, Stats, TokenRecord, Wakeup, WorkerSeen,
@@ -26,7 +26,7 @@ use crate::case_rows;
 use crate::cases;
 use crate::queries as q;
 use crate::rows::{self, map_err};
-use crate::tx::{EventArrays, PgQuery, PgTx, bind_full, bind_progress};
+use crate::tx::{EventArrays, PgQuery, PgTx, RowArrays, bind_full, bind_progress};
 
 /// The pool, the clock and the wake-up channel name.
 #[derive(Debug)]
@@ -191,6 +191,17 @@ impl Backend for PgBackend {
             .collect()
     }
 
+    async fn has_queued(&self, agents: &[String], now: DateTime<Utc>) -> Result<bool> {
+        let query = if agents.is_empty() {
+            sqlx::query_scalar(q::HAS_QUEUED_ANY).bind(now)
+        } else {
+            sqlx::query_scalar(q::HAS_QUEUED_FOR_AGENTS)
+                .bind(agents)
+                .bind(now)
+        };
+        query.fetch_one(&self.pool).await.map_err(map_err)
+    }
+
     async fn approval(&self, id: ApprovalId) -> Result<Option<ApprovalRequest>> {
         sqlx::query(q::GET_APPROVAL)
             .bind(id.0)
@@ -277,6 +288,47 @@ impl Backend for PgBackend {
                 Err(e)
             }
         }
+    }
+
+    async fn update_if_unchanged_batch(&self, writes: &[FencedWrite]) -> Result<Vec<bool>> {
+        let mut rows = RowArrays::default();
+        let mut events = Vec::new();
+        for write in writes {
+            rows.push(&write.before, &write.after);
+            events.extend_from_slice(&write.events);
+        }
+        let query =
+            EventArrays::new(&events).bind(rows.bind(q::UPDATE_BATCH_AND_APPEND_IF_UNCHANGED));
+        let receipts: Vec<&Receipt> = writes.iter().filter_map(|w| w.receipt.as_ref()).collect();
+        let updated: Vec<Uuid> = if receipts.is_empty() {
+            // The common case: one autocommit statement for the batch.
+            query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?
+                .iter()
+                .map(|row| sqlx::Row::try_get(row, 0).map_err(map_err))
+                .collect::<Result<_>>()?
+        } else {
+            // Terminal writes with receipts: the statement and the receipts
+            // of the rows it updated, in one transaction.
+            let mut tx = self.begin().await?;
+            let written = batch_with_receipts(&mut tx, query, writes).await;
+            match written {
+                Ok(updated) => {
+                    tx.commit().await?;
+                    updated
+                }
+                Err(e) => {
+                    tx.rollback().await;
+                    return Err(e);
+                }
+            }
+        };
+        Ok(writes
+            .iter()
+            .map(|w| updated.contains(&w.after.id.0))
+            .collect())
     }
 
     async fn receipts(&self, log: LogName, id: Uuid) -> Result<Vec<Receipt>> {
@@ -639,4 +691,22 @@ impl Backend for PgBackend {
     fn wakeups(&self) -> BoxStream<'static, Wakeup> {
         crate::listener::wakeups(self.listen_pool.clone(), self.channel.clone())
     }
+}
+
+/// Runs the batch statement `query` in `tx`, then inserts the receipt of
+/// every write whose row it updated. Returns the updated ids.
+async fn batch_with_receipts(
+    tx: &mut PgTx,
+    query: PgQuery<'_>,
+    writes: &[FencedWrite],
+) -> Result<Vec<Uuid>> {
+    let updated = tx.fetch_ids(query).await?;
+    for write in writes {
+        if let Some(receipt) = &write.receipt
+            && updated.contains(&write.after.id.0)
+        {
+            tx.insert_receipt(receipt).await?;
+        }
+    }
+    Ok(updated)
 }

@@ -44,7 +44,7 @@ pub const NEXT_QUEUED_ANY: &str = concat!(
     investigation_columns!(),
     " FROM investigations WHERE status = 'pending' AND phase = 'queued' \
      AND (not_before IS NULL OR not_before <= $1) \
-     ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+     ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED"
 );
 
 pub const NEXT_QUEUED_FOR_AGENTS: &str = concat!(
@@ -52,8 +52,17 @@ pub const NEXT_QUEUED_FOR_AGENTS: &str = concat!(
     investigation_columns!(),
     " FROM investigations WHERE status = 'pending' AND phase = 'queued' \
      AND agent_id = ANY($1) AND (not_before IS NULL OR not_before <= $2) \
-     ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+     ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED"
 );
+
+/// Whether a queued, due investigation exists (any agent): `$1` now.
+pub const HAS_QUEUED_ANY: &str = "SELECT EXISTS (SELECT 1 FROM investigations \
+     WHERE status = 'pending' AND phase = 'queued' AND (not_before IS NULL OR not_before <= $1))";
+
+/// As [`HAS_QUEUED_ANY`] for the agents `$1`; `$2` now.
+pub const HAS_QUEUED_FOR_AGENTS: &str = "SELECT EXISTS (SELECT 1 FROM investigations \
+     WHERE status = 'pending' AND phase = 'queued' AND agent_id = ANY($1) \
+     AND (not_before IS NULL OR not_before <= $2))";
 
 pub const EXPIRED_LEASES: &str = concat!(
     "SELECT ",
@@ -192,6 +201,44 @@ pub const UPDATE_INVESTIGATION_AND_APPEND_IF_UNCHANGED: &str = concat!(
         "$31", "$32", "$33", "$34", "$35", "$36", "$37", "$38", "$39"
     ),
     " WHERE EXISTS (SELECT 1 FROM updated) RETURNING 1) SELECT count(*) FROM updated"
+);
+
+/// One statement for a batch of fenced writes: every row of the batch
+/// (`$1`..`$26` as arrays, one element per write, in the columns of
+/// [`UPDATE_INVESTIGATION_AND_APPEND_IF_UNCHANGED`]) is updated only if it
+/// still has its `last_seq` (`$27`), `lease_epoch` (`$28`),
+/// `lease_expires_at` (`$29`) and `heartbeat_at` (`$30`); the events of
+/// every write (`$31`..`$39`) are appended only for the rows that were
+/// updated. Returns the ids of the updated rows.
+pub const UPDATE_BATCH_AND_APPEND_IF_UNCHANGED: &str = concat!(
+    "WITH v AS (SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], \
+     $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::integer[], $9::bigint[], \
+     $10::text[], $11::uuid[], $12::jsonb[], $13::text[], $14::float8[], $15::text[], \
+     $16::bigint[], $17::bigint[], $18::bigint[], $19::float8[], $20::timestamptz[], \
+     $21::timestamptz[], $22::timestamptz[], $23::integer[], $24::timestamptz[], $25::bigint[], \
+     $26::text[], $27::bigint[], $28::bigint[], $29::timestamptz[], $30::timestamptz[]) \
+     AS v(id, status, phase, lease_owner, lease_epoch, lease_expires_at, heartbeat_at, attempt, \
+     last_seq, last_hash, waiting_on, result, result_raw, confidence, error, model_turns, \
+     input_tokens, output_tokens, cost_usd, started_at, updated_at, finished_at, claims, \
+     not_before, lost_turns, mode, before_seq, before_epoch, before_expires_at, \
+     before_heartbeat_at)), \
+     updated AS (UPDATE investigations i SET status = v.status, phase = v.phase, \
+     lease_owner = v.lease_owner, lease_epoch = v.lease_epoch, \
+     lease_expires_at = v.lease_expires_at, heartbeat_at = v.heartbeat_at, attempt = v.attempt, \
+     last_seq = v.last_seq, last_hash = v.last_hash, waiting_on = v.waiting_on, \
+     result = v.result, result_raw = v.result_raw, confidence = v.confidence, error = v.error, \
+     model_turns = v.model_turns, input_tokens = v.input_tokens, \
+     output_tokens = v.output_tokens, cost_usd = v.cost_usd, started_at = v.started_at, \
+     updated_at = v.updated_at, finished_at = v.finished_at, claims = v.claims, \
+     not_before = v.not_before, lost_turns = v.lost_turns, mode = v.mode FROM v \
+     WHERE i.id = v.id AND i.last_seq = v.before_seq AND i.lease_epoch = v.before_epoch \
+     AND i.lease_expires_at IS NOT DISTINCT FROM v.before_expires_at \
+     AND i.heartbeat_at IS NOT DISTINCT FROM v.before_heartbeat_at RETURNING i.id), \
+     appended AS (",
+    unnest_events!(
+        "$31", "$32", "$33", "$34", "$35", "$36", "$37", "$38", "$39"
+    ),
+    " WHERE e.aggregate_id IN (SELECT id FROM updated) RETURNING 1) SELECT id FROM updated"
 );
 
 /// As above for [`UPDATE_PROGRESS`]: compare on `$10`..`$13`, events `$14`..`$22`.

@@ -82,6 +82,113 @@ pub(crate) fn bind_progress<'q>(sql: &'static str, inv: &'q Investigation) -> Pg
         .bind(inv.usage.lost_turns)
 }
 
+/// The rows of a batch of fenced writes as one array per column, for
+/// [`q::UPDATE_BATCH_AND_APPEND_IF_UNCHANGED`]: the columns of
+/// [`bind_full`], then the compared columns of each write's `before`.
+#[derive(Default)]
+pub(crate) struct RowArrays {
+    ids: Vec<uuid::Uuid>,
+    statuses: Vec<&'static str>,
+    phases: Vec<Option<&'static str>>,
+    lease_owners: Vec<Option<String>>,
+    lease_epochs: Vec<i64>,
+    lease_expires: Vec<Option<DateTime<Utc>>>,
+    heartbeats: Vec<Option<DateTime<Utc>>>,
+    attempts: Vec<i32>,
+    last_seqs: Vec<i64>,
+    last_hashes: Vec<String>,
+    waiting_on: Vec<Option<uuid::Uuid>>,
+    results: Vec<Option<serde_json::Value>>,
+    results_raw: Vec<Option<String>>,
+    confidences: Vec<Option<f64>>,
+    errors: Vec<Option<String>>,
+    model_turns: Vec<i64>,
+    input_tokens: Vec<i64>,
+    output_tokens: Vec<i64>,
+    costs: Vec<f64>,
+    started: Vec<Option<DateTime<Utc>>>,
+    updated: Vec<DateTime<Utc>>,
+    finished: Vec<Option<DateTime<Utc>>>,
+    claims: Vec<i32>,
+    not_before: Vec<Option<DateTime<Utc>>>,
+    lost_turns: Vec<i64>,
+    modes: Vec<Option<String>>,
+    before_seqs: Vec<i64>,
+    before_epochs: Vec<i64>,
+    before_expires: Vec<Option<DateTime<Utc>>>,
+    before_heartbeats: Vec<Option<DateTime<Utc>>>,
+}
+
+impl RowArrays {
+    pub(crate) fn push(&mut self, before: &Investigation, after: &Investigation) {
+        self.ids.push(after.id.0);
+        self.statuses.push(after.status.as_str());
+        self.phases.push(after.phase.map(|p| p.as_str()));
+        self.lease_owners.push(after.lease_owner.clone());
+        self.lease_epochs.push(after.lease_epoch);
+        self.lease_expires.push(after.lease_expires_at);
+        self.heartbeats.push(after.heartbeat_at);
+        self.attempts.push(after.attempt);
+        self.last_seqs.push(after.last_seq);
+        self.last_hashes.push(after.last_hash.clone());
+        self.waiting_on.push(after.waiting_on.map(|a| a.0));
+        self.results.push(after.result.clone());
+        self.results_raw.push(after.result_raw.clone());
+        self.confidences.push(after.confidence);
+        self.errors.push(after.error.clone());
+        self.model_turns.push(after.usage.model_turns);
+        self.input_tokens.push(after.usage.input_tokens);
+        self.output_tokens.push(after.usage.output_tokens);
+        self.costs.push(after.usage.cost_usd);
+        self.started.push(after.started_at);
+        self.updated.push(after.updated_at);
+        self.finished.push(after.finished_at);
+        self.claims.push(after.claims);
+        self.not_before.push(after.not_before);
+        self.lost_turns.push(after.usage.lost_turns);
+        self.modes.push(after.mode.clone());
+        self.before_seqs.push(before.last_seq);
+        self.before_epochs.push(before.lease_epoch);
+        self.before_expires.push(before.lease_expires_at);
+        self.before_heartbeats.push(before.heartbeat_at);
+    }
+
+    /// Binds the thirty arrays as `$1`..`$30` of a fresh query on `sql`.
+    pub(crate) fn bind(self, sql: &'static str) -> PgQuery<'static> {
+        sqlx::query(sql)
+            .bind(self.ids)
+            .bind(self.statuses)
+            .bind(self.phases)
+            .bind(self.lease_owners)
+            .bind(self.lease_epochs)
+            .bind(self.lease_expires)
+            .bind(self.heartbeats)
+            .bind(self.attempts)
+            .bind(self.last_seqs)
+            .bind(self.last_hashes)
+            .bind(self.waiting_on)
+            .bind(self.results)
+            .bind(self.results_raw)
+            .bind(self.confidences)
+            .bind(self.errors)
+            .bind(self.model_turns)
+            .bind(self.input_tokens)
+            .bind(self.output_tokens)
+            .bind(self.costs)
+            .bind(self.started)
+            .bind(self.updated)
+            .bind(self.finished)
+            .bind(self.claims)
+            .bind(self.not_before)
+            .bind(self.lost_turns)
+            .bind(self.modes)
+            .bind(self.before_seqs)
+            .bind(self.before_epochs)
+            .bind(self.before_expires)
+            .bind(self.before_heartbeats)
+    }
+}
+
 /// Events as one array per column, for `UNNEST`.
 pub(crate) struct EventArrays {
     ids: Vec<uuid::Uuid>,
@@ -174,6 +281,17 @@ impl PgTx {
             .map_err(map_err)
             .and_then(|row| sqlx::Row::try_get(&row, 0).map_err(map_err))
     }
+
+    /// Runs `query` and returns the uuid in the first column of each row.
+    pub(crate) async fn fetch_ids(&mut self, query: PgQuery<'_>) -> Result<Vec<uuid::Uuid>> {
+        query
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|row| sqlx::Row::try_get(row, 0).map_err(map_err))
+            .collect()
+    }
 }
 
 #[async_trait]
@@ -206,27 +324,21 @@ impl WriteTx for PgTx {
         .await
     }
 
-    async fn lock_next_queued(
+    async fn lock_queued(
         &mut self,
         agents: &[String],
         now: DateTime<Utc>,
-    ) -> Result<Option<Investigation>> {
-        let row = if agents.is_empty() {
-            sqlx::query(q::NEXT_QUEUED_ANY)
-                .bind(now)
-                .fetch_optional(&mut *self.tx)
-                .await
+        limit: u32,
+    ) -> Result<Vec<Investigation>> {
+        let query = if agents.is_empty() {
+            sqlx::query(q::NEXT_QUEUED_ANY).bind(now)
         } else {
             sqlx::query(q::NEXT_QUEUED_FOR_AGENTS)
                 .bind(agents)
                 .bind(now)
-                .fetch_optional(&mut *self.tx)
-                .await
         };
-        row.map_err(map_err)?
-            .as_ref()
-            .map(rows::investigation)
-            .transpose()
+        self.fetch_rows(query.bind(i64::from(limit)), rows::investigation)
+            .await
     }
 
     async fn lock_expired_leases(

@@ -14,7 +14,7 @@ use vigil_engine::case::{
 };
 use vigil_engine::log::{Aggregate, Entry, LogId, LogName};
 use vigil_engine::receipt::{Receipt, log_name as receipt_log};
-use vigil_engine::store::backend::{Backend, DeliveryChange, WriteTx};
+use vigil_engine::store::backend::{Backend, DeliveryChange, FencedWrite, WriteTx};
 use vigil_engine::store::{
     AlertQuery, ApprovalQuery, CaseKpis, CaseOverview, CaseQuery, Delivery, ListQuery, Result,
     SharedRow, Stats, TokenRecord, Wakeup, WorkerSeen,
@@ -200,6 +200,24 @@ impl Backend for SqliteBackend {
             .collect()
     }
 
+    async fn has_queued(&self, agents: &[String], now: DateTime<Utc>) -> Result<bool> {
+        let mut b = QueryBuilder::<Sqlite>::new(q::HAS_QUEUED);
+        b.push_bind(micros(now)).push(")");
+        if !agents.is_empty() {
+            b.push(" AND agent_id IN (");
+            let mut list = b.separated(", ");
+            for agent in agents {
+                list.push_bind(agent.clone());
+            }
+            b.push(")");
+        }
+        b.push(")");
+        b.build_query_scalar::<bool>()
+            .fetch_one(&self.reader)
+            .await
+            .map_err(map_err)
+    }
+
     async fn approval(&self, id: ApprovalId) -> Result<Option<ApprovalRequest>> {
         sqlx::query(q::GET_APPROVAL)
             .bind(id.to_string())
@@ -270,6 +288,23 @@ impl Backend for SqliteBackend {
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn update_if_unchanged_batch(&self, writes: &[FencedWrite]) -> Result<Vec<bool>> {
+        // One `BEGIN IMMEDIATE` and one commit (one WAL sync) for the batch.
+        let mut tx = self.begin().await?;
+        let mut applied = Vec::with_capacity(writes.len());
+        for write in writes {
+            match apply_if_unchanged(&mut tx, write).await {
+                Ok(done) => applied.push(done),
+                Err(e) => {
+                    tx.rollback().await;
+                    return Err(e);
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(applied)
     }
 
     async fn receipts(&self, log: LogName, id: Uuid) -> Result<Vec<Receipt>> {
@@ -633,4 +668,19 @@ impl Backend for SqliteBackend {
             }
         }))
     }
+}
+
+/// One write of a batch inside `tx`: the conditional update, and only if it
+/// applied, the events and the receipt.
+async fn apply_if_unchanged(tx: &mut SqliteTx, write: &FencedWrite) -> Result<bool> {
+    if !tx.update_if_unchanged(&write.before, &write.after).await? {
+        return Ok(false);
+    }
+    if !write.events.is_empty() {
+        tx.append(&write.events).await?;
+    }
+    if let Some(receipt) = &write.receipt {
+        tx.insert_receipt(receipt).await?;
+    }
+    Ok(true)
 }

@@ -42,7 +42,7 @@ pub const NEXT_QUEUED_ANY: &str = concat!(
     "SELECT ",
     investigation_columns!(),
     " FROM investigations WHERE status = 'pending' AND phase = 'queued' \
-     AND (not_before IS NULL OR not_before <= ?1) ORDER BY created_at, id LIMIT 1"
+     AND (not_before IS NULL OR not_before <= ?1) ORDER BY created_at, id LIMIT ?2"
 );
 
 /// Followed by the time (bound), `) AND agent_id IN (...)` over the agent ids
@@ -53,7 +53,14 @@ pub const NEXT_QUEUED_FOR_AGENTS: &str = concat!(
     " FROM investigations WHERE status = 'pending' AND phase = 'queued' \
      AND (not_before IS NULL OR not_before <= "
 );
-pub const NEXT_QUEUED_TAIL: &str = " ORDER BY created_at, id LIMIT 1";
+/// Followed by the limit (bound).
+pub const NEXT_QUEUED_TAIL: &str = " ORDER BY created_at, id LIMIT ";
+
+/// Whether a queued, due investigation exists: followed by the time
+/// (bound), then, for some agents only, `) AND agent_id IN (...)`, then
+/// `)`.
+pub const HAS_QUEUED: &str = "SELECT EXISTS (SELECT 1 FROM investigations \
+     WHERE status = 'pending' AND phase = 'queued' AND (not_before IS NULL OR not_before <= ";
 
 pub const EXPIRED_LEASES: &str = concat!(
     "SELECT ",

@@ -179,31 +179,39 @@ impl WriteTx for SqliteTx {
         .await
     }
 
-    async fn lock_next_queued(
+    async fn lock_queued(
         &mut self,
         agents: &[String],
         now: DateTime<Utc>,
-    ) -> Result<Option<Investigation>> {
-        let row = if agents.is_empty() {
-            sqlx::query(q::NEXT_QUEUED_ANY)
-                .bind(micros(now))
-                .fetch_optional(&mut *self.tx)
-                .await
-        } else {
-            let mut b = QueryBuilder::<Sqlite>::new(q::NEXT_QUEUED_FOR_AGENTS);
-            b.push_bind(micros(now));
-            b.push(") AND agent_id IN (");
-            let mut list = b.separated(", ");
-            for agent in agents {
-                list.push_bind(agent.clone());
-            }
-            b.push(")").push(q::NEXT_QUEUED_TAIL);
-            b.build().fetch_optional(&mut *self.tx).await
-        };
-        row.map_err(map_err)?
-            .as_ref()
+        limit: u32,
+    ) -> Result<Vec<Investigation>> {
+        if agents.is_empty() {
+            return self
+                .fetch_rows(
+                    sqlx::query(q::NEXT_QUEUED_ANY)
+                        .bind(micros(now))
+                        .bind(i64::from(limit)),
+                    rows::investigation,
+                )
+                .await;
+        }
+        let mut b = QueryBuilder::<Sqlite>::new(q::NEXT_QUEUED_FOR_AGENTS);
+        b.push_bind(micros(now));
+        b.push(") AND agent_id IN (");
+        let mut list = b.separated(", ");
+        for agent in agents {
+            list.push_bind(agent.clone());
+        }
+        b.push(")")
+            .push(q::NEXT_QUEUED_TAIL)
+            .push_bind(i64::from(limit));
+        b.build()
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .iter()
             .map(rows::investigation)
-            .transpose()
+            .collect()
     }
 
     async fn lock_expired_leases(

@@ -27,7 +27,7 @@ use uuid::Uuid;
 use crate::clock::ManualClock;
 use crate::log::LogName;
 use crate::receipt::ReceiptSigner;
-use crate::store::Store;
+use crate::store::{GroupCommit, GroupStats, Store};
 
 /// What a store crate provides to run the suite.
 #[async_trait]
@@ -118,6 +118,14 @@ pub trait Harness: Send + Sync + 'static {
     /// `bytes`.
     async fn tamper_evidence_content(&self, store: &Self::Store, evidence: Uuid, bytes: &[u8]);
 
+    /// `store` with its fenced worker writes batched as `settings` say
+    /// ([`GroupCommit`]).
+    fn with_group_commit(&self, store: Self::Store, settings: GroupCommit) -> Self::Store;
+
+    /// What `store`'s group-commit writer has committed so far; `None` when
+    /// it does not batch.
+    fn group_stats(&self, store: &Self::Store) -> Option<GroupStats>;
+
     /// Releases what `fresh` created (a schema, a file).
     async fn cleanup(&self, store: Self::Store) {
         drop(store);
@@ -139,6 +147,7 @@ macro_rules! conformance_tests {
             a_claim_records_the_workers_mode,
             claim_skips_rows_whose_not_before_is_in_the_future,
             concurrent_claimers_claim_each_row_exactly_once,
+            claims_of_several_rows_take_the_oldest_each_once,
             refused_commands_leave_no_lock_behind,
             checkpoint_appends_events_in_order_and_accumulates_usage,
             checkpoint_is_fenced_after_reap_and_after_rescue,
@@ -148,6 +157,10 @@ macro_rules! conformance_tests {
             heartbeat_extends_the_lease_without_an_event,
             a_segment_trace_is_returned_by_the_next_claim_and_fenced,
             concurrent_appenders_keep_seq_contiguous,
+            a_refused_write_inside_a_batch_leaves_its_neighbours_applied,
+            a_dropped_write_is_applied_whole_or_not_at_all,
+            batched_writers_keep_every_log_contiguous,
+            fenced_writes_without_batching_behave_alike,
             hash_chain_verifies_and_tampering_is_reported_at_the_right_seq,
             events_cannot_be_updated_or_deleted,
             missing_events_are_reported_where_they_are_missing,

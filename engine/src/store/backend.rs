@@ -59,6 +59,20 @@ pub struct AlertGroup {
     pub last_alert_at: Option<DateTime<Utc>>,
 }
 
+/// One write of [`Backend::update_if_unchanged_batch`]: the arguments of
+/// [`Backend::update_if_unchanged`], owned.
+#[derive(Debug, Clone)]
+pub struct FencedWrite {
+    /// The row the write was decided from.
+    pub before: Investigation,
+    /// The row to write.
+    pub after: Investigation,
+    /// The events to append with it.
+    pub events: Vec<Event>,
+    /// The head receipt to insert with it.
+    pub receipt: Option<Receipt>,
+}
+
 /// A database adapter.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -89,6 +103,12 @@ pub trait Backend: Send + Sync + 'static {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<Entry<A>>>;
+
+    /// Whether an investigation of one of `agents` (any agent when empty) is
+    /// queued and due (`not_before` unset or at most `now`). A plain read:
+    /// no lock, no write transaction; the answer may be stale by the time
+    /// the caller acts on it.
+    async fn has_queued(&self, agents: &[String], now: DateTime<Utc>) -> Result<bool>;
 
     /// One approval request.
     async fn approval(&self, id: ApprovalId) -> Result<Option<ApprovalRequest>>;
@@ -185,6 +205,17 @@ pub trait Backend: Send + Sync + 'static {
         events: &[Event],
         receipt: Option<&Receipt>,
     ) -> Result<bool>;
+
+    /// [`Backend::update_if_unchanged`] for several investigations in one
+    /// transaction: each write is compared and applied on its own (a write
+    /// whose row moved is skipped without failing the others), and every
+    /// applied write commits together, with its events and receipt.
+    /// Returns, in order, whether each write applied.
+    ///
+    /// No two writes name the same investigation. An error means nothing is
+    /// known of any write in the batch: it may have committed whole or not
+    /// at all, as for a lone write whose answer was lost.
+    async fn update_if_unchanged_batch(&self, writes: &[FencedWrite]) -> Result<Vec<bool>>;
 
     /// The head receipts of aggregate `id`'s `log`, by seq.
     async fn receipts(&self, log: LogName, id: Uuid) -> Result<Vec<Receipt>>;
@@ -293,15 +324,17 @@ pub trait WriteTx: Send {
     /// Locks and returns one investigation.
     async fn lock(&mut self, id: InvestigationId) -> Result<Option<Investigation>>;
 
-    /// Locks and returns the oldest `pending/queued` investigation of one of
-    /// `agents` (any agent when empty) that may be claimed at `now` (its
-    /// `not_before` is empty or not after `now`), skipping rows other
-    /// transactions hold.
-    async fn lock_next_queued(
+    /// Locks and returns up to `limit` of the oldest `pending/queued`
+    /// investigations of `agents` (any agent when empty) that may be claimed
+    /// at `now` (their `not_before` is empty or not after `now`), oldest
+    /// (`created_at`, then id) first, skipping rows other transactions
+    /// hold. One statement.
+    async fn lock_queued(
         &mut self,
         agents: &[String],
         now: DateTime<Utc>,
-    ) -> Result<Option<Investigation>>;
+        limit: u32,
+    ) -> Result<Vec<Investigation>>;
 
     /// Locks and returns up to `limit` `pending/running` investigations whose
     /// lease expired at or before `now`, skipping rows other transactions hold.

@@ -19,6 +19,7 @@
 mod alert_query;
 mod case_query;
 mod error;
+mod group;
 mod ports;
 mod query;
 mod records;
@@ -33,6 +34,7 @@ pub use case_query::{
     SortDirection, SortValue, sort_title,
 };
 pub use error::{Cause, Error, Result, record_in};
+pub use group::{GroupCommit, GroupStats};
 pub use ports::{
     Alerts, CaseReads, Cases, Dispatcher, Leases, Notifications, Operations, Presence, Reads,
     Store, Sweeps, Tokens, Wakeups,

@@ -59,6 +59,27 @@ pub trait Leases: Send + Sync {
         lease_for: Duration,
     ) -> Result<Option<Investigation>>;
 
+    /// [`Leases::claim_next`] for up to `limit` rows in one transaction:
+    /// the oldest queued rows of `agents` are locked in one statement and
+    /// each is claimed as `claim_next` would claim it (its own epoch,
+    /// `claimed` event and lease). Returns them oldest first; fewer than
+    /// `limit` (or none) when the queue holds fewer. Each queued row is
+    /// claimed by exactly one caller.
+    async fn claim_up_to(
+        &self,
+        agents: &[String],
+        worker: &str,
+        mode: Option<&str>,
+        lease_for: Duration,
+        limit: usize,
+    ) -> Result<Vec<Investigation>>;
+
+    /// Whether [`Leases::claim_next`] for `agents` would find a row now: a
+    /// cheap read that opens no write transaction, so an idle worker can
+    /// look before it claims. A `true` may be stale (another worker can
+    /// claim the row first); a `false` is at most as old as the call.
+    async fn has_claimable(&self, agents: &[String]) -> Result<bool>;
+
     /// Records `traceparent`, the trace context of the span of the segment
     /// running under lease `epoch`, as the run's
     /// [`Investigation::segment_traceparent`]: the next claim returns it, and

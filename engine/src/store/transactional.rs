@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::BoxStream;
 
-use super::backend::{Backend, WriteTx};
+use super::backend::{Backend, FencedWrite, WriteTx};
 use super::error::{Error, Result};
+use super::group::{GroupCommit, GroupStats, GroupWriter};
 use super::ports::{Dispatcher, Leases, Operations, Reads, Sweeps, Wakeups};
 use super::query::{
     ApprovalQuery, Cursor, DispatchRequest, Dispatched, ListQuery, Page, Reaped, ReviewInput,
@@ -65,13 +66,17 @@ const VERIFY_PAGE: u32 = 1000;
 /// investigation (or a fresh read) and asks
 /// [`Backend::update_if_unchanged`] to write only if the database row still
 /// matches. A stale memory costs a retry from a fresh read, never a wrong
-/// write.
+/// write. Those writes are group-committed ([`GroupCommit`]): the ones that
+/// arrive while a batch commits share the next transaction, each still
+/// compared on its own.
 #[derive(Debug)]
 pub struct TransactionalStore<B> {
     backend: Arc<B>,
     running: Arc<RowCache>,
     signer: Option<Arc<ReceiptSigner>>,
     evidence_limit: u64,
+    /// Batches the fenced worker writes; `None` when batching is off.
+    writer: Option<Arc<GroupWriter<B>>>,
 }
 
 impl<B> Clone for TransactionalStore<B> {
@@ -81,6 +86,7 @@ impl<B> Clone for TransactionalStore<B> {
             running: Arc::clone(&self.running),
             signer: self.signer.clone(),
             evidence_limit: self.evidence_limit,
+            writer: self.writer.clone(),
         }
     }
 }
@@ -123,13 +129,35 @@ impl RowCache {
 
 impl<B: Backend> TransactionalStore<B> {
     /// A store over `backend`.
+    ///
+    /// Fenced worker writes are batched with [`GroupCommit::default`]
+    /// (zero wait); see [`Self::with_group_commit`].
     pub fn new(backend: B) -> Self {
+        let backend = Arc::new(backend);
+        let settings = GroupCommit::default();
         Self {
-            backend: Arc::new(backend),
+            writer: Some(Arc::new(GroupWriter::new(Arc::clone(&backend), settings))),
+            backend,
             running: Arc::default(),
             signer: None,
             evidence_limit: crate::case::DEFAULT_EVIDENCE_LIMIT,
         }
+    }
+
+    /// Batches fenced worker writes (heartbeat, checkpoint, complete, fail)
+    /// as `settings` say ([`super::group`]); [`GroupCommit::OFF`] sends
+    /// each as its own statement. Clones made earlier keep their writer.
+    pub fn with_group_commit(mut self, settings: GroupCommit) -> Self {
+        self.writer = settings
+            .is_on()
+            .then(|| Arc::new(GroupWriter::new(Arc::clone(&self.backend), settings)));
+        self
+    }
+
+    /// What the group-commit writer has committed so far; `None` when
+    /// batching is off.
+    pub fn group_stats(&self) -> Option<GroupStats> {
+        self.writer.as_ref().map(|w| w.stats())
     }
 
     /// Keeps at most `bytes` of evidence content in the database per item
@@ -438,11 +466,24 @@ impl<B: Backend> TransactionalStore<B> {
                 break;
             }
             let receipt = self.receipt_for(Some(&before), &t);
-            if self
-                .backend
-                .update_if_unchanged(&before, &t.next, &t.events, receipt.as_ref())
-                .await?
-            {
+            let applied = match &self.writer {
+                Some(writer) => {
+                    writer
+                        .write(FencedWrite {
+                            before,
+                            after: t.next.clone(),
+                            events: t.events.clone(),
+                            receipt,
+                        })
+                        .await?
+                }
+                None => {
+                    self.backend
+                        .update_if_unchanged(&before, &t.next, &t.events, receipt.as_ref())
+                        .await?
+                }
+            };
+            if applied {
                 self.running.record(&t.next);
                 return Ok(t);
             }
@@ -570,30 +611,57 @@ impl<B: Backend> Leases for TransactionalStore<B> {
         mode: Option<&str>,
         lease_for: Duration,
     ) -> Result<Option<Investigation>> {
+        let mut claimed = self.claim_up_to(agents, worker, mode, lease_for, 1).await?;
+        Ok(claimed.pop())
+    }
+
+    async fn claim_up_to(
+        &self,
+        agents: &[String],
+        worker: &str,
+        mode: Option<&str>,
+        lease_for: Duration,
+        limit: usize,
+    ) -> Result<Vec<Investigation>> {
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let now = self.now();
         let mut tx = self.backend.begin().await?;
-        let next = tx.lock_next_queued(agents, now).await;
-        let Some(current) = tx_try!(tx, next) else {
+        let queued = tx.lock_queued(agents, now, limit).await;
+        let queued = tx_try!(tx, queued);
+        if queued.is_empty() {
             tx.rollback().await;
-            return Ok(None);
-        };
-        let command = Command::Claim {
-            worker: worker.to_owned(),
-            mode: mode.map(str::to_owned),
-            lease_for,
-        };
-        let decided = self.decide_in_at(&mut tx, &current, command, now).await;
-        let mut t = tx_try!(tx, decided);
-        if let Some(case_id) = t.next.case_id {
-            // Read at claim time: the worker's approval rule follows the
-            // case's flag as it is when the run (or its resume) is claimed.
-            let found = tx.lock_case(case_id).await;
-            t.next.case_requires_approval =
-                tx_try!(tx, found).is_some_and(|c| c.requires_human_approval);
+            return Ok(Vec::new());
+        }
+        let mut claimed = Vec::with_capacity(queued.len());
+        for current in queued {
+            let command = Command::Claim {
+                worker: worker.to_owned(),
+                mode: mode.map(str::to_owned),
+                lease_for,
+            };
+            let decided = self.decide_in_at(&mut tx, &current, command, now).await;
+            let mut t = tx_try!(tx, decided);
+            if let Some(case_id) = t.next.case_id {
+                // Read at claim time: the worker's approval rule follows the
+                // case's flag as it is when the run (or its resume) is claimed.
+                let found = tx.lock_case(case_id).await;
+                t.next.case_requires_approval =
+                    tx_try!(tx, found).is_some_and(|c| c.requires_human_approval);
+            }
+            claimed.push(t.next);
         }
         tx.commit().await?;
-        self.running.record(&t.next);
-        Ok(Some(t.next))
+        for row in &claimed {
+            self.running.record(row);
+        }
+        Ok(claimed)
+    }
+
+    async fn has_claimable(&self, agents: &[String]) -> Result<bool> {
+        self.backend.has_queued(agents, self.now()).await
     }
 
     async fn record_segment(

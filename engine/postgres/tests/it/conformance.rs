@@ -8,6 +8,7 @@ use uuid::Uuid;
 use vigil_engine::conformance::Harness;
 use vigil_engine::log::LogName;
 use vigil_engine::receipt::ReceiptSigner;
+use vigil_engine::store::{GroupCommit, GroupStats};
 use vigil_engine::{Clock, ManualClock};
 use vigil_store_postgres::PgStore;
 
@@ -75,6 +76,14 @@ async fn raw(store: &PgStore, sql: String) -> Result<u64, String> {
 #[async_trait]
 impl Harness for PgHarness {
     type Store = PgStore;
+
+    fn with_group_commit(&self, store: PgStore, settings: GroupCommit) -> PgStore {
+        store.with_group_commit(settings)
+    }
+
+    fn group_stats(&self, store: &PgStore) -> Option<GroupStats> {
+        store.group_stats()
+    }
 
     async fn fresh(&self, clock: Arc<ManualClock>) -> PgStore {
         self.store(clock).await

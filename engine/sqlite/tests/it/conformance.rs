@@ -10,6 +10,7 @@ use vigil_engine::ManualClock;
 use vigil_engine::conformance::Harness;
 use vigil_engine::log::LogName;
 use vigil_engine::receipt::ReceiptSigner;
+use vigil_engine::store::{GroupCommit, GroupStats};
 use vigil_store_sqlite::{Options, SqliteStore};
 
 /// Each test gets its own temporary directory and database file.
@@ -67,6 +68,14 @@ async fn raw(store: &SqliteStore, sql: String) -> Result<u64, String> {
 #[async_trait]
 impl Harness for SqliteHarness {
     type Store = SqliteStore;
+
+    fn with_group_commit(&self, store: SqliteStore, settings: GroupCommit) -> SqliteStore {
+        store.with_group_commit(settings)
+    }
+
+    fn group_stats(&self, store: &SqliteStore) -> Option<GroupStats> {
+        store.group_stats()
+    }
 
     async fn fresh(&self, clock: Arc<ManualClock>) -> SqliteStore {
         vigil_store_sqlite::open(Options::new(self.url()), clock)

@@ -216,6 +216,106 @@ pub async fn concurrent_claimers_claim_each_row_exactly_once<H: Harness>(h: &H) 
     h.cleanup(store).await;
 }
 
+/// A claim of several rows takes the oldest queued rows of its agents,
+/// oldest first, at most its limit, each claimed as a single claim would
+/// be; concurrent multi-row claimers take each row once; the look before a
+/// claim says whether anything is left for the agents asked about.
+pub async fn claims_of_several_rows_take_the_oldest_each_once<H: Harness>(h: &H) {
+    let (store, clock) = setup(h).await;
+    let mut queued = Vec::new();
+    for i in 0..10 {
+        queued.push(dispatch(&store, "triage").await.id);
+        clock.advance(Duration::milliseconds(1));
+        if i < 2 {
+            dispatch(&store, "hunt").await;
+        }
+    }
+    let triage = ["triage".to_owned()];
+    let hunt = ["hunt".to_owned()];
+    assert!(store.has_claimable(&triage).await.unwrap());
+
+    let first = store
+        .claim_up_to(&triage, "worker-a", Some("real"), LEASE, 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.iter().map(|i| i.id).collect::<Vec<_>>(),
+        queued[..3],
+        "the three oldest, oldest first"
+    );
+    for inv in &first {
+        assert_eq!((inv.lease_epoch, inv.attempt, inv.claims), (1, 1, 1));
+        assert_eq!(inv.lease_owner.as_deref(), Some("worker-a"));
+        assert_eq!(inv.mode.as_deref(), Some("real"));
+        assert_eq!(
+            kinds(&store, inv).await,
+            [EventKind::Dispatched, EventKind::Claimed]
+        );
+        assert_chain_valid(&store, inv).await;
+    }
+
+    let tasks: Vec<_> = (0..3)
+        .map(|w| {
+            let store = store.clone();
+            let triage = triage.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let runs = store
+                        .claim_up_to(&triage, &format!("worker-{w}"), None, LEASE, 2)
+                        .await
+                        .expect("claim");
+                    assert!(runs.len() <= 2, "never more than the limit");
+                    if runs.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(runs.into_iter().map(|i| i.id));
+                }
+            })
+        })
+        .collect();
+    let mut rest = Vec::new();
+    for task in tasks {
+        rest.extend(task.await.unwrap());
+    }
+    rest.sort();
+    let mut expected = queued[3..].to_vec();
+    expected.sort();
+    assert_eq!(rest, expected, "every other row claimed exactly once");
+
+    assert!(!store.has_claimable(&triage).await.unwrap());
+    assert!(
+        store.has_claimable(&hunt).await.unwrap(),
+        "other agents' rows stay"
+    );
+    assert!(store.has_claimable(&[]).await.unwrap());
+    assert!(
+        store
+            .claim_up_to(&triage, "worker-a", None, LEASE, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .claim_up_to(&hunt, "worker-a", None, LEASE, 0)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a limit of zero claims nothing"
+    );
+    assert_eq!(
+        store
+            .claim_up_to(&hunt, "worker-a", None, LEASE, 5)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(!store.has_claimable(&[]).await.unwrap());
+    h.cleanup(store).await;
+}
+
 /// Dispatch and a decision that re-queues work both wake subscribed workers.
 pub async fn queued_work_wakes_workers<H: Harness>(h: &H) {
     let (store, clock) = setup(h).await;

@@ -4,6 +4,7 @@
 mod alerts;
 mod approvals;
 mod audit;
+mod batching;
 mod case_investigations;
 mod case_lifecycle;
 mod case_lists;
@@ -23,6 +24,7 @@ mod sweeps;
 pub use alerts::*;
 pub use approvals::*;
 pub use audit::*;
+pub use batching::*;
 pub use case_investigations::*;
 pub use case_lifecycle::*;
 pub use case_lists::*;
