@@ -1,5 +1,5 @@
-//! `vigil bench store` and `vigil bench cases` print their figures and the
-//! baseline ratio on both backends.
+//! `vigil bench store`, `vigil bench e2e` and `vigil bench cases` print
+//! their figures and the baseline ratio on both backends.
 
 use crate::support::*;
 
@@ -76,11 +76,84 @@ fn bench_e2e_runs_the_whole_engine_and_prints_its_figures() {
         "dispatch to completion p50",
         "dispatch to claim p50",
         "worker RSS",
+        "empty claims per run",
         "ratio",
     ] {
         assert!(text.contains(label), "missing {label} in:\n{text}");
     }
     assert!(text.contains("12 runs in"), "{text}");
+    assert!(
+        claims_per_run(&text) >= 1.0,
+        "every run was claimed: {text}"
+    );
+    assert!(
+        text.contains("batching   group commit up to 64 writes"),
+        "{text}"
+    );
+
+    let off = vigil(
+        dir.path(),
+        &[
+            "bench",
+            "e2e",
+            "--runs",
+            "12",
+            "--concurrency",
+            "3",
+            "--group-max-batch",
+            "1",
+        ],
+    );
+    assert!(off.status.success(), "{}", stderr(&off));
+    let text = stdout(&off);
+    assert!(text.contains("12 runs in"), "{text}");
+    assert!(
+        text.contains("batching   off: every fenced write is its own transaction"),
+        "{text}"
+    );
+}
+
+/// The `claims` line's claims per run.
+fn claims_per_run(text: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("claims"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no claims line in:\n{text}"))
+}
+
+#[tokio::test]
+async fn bench_e2e_on_postgres_counts_its_claims_and_transactions() {
+    let db = TempDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = vigil(
+        dir.path(),
+        &[
+            "--database",
+            &db.url,
+            "bench",
+            "e2e",
+            "--runs",
+            "12",
+            "--concurrency",
+            "3",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("12 runs in"), "{text}");
+    assert!(
+        claims_per_run(&text) >= 1.0,
+        "every run was claimed: {text}"
+    );
+    let transactions: f64 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("postgres"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no postgres line in:\n{text}"));
+    // At least the dispatch and the claim of each run were transactions.
+    assert!(transactions >= 2.0, "{text}");
+    assert!(text.contains("WAL syncs per run"), "{text}");
+    db.drop_now().await;
 }
 
 fn assert_case_figures(out: &str) {

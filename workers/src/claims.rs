@@ -203,7 +203,9 @@ pub(crate) fn stream(
                 continue;
             }
             // Look before claiming: an idle worker opens no write
-            // transaction to learn that the queue is empty.
+            // transaction to learn that the queue is empty. This process's
+            // streams take turns, so they do not race each other for a row.
+            let turn = st.shared.claiming.lock().await;
             let outcome = match st.shared.leases.has_claimable(&st.shared.serves).await {
                 Ok(false) => Ok(Vec::new()),
                 // A fault is the claim's to report and back off from.
@@ -217,6 +219,7 @@ pub(crate) fn stream(
                     claimed
                 }
             };
+            drop(turn);
             match outcome {
                 Ok(runs) if !runs.is_empty() => {
                     metrics::counter!("vigil_claims_total").increment(runs.len() as u64);

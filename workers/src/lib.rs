@@ -152,6 +152,10 @@ pub(crate) struct Shared {
     pub hard: CancellationToken,
     /// The runs in flight.
     pub runs: TaskTracker,
+    /// Held by a claim stream while it looks and claims, so this process's
+    /// streams take turns: a wake-up for one queued run does not send both
+    /// to claim it, and the second looks after the first's claim committed.
+    pub claiming: tokio::sync::Mutex<()>,
 }
 
 /// Gives `inv`, which this worker holds, back to the queue at shutdown.
@@ -202,6 +206,7 @@ pub async fn run(
         soft: shutdown.clone(),
         hard: hard.clone(),
         runs: TaskTracker::new(),
+        claiming: tokio::sync::Mutex::new(()),
     });
     let stopped = || {
         let hard = hard.clone();
