@@ -214,9 +214,15 @@ pub const PING: &str = "SELECT 1";
 pub const RECORD_SEGMENT: &str = "UPDATE investigations SET segment_traceparent = ?3 \
      WHERE id = ?1 AND lease_epoch = ?2 AND phase = 'running'";
 
-/// Investigations per (status, phase).
-pub const STATE_COUNTS: &str =
-    "SELECT status, phase, count(*) AS count FROM investigations GROUP BY status, phase";
+/// Investigations per (status, phase): the live ones counted from the
+/// `investigations_live_phase` partial index, the finished ones from the
+/// counts the triggers of migration 0014 keep. A status whose count is zero
+/// has no row.
+pub const STATE_COUNTS: &str = "SELECT 'pending' AS status, phase, count(*) AS count \
+     FROM investigations INDEXED BY investigations_live_phase WHERE status = 'pending' \
+     GROUP BY phase \
+     UNION ALL SELECT status, NULL AS phase, count FROM investigation_finished_counts \
+     WHERE count <> 0";
 
 /// How many approval requests are pending, and when the oldest was created.
 pub const PENDING_APPROVALS: &str = "SELECT count(*) AS count, min(created_at) AS oldest \
