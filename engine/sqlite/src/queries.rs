@@ -55,10 +55,15 @@ pub const NEXT_QUEUED_FOR_AGENTS: &str = concat!(
 );
 pub const NEXT_QUEUED_TAIL: &str = " ORDER BY created_at, id LIMIT 1";
 
+/// Through the `investigations_reap` partial index by name: without
+/// statistics SQLite would read every running (or pending) row by another
+/// index and sort them, milliseconds a tick at a few thousand live runs,
+/// where the range of due leases is usually empty.
 pub const EXPIRED_LEASES: &str = concat!(
     "SELECT ",
     investigation_columns!(),
-    " FROM investigations WHERE status = 'pending' AND phase = 'running' \
+    " FROM investigations INDEXED BY investigations_reap \
+     WHERE status = 'pending' AND phase = 'running' \
      AND lease_expires_at <= ?1 ORDER BY lease_expires_at, id LIMIT ?2"
 );
 
