@@ -352,17 +352,13 @@ mod pg {
         )
     }
 
-    fn active_events() -> String {
-        format!(
-            "INSERT INTO investigation_events (investigation_id, seq, kind, payload, actor, epoch, \
-             created_at, prev_hash, hash) \
-             SELECT i.id, e.seq, e.kind, e.payload, e.actor, e.epoch, \
-             i.created_at + e.seq * interval '1 second', e.prev_hash, e.hash \
-             FROM investigations i JOIN investigation_events e \
-             ON e.investigation_id = $1 AND e.seq <= i.last_seq \
-             WHERE i.status = 'pending' AND i.id <> $1 ORDER BY i.id, e.seq"
-        )
-    }
+    const ACTIVE_EVENTS: &str = "INSERT INTO investigation_events (investigation_id, seq, kind, \
+         payload, actor, epoch, created_at, prev_hash, hash) \
+         SELECT i.id, e.seq, e.kind, e.payload, e.actor, e.epoch, \
+         i.created_at + e.seq * interval '1 second', e.prev_hash, e.hash \
+         FROM investigations i JOIN investigation_events e \
+         ON e.investigation_id = $1 AND e.seq <= i.last_seq \
+         WHERE i.status = 'pending' AND i.id <> $1 ORDER BY i.id, e.seq";
 
     /// A pending request for each run parked on approval.
     fn active_approvals() -> &'static str {
@@ -416,7 +412,7 @@ mod pg {
             .execute(&mut *tx)
             .await
             .context("seeding active runs")?;
-        sqlx::query(AssertSqlSafe(active_events()))
+        sqlx::query(ACTIVE_EVENTS)
             .bind(template)
             .execute(&mut *tx)
             .await
