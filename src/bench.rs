@@ -248,7 +248,8 @@ pub(crate) fn percentile(sorted: &[Duration], q: f64) -> f64 {
     sorted[index].as_secs_f64() * 1000.0
 }
 
-fn step(round: usize, which: usize) -> StepEvent {
+/// Checkpoint `which` (model turn, tool intent, tool result) of round `round`.
+pub(crate) fn step(round: usize, which: usize) -> StepEvent {
     let call = format!("call-{round}");
     match which {
         0 => StepEvent::ModelTurn(ModelTurn {
@@ -281,7 +282,8 @@ fn step(round: usize, which: usize) -> StepEvent {
     }
 }
 
-fn final_result() -> Value {
+/// The result a benchmark run completes with.
+pub(crate) fn final_result() -> Value {
     json!({
         "summary": "Tor exit node brute-forcing SSH; no successful login.",
         "key_findings": ["185.220.101.4 is a Tor exit", "412 failures, 0 successes"],

@@ -21,6 +21,7 @@
 mod bench;
 mod bench_cases;
 mod bench_e2e;
+mod bench_scale;
 mod check;
 mod client;
 mod commands;
@@ -133,6 +134,10 @@ enum BenchCommand {
     /// Ingest alerts grouped into cases, then read related cases, through
     /// the store, and compare with the same bare INSERT baseline.
     Cases(bench_cases::CasesArgs),
+    /// Seed a million finished investigations in bulk, then measure worker
+    /// writes, sweeps and reads against them, and a worker's memory with
+    /// ten thousand runs parked on a slow model.
+    Scale(bench_scale::ScaleArgs),
 }
 
 fn main() -> ExitCode {
@@ -190,6 +195,7 @@ fn main() -> ExitCode {
             Command::Bench(BenchCommand::Store(args)) => bench::store(&config, args).await,
             Command::Bench(BenchCommand::E2e(args)) => bench_e2e::e2e(&config, args).await,
             Command::Bench(BenchCommand::Cases(args)) => bench_cases::cases(&config, args).await,
+            Command::Bench(BenchCommand::Scale(args)) => bench_scale::scale(&config, args).await,
         }
     });
     if let Some(telemetry) = telemetry {

@@ -58,6 +58,7 @@ pub const FILES: &[MigrationFile] = mirrored![
     11 "0011" "trace_context",
     12 "0012" "segment_trace",
     13 "0013" "children",
+    14 "0014" "scale",
 ];
 
 /// SQLite migrations that run outside the runner's transaction, in their

@@ -1,5 +1,7 @@
 //! `vigil bench store`, `vigil bench e2e` and `vigil bench cases` print
-//! their figures and the baseline ratio on both backends.
+//! their figures and the baseline ratio on both backends; `vigil bench
+//! scale` seeds, measures and prints a line per operation on both. No test
+//! asserts a timing.
 
 use crate::support::*;
 
@@ -262,4 +264,75 @@ fn bench_e2e_with_telemetry_runs_off_then_on_and_prints_the_overhead() {
         .unwrap_or_else(|| panic!("no overhead line in:\n{text}"));
     let ratio: f64 = overhead.split_whitespace().next().unwrap().parse().unwrap();
     assert!(ratio > 0.0 && ratio.is_finite(), "{overhead}");
+}
+
+const TINY_SCALE: [&str; 10] = [
+    "bench",
+    "scale",
+    "--finished",
+    "2000",
+    "--active",
+    "200",
+    "--samples",
+    "20",
+    "--parked",
+    "50",
+];
+
+fn assert_scale_figures(out: &str) {
+    for label in [
+        "seeded     2200 runs",
+        "claim ",
+        "heartbeat ",
+        "checkpoint (one event) ",
+        "reaper tick ",
+        "expiry sweep ",
+        "list first page (50) ",
+        "list deep keyset page (50) ",
+        "detail ",
+        "events page (100) ",
+        "stats ",
+        "approvals inbox (100) ",
+        "worker RSS ",
+        "50 runs parked on a slow model",
+    ] {
+        assert!(out.contains(label), "missing {label} in:\n{out}");
+    }
+    let timed = out.lines().filter(|l| l.contains(" p50 ")).count();
+    assert_eq!(timed, 15, "one line per operation in:\n{out}");
+    // The seeded rows are read back by the store: 2000 finished, 200
+    // active and the template run.
+    assert!(out.contains("stats counted 2201 investigations"), "{out}");
+}
+
+#[test]
+fn bench_scale_seeds_and_measures_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = vigil(dir.path(), &TINY_SCALE);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_scale_figures(&stdout(&out));
+    assert!(
+        !dir.path().join("vigil.db").exists(),
+        "the bench leaves the configured database alone"
+    );
+}
+
+#[tokio::test]
+async fn bench_scale_seeds_and_measures_on_postgres_in_a_scratch_schema() {
+    let db = TempDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["--database", &db.url];
+    args.extend(TINY_SCALE);
+    let out = vigil(dir.path(), &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_scale_figures(&stdout(&out));
+    let admin = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'vigil_bench_%'")
+            .fetch_one(&admin)
+            .await
+            .unwrap();
+    assert_eq!(left, 0, "the scratch schema is dropped");
+    admin.close().await;
+    db.drop_now().await;
 }

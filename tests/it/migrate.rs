@@ -24,6 +24,7 @@ fn migrate_creates_a_new_sqlite_file_and_is_idempotent() {
         "applied: 0011_trace_context",
         "applied: 0012_segment_trace",
         "applied: 0013_children",
+        "applied: 0014_scale",
     ] {
         assert!(stdout(&first).contains(applied), "{}", stdout(&first));
     }
@@ -32,7 +33,7 @@ fn migrate_creates_a_new_sqlite_file_and_is_idempotent() {
     let again = vigil(dir.path(), &["migrate"]);
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(
-        stdout(&again).contains("up to date at version 0013"),
+        stdout(&again).contains("up to date at version 0014"),
         "{}",
         stdout(&again)
     );
@@ -123,6 +124,8 @@ async fn migrate_prepares_a_new_postgres_database() {
         "investigation_events",
         "approval_requests",
         "head_receipts",
+        "investigation_finished_counts",
+        "investigation_finished_deltas",
         "_vigil_migrations",
     ] {
         assert!(

@@ -357,9 +357,16 @@ pub const PING: &str = "SELECT 1";
 pub const RECORD_SEGMENT: &str = "UPDATE investigations SET segment_traceparent = $3 \
      WHERE id = $1 AND lease_epoch = $2 AND phase = 'running'";
 
-/// Investigations per (status, phase).
-pub const STATE_COUNTS: &str =
-    "SELECT status, phase, count(*) AS count FROM investigations GROUP BY status, phase";
+/// Investigations per (status, phase): the live ones counted from the
+/// `investigations_live_phase` partial index, the finished ones from the
+/// counts and deltas the triggers of migration 0014 keep, in one snapshot.
+/// A status whose count is zero has no row.
+pub const STATE_COUNTS: &str = "SELECT 'pending' AS status, phase, count(*) AS count \
+     FROM investigations WHERE status = 'pending' GROUP BY phase \
+     UNION ALL SELECT status, NULL AS phase, sum(n)::bigint AS count FROM \
+     (SELECT status, count AS n FROM investigation_finished_counts \
+      UNION ALL SELECT status, delta FROM investigation_finished_deltas) finished \
+     GROUP BY status HAVING sum(n) <> 0";
 
 /// How many approval requests are pending, and when the oldest was created.
 pub const PENDING_APPROVALS: &str = "SELECT count(*) AS count, min(created_at) AS oldest \

@@ -193,6 +193,7 @@ macro_rules! conformance_tests {
             concurrent_delivery_claimers_take_each_delivery_once,
             delivery_outcomes_are_recorded,
             stats_count_states_and_pending_approvals,
+            stats_follow_runs_into_and_out_of_finished_statuses,
             approvals_changed_since_include_created_and_decided,
             worker_presence_lists_recent_workers,
             case_create_numbers_cases_and_writes_the_created_entry,

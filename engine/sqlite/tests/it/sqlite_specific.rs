@@ -16,7 +16,7 @@ async fn open_creates_a_missing_file_and_migrates_once() {
         .await
         .unwrap();
     let applied = vigil_store_sqlite::migrate(&store).await.unwrap();
-    assert_eq!(applied, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    assert_eq!(applied, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
     assert!(
         vigil_store_sqlite::migrate(&store)
             .await
@@ -90,7 +90,7 @@ async fn the_children_migration_keeps_existing_investigations() {
     let store = vigil_store_sqlite::connect(Options::new(h.url()), Arc::new(SystemClock))
         .await
         .unwrap();
-    assert_eq!(vigil_store_sqlite::migrate(&store).await.unwrap(), [13]);
+    assert_eq!(vigil_store_sqlite::migrate(&store).await.unwrap(), [13, 14]);
     let old = store
         .get(vigil_engine::InvestigationId(id.parse().unwrap()))
         .await
@@ -105,8 +105,72 @@ async fn the_children_migration_keeps_existing_investigations() {
     assert!(broken.is_empty(), "{broken:?}");
     let mut after = indexes(store.backend().reader().clone()).await;
     assert!(after.contains(&"investigations_by_parent".to_owned()));
-    after.retain(|n| n != "investigations_by_parent");
+    // 0014, applied by the same call, adds one more.
+    after.retain(|n| n != "investigations_by_parent" && n != "investigations_live_phase");
     assert_eq!(after, before, "every index is back");
+}
+
+/// Migration 0014 counts the finished runs already in the table, so `stats`
+/// reads the same numbers after it as the full count did before.
+#[tokio::test]
+async fn the_scale_migration_counts_finished_runs_already_there() {
+    let h = SqliteHarness::new();
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(h.url().trim_start_matches("sqlite://"))
+        .create_if_missing(true)
+        .foreign_keys(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let mut upto13 = vigil_migrations::sqlite();
+    upto13.migrations = std::borrow::Cow::Owned(upto13.migrations[..13].to_vec());
+    upto13.run(&pool).await.unwrap();
+    for (n, status, phase) in [
+        (1, "completed", None),
+        (2, "completed", None),
+        (3, "failed", None),
+        (4, "pending", Some("queued")),
+    ] {
+        sqlx::query(
+            "INSERT INTO investigations (id, agent_id, prompt, requested_by, request_digest, \
+             status, phase, last_hash, last_seq, created_at, updated_at, case_purpose) \
+             VALUES (?1, 'triage', 'an old run', 'soar', 'd', ?2, ?3, 'h1', 1, 1, 1, \
+             'investigate')",
+        )
+        .bind(format!("0191d3a2-0000-7000-8000-00000000000{n}"))
+        .bind(status)
+        .bind(phase)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+
+    let store = vigil_store_sqlite::connect(Options::new(h.url()), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    assert_eq!(vigil_store_sqlite::migrate(&store).await.unwrap(), [14]);
+    let mut counts: Vec<(String, Option<String>, i64)> = store
+        .stats()
+        .await
+        .unwrap()
+        .states
+        .iter()
+        .map(|s| {
+            (
+                s.status.to_string(),
+                s.phase.map(|p| p.to_string()),
+                s.count,
+            )
+        })
+        .collect();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [
+            ("completed".to_owned(), None, 2),
+            ("failed".to_owned(), None, 1),
+            ("pending".to_owned(), Some("queued".to_owned()), 1),
+        ]
+    );
 }
 
 #[tokio::test]

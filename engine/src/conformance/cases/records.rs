@@ -7,14 +7,14 @@ use chrono::Duration;
 
 use super::super::Harness;
 use super::super::support::*;
-use super::prelude::valid_completion;
+use super::prelude::{invalid_completion, valid_completion, valid_result};
 use crate::approval::{ApprovalStatus, Decision};
 use crate::clock::Clock;
-use crate::model::{Phase, Status};
+use crate::model::{Investigation, Phase, Status};
 use crate::principal::Role;
 use crate::store::{
     ApprovalQuery, DeliveryOutcome, DeliveryStatus, Error, Leases, Notifications, Operations,
-    Presence, Reads, Stats, Tokens, WorkerSeen,
+    Presence, Reads, ReviewInput, Stats, Store, Sweeps, Tokens, WorkerSeen,
 };
 
 fn role_set(roles: &[Role]) -> BTreeSet<&'static str> {
@@ -602,6 +602,118 @@ pub async fn stats_count_states_and_pending_approvals<H: Harness>(h: &H) {
     assert_eq!(stats.approvals_pending, 1);
     assert_eq!(stats.oldest_pending_approval_at, Some(newer.created_at));
     h.cleanup(store).await;
+}
+
+/// The finished counts of `stats` follow every way into and out of a
+/// finished status (completion, review, failure, cancel, reaping, rescue),
+/// and stay exact under many finishes at once.
+pub async fn stats_follow_runs_into_and_out_of_finished_statuses<H: Harness>(h: &H) {
+    let (store, clock) = setup(h).await;
+    let finished = |stats: &Stats| {
+        stats
+            .states
+            .iter()
+            .filter(|s| s.status != Status::Pending)
+            .map(|s| (s.status, s.count))
+            .collect::<HashMap<_, _>>()
+    };
+
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..20 {
+                let inv = claimed_any(&store).await;
+                store
+                    .complete(inv.id, inv.lease_epoch, valid_completion())
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for _ in 0..160 {
+        dispatch(&store, "triage").await;
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let stats = store.stats().await.unwrap();
+    assert_eq!(finished(&stats), HashMap::from([(Status::Completed, 160)]));
+
+    let review = claimed(&store, "triage").await;
+    store
+        .complete(
+            review.id,
+            review.lease_epoch,
+            invalid_completion("not json", &["not an object"]),
+        )
+        .await
+        .unwrap();
+    let failed = claimed(&store, "triage").await;
+    store
+        .fail(failed.id, failed.lease_epoch, "tool crashed")
+        .await
+        .unwrap();
+    let cancelled = dispatch(&store, "phishing").await;
+    store
+        .cancel(cancelled.id, "oncall", "duplicate")
+        .await
+        .unwrap();
+    let reaped = claimed(&store, "triage").await;
+    clock.advance(LEASE + Duration::seconds(1));
+    assert_eq!(store.reap(10).await.unwrap().len(), 1);
+    let stats = store.stats().await.unwrap();
+    assert_eq!(
+        finished(&stats),
+        HashMap::from([
+            (Status::Completed, 160),
+            (Status::ReviewRequired, 1),
+            (Status::Failed, 2),
+            (Status::DeadLettered, 1),
+        ])
+    );
+
+    store
+        .review(
+            review.id,
+            "alice",
+            ReviewInput {
+                result: serde_json::from_str(&valid_result()).unwrap(),
+                confidence: Some(0.5),
+                note: None,
+            },
+        )
+        .await
+        .unwrap();
+    store.rescue(failed.id, "alice", "retry").await.unwrap();
+    store.rescue(reaped.id, "alice", "retry").await.unwrap();
+    let stats = store.stats().await.unwrap();
+    assert_eq!(
+        finished(&stats),
+        HashMap::from([(Status::Completed, 161), (Status::Failed, 1)]),
+        "a status counted down to zero has no row"
+    );
+    let queued = stats
+        .states
+        .iter()
+        .find(|s| s.phase == Some(Phase::Queued))
+        .map(|s| s.count);
+    assert_eq!(queued, Some(2), "the rescued runs are queued again");
+    h.cleanup(store).await;
+}
+
+/// Claims whatever is queued, waiting for a dispatch if nothing is yet.
+async fn claimed_any<S: Store>(store: &S) -> Investigation {
+    loop {
+        if let Some(inv) = store
+            .claim_next(&[], "worker-a", None, LEASE)
+            .await
+            .unwrap()
+        {
+            return inv;
+        }
+        tokio::task::yield_now().await;
+    }
 }
 
 /// `changed_since` lists requests created or decided at or after the time,
