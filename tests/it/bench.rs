@@ -18,6 +18,28 @@ fn assert_figures(out: &str) {
     assert!(ratio > 0.0 && ratio.is_finite(), "{ratio}");
 }
 
+/// A bench on SQLite works in a file of its own, never the configured one.
+fn assert_default_database_untouched(dir: &std::path::Path) {
+    assert!(
+        !dir.join("vigil.db").exists(),
+        "the bench leaves the configured database alone"
+    );
+}
+
+/// A bench on PostgreSQL drops the scratch schema it worked in; then drops
+/// the test database.
+async fn assert_scratch_schema_dropped(db: TempDatabase) {
+    let admin = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'vigil_bench_%'")
+            .fetch_one(&admin)
+            .await
+            .unwrap();
+    assert_eq!(left, 0, "the scratch schema is dropped");
+    admin.close().await;
+    db.drop_now().await;
+}
+
 #[test]
 fn bench_store_runs_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -27,10 +49,7 @@ fn bench_store_runs_on_sqlite() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_figures(&stdout(&out));
-    assert!(
-        !dir.path().join("vigil.db").exists(),
-        "the bench leaves the configured database alone"
-    );
+    assert_default_database_untouched(dir.path());
 }
 
 #[tokio::test]
@@ -52,15 +71,7 @@ async fn bench_store_runs_on_postgres_in_a_scratch_schema() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_figures(&stdout(&out));
-    let admin = sqlx::PgPool::connect(&db.url).await.unwrap();
-    let left: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'vigil_bench_%'")
-            .fetch_one(&admin)
-            .await
-            .unwrap();
-    assert_eq!(left, 0, "the scratch schema is dropped");
-    admin.close().await;
-    db.drop_now().await;
+    assert_scratch_schema_dropped(db).await;
 }
 
 #[test]
@@ -205,10 +216,7 @@ fn bench_cases_runs_on_sqlite() {
     let out = vigil(dir.path(), &TINY_CASES);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_case_figures(&stdout(&out));
-    assert!(
-        !dir.path().join("vigil.db").exists(),
-        "the bench leaves the configured database alone"
-    );
+    assert_default_database_untouched(dir.path());
 }
 
 #[tokio::test]
@@ -220,15 +228,7 @@ async fn bench_cases_runs_on_postgres_in_a_scratch_schema() {
     let out = vigil(dir.path(), &args);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_case_figures(&stdout(&out));
-    let admin = sqlx::PgPool::connect(&db.url).await.unwrap();
-    let left: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'vigil_bench_%'")
-            .fetch_one(&admin)
-            .await
-            .unwrap();
-    assert_eq!(left, 0, "the scratch schema is dropped");
-    admin.close().await;
-    db.drop_now().await;
+    assert_scratch_schema_dropped(db).await;
 }
 
 #[test]
@@ -311,10 +311,7 @@ fn bench_scale_seeds_and_measures_on_sqlite() {
     let out = vigil(dir.path(), &TINY_SCALE);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_scale_figures(&stdout(&out));
-    assert!(
-        !dir.path().join("vigil.db").exists(),
-        "the bench leaves the configured database alone"
-    );
+    assert_default_database_untouched(dir.path());
 }
 
 #[tokio::test]
@@ -326,13 +323,5 @@ async fn bench_scale_seeds_and_measures_on_postgres_in_a_scratch_schema() {
     let out = vigil(dir.path(), &args);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_scale_figures(&stdout(&out));
-    let admin = sqlx::PgPool::connect(&db.url).await.unwrap();
-    let left: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'vigil_bench_%'")
-            .fetch_one(&admin)
-            .await
-            .unwrap();
-    assert_eq!(left, 0, "the scratch schema is dropped");
-    admin.close().await;
-    db.drop_now().await;
+    assert_scratch_schema_dropped(db).await;
 }
