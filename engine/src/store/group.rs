@@ -276,27 +276,22 @@ impl Batch {
                 .map(|applied| vec![applied]),
             writes => backend.update_if_unchanged_batch(writes).await,
         };
-        match outcome {
+        let failed = match outcome {
             Ok(applied) if applied.len() == self.replies.len() => {
                 for (reply, applied) in self.replies.into_iter().zip(applied) {
                     let _ = reply.send(Ok(applied));
                 }
+                return;
             }
-            Ok(applied) => {
-                let e = Error::corrupt(format!(
-                    "a batch of {} writes answered for {}",
-                    self.replies.len(),
-                    applied.len()
-                ));
-                for reply in self.replies {
-                    let _ = reply.send(Err(e.clone()));
-                }
-            }
-            Err(e) => {
-                for reply in self.replies {
-                    let _ = reply.send(Err(e.clone()));
-                }
-            }
+            Ok(applied) => Error::corrupt(format!(
+                "a batch of {} writes answered for {}",
+                self.replies.len(),
+                applied.len()
+            )),
+            Err(e) => e,
+        };
+        for reply in self.replies {
+            let _ = reply.send(Err(failed.clone()));
         }
     }
 }
